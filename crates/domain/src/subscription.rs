@@ -1,0 +1,359 @@
+//! The subscription lifecycle: its schedule of periods, its status and the
+//! transitions between them, and what the billing run must do next.
+//!
+//! A subscription is signed up at `signed_up_at`; a trial (if any) runs to
+//! the anchor, and paid period `i` is `[start(i), start(i + 1))` computed
+//! from the anchor (see `calendar`). Positions are numbered with the trial
+//! as −1 so that "the next period" is always `position + 1`.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Calendar, CalendarError, PeriodLength};
+use crate::policy::Policy;
+
+/// A past-due period is retried this often by the billing run …
+pub const PAST_DUE_RETRY_HOURS: i64 = 24;
+/// … and the subscription expires when it is still unpaid this long after
+/// the period started.
+pub const PAST_DUE_GRACE_DAYS: u32 = 14;
+
+/// The trial's position; paid periods are 0, 1, 2, …
+pub const TRIAL_POSITION: i64 = -1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Trialing,
+    Active,
+    PendingCancellation,
+    PastDue,
+    Cancelled,
+    Expired,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SubscriptionStatus::Trialing => "trialing",
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::PendingCancellation => "pending_cancellation",
+            SubscriptionStatus::PastDue => "past_due",
+            SubscriptionStatus::Cancelled => "cancelled",
+            SubscriptionStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SubscriptionStatus> {
+        [
+            SubscriptionStatus::Trialing,
+            SubscriptionStatus::Active,
+            SubscriptionStatus::PendingCancellation,
+            SubscriptionStatus::PastDue,
+            SubscriptionStatus::Cancelled,
+            SubscriptionStatus::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Still running (it may renew, be cancelled, or be charged).
+    pub fn is_live(&self) -> bool {
+        !matches!(
+            self,
+            SubscriptionStatus::Cancelled | SubscriptionStatus::Expired
+        )
+    }
+
+    /// A guardian may file a cancellation in this status.
+    pub fn can_cancel(&self) -> bool {
+        matches!(
+            self,
+            SubscriptionStatus::Trialing | SubscriptionStatus::Active | SubscriptionStatus::PastDue
+        )
+    }
+}
+
+/// The status a live subscription has when no cancellation is pending.
+pub fn running_status(position: i64, current_period_paid: bool) -> SubscriptionStatus {
+    if !current_period_paid {
+        SubscriptionStatus::PastDue
+    } else if position == TRIAL_POSITION {
+        SubscriptionStatus::Trialing
+    } else {
+        SubscriptionStatus::Active
+    }
+}
+
+/// One period of a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub position: i64,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl Period {
+    pub fn is_trial(&self) -> bool {
+        self.position == TRIAL_POSITION
+    }
+
+    pub fn seconds(&self) -> i64 {
+        self.end.as_second() - self.start.as_second()
+    }
+}
+
+/// The periods of one subscription in the family's calendar.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub signed_up_at: Timestamp,
+    pub anchor: Timestamp,
+    pub length: PeriodLength,
+    pub calendar: Calendar,
+}
+
+impl Schedule {
+    /// The schedule a new subscription gets: the trial (if any) runs for
+    /// `trial_days` calendar days, and the first paid period starts then.
+    pub fn for_sign_up(
+        policy: &Policy,
+        calendar: Calendar,
+        signed_up_at: Timestamp,
+    ) -> Result<Schedule, CalendarError> {
+        let anchor = calendar.add_days(signed_up_at, policy.trial_days)?;
+        Ok(Schedule {
+            signed_up_at,
+            anchor,
+            length: policy.period,
+            calendar,
+        })
+    }
+
+    pub fn has_trial(&self) -> bool {
+        self.anchor > self.signed_up_at
+    }
+
+    pub fn first_position(&self) -> i64 {
+        if self.has_trial() { TRIAL_POSITION } else { 0 }
+    }
+
+    pub fn start_of(&self, position: i64) -> Result<Timestamp, CalendarError> {
+        if position == TRIAL_POSITION {
+            return Ok(self.signed_up_at);
+        }
+        let index = u32::try_from(position).map_err(|_| CalendarError::OutOfRange)?;
+        self.calendar.period_start(self.anchor, self.length, index)
+    }
+
+    pub fn period(&self, position: i64) -> Result<Period, CalendarError> {
+        Ok(Period {
+            position,
+            start: self.start_of(position)?,
+            end: self.start_of(position + 1)?,
+        })
+    }
+
+    /// The end of the commitment (start of the first uncommitted period),
+    /// or `None` when the policy has no commitment.
+    pub fn commitment_end(&self, policy: &Policy) -> Result<Option<Timestamp>, CalendarError> {
+        if policy.commitment_periods == 0 {
+            return Ok(None);
+        }
+        self.start_of(i64::from(policy.commitment_periods))
+            .map(Some)
+    }
+}
+
+/// What the billing run must do for one subscription at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillingStep {
+    /// A scheduled cancellation reaches its `effective_at`.
+    TakeEffect,
+    /// The current period is over: start the next one and charge for it.
+    Renew { next: i64 },
+    /// The current period is unpaid: try the charge again.
+    RetryCharge,
+    /// The term is over without renewal, or the grace for an unpaid period ran out.
+    Expire { at: Timestamp },
+    /// Nothing is due.
+    Nothing,
+}
+
+/// The facts about a subscription the billing run decides from.
+#[derive(Clone, Copy, Debug)]
+pub struct BillingState {
+    pub status: SubscriptionStatus,
+    pub current: Period,
+    pub current_period_paid: bool,
+    pub effective_at: Option<Timestamp>,
+    pub auto_renew: bool,
+    pub commitment_periods: u32,
+    pub last_charge_attempt_at: Option<Timestamp>,
+}
+
+impl BillingState {
+    /// The next step. Order matters: a cancellation that is due wins over a
+    /// renewal, so no period starting at or after `effective_at` is charged.
+    pub fn next_step(
+        &self,
+        calendar: &Calendar,
+        now: Timestamp,
+    ) -> Result<BillingStep, CalendarError> {
+        if !self.status.is_live() {
+            return Ok(BillingStep::Nothing);
+        }
+        if let Some(effective_at) = self.effective_at {
+            if effective_at <= now {
+                return Ok(BillingStep::TakeEffect);
+            }
+        }
+        if !self.current_period_paid {
+            let grace_end = calendar.add_days(self.current.start, PAST_DUE_GRACE_DAYS)?;
+            if now >= grace_end {
+                return Ok(BillingStep::Expire {
+                    at: grace_end.min(self.current.end),
+                });
+            }
+            if self.retry_at().is_some_and(|at| at <= now) {
+                return Ok(BillingStep::RetryCharge);
+            }
+        }
+        if self.current.end <= now {
+            if !self.auto_renew && self.current.position + 1 >= i64::from(self.commitment_periods) {
+                return Ok(BillingStep::Expire {
+                    at: self.current.end,
+                });
+            }
+            return Ok(BillingStep::Renew {
+                next: self.current.position + 1,
+            });
+        }
+        Ok(BillingStep::Nothing)
+    }
+
+    fn retry_at(&self) -> Option<Timestamp> {
+        let last = self.last_charge_attempt_at?;
+        Timestamp::from_second(last.as_second() + PAST_DUE_RETRY_HOURS * 3600).ok()
+    }
+
+    /// When the billing run must next look at this subscription; `None`
+    /// for a subscription that will never need it again. Stored and indexed
+    /// so that a run reads only what is due.
+    pub fn due_at(&self, calendar: &Calendar) -> Option<Timestamp> {
+        if !self.status.is_live() {
+            return None;
+        }
+        let mut due = self.current.end;
+        if let Some(effective_at) = self.effective_at {
+            due = due.min(effective_at);
+        }
+        if !self.current_period_paid {
+            if let Some(retry) = self.retry_at() {
+                due = due.min(retry);
+            }
+            if let Ok(grace_end) = calendar.add_days(self.current.start, PAST_DUE_GRACE_DAYS) {
+                due = due.min(grace_end);
+            }
+        }
+        Some(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn state(status: SubscriptionStatus, effective_at: Option<&str>) -> BillingState {
+        BillingState {
+            status,
+            current: Period {
+                position: 0,
+                start: at("2027-01-01T00:00:00Z"),
+                end: at("2027-02-01T00:00:00Z"),
+            },
+            current_period_paid: true,
+            effective_at: effective_at.map(at),
+            auto_renew: true,
+            commitment_periods: 0,
+            last_charge_attempt_at: Some(at("2027-01-01T00:00:00Z")),
+        }
+    }
+
+    #[test]
+    fn a_due_cancellation_wins_over_the_renewal_at_the_same_instant() {
+        let utc = Calendar::new("UTC").unwrap();
+        let pending = state(
+            SubscriptionStatus::PendingCancellation,
+            Some("2027-02-01T00:00:00Z"),
+        );
+        assert_eq!(
+            pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
+            BillingStep::TakeEffect
+        );
+        let active = state(SubscriptionStatus::Active, None);
+        assert_eq!(
+            active.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
+            BillingStep::Renew { next: 1 }
+        );
+        assert_eq!(
+            active.next_step(&utc, at("2027-01-31T23:59:59Z")).unwrap(),
+            BillingStep::Nothing
+        );
+    }
+
+    #[test]
+    fn a_cancellation_at_the_end_of_the_next_period_lets_one_renewal_happen() {
+        let utc = Calendar::new("UTC").unwrap();
+        let pending = state(
+            SubscriptionStatus::PendingCancellation,
+            Some("2027-03-01T00:00:00Z"),
+        );
+        assert_eq!(
+            pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
+            BillingStep::Renew { next: 1 }
+        );
+    }
+
+    #[test]
+    fn unpaid_periods_are_retried_then_expire_after_the_grace() {
+        let utc = Calendar::new("UTC").unwrap();
+        let mut unpaid = state(SubscriptionStatus::PastDue, None);
+        unpaid.current_period_paid = false;
+        assert_eq!(
+            unpaid.next_step(&utc, at("2027-01-01T12:00:00Z")).unwrap(),
+            BillingStep::Nothing
+        );
+        assert_eq!(
+            unpaid.next_step(&utc, at("2027-01-02T00:00:00Z")).unwrap(),
+            BillingStep::RetryCharge
+        );
+        assert_eq!(
+            unpaid.next_step(&utc, at("2027-01-15T00:00:00Z")).unwrap(),
+            BillingStep::Expire {
+                at: at("2027-01-15T00:00:00Z")
+            }
+        );
+        assert_eq!(unpaid.due_at(&utc), Some(at("2027-01-02T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_plan_without_auto_renew_expires_at_the_end_of_its_term() {
+        let utc = Calendar::new("UTC").unwrap();
+        let mut once = state(SubscriptionStatus::Active, None);
+        once.auto_renew = false;
+        assert_eq!(
+            once.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
+            BillingStep::Expire {
+                at: at("2027-02-01T00:00:00Z")
+            }
+        );
+        assert_eq!(
+            state(SubscriptionStatus::Cancelled, None).due_at(&utc),
+            None
+        );
+    }
+}
