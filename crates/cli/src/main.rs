@@ -1,1 +1,286 @@
-fn main() {}
+//! The `baobao` command: serve, migrate, staff, billing run, verify, demo.
+//!
+//! Configuration is one typed struct read once, from flags or `BAOBAO_*`
+//! environment variables, and passed down. Every command exits non-zero
+//! with a one-line reason on failure.
+
+mod demo;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use baobao_server::state::{ClockMode, GatewayMode};
+use baobao_server::{AppState, ServerConfig};
+use baobao_store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "baobao",
+    version,
+    about = "Subscriptions for children's online services: ending one is as easy, fair and verifiable as starting one."
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://…
+    /// (DATABASE_URL is read too when BAOBAO_DATABASE is unset).
+    #[arg(long, global = true, env = "BAOBAO_DATABASE")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BAOBAO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the signing key and other files live.
+    #[arg(long, env = "BAOBAO_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// `system`, or `simulated` to let an admin set the time.
+    #[arg(long, env = "BAOBAO_CLOCK", value_enum, default_value_t = Clock::System)]
+    clock: Clock,
+    /// `ledger` (record to the ledger only) or `simulated` (can be told to decline).
+    #[arg(long, env = "BAOBAO_GATEWAY", value_enum, default_value_t = Gateway::Ledger)]
+    gateway: Gateway,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Clock {
+    System,
+    Simulated,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Gateway {
+    Ledger,
+    Simulated,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Billing: renewals, scheduled cancellations, fees and refunds.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+    /// Check a signed receipt offline.
+    Verify {
+        /// The receipt (JSON) to check.
+        file: PathBuf,
+        /// A keys.json as published at /.well-known/baobao/keys.json.
+        #[arg(long, conflicts_with = "data_dir")]
+        keys: Option<PathBuf>,
+        /// Or the server's data directory (its signing key).
+        #[arg(long, env = "BAOBAO_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Serve a demo with sample plans, a family and a child, on the embedded SQLite.
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StaffCommand {
+    /// Create a staff account.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password (or BAOBAO_STAFF_PASSWORD, which keeps it out of the process list).
+        #[arg(long, env = "BAOBAO_STAFF_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// agent, supervisor, finance, compliance or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BillingCommand {
+    /// Run billing now, or at an earlier instant (--at RFC 3339).
+    Run {
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+impl ServeArgs {
+    fn config(&self) -> ServerConfig {
+        ServerConfig {
+            data_dir: self.data_dir.clone(),
+            clock: match self.clock {
+                Clock::System => ClockMode::System,
+                Clock::Simulated => ClockMode::Simulated,
+            },
+            gateway: match self.gateway {
+                Gateway::Ledger => GatewayMode::LedgerOnly,
+                Gateway::Simulated => GatewayMode::Simulated,
+            },
+        }
+    }
+}
+
+fn database_url(cli: &Cli) -> String {
+    cli.database
+        .clone()
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .unwrap_or_else(|| "sqlite://baobao.db".to_owned())
+}
+
+async fn open_store(url: &str) -> Result<Store> {
+    let store = Store::connect(url)
+        .await
+        .context("cannot open the database")?;
+    let applied = store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    for name in applied {
+        eprintln!("baobao: applied migration {name}");
+    }
+    Ok(store)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let reason: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            eprintln!("baobao: error: {}", reason.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let url = database_url(&cli);
+    match cli.command {
+        Command::Serve(args) => {
+            let store = open_store(&url).await?;
+            let state = AppState::new(store, args.config()).await?;
+            baobao_server::serve(state, args.listen, |addr| {
+                eprintln!("baobao: serving on http://{addr} ({})", engine_name(&url));
+            })
+            .await
+            .context("server failed")?;
+        }
+        Command::Migrate => {
+            let store = Store::connect(&url)
+                .await
+                .context("cannot open the database")?;
+            let applied = store
+                .migrate()
+                .await
+                .context("cannot migrate the database")?;
+            if applied.is_empty() {
+                println!("schema is up to date");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Create {
+                    email,
+                    password,
+                    role,
+                },
+        } => {
+            let store = open_store(&url).await?;
+            let state = AppState::new(store, ServeArgs::default_config()).await?;
+            let id = baobao_server::lifecycle::create_staff(&state, &email, &password, &role)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(baobao_server::messages::render(
+                        e.code,
+                        Default::default(),
+                        &e.details
+                    ))
+                })?;
+            println!("created {role} {id}");
+        }
+        Command::Billing {
+            command: BillingCommand::Run { at, serve },
+        } => {
+            let store = open_store(&url).await?;
+            let state = AppState::new(store, serve.config()).await?;
+            let now = state.clock.now();
+            let at = match at {
+                None => now,
+                Some(text) => {
+                    let at: jiff::Timestamp = text
+                        .parse()
+                        .with_context(|| format!("--at {text:?} is not an RFC 3339 instant"))?;
+                    if at > now {
+                        bail!(
+                            "--at {at} is in the future (now is {now}); billing never runs ahead of the clock"
+                        );
+                    }
+                    at
+                }
+            };
+            let due = state.store.due_count(at).await?;
+            eprintln!("baobao: billing at {at}: {due} subscription(s) due");
+            let summary = baobao_server::billing::run(&state, at).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "billing run failed: {}",
+                    e.internal.unwrap_or_else(|| e.code.to_owned())
+                )
+            })?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        Command::Verify {
+            file,
+            keys,
+            data_dir,
+        } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
+        Command::Demo { serve } => demo::run(&url, serve).await?,
+    }
+    Ok(())
+}
+
+impl ServeArgs {
+    fn default_config() -> ServerConfig {
+        ServerConfig {
+            data_dir: std::env::var_os("BAOBAO_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            clock: ClockMode::System,
+            gateway: GatewayMode::LedgerOnly,
+        }
+    }
+}
+
+fn engine_name(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    }
+}

@@ -1,1 +1,64 @@
-//! placeholder
+//! baobao's server: the HTTP API (axum) and the services behind it.
+//!
+//! `api/` has one module per resource, each with its `router()`; handlers
+//! extract, call a service function, and serialize. The services
+//! (`lifecycle`, `billing`) orchestrate the domain rules and the store in
+//! explicit transactions. `error` maps every failure once onto a status,
+//! a stable code and a message in the caller's locale. The clock, the
+//! payment gateway and the signing keys are parts of `AppState`, chosen at
+//! start-up.
+
+pub mod api;
+pub mod auth;
+pub mod billing;
+pub mod clock;
+pub mod error;
+pub mod gateway;
+pub mod idempotency;
+pub mod keys;
+pub mod lifecycle;
+pub mod messages;
+pub mod receipts;
+pub mod state;
+pub mod views;
+
+pub use state::{AppState, ServerConfig};
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+/// Binds `listen` and serves until ctrl-c or SIGTERM; returns the bound
+/// address through `on_bound` first (port 0 picks a free port).
+pub async fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,1 +1,179 @@
-//! placeholder
+//! baobao's storage: one schema on two engines.
+//!
+//! `Store` is the port the server talks to. It runs on SQLite (the embedded
+//! default, WAL mode) and on PostgreSQL (production, several servers on one
+//! database) through sqlx's `Any` driver: the SQL is written once, in the
+//! subset both engines share (`$n` parameters, `ON CONFLICT`, `RETURNING`,
+//! partial indexes), and the few places where they differ — how a write
+//! transaction starts, row locks, `SKIP LOCKED` — are named in `Engine`.
+//! Instants are stored as microseconds since the epoch and money as minor
+//! units, so no engine-specific type is ever needed. The conformance suite
+//! in `tests/` runs against both engines.
+//!
+//! Reads go straight to the pool; every change opens a `Tx`, so the reader
+//! of a caller sees exactly where a transaction begins and commits.
+
+mod accounts;
+mod billing;
+mod catalogue;
+mod engine;
+pub mod ledger;
+mod receipts;
+pub mod requests;
+mod rows;
+mod subscriptions;
+
+pub use engine::Engine;
+pub use rows::*;
+
+use jiff::Timestamp;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use baobao_domain::ids::{Id, IdKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique or check constraint refused the change; `constraint` is its
+    /// name where the engine reports it.
+    #[error("conflict with existing data ({constraint})")]
+    Conflict { constraint: String },
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("no database connection became free in time")]
+    Busy,
+    #[error("database unavailable or failed: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database URL: {0}")]
+    Url(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
+            sqlx::Error::Database(db) if db.is_unique_violation() || db.is_check_violation() => {
+                StoreError::Conflict {
+                    constraint: db.constraint().unwrap_or("unique").to_owned(),
+                }
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Connections per process; SQLite serializes writers anyway.
+const POOL_CONNECTIONS_MAX: u32 = 8;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+/// A write transaction. Dropping it without `commit` rolls it back.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    engine: Engine,
+}
+
+impl Store {
+    /// Connects to `sqlite://path` (created if missing) or
+    /// `postgres://…`, and applies pending migrations when `migrate` is set.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let (engine, url) = Engine::from_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    for statement in engine.session_setup() {
+                        sqlx::raw_sql(*statement).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store { pool, engine })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        engine::migrate(&self.pool, self.engine).await
+    }
+
+    /// Ready to serve: the database answers and has every migration this
+    /// binary knows.
+    pub async fn schema_is_current(&self) -> StoreResult<bool> {
+        Ok(engine::current_version(&self.pool).await? >= engine::latest_version())
+    }
+
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        let tx = self.pool.begin_with(self.engine.begin_write()).await?;
+        Ok(Tx {
+            tx,
+            engine: self.engine,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn micros(instant: Timestamp) -> i64 {
+    instant.as_microsecond()
+}
+
+pub(crate) fn instant(row: &AnyRow, column: &str) -> StoreResult<Timestamp> {
+    let value: i64 = row.try_get(column)?;
+    Timestamp::from_microsecond(value)
+        .map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
+}
+
+pub(crate) fn optional_instant(row: &AnyRow, column: &str) -> StoreResult<Option<Timestamp>> {
+    let value: Option<i64> = row.try_get(column)?;
+    value
+        .map(|v| {
+            Timestamp::from_microsecond(v)
+                .map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
+        })
+        .transpose()
+}
+
+pub(crate) fn id<K: IdKind>(row: &AnyRow, column: &str) -> StoreResult<Id<K>> {
+    let text: String = row.try_get(column)?;
+    Id::parse(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(crate) fn optional_id<K: IdKind>(row: &AnyRow, column: &str) -> StoreResult<Option<Id<K>>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| Id::parse(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}"))))
+        .transpose()
+}
+
+pub(crate) fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
+    Ok(row.try_get(column)?)
+}
+
+pub(crate) fn integer(row: &AnyRow, column: &str) -> StoreResult<i64> {
+    Ok(row.try_get(column)?)
+}

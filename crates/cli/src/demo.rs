@@ -1,0 +1,179 @@
+//! `baobao demo`: the server on the embedded SQLite with sample data — a
+//! monthly plan with notice and cooling-off, a plan with a twelve-month
+//! commitment and an early-termination fee, an admin, and a family with a
+//! child and a subscription — on a simulated clock and gateway, so that a
+//! visitor can move time forward and watch renewals and cancellations.
+
+use anyhow::{Result, anyhow};
+use baobao_domain::Locale;
+use baobao_domain::ids::FamilyId;
+use baobao_server::auth::{Caller, Role};
+use baobao_server::error::ApiError;
+use baobao_server::lifecycle::{
+    self, ChildInput, GuardianInput, PlanInput, PlanNamesInput, SignUpInput, SubscribeInput,
+};
+use baobao_server::state::{ClockMode, GatewayMode};
+use baobao_server::{AppState, messages};
+use baobao_store::StoreError;
+use serde_json::json;
+
+use crate::{ServeArgs, open_store};
+
+pub const ADMIN_EMAIL: &str = "admin@demo.baobao.example";
+pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+pub const PARENT_EMAIL: &str = "parent@demo.baobao.example";
+pub const PARENT_PASSWORD: &str = "demo-parent-password";
+
+fn explain(error: ApiError) -> anyhow::Error {
+    anyhow!(
+        "{}",
+        messages::render(error.code, Locale::En, &error.details)
+    )
+}
+
+pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
+    let store = open_store(url).await?;
+    let mut config = serve.config();
+    config.clock = ClockMode::Simulated;
+    config.gateway = GatewayMode::Simulated;
+    let state = AppState::new(store, config).await?;
+    seed(&state).await?;
+    let listen = serve.listen;
+    baobao_server::serve(state, listen, |addr| {
+        println!("baobao demo is running on http://{addr}");
+        println!();
+        println!("  catalogue:      curl http://{addr}/v1/plans");
+        println!("  API document:   http://{addr}/openapi.json");
+        println!("  signing keys:   http://{addr}/.well-known/baobao/keys.json");
+        println!();
+        println!("  parent login:   {PARENT_EMAIL} / {PARENT_PASSWORD}");
+        println!("                  curl -X POST http://{addr}/v1/auth/sessions -H 'content-type: application/json' \\");
+        println!("                       -d '{{\"email\":\"{PARENT_EMAIL}\",\"password\":\"{PARENT_PASSWORD}\"}}'");
+        println!("  admin login:    {ADMIN_EMAIL} / {ADMIN_PASSWORD} (add \"realm\":\"staff\")");
+        println!();
+        println!("  The clock is simulated: as admin, POST /v1/admin/clock {{\"now\": \"…\"}} moves time forward,");
+        println!("  and POST /v1/admin/billing-runs runs renewals and cancellations at that time.");
+        println!("  Stop with Ctrl-C; the data stays in {url}.");
+    })
+    .await?;
+    Ok(())
+}
+
+/// Creates what is missing; running the demo again keeps what is there.
+async fn seed(state: &AppState) -> Result<()> {
+    let admin_id = match state.store.staff_by_email(ADMIN_EMAIL).await {
+        Ok(staff) => staff.id,
+        Err(StoreError::NotFound) => {
+            lifecycle::create_staff(state, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+                .await
+                .map_err(explain)?
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let admin = Caller::Staff {
+        staff_id: admin_id,
+        role: Role::Admin,
+    };
+    if state.store.plans().await?.is_empty() {
+        for plan in sample_plans() {
+            lifecycle::create_plan(state, &admin, plan, Locale::En)
+                .await
+                .map_err(explain)?;
+        }
+        eprintln!("baobao: created the sample plans");
+    }
+    if let Err(StoreError::NotFound) = state.store.guardian_by_email(PARENT_EMAIL).await {
+        let signed_up = lifecycle::sign_up(
+            state,
+            SignUpInput {
+                guardian: GuardianInput {
+                    email: PARENT_EMAIL.to_owned(),
+                    password: PARENT_PASSWORD.to_owned(),
+                    name: "王芳".to_owned(),
+                    locale: "zh-CN".to_owned(),
+                    time_zone: "Asia/Shanghai".to_owned(),
+                },
+            },
+        )
+        .await
+        .map_err(explain)?;
+        let family_id = FamilyId::parse(&signed_up.family.id)?;
+        let guardian_id = baobao_domain::ids::GuardianId::parse(&signed_up.guardian.id)?;
+        let parent = Caller::Guardian {
+            guardian_id,
+            family_id: family_id.clone(),
+            locale: Locale::ZhCn,
+        };
+        lifecycle::add_child(
+            state,
+            &parent,
+            &family_id,
+            ChildInput {
+                name: "小明".to_owned(),
+                birth_date: "2018-05-01".to_owned(),
+                consent: true,
+            },
+        )
+        .await
+        .map_err(explain)?;
+        let plans = lifecycle::plans(state, Locale::En).await.map_err(explain)?;
+        if let Some(monthly) = plans.iter().find(|p| p.service == "edu") {
+            lifecycle::subscribe(
+                state,
+                &parent,
+                SubscribeInput {
+                    plan_id: monthly.id.clone(),
+                    accept_policy_sha256: monthly.policy.sha256.clone(),
+                },
+            )
+            .await
+            .map_err(explain)?;
+        }
+        eprintln!("baobao: created the sample family, child and subscription");
+    }
+    Ok(())
+}
+
+fn sample_plans() -> Vec<PlanInput> {
+    vec![
+        PlanInput {
+            service: "edu".to_owned(),
+            name: PlanNamesInput {
+                zh_cn: "宝宝学堂 月度会员".to_owned(),
+                en: "Baobao Learning, monthly".to_owned(),
+            },
+            policy: json!({
+                "price": {"amount_minor": 3900, "currency": "CNY"},
+                "period": "P1M",
+                "notice_days": 7,
+                "cooling_off_days": 7,
+                "allow_immediate": true,
+                "refund_on_immediate": "prorated",
+                "channels": ["self_service", "support", "written_notice"],
+                "written_notice_address": "上海市徐汇区示例路 88 号 宝宝学堂客户服务部 200030",
+                "reminder_days": 7,
+                "retention_days": 30,
+                "legal_holds": [{"category": "invoices", "basis": "《中华人民共和国发票管理办法》第二十九条", "retain_years": 5}],
+            }),
+        },
+        PlanInput {
+            service: "play".to_owned(),
+            name: PlanNamesInput {
+                zh_cn: "宝宝乐园 年约（按月付费）".to_owned(),
+                en: "Baobao Play, 12-month term billed monthly".to_owned(),
+            },
+            policy: json!({
+                "price": {"amount_minor": 2900, "currency": "CNY"},
+                "period": "P1M",
+                "commitment_periods": 12,
+                "early_termination_fee": {"fixed": {"amount_minor": 10000, "currency": "CNY"}},
+                "notice_days": 14,
+                "cooling_off_days": 7,
+                "allow_immediate": false,
+                "channels": ["self_service", "support"],
+                "retention_days": 60,
+                "legal_holds": [{"category": "ledger", "basis": "《会计档案管理办法》", "retain_years": 10}],
+            }),
+        },
+    ]
+}

@@ -1,0 +1,121 @@
+//! Operator controls over the API: the simulated clock, the simulated
+//! gateway, and billing runs. Admins only.
+
+use axum::Json;
+use axum::extract::State;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::ApiJson;
+use crate::auth::{Caller, Role};
+use crate::billing;
+use crate::clock::SIMULATED_NOW_SETTING;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::BillingRunSummary;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_clock, set_clock))
+        .routes(routes!(billing_run))
+        .routes(routes!(set_gateway))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ClockInput {
+    /// RFC 3339 instant; the simulated clock only moves forward.
+    now: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ClockView {
+    #[schema(value_type = String, format = DateTime)]
+    now: Timestamp,
+    simulated: bool,
+}
+
+#[utoipa::path(get, path = "/v1/admin/clock", tag = "admin", security(("bearer" = [])), responses((status = 200, body = ClockView)))]
+async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ClockView>> {
+    caller.require_staff(&[Role::Admin])?;
+    Ok(Json(ClockView {
+        now: state.clock.now(),
+        simulated: state.clock.as_simulated().is_some(),
+    }))
+}
+
+/// Set the simulated clock (only with `--clock simulated`).
+#[utoipa::path(post, path = "/v1/admin/clock", tag = "admin", security(("bearer" = [])), request_body = ClockInput,
+    responses((status = 200, body = ClockView), (status = 409, description = "not simulated, or backwards")))]
+async fn set_clock(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<ClockInput>,
+) -> ApiResult<Json<ClockView>> {
+    caller.require_staff(&[Role::Admin])?;
+    let now: Timestamp = input
+        .now
+        .parse()
+        .map_err(|_| ApiError::invalid_field("now", "must be an RFC 3339 instant"))?;
+    let simulated = state
+        .clock
+        .as_simulated()
+        .ok_or_else(|| ApiError::conflict("clock_not_simulated"))?;
+    let now = simulated.set(now).map_err(|current| {
+        ApiError::conflict("clock_backwards").with("now", current.to_string())
+    })?;
+    state
+        .store
+        .set_setting(SIMULATED_NOW_SETTING, &now.to_string())
+        .await?;
+    let mut tx = state.store.begin().await?;
+    tx.audit(
+        now,
+        &caller.actor(),
+        "clock.set",
+        &[],
+        &json!({"now": now.to_string()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(ClockView {
+        now,
+        simulated: true,
+    }))
+}
+
+/// Run billing at the clock's now: renewals, effective cancellations, fees, refunds.
+#[utoipa::path(post, path = "/v1/admin/billing-runs", tag = "admin", security(("bearer" = [])), responses((status = 200, body = BillingRunSummary)))]
+async fn billing_run(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<BillingRunSummary>> {
+    caller.require_staff(&[Role::Admin])?;
+    Ok(Json(billing::run(&state, state.clock.now()).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GatewayInput {
+    decline_charges: bool,
+}
+
+/// Tell the simulated gateway to decline charges (tests and demos).
+#[utoipa::path(post, path = "/v1/admin/gateway", tag = "admin", security(("bearer" = [])), request_body = GatewayInput,
+    responses((status = 200, body = GatewayInput)))]
+async fn set_gateway(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<GatewayInput>,
+) -> ApiResult<Json<GatewayInput>> {
+    caller.require_staff(&[Role::Admin])?;
+    let simulated = state.gateway.as_simulated().ok_or_else(|| {
+        ApiError::conflict("conflict").with("reason", "the gateway is not simulated")
+    })?;
+    simulated.set_decline_charges(input.decline_charges);
+    Ok(Json(input))
+}

@@ -1,0 +1,29 @@
+//! Cancellation requests.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::lifecycle;
+use crate::state::AppState;
+use crate::views::CancellationWithReceipt;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_cancellation))
+}
+
+/// A cancellation request, its status and its receipt.
+#[utoipa::path(get, path = "/v1/cancellations/{id}", tag = "cancellations", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CancellationWithReceipt)))]
+async fn get_cancellation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CancellationWithReceipt>> {
+    Ok(Json(
+        lifecycle::get_cancellation(&state, &caller, &id).await?,
+    ))
+}

@@ -1,0 +1,179 @@
+//! Families: sign-up, the family, its children, subscriptions, statement
+//! and receipts.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use baobao_domain::ids::FamilyId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::{ApiJson, Lang, created};
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::{self, ChildInput, SignUpInput};
+use crate::receipts::ReceiptDocument;
+use crate::state::AppState;
+use crate::views::{
+    ChildView, FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(get_family))
+        .routes(routes!(add_child))
+        .routes(routes!(family_subscriptions))
+        .routes(routes!(statement))
+        .routes(routes!(family_receipts))
+}
+
+fn family_id(text: &str) -> ApiResult<FamilyId> {
+    FamilyId::parse(text).map_err(|_| ApiError::not_found("family"))
+}
+
+/// Sign up: a new family with its first guardian, signed in.
+#[utoipa::path(post, path = "/v1/families", tag = "families", request_body = SignUpInput,
+    responses((status = 201, body = SignUpView), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
+async fn sign_up(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<SignUpInput>,
+) -> ApiResult<Response> {
+    Ok(created(lifecycle::sign_up(&state, input).await?))
+}
+
+#[utoipa::path(get, path = "/v1/families/{id}", tag = "families", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = FamilyView)))]
+async fn get_family(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FamilyView>> {
+    Ok(Json(
+        lifecycle::family(&state, &caller, &family_id(&id)?).await?,
+    ))
+}
+
+/// Add a child, with the guardian's recorded consent.
+#[utoipa::path(post, path = "/v1/families/{id}/children", tag = "families", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ChildInput, responses((status = 201, body = ChildView)))]
+async fn add_child(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ChildInput>,
+) -> ApiResult<Response> {
+    Ok(created(
+        lifecycle::add_child(&state, &caller, &family_id(&id)?, input).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/families/{id}/subscriptions", tag = "families", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<SubscriptionView>)))]
+async fn family_subscriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<SubscriptionView>>> {
+    Ok(Json(
+        lifecycle::family_subscriptions(&state, &caller, &family_id(&id)?).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct StatementQuery {
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// The family's ledger: charges, refunds, fees and credits, oldest first.
+#[utoipa::path(get, path = "/v1/families/{id}/statement", tag = "families", security(("bearer" = [])),
+    params(("id" = String, Path), StatementQuery), responses((status = 200, body = StatementView), (status = 200, content_type = "text/csv", description = "with format=csv")))]
+async fn statement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<StatementQuery>,
+    _lang: Lang,
+) -> ApiResult<Response> {
+    let family_id = family_id(&id)?;
+    caller.require_family(&family_id, &[Role::Finance], "family")?;
+    let entries = state.store.statement(&family_id).await?;
+    let views: Vec<StatementEntryView> = entries.iter().map(StatementEntryView::from).collect();
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(StatementView {
+            family_id: family_id.to_string(),
+            entries: views,
+        })
+        .into_response()),
+        Some("csv") => {
+            let csv = statement_csv(&views).map_err(|e| ApiError::internal(e.to_string()))?;
+            let disposition = format!("attachment; filename=\"statement-{family_id}.csv\"");
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                csv,
+            )
+                .into_response())
+        }
+        Some(_) => {
+            Err(ApiError::unprocessable("invalid_query")
+                .with("reason", "format must be json or csv"))
+        }
+    }
+}
+
+fn statement_csv(entries: &[StatementEntryView]) -> Result<String, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "id",
+        "created_at",
+        "kind",
+        "amount_minor",
+        "currency",
+        "subscription_id",
+        "period_start",
+        "period_end",
+        "note",
+    ])?;
+    for e in entries {
+        writer.write_record([
+            e.id.clone(),
+            e.created_at.to_string(),
+            e.kind.clone(),
+            e.amount.amount_minor.to_string(),
+            e.amount.currency.clone(),
+            e.subscription_id.clone(),
+            e.period_start.map(|t| t.to_string()).unwrap_or_default(),
+            e.period_end.map(|t| t.to_string()).unwrap_or_default(),
+            e.note.clone(),
+        ])?;
+    }
+    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Every receipt issued to the family, oldest first.
+#[utoipa::path(get, path = "/v1/families/{id}/receipts", tag = "families", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<ReceiptDocument>)))]
+async fn family_receipts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ReceiptDocument>>> {
+    let family_id = family_id(&id)?;
+    caller.require_family(&family_id, lifecycle::STAFF_READERS, "family")?;
+    let mut documents = Vec::new();
+    for stored in state.store.receipts_of(&family_id).await? {
+        documents.push(
+            serde_json::from_str(&stored.document)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        );
+    }
+    Ok(Json(documents))
+}

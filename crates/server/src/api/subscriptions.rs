@@ -1,0 +1,105 @@
+//! Subscriptions: subscribe, look, quote, cancel, resume.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use jiff::Timestamp;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::{ApiJson, Lang, created};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::{self, CancelInput, SubscribeInput};
+use crate::state::AppState;
+use crate::views::{CancellationWithReceipt, QuoteView, SubscriptionView, SubscriptionWithReceipt};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(subscribe))
+        .routes(routes!(get_subscription))
+        .routes(routes!(cancellation_quote))
+        .routes(routes!(cancel))
+        .routes(routes!(resume))
+}
+
+/// Subscribe to a plan, accepting its current terms by their SHA-256.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", security(("bearer" = [])), request_body = SubscribeInput,
+    responses((status = 201, body = SubscriptionWithReceipt), (status = 402, description = "payment failed"), (status = 409, description = "terms changed or already subscribed")))]
+async fn subscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<SubscribeInput>,
+) -> ApiResult<Response> {
+    Ok(created(lifecycle::subscribe(&state, &caller, input).await?))
+}
+
+/// Status, current period, next renewal and notice deadline.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SubscriptionView)))]
+async fn get_subscription(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubscriptionView>> {
+    Ok(Json(
+        lifecycle::get_subscription(&state, &caller, &id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct QuoteQuery {
+    /// Staff only: the instant the request was received (RFC 3339).
+    received_at: Option<String>,
+}
+
+/// Every option for ending the subscription, with its cost and dates.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/cancellation-quote", tag = "subscriptions", security(("bearer" = [])),
+    params(("id" = String, Path), QuoteQuery), responses((status = 200, body = QuoteView)))]
+async fn cancellation_quote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Lang(locale): Lang,
+    Path(id): Path<String>,
+    Query(query): Query<QuoteQuery>,
+) -> ApiResult<Json<QuoteView>> {
+    let received_at = query
+        .received_at
+        .map(|t| t.parse::<Timestamp>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::unprocessable("invalid_query")
+                .with("reason", "received_at must be an RFC 3339 instant")
+        })?;
+    Ok(Json(
+        lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?,
+    ))
+}
+
+/// Cancel: returns the request and its signed receipt.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/cancellations", tag = "subscriptions", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CancelInput,
+    responses((status = 201, body = CancellationWithReceipt), (status = 409, description = "already pending, not cancellable, quote expired")))]
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CancelInput>,
+) -> ApiResult<Response> {
+    Ok(created(
+        lifecycle::cancel(&state, &caller, &id, input).await?,
+    ))
+}
+
+/// Withdraw a scheduled cancellation before it takes effect.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/resume", tag = "subscriptions", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = SubscriptionWithReceipt)))]
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubscriptionWithReceipt>> {
+    Ok(Json(lifecycle::resume(&state, &caller, &id).await?))
+}

@@ -1,0 +1,239 @@
+//! Who is calling, and what they may do.
+//!
+//! Guardians and staff sign in with email and password (Argon2id, PHC
+//! strings) and get a bearer token; only the token's SHA-256 is stored, so
+//! a database leak yields no usable session. Every handler names the
+//! callers it admits through `Caller`'s `require_*` functions — there is no
+//! route whose rule is implicit. A guardian asking for another family's
+//! anything gets 404, not 403, so ids of other families cannot be probed.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use baobao_domain::Locale;
+use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
+use baobao_store::{PrincipalKind, StoreError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// How long a session lasts.
+pub const SESSION_HOURS: i64 = 12;
+pub const PASSWORD_CHARS_MIN: usize = 10;
+pub const PASSWORD_CHARS_MAX: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Finance,
+    Compliance,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Agent,
+        Role::Supervisor,
+        Role::Finance,
+        Role::Compliance,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Finance => "finance",
+            Role::Compliance => "compliance",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Anonymous,
+    Guardian {
+        guardian_id: GuardianId,
+        family_id: FamilyId,
+        locale: Locale,
+    },
+    Staff {
+        staff_id: StaffId,
+        role: Role,
+    },
+}
+
+impl Caller {
+    /// The actor as written in the audit trail.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Anonymous => "anonymous".to_owned(),
+            Caller::Guardian { guardian_id, .. } => format!("guardian:{guardian_id}"),
+            Caller::Staff { staff_id, role } => format!("staff:{}:{staff_id}", role.as_str()),
+        }
+    }
+
+    pub fn require_guardian(&self) -> ApiResult<(&GuardianId, &FamilyId)> {
+        match self {
+            Caller::Guardian {
+                guardian_id,
+                family_id,
+                ..
+            } => Ok((guardian_id, family_id)),
+            Caller::Anonymous => Err(ApiError::unauthenticated()),
+            Caller::Staff { .. } => Err(ApiError::forbidden()),
+        }
+    }
+
+    pub fn require_staff(&self, roles: &[Role]) -> ApiResult<(&StaffId, Role)> {
+        match self {
+            Caller::Staff { staff_id, role } if roles.contains(role) => Ok((staff_id, *role)),
+            Caller::Anonymous => Err(ApiError::unauthenticated()),
+            _ => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// Admits the family's own guardians and staff in `staff_roles`. A
+    /// guardian of another family learns nothing: the thing is "not found".
+    pub fn require_family(
+        &self,
+        family_id: &FamilyId,
+        staff_roles: &[Role],
+        resource: &'static str,
+    ) -> ApiResult<()> {
+        match self {
+            Caller::Guardian { family_id: own, .. } if own == family_id => Ok(()),
+            Caller::Guardian { .. } => Err(ApiError::not_found(resource)),
+            Caller::Staff { role, .. } if staff_roles.contains(role) => Ok(()),
+            Caller::Staff { .. } => Err(ApiError::forbidden()),
+            Caller::Anonymous => Err(ApiError::unauthenticated()),
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        matches!(self, Caller::Staff { .. })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(ApiError::unauthenticated)?;
+        let session = match state
+            .store
+            .session(&token_hash(token), state.clock.now())
+            .await
+        {
+            Ok(session) => session,
+            Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
+            Err(other) => return Err(other.into()),
+        };
+        match session.principal_kind {
+            PrincipalKind::Guardian => {
+                let guardian_id = GuardianId::parse(&session.principal_id)
+                    .map_err(|_| ApiError::unauthenticated())?;
+                let guardian = state
+                    .store
+                    .guardian(&guardian_id)
+                    .await
+                    .map_err(|_| ApiError::unauthenticated())?;
+                let locale = Locale::parse(&guardian.locale).unwrap_or_default();
+                Ok(Caller::Guardian {
+                    guardian_id,
+                    family_id: guardian.family_id,
+                    locale,
+                })
+            }
+            PrincipalKind::Staff => {
+                let staff_id = StaffId::parse(&session.principal_id)
+                    .map_err(|_| ApiError::unauthenticated())?;
+                let staff = state
+                    .store
+                    .staff(&staff_id)
+                    .await
+                    .map_err(|_| ApiError::unauthenticated())?;
+                let role = Role::parse(&staff.role)
+                    .ok_or_else(|| ApiError::internal("unknown staff role"))?;
+                Ok(Caller::Staff { staff_id, role })
+            }
+        }
+    }
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The OS random source failing is not something to serve through.
+    if getrandom::fill(&mut bytes).is_err() {
+        panic!("the operating system's random source failed");
+    }
+    bytes
+}
+
+/// A random token of `bytes` bytes, base64url.
+pub fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    if getrandom::fill(&mut buffer).is_err() {
+        panic!("the operating system's random source failed");
+    }
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Argon2id with the crate's default (OWASP-recommended) parameters.
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let hashed: Result<PasswordHash, _> = Argon2::default().hash_password(password.as_bytes());
+    hashed
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), phc).is_ok()
+}
+
+/// Spends the time of one verification when there is no account, so that
+/// response times do not tell which emails are registered.
+pub fn verify_against_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash_password("not a real password at all").unwrap_or_default());
+    let _ = verify_password(password, phc);
+}
+
+pub fn check_password_strength(password: &str) -> ApiResult<()> {
+    let chars = password.chars().count();
+    if !(PASSWORD_CHARS_MIN..=PASSWORD_CHARS_MAX).contains(&chars) {
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be {PASSWORD_CHARS_MIN} to {PASSWORD_CHARS_MAX} characters"),
+        ));
+    }
+    Ok(())
+}

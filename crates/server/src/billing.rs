@@ -1,0 +1,399 @@
+//! The billing run: renewals, scheduled cancellations taking effect, fees,
+//! refunds and expiry, one step of one subscription per transaction.
+//!
+//! A run claims the subscription that has been due longest (`due_at`, an
+//! indexed column: a run never scans the table), applies the one step the
+//! domain says is next, and commits. A crash loses at most the step in
+//! flight; running again continues where it stopped, and running twice
+//! changes nothing the second time. On PostgreSQL, claims skip rows other
+//! workers hold, so several workers share one run. At most one charge per
+//! (subscription, period) holds by the ledger's unique index even if two
+//! workers raced past every check.
+
+use baobao_domain::Money;
+use baobao_domain::calendar::Calendar;
+use baobao_domain::ids::{BillingRunId, LedgerEntryId};
+use baobao_domain::policy::Policy;
+use baobao_domain::subscription::{
+    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, running_status,
+};
+use baobao_store::{LedgerEntry, Subscription, Tx};
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::auth::random_bytes;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::BillingRunSummary;
+
+/// A run stops after this many steps even if more are due (the next run
+/// goes on); keeps one run's duration bounded.
+pub const BILLING_STEPS_PER_RUN_MAX: u64 = 1_000_000;
+/// Catching one subscription up (before a quote, say) takes at most this many steps.
+pub const SETTLE_STEPS_MAX: u32 = 1_000;
+
+/// A subscription's terms and calendar, loaded once per step.
+pub struct Terms {
+    pub policy: Policy,
+    pub schedule: Schedule,
+}
+
+impl Terms {
+    pub async fn load(state: &AppState, subscription: &Subscription) -> ApiResult<Terms> {
+        let version = state
+            .store
+            .policy(&subscription.plan_id, subscription.policy_version)
+            .await?;
+        let policy: Policy = serde_json::from_str(&version.terms)
+            .map_err(|e| ApiError::internal(format!("stored policy: {e}")))?;
+        let calendar = Calendar::new(&subscription.time_zone)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let schedule = Schedule {
+            signed_up_at: subscription.signed_up_at,
+            anchor: subscription.anchor_at,
+            length: policy.period,
+            calendar,
+        };
+        Ok(Terms { policy, schedule })
+    }
+}
+
+pub fn current_period(subscription: &Subscription) -> Period {
+    Period {
+        position: subscription.current_position,
+        start: subscription.current_period_start,
+        end: subscription.current_period_end,
+    }
+}
+
+pub fn billing_state(subscription: &Subscription, policy: &Policy) -> BillingState {
+    BillingState {
+        status: SubscriptionStatus::parse(&subscription.status)
+            .unwrap_or(SubscriptionStatus::Expired),
+        current: current_period(subscription),
+        current_period_paid: subscription.current_period_paid,
+        effective_at: subscription.effective_at,
+        auto_renew: policy.auto_renew,
+        commitment_periods: policy.commitment_periods,
+        last_charge_attempt_at: subscription.last_charge_attempt_at,
+    }
+}
+
+/// Recomputes `due_at` after any change to a subscription.
+pub fn refresh_due_at(subscription: &mut Subscription, terms: &Terms) {
+    subscription.due_at =
+        billing_state(subscription, &terms.policy).due_at(&terms.schedule.calendar);
+}
+
+pub fn charge_key(subscription: &Subscription, period_start: Timestamp) -> String {
+    format!(
+        "charge:{}:{}",
+        subscription.id,
+        period_start.as_microsecond()
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Renewed,
+    ChargeDeclined,
+    Recovered,
+    CancellationEffective { refunds: u64, fee: bool },
+    Expired,
+    Nothing,
+}
+
+/// Applies the next billing step to a subscription locked in `tx`.
+pub async fn apply_step(
+    state: &AppState,
+    tx: &mut Tx,
+    mut subscription: Subscription,
+    now: Timestamp,
+) -> ApiResult<Outcome> {
+    let terms = Terms::load(state, &subscription).await?;
+    let step = billing_state(&subscription, &terms.policy)
+        .next_step(&terms.schedule.calendar, now)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let outcome = match step {
+        BillingStep::Nothing => Outcome::Nothing,
+        BillingStep::TakeEffect => take_effect(state, tx, &mut subscription, now).await?,
+        BillingStep::Renew { next } => {
+            let period = terms
+                .schedule
+                .period(next)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            subscription.current_position = period.position;
+            subscription.current_period_start = period.start;
+            subscription.current_period_end = period.end;
+            let paid = charge_period(state, tx, &subscription, &terms.policy, now).await?;
+            subscription.current_period_paid = paid;
+            subscription.last_charge_attempt_at = Some(now);
+            if subscription.pending_cancellation_id.is_none() {
+                subscription.status = running_status(period.position, paid).as_str().to_owned();
+            }
+            let action = if paid {
+                "subscription.renewed"
+            } else {
+                "subscription.charge_declined"
+            };
+            tx.audit(
+                now,
+                "billing",
+                action,
+                &[subscription.id.as_str()],
+                &json!({"period_start": period.start.to_string()}),
+            )
+            .await?;
+            if paid {
+                Outcome::Renewed
+            } else {
+                Outcome::ChargeDeclined
+            }
+        }
+        BillingStep::RetryCharge => {
+            let paid = charge_period(state, tx, &subscription, &terms.policy, now).await?;
+            subscription.current_period_paid = paid;
+            subscription.last_charge_attempt_at = Some(now);
+            if paid {
+                if subscription.pending_cancellation_id.is_none() {
+                    subscription.status = running_status(subscription.current_position, true)
+                        .as_str()
+                        .to_owned();
+                }
+                tx.audit(
+                    now,
+                    "billing",
+                    "subscription.charge_recovered",
+                    &[subscription.id.as_str()],
+                    &json!({}),
+                )
+                .await?;
+                Outcome::Recovered
+            } else {
+                Outcome::ChargeDeclined
+            }
+        }
+        BillingStep::Expire { at } => {
+            subscription.status = SubscriptionStatus::Expired.as_str().to_owned();
+            subscription.ended_at = Some(at);
+            tx.audit(
+                now,
+                "billing",
+                "subscription.expired",
+                &[subscription.id.as_str()],
+                &json!({"ended_at": at.to_string()}),
+            )
+            .await?;
+            Outcome::Expired
+        }
+    };
+    refresh_due_at(&mut subscription, &terms);
+    debug_assert!(
+        subscription
+            .due_at
+            .is_none_or(|due| due > now || outcome != Outcome::Nothing)
+    );
+    tx.update_subscription(&subscription).await?;
+    Ok(outcome)
+}
+
+/// Charges the current period's price once; `true` when it is paid.
+async fn charge_period(
+    state: &AppState,
+    tx: &mut Tx,
+    subscription: &Subscription,
+    policy: &Policy,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    if policy.price.is_zero() {
+        return Ok(true);
+    }
+    let key = charge_key(subscription, subscription.current_period_start);
+    match state.gateway.charge(&key, policy.price).await {
+        Ok(reference) => {
+            let entry = LedgerEntry {
+                id: LedgerEntryId::from_random(random_bytes()),
+                family_id: subscription.family_id.clone(),
+                subscription_id: subscription.id.clone(),
+                kind: "charge".to_owned(),
+                amount_minor: policy.price.amount_minor,
+                currency: policy.price.currency,
+                period_start: Some(subscription.current_period_start),
+                period_end: Some(subscription.current_period_end),
+                entry_key: key,
+                gateway_reference: Some(reference),
+                note: "renewal".to_owned(),
+                created_at: now,
+            };
+            tx.append_ledger_entry(&entry).await?;
+            Ok(true)
+        }
+        Err(declined) => {
+            tracing::info!(subscription_id = %subscription.id, reason = %declined, "charge declined");
+            Ok(false)
+        }
+    }
+}
+
+/// A scheduled cancellation reaches `effective_at`: the fee (if the quote
+/// had one) is charged, any charge for a period starting at or after
+/// `effective_at` is refunded, and the subscription ends.
+async fn take_effect(
+    state: &AppState,
+    tx: &mut Tx,
+    subscription: &mut Subscription,
+    now: Timestamp,
+) -> ApiResult<Outcome> {
+    let effective_at = subscription.effective_at.unwrap_or(now);
+    let mut fee_charged = false;
+    if let Some(cancellation_id) = subscription.pending_cancellation_id.clone() {
+        let cancellation = tx.cancellation(&cancellation_id).await?;
+        tx.set_cancellation_status(&cancellation_id, "effective", None)
+            .await?;
+        if cancellation.fee_minor > 0 {
+            let fee = Money {
+                amount_minor: cancellation.fee_minor,
+                currency: cancellation.currency,
+            };
+            let key = format!("fee:{cancellation_id}");
+            let reference = state.gateway.charge(&key, fee).await.ok();
+            fee_charged = tx
+                .append_ledger_entry(&LedgerEntry {
+                    id: LedgerEntryId::from_random(random_bytes()),
+                    family_id: subscription.family_id.clone(),
+                    subscription_id: subscription.id.clone(),
+                    kind: "fee".to_owned(),
+                    amount_minor: fee.amount_minor,
+                    currency: fee.currency,
+                    period_start: None,
+                    period_end: None,
+                    entry_key: key,
+                    gateway_reference: reference,
+                    note: "early-termination fee, as quoted".to_owned(),
+                    created_at: now,
+                })
+                .await?;
+        }
+    }
+    let refunds = refund_charges_from(state, tx, subscription, effective_at, now).await?;
+    subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+    subscription.ended_at = Some(effective_at);
+    subscription.pending_cancellation_id = None;
+    tx.audit(
+        now,
+        "billing",
+        "cancellation.effective",
+        &[subscription.id.as_str()],
+        &json!({"effective_at": effective_at.to_string(), "refunds": refunds}),
+    )
+    .await?;
+    Ok(Outcome::CancellationEffective {
+        refunds,
+        fee: fee_charged,
+    })
+}
+
+/// Refunds every charge for a period that starts at or after
+/// `effective_at` — the invariant's safety net. Returns how many.
+pub async fn refund_charges_from(
+    state: &AppState,
+    tx: &mut Tx,
+    subscription: &Subscription,
+    effective_at: Timestamp,
+    now: Timestamp,
+) -> ApiResult<u64> {
+    let mut refunded = 0;
+    for charge in state.store.ledger_of_subscription(&subscription.id).await? {
+        let late = charge.kind == "charge"
+            && charge
+                .period_start
+                .is_some_and(|start| start >= effective_at);
+        if !late {
+            continue;
+        }
+        let amount = Money {
+            amount_minor: charge.amount_minor,
+            currency: charge.currency,
+        };
+        let key = format!("refund:{}", charge.entry_key);
+        let reference = state.gateway.refund(&key, amount).await.ok();
+        let written = tx
+            .append_ledger_entry(&LedgerEntry {
+                id: LedgerEntryId::from_random(random_bytes()),
+                family_id: subscription.family_id.clone(),
+                subscription_id: subscription.id.clone(),
+                kind: "refund".to_owned(),
+                amount_minor: charge.amount_minor,
+                currency: charge.currency,
+                period_start: charge.period_start,
+                period_end: charge.period_end,
+                entry_key: key,
+                gateway_reference: reference,
+                note: "charge for a period after the cancellation took effect".to_owned(),
+                created_at: now,
+            })
+            .await?;
+        refunded += u64::from(written);
+    }
+    Ok(refunded)
+}
+
+/// Runs billing at `at` until nothing is due.
+pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary> {
+    let run_id = BillingRunId::from_random(random_bytes());
+    state
+        .store
+        .start_billing_run(&run_id, at, state.clock.now())
+        .await?;
+    let mut summary = BillingRunSummary {
+        id: run_id.to_string(),
+        run_at: at,
+        ..BillingRunSummary::default()
+    };
+    while summary.steps < BILLING_STEPS_PER_RUN_MAX {
+        let mut tx = state.store.begin().await?;
+        let Some(subscription) = tx.claim_due_subscription(at).await? else {
+            break;
+        };
+        let outcome = apply_step(state, &mut tx, subscription, at).await?;
+        tx.commit().await?;
+        summary.steps += 1;
+        match outcome {
+            Outcome::Renewed | Outcome::Recovered => summary.renewed += 1,
+            Outcome::ChargeDeclined => summary.charges_declined += 1,
+            Outcome::CancellationEffective { refunds, fee } => {
+                summary.cancellations_effective += 1;
+                summary.refunds_issued += refunds;
+                summary.fees_charged += u64::from(fee);
+            }
+            Outcome::Expired => summary.expired += 1,
+            Outcome::Nothing => {}
+        }
+    }
+    let text = serde_json::to_string(&summary).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .store
+        .finish_billing_run(&run_id, state.clock.now(), &text)
+        .await?;
+    tracing::info!(run_id = %run_id, steps = summary.steps, "billing run finished");
+    Ok(summary)
+}
+
+/// Brings one subscription up to `now` before it is quoted or changed, so
+/// that no request ever acts on a period that has already ended.
+pub async fn settle(
+    state: &AppState,
+    subscription_id: &baobao_domain::ids::SubscriptionId,
+    now: Timestamp,
+) -> ApiResult<()> {
+    for _ in 0..SETTLE_STEPS_MAX {
+        let mut tx = state.store.begin().await?;
+        let subscription = tx.subscription_for_update(subscription_id).await?;
+        if subscription.due_at.is_none_or(|due| due > now) {
+            return Ok(());
+        }
+        apply_step(state, &mut tx, subscription, now).await?;
+        tx.commit().await?;
+    }
+    Err(ApiError::internal("subscription did not settle"))
+}

@@ -1,0 +1,87 @@
+//! The payment gateway seam. Charges and refunds are idempotent by key: the
+//! same key twice moves money once. Real card or wallet adapters are a
+//! non-goal for now; the two gateways here are the built-in ledger-only one
+//! (prepaid or offline invoices: the ledger is the record) and a simulated
+//! one that can be told to decline, for tests and demos.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use baobao_domain::Money;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("declined: {0}")]
+    Declined(String),
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// Charges `amount` under `key`; returns the gateway's reference.
+    async fn charge(&self, key: &str, amount: Money) -> Result<String, GatewayError>;
+    async fn refund(&self, key: &str, amount: Money) -> Result<String, GatewayError>;
+    fn as_simulated(&self) -> Option<&SimulatedGateway> {
+        None
+    }
+}
+
+pub struct LedgerOnlyGateway;
+
+#[async_trait]
+impl PaymentGateway for LedgerOnlyGateway {
+    async fn charge(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
+        Ok(format!("ledger:{key}"))
+    }
+
+    async fn refund(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
+        Ok(format!("ledger:{key}"))
+    }
+}
+
+/// Declines charges while `decline_charges` is set; remembers what it did
+/// per key so that a retried key gets the first answer.
+#[derive(Default)]
+pub struct SimulatedGateway {
+    decline_charges: AtomicBool,
+    done: Mutex<HashMap<String, String>>,
+}
+
+impl SimulatedGateway {
+    pub fn set_decline_charges(&self, decline: bool) {
+        self.decline_charges.store(decline, Ordering::SeqCst);
+    }
+
+    pub fn declines_charges(&self) -> bool {
+        self.decline_charges.load(Ordering::SeqCst)
+    }
+
+    fn remember(&self, key: &str) -> String {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        done.entry(key.to_owned())
+            .or_insert_with(|| format!("sim:{key}"))
+            .clone()
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for SimulatedGateway {
+    async fn charge(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
+        if let Some(reference) = self.done.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(reference.clone());
+        }
+        if self.declines_charges() {
+            return Err(GatewayError::Declined("simulated decline".to_owned()));
+        }
+        Ok(self.remember(key))
+    }
+
+    async fn refund(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
+        Ok(self.remember(key))
+    }
+
+    fn as_simulated(&self) -> Option<&SimulatedGateway> {
+        Some(self)
+    }
+}

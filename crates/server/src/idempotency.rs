@@ -1,0 +1,167 @@
+//! `Idempotency-Key` on every POST: a retry with the same key and body gets
+//! the first response again (with `Idempotent-Replayed: true`); the same
+//! key with another body is 409.
+//!
+//! Keys are scoped to the caller (the SHA-256 of the Authorization header,
+//! or "anonymous") and the path, so two callers never collide. The key is
+//! claimed before the handler runs and the response saved after it; a
+//! second request while the first is still running gets 409
+//! `idempotency_in_progress`. A 5xx response is not saved and frees the key,
+//! so the client's retry runs again. A crash between the handler's commit
+//! and the save leaves the key claimed: after `IDEMPOTENCY_STALE_SECONDS`
+//! it is freed, and the handlers' own guards (a unique index per open
+//! cancellation, per period's charge, per email) keep the re-run from
+//! doing anything twice.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use baobao_store::requests::Claim;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+pub const IDEMPOTENCY_STALE_SECONDS: i64 = 60;
+/// Request bodies are read whole to hash them; the API's body limit is this.
+pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
+pub const RESPONSE_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let Some(key) = request.headers().get("idempotency-key") else {
+        return next.run(request).await;
+    };
+    let key = match key.to_str() {
+        Ok(k)
+            if !k.is_empty()
+                && k.len() <= IDEMPOTENCY_KEY_CHARS_MAX
+                && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+        {
+            k.to_owned()
+        }
+        _ => return ApiError::bad_request("invalid_idempotency_key").into_response(),
+    };
+    let caller = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
+        .unwrap_or_else(|| "anonymous".to_owned());
+    let scope = format!("{caller}:{}", request.uri().path());
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, REQUEST_BODY_BYTES_MAX).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").into_response();
+    };
+    let request_sha256 = hex::encode(Sha256::digest(&bytes));
+    let now = state.clock.now();
+
+    let mut claim = state
+        .store
+        .claim_idempotency_key(&scope, &key, &request_sha256, now)
+        .await;
+    if let Ok(Claim::Existing(existing)) = &claim {
+        let stale = existing.response.is_none()
+            && now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
+        if stale
+            && state
+                .store
+                .release_idempotency_key(&scope, &key)
+                .await
+                .is_ok()
+        {
+            claim = state
+                .store
+                .claim_idempotency_key(&scope, &key, &request_sha256, now)
+                .await;
+        }
+    }
+    match claim {
+        Err(error) => return ApiError::from(error).into_response(),
+        Ok(Claim::Existing(existing)) if existing.request_sha256 != request_sha256 => {
+            return ApiError::conflict("idempotency_key_reused").into_response();
+        }
+        Ok(Claim::Existing(existing)) => {
+            return match existing.response {
+                Some((status, body)) => replay(status, body),
+                None => ApiError::conflict("idempotency_in_progress").into_response(),
+            };
+        }
+        Ok(Claim::Claimed) => {}
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if response.status().is_server_error()
+        || response
+            .extensions()
+            .get::<ApiError>()
+            .is_some_and(|e| e.status.is_server_error())
+    {
+        let _ = state.store.release_idempotency_key(&scope, &key).await;
+        return response;
+    }
+    // An ApiError is rendered later (it needs the locale); save what the
+    // client will see by rendering it the same way on replay: keep the
+    // error itself in the saved body.
+    if let Some(error) = response.extensions().get::<ApiError>().cloned() {
+        let saved = serde_json::json!({"__api_error": {"status": error.status.as_u16(), "code": error.code, "details": error.details}});
+        let _ = state
+            .store
+            .save_idempotent_response(&scope, &key, error.status.as_u16(), &saved.to_string())
+            .await;
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, RESPONSE_BODY_BYTES_MAX).await else {
+        let _ = state.store.release_idempotency_key(&scope, &key).await;
+        return ApiError::internal("response too large to save").into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Err(error) = state
+        .store
+        .save_idempotent_response(&scope, &key, parts.status.as_u16(), &text)
+        .await
+    {
+        tracing::warn!(%error, "could not save an idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) {
+        if let Some(error) = value.get("__api_error") {
+            let code = error
+                .get("code")
+                .and_then(|c| c.as_str())
+                .unwrap_or("conflict");
+            let code = crate::messages::CATALOGUE
+                .iter()
+                .map(|(c, _, _)| *c)
+                .find(|c| *c == code)
+                .unwrap_or("conflict");
+            let mut api_error = ApiError::new(status, code);
+            api_error.details = error.get("details").cloned().unwrap_or_default();
+            let mut response = api_error.into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return response;
+        }
+    }
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,76 @@
+//! The state every handler and worker shares, and the configuration it is
+//! built from (read once at start-up by the CLI, passed down).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use baobao_store::Store;
+
+use crate::clock::{Clock, SIMULATED_NOW_SETTING, SimulatedClock, SystemClock};
+use crate::gateway::{LedgerOnlyGateway, PaymentGateway, SimulatedGateway};
+use crate::keys::SigningKeys;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    System,
+    Simulated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayMode {
+    LedgerOnly,
+    Simulated,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub clock: ClockMode,
+    pub gateway: GatewayMode,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub keys: Arc<SigningKeys>,
+    pub config: Arc<ServerConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("database: {0}")]
+    Store(#[from] baobao_store::StoreError),
+    #[error("the stored simulated time {0:?} is not an instant")]
+    SimulatedTime(String),
+}
+
+impl AppState {
+    pub async fn new(store: Store, config: ServerConfig) -> Result<AppState, StartError> {
+        let keys = SigningKeys::load_or_create(&config.data_dir)?;
+        let clock: Arc<dyn Clock> = match config.clock {
+            ClockMode::System => Arc::new(SystemClock),
+            ClockMode::Simulated => {
+                let start = match store.setting(SIMULATED_NOW_SETTING).await? {
+                    Some(text) => text.parse().map_err(|_| StartError::SimulatedTime(text))?,
+                    None => jiff::Timestamp::now(),
+                };
+                Arc::new(SimulatedClock::starting_at(start))
+            }
+        };
+        let gateway: Arc<dyn PaymentGateway> = match config.gateway {
+            GatewayMode::LedgerOnly => Arc::new(LedgerOnlyGateway),
+            GatewayMode::Simulated => Arc::new(SimulatedGateway::default()),
+        };
+        Ok(AppState {
+            store,
+            clock,
+            gateway,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Families, guardians, children, staff and login sessions.
+
+use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+
+use crate::{
+    Child, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id,
+    instant, micros, text,
+};
+
+fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
+    Ok(Guardian {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        email: text(row, "email")?,
+        password_hash: text(row, "password_hash")?,
+        name: text(row, "name")?,
+        locale: text(row, "locale")?,
+        time_zone: text(row, "time_zone")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+fn staff(row: &AnyRow) -> StoreResult<Staff> {
+    Ok(Staff {
+        id: id(row, "id")?,
+        email: text(row, "email")?,
+        password_hash: text(row, "password_hash")?,
+        role: text(row, "role")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+fn child(row: &AnyRow) -> StoreResult<Child> {
+    Ok(Child {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        name: text(row, "name")?,
+        birth_date: text(row, "birth_date")?,
+        consent_by: id(row, "consent_by")?,
+        consent_at: instant(row, "consent_at")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+const GUARDIAN_COLUMNS: &str =
+    "id, family_id, email, password_hash, name, locale, time_zone, created_at";
+
+impl Tx {
+    pub async fn insert_family(&mut self, family: &Family) -> StoreResult<()> {
+        sqlx::query("INSERT INTO families (id, time_zone, created_at) VALUES ($1, $2, $3)")
+            .bind(family.id.as_str())
+            .bind(&family.time_zone)
+            .bind(micros(family.created_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Fails with `Conflict` when the email is taken.
+    pub async fn insert_guardian(&mut self, guardian: &Guardian) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO guardians (id, family_id, email, password_hash, name, locale, time_zone, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(guardian.id.as_str())
+        .bind(guardian.family_id.as_str())
+        .bind(&guardian.email)
+        .bind(&guardian.password_hash)
+        .bind(&guardian.name)
+        .bind(&guardian.locale)
+        .bind(&guardian.time_zone)
+        .bind(micros(guardian.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_child(&mut self, child: &Child) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO children (id, family_id, name, birth_date, consent_by, consent_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(child.id.as_str())
+        .bind(child.family_id.as_str())
+        .bind(&child.name)
+        .bind(&child.birth_date)
+        .bind(child.consent_by.as_str())
+        .bind(micros(child.consent_at))
+        .bind(micros(child.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_staff(&mut self, staff: &Staff) -> StoreResult<()> {
+        sqlx::query("INSERT INTO staff (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(staff.id.as_str())
+            .bind(&staff.email)
+            .bind(&staff.password_hash)
+            .bind(&staff.role)
+            .bind(micros(staff.created_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_session(
+        &mut self,
+        token_sha256: &str,
+        kind: PrincipalKind,
+        principal_id: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_sha256, principal_kind, principal_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_sha256)
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(micros(created_at))
+        .bind(micros(expires_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&mut self, token_sha256: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn family(&self, family_id: &FamilyId) -> StoreResult<Family> {
+        let row = sqlx::query("SELECT id, time_zone, created_at FROM families WHERE id = $1")
+            .bind(family_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Family {
+            id: id(&row, "id")?,
+            time_zone: text(&row, "time_zone")?,
+            created_at: instant(&row, "created_at")?,
+        })
+    }
+
+    pub async fn guardian_by_email(&self, email: &str) -> StoreResult<Guardian> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE email = $1"
+        )))
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await?;
+        guardian(&row)
+    }
+
+    pub async fn guardian(&self, guardian_id: &GuardianId) -> StoreResult<Guardian> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE id = $1"
+        )))
+        .bind(guardian_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        guardian(&row)
+    }
+
+    /// The guardians of a family, oldest first (the first is the primary contact).
+    pub async fn guardians_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Guardian>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(guardian).collect()
+    }
+
+    pub async fn children_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Child>> {
+        let rows = sqlx::query(
+            "SELECT id, family_id, name, birth_date, consent_by, consent_at, created_at FROM children \
+             WHERE family_id = $1 ORDER BY created_at, id",
+        )
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(child).collect()
+    }
+
+    pub async fn staff_by_email(&self, email: &str) -> StoreResult<Staff> {
+        let row = sqlx::query(
+            "SELECT id, email, password_hash, role, created_at FROM staff WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await?;
+        staff(&row)
+    }
+
+    pub async fn staff(&self, staff_id: &StaffId) -> StoreResult<Staff> {
+        let row = sqlx::query(
+            "SELECT id, email, password_hash, role, created_at FROM staff WHERE id = $1",
+        )
+        .bind(staff_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        staff(&row)
+    }
+
+    /// The live session for a token hash, if it has not expired at `now`.
+    pub async fn session(&self, token_sha256: &str, now: Timestamp) -> StoreResult<Session> {
+        let row = sqlx::query(
+            "SELECT principal_kind, principal_id, expires_at FROM sessions WHERE token_sha256 = $1 AND expires_at > $2",
+        )
+        .bind(token_sha256)
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let principal_kind = match text(&row, "principal_kind")?.as_str() {
+            "guardian" => PrincipalKind::Guardian,
+            "staff" => PrincipalKind::Staff,
+            other => return Err(StoreError::Corrupt(format!("principal kind {other}"))),
+        };
+        Ok(Session {
+            principal_kind,
+            principal_id: text(&row, "principal_id")?,
+            expires_at: instant(&row, "expires_at")?,
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Billing runs and small server-wide settings (the simulated clock).
+
+use baobao_domain::ids::BillingRunId;
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::{Store, StoreResult, micros};
+
+impl Store {
+    pub async fn start_billing_run(
+        &self,
+        run_id: &BillingRunId,
+        run_at: Timestamp,
+        started_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO billing_runs (id, run_at, started_at) VALUES ($1, $2, $3)")
+            .bind(run_id.as_str())
+            .bind(micros(run_at))
+            .bind(micros(started_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish_billing_run(
+        &self,
+        run_id: &BillingRunId,
+        finished_at: Timestamp,
+        summary: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE billing_runs SET finished_at = $2, summary = $3 WHERE id = $1")
+            .bind(run_id.as_str())
+            .bind(micros(finished_at))
+            .bind(summary)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("value")?),
+            None => None,
+        })
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

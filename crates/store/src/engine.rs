@@ -1,0 +1,129 @@
+//! What differs between SQLite and PostgreSQL, and the migration runner.
+//!
+//! Migrations are plain SQL files, one set per engine, embedded in the
+//! binary and applied in order inside one transaction each; a
+//! `schema_migrations` table records which ran. Both sets describe the same
+//! schema (they differ only where the engines' DDL does).
+
+use sqlx::{AnyPool, Row};
+
+use crate::{StoreError, StoreResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "lifecycle",
+    sqlite: include_str!("../migrations/sqlite/0001_lifecycle.sql"),
+    postgres: include_str!("../migrations/postgres/0001_lifecycle.sql"),
+}];
+
+impl Engine {
+    /// Recognises the engine and normalises the URL: a SQLite file is
+    /// created when missing.
+    pub fn from_url(url: &str) -> StoreResult<(Engine, String)> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let mut normalised = format!("sqlite:{rest}");
+            if !rest.contains("mode=") && !rest.contains(":memory:") {
+                normalised.push(if rest.contains('?') { '&' } else { '?' });
+                normalised.push_str("mode=rwc");
+            }
+            return Ok((Engine::Sqlite, normalised));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok((Engine::Postgres, url.to_owned()));
+        }
+        // Never echo the URL: it may carry a password.
+        Err(StoreError::Url(
+            "expected sqlite://PATH or postgres://…".to_owned(),
+        ))
+    }
+
+    pub(crate) fn session_setup(self) -> &'static [&'static str] {
+        match self {
+            // WAL lets readers run beside the one writer; a writer waits
+            // for the lock rather than failing at once.
+            Engine::Sqlite => &[
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA synchronous = NORMAL",
+            ],
+            Engine::Postgres => &["SET TIME ZONE 'UTC'"],
+        }
+    }
+
+    /// SQLite takes the write lock at `BEGIN IMMEDIATE`, so two writers
+    /// queue instead of deadlocking on a lock upgrade; PostgreSQL locks rows.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "BEGIN IMMEDIATE",
+            Engine::Postgres => "BEGIN",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+pub(crate) async fn migrate(pool: &AnyPool, engine: Engine) -> StoreResult<Vec<String>> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS {
+        let mut tx = pool.begin_with(engine.begin_write()).await?;
+        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(migration.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = match engine {
+            Engine::Sqlite => migration.sqlite,
+            Engine::Postgres => migration.postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+            StoreError::Migration(format!("{} {}: {e}", migration.version, migration.name))
+        })?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, CURRENT_TIMESTAMP)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        applied.push(format!("{:04}_{}", migration.version, migration.name));
+    }
+    Ok(applied)
+}
+
+/// The newest schema version this binary knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+pub(crate) async fn current_version(pool: &AnyPool) -> StoreResult<i64> {
+    let row =
+        sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
+            .fetch_one(pool)
+            .await?;
+    Ok(row.try_get("v")?)
+}

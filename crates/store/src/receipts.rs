@@ -1,0 +1,112 @@
+//! Signed receipts and the append-only audit trail. Both are written in the
+//! transaction of the change they record.
+
+use baobao_domain::ids::{FamilyId, ReceiptId};
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+
+use crate::{
+    AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros,
+    text,
+};
+
+fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {
+    Ok(StoredReceipt {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        number: text(row, "number")?,
+        kind: text(row, "kind")?,
+        subject_id: text(row, "subject_id")?,
+        document: text(row, "document")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+/// Audit listings never return more than this many entries at once.
+pub const AUDIT_PAGE_ENTRIES_MAX: i64 = 1000;
+
+impl Tx {
+    pub async fn insert_receipt(&mut self, r: &StoredReceipt) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO receipts (id, family_id, number, kind, subject_id, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.family_id.as_str())
+        .bind(&r.number)
+        .bind(&r.kind)
+        .bind(&r.subject_id)
+        .bind(&r.document)
+        .bind(micros(r.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends to the audit trail: who did what to which ids, when.
+    pub async fn audit(
+        &mut self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        subject_ids: &[&str],
+        details: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let subjects =
+            serde_json::to_string(subject_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO audit_entries (at, actor, action, subject_ids, details) VALUES ($1, $2, $3, $4, $5)")
+            .bind(micros(at))
+            .bind(actor)
+            .bind(action)
+            .bind(subjects)
+            .bind(details.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn receipt(&self, receipt_id: &ReceiptId) -> StoreResult<StoredReceipt> {
+        let row = sqlx::query("SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE id = $1")
+            .bind(receipt_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        receipt(&row)
+    }
+
+    pub async fn receipts_of(&self, family_id: &FamilyId) -> StoreResult<Vec<StoredReceipt>> {
+        let rows = sqlx::query(
+            "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE family_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(receipt).collect()
+    }
+
+    /// Audit entries after `after_seq`, oldest first.
+    pub async fn audit_entries(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject_ids, details FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit.clamp(1, AUDIT_PAGE_ENTRIES_MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let subjects = text(row, "subject_ids")?;
+                Ok(AuditEntry {
+                    seq: integer(row, "seq")?,
+                    at: instant(row, "at")?,
+                    actor: text(row, "actor")?,
+                    action: text(row, "action")?,
+                    subject_ids: serde_json::from_str(&subjects)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    details: text(row, "details")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,195 @@
+//! The records the store reads and writes: plain data with typed ids,
+//! instants and amounts; no behaviour beyond decoding.
+
+use baobao_domain::ids::{
+    CancellationId, ChildId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId, ReceiptId,
+    StaffId, SubscriptionId,
+};
+use baobao_domain::money::Currency;
+use jiff::Timestamp;
+
+#[derive(Clone, Debug)]
+pub struct Family {
+    pub id: FamilyId,
+    pub time_zone: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Guardian {
+    pub id: GuardianId,
+    pub family_id: FamilyId,
+    pub email: String,
+    pub password_hash: String,
+    pub name: String,
+    pub locale: String,
+    pub time_zone: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Child {
+    pub id: ChildId,
+    pub family_id: FamilyId,
+    pub name: String,
+    pub birth_date: String,
+    pub consent_by: GuardianId,
+    pub consent_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Staff {
+    pub id: StaffId,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    Guardian,
+    Staff,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Guardian => "guardian",
+            PrincipalKind::Staff => "staff",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub principal_kind: PrincipalKind,
+    pub principal_id: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub id: PlanId,
+    pub service: String,
+    pub name_zh_cn: String,
+    pub name_en: String,
+    pub current_version: i64,
+    pub created_at: Timestamp,
+}
+
+/// One version of a plan's terms, as the canonical JSON they were hashed over.
+#[derive(Clone, Debug)]
+pub struct PolicyVersion {
+    pub plan_id: PlanId,
+    pub version: i64,
+    pub sha256: String,
+    pub terms: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub family_id: FamilyId,
+    pub plan_id: PlanId,
+    pub policy_version: i64,
+    pub policy_sha256: String,
+    pub status: String,
+    pub time_zone: String,
+    pub signed_up_at: Timestamp,
+    pub anchor_at: Timestamp,
+    pub current_position: i64,
+    pub current_period_start: Timestamp,
+    pub current_period_end: Timestamp,
+    pub current_period_paid: bool,
+    pub last_charge_attempt_at: Option<Timestamp>,
+    pub pending_cancellation_id: Option<CancellationId>,
+    pub effective_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub due_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredQuote {
+    pub id: QuoteId,
+    pub subscription_id: SubscriptionId,
+    pub received_at: Timestamp,
+    pub valid_until: Timestamp,
+    /// The domain `Quote` as JSON.
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cancellation {
+    pub id: CancellationId,
+    pub subscription_id: SubscriptionId,
+    pub family_id: FamilyId,
+    pub channel: String,
+    pub option: String,
+    pub status: String,
+    pub received_at: Timestamp,
+    pub effective_at: Timestamp,
+    pub refund_minor: i64,
+    pub fee_minor: i64,
+    pub currency: Currency,
+    pub quote_id: Option<QuoteId>,
+    pub reason_category: Option<String>,
+    pub reason_text: Option<String>,
+    pub receipt_id: ReceiptId,
+    pub actor: String,
+    pub withdrawn_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct LedgerEntry {
+    pub id: LedgerEntryId,
+    pub family_id: FamilyId,
+    pub subscription_id: SubscriptionId,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    /// Deterministic key of what caused the entry (`charge:sub_…:period`,
+    /// `refund:can_…`): writing the same entry twice is a no-op.
+    pub entry_key: String,
+    pub gateway_reference: Option<String>,
+    pub note: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredReceipt {
+    pub id: ReceiptId,
+    pub family_id: FamilyId,
+    pub number: String,
+    pub kind: String,
+    pub subject_id: String,
+    /// The signed receipt document (`{id, kind, body, signature}`) as JSON.
+    pub document: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub subject_ids: Vec<String>,
+    pub details: String,
+}
+
+/// A saved response for an `Idempotency-Key`; `response` is `None` while
+/// the first request is still being processed.
+#[derive(Clone, Debug)]
+pub struct IdempotentRequest {
+    pub request_sha256: String,
+    pub response: Option<(u16, String)>,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,324 @@
+//! Subscriptions, the quotes given for them and their cancellation requests.
+
+use baobao_domain::ids::{CancellationId, FamilyId, QuoteId, SubscriptionId};
+use baobao_domain::money::Currency;
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{
+    Cancellation, Engine, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id,
+    instant, integer, micros, optional_id, optional_instant, text,
+};
+
+const SUBSCRIPTION_COLUMNS: &str = "id, family_id, plan_id, policy_version, policy_sha256, status, time_zone, \
+     signed_up_at, anchor_at, current_position, current_period_start, current_period_end, current_period_paid, \
+     last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, created_at";
+
+fn subscription(row: &AnyRow) -> StoreResult<Subscription> {
+    Ok(Subscription {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        plan_id: id(row, "plan_id")?,
+        policy_version: integer(row, "policy_version")?,
+        policy_sha256: text(row, "policy_sha256")?,
+        status: text(row, "status")?,
+        time_zone: text(row, "time_zone")?,
+        signed_up_at: instant(row, "signed_up_at")?,
+        anchor_at: instant(row, "anchor_at")?,
+        current_position: integer(row, "current_position")?,
+        current_period_start: instant(row, "current_period_start")?,
+        current_period_end: instant(row, "current_period_end")?,
+        current_period_paid: integer(row, "current_period_paid")? != 0,
+        last_charge_attempt_at: optional_instant(row, "last_charge_attempt_at")?,
+        pending_cancellation_id: optional_id(row, "pending_cancellation_id")?,
+        effective_at: optional_instant(row, "effective_at")?,
+        ended_at: optional_instant(row, "ended_at")?,
+        due_at: optional_instant(row, "due_at")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+const CANCELLATION_COLUMNS: &str = "id, subscription_id, family_id, channel, option_kind, status, received_at, \
+     effective_at, refund_minor, fee_minor, currency, quote_id, reason_category, reason_text, receipt_id, actor, \
+     withdrawn_at, created_at";
+
+fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
+    let currency = text(row, "currency")?;
+    Ok(Cancellation {
+        id: id(row, "id")?,
+        subscription_id: id(row, "subscription_id")?,
+        family_id: id(row, "family_id")?,
+        channel: text(row, "channel")?,
+        option: text(row, "option_kind")?,
+        status: text(row, "status")?,
+        received_at: instant(row, "received_at")?,
+        effective_at: instant(row, "effective_at")?,
+        refund_minor: integer(row, "refund_minor")?,
+        fee_minor: integer(row, "fee_minor")?,
+        currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        quote_id: optional_id(row, "quote_id")?,
+        reason_category: row.try_get("reason_category")?,
+        reason_text: row.try_get("reason_text")?,
+        receipt_id: id(row, "receipt_id")?,
+        actor: text(row, "actor")?,
+        withdrawn_at: optional_instant(row, "withdrawn_at")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+fn bool_flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+impl Tx {
+    pub async fn insert_subscription(&mut self, s: &Subscription) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        )))
+        .bind(s.id.as_str())
+        .bind(s.family_id.as_str())
+        .bind(s.plan_id.as_str())
+        .bind(s.policy_version)
+        .bind(&s.policy_sha256)
+        .bind(&s.status)
+        .bind(&s.time_zone)
+        .bind(micros(s.signed_up_at))
+        .bind(micros(s.anchor_at))
+        .bind(s.current_position)
+        .bind(micros(s.current_period_start))
+        .bind(micros(s.current_period_end))
+        .bind(bool_flag(s.current_period_paid))
+        .bind(s.last_charge_attempt_at.map(micros))
+        .bind(
+            s.pending_cancellation_id
+                .as_ref()
+                .map(|c| c.as_str().to_owned()),
+        )
+        .bind(s.effective_at.map(micros))
+        .bind(s.ended_at.map(micros))
+        .bind(s.due_at.map(micros))
+        .bind(micros(s.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads a subscription and locks it until the transaction ends
+    /// (PostgreSQL row lock; SQLite's write transaction already excludes
+    /// every other writer).
+    pub async fn subscription_for_update(
+        &mut self,
+        subscription_id: &SubscriptionId,
+    ) -> StoreResult<Subscription> {
+        let lock = match self.engine {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1{lock}"
+        )))
+        .bind(subscription_id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        subscription(&row)
+    }
+
+    /// Writes every field that changes over a subscription's life.
+    pub async fn update_subscription(&mut self, s: &Subscription) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE subscriptions SET status = $2, current_position = $3, current_period_start = $4, \
+             current_period_end = $5, current_period_paid = $6, last_charge_attempt_at = $7, \
+             pending_cancellation_id = $8, effective_at = $9, ended_at = $10, due_at = $11 WHERE id = $1",
+        )
+        .bind(s.id.as_str())
+        .bind(&s.status)
+        .bind(s.current_position)
+        .bind(micros(s.current_period_start))
+        .bind(micros(s.current_period_end))
+        .bind(bool_flag(s.current_period_paid))
+        .bind(s.last_charge_attempt_at.map(micros))
+        .bind(s.pending_cancellation_id.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(s.effective_at.map(micros))
+        .bind(s.ended_at.map(micros))
+        .bind(s.due_at.map(micros))
+        .execute(&mut *self.tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Claims the subscription that has been due longest at `now`, locked
+    /// for this transaction. On PostgreSQL, rows other workers hold are
+    /// skipped, so any number of workers share one billing run.
+    pub async fn claim_due_subscription(
+        &mut self,
+        now: Timestamp,
+    ) -> StoreResult<Option<Subscription>> {
+        let lock = match self.engine {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
+             ORDER BY due_at, id LIMIT 1{lock}"
+        )))
+        .bind(micros(now))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(subscription).transpose()
+    }
+
+    pub async fn insert_quote(&mut self, quote: &StoredQuote) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO quotes (id, subscription_id, received_at, valid_until, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(quote.id.as_str())
+        .bind(quote.subscription_id.as_str())
+        .bind(micros(quote.received_at))
+        .bind(micros(quote.valid_until))
+        .bind(&quote.body)
+        .bind(micros(quote.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Fails with `Conflict` when the subscription already has a
+    /// cancellation in flight.
+    pub async fn insert_cancellation(&mut self, c: &Cancellation) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO cancellations ({CANCELLATION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        )))
+        .bind(c.id.as_str())
+        .bind(c.subscription_id.as_str())
+        .bind(c.family_id.as_str())
+        .bind(&c.channel)
+        .bind(&c.option)
+        .bind(&c.status)
+        .bind(micros(c.received_at))
+        .bind(micros(c.effective_at))
+        .bind(c.refund_minor)
+        .bind(c.fee_minor)
+        .bind(c.currency.as_str())
+        .bind(c.quote_id.as_ref().map(|q| q.as_str().to_owned()))
+        .bind(c.reason_category.clone())
+        .bind(c.reason_text.clone())
+        .bind(c.receipt_id.as_str())
+        .bind(&c.actor)
+        .bind(c.withdrawn_at.map(micros))
+        .bind(micros(c.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn cancellation(
+        &mut self,
+        cancellation_id: &CancellationId,
+    ) -> StoreResult<Cancellation> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1"
+        )))
+        .bind(cancellation_id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        cancellation(&row)
+    }
+
+    pub async fn set_cancellation_status(
+        &mut self,
+        cancellation_id: &CancellationId,
+        status: &str,
+        withdrawn_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE cancellations SET status = $2, withdrawn_at = COALESCE($3, withdrawn_at) WHERE id = $1")
+            .bind(cancellation_id.as_str())
+            .bind(status)
+            .bind(withdrawn_at.map(micros))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn subscription(
+        &self,
+        subscription_id: &SubscriptionId,
+    ) -> StoreResult<Subscription> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
+        )))
+        .bind(subscription_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        subscription(&row)
+    }
+
+    pub async fn subscriptions_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Subscription>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE family_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription).collect()
+    }
+
+    /// How many subscriptions are due at `now` (for progress reports).
+    pub async fn due_count(&self, now: Timestamp) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1",
+        )
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        integer(&row, "n")
+    }
+
+    pub async fn quote(&self, quote_id: &QuoteId) -> StoreResult<StoredQuote> {
+        let row = sqlx::query("SELECT id, subscription_id, received_at, valid_until, body, created_at FROM quotes WHERE id = $1")
+            .bind(quote_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(StoredQuote {
+            id: id(&row, "id")?,
+            subscription_id: id(&row, "subscription_id")?,
+            received_at: instant(&row, "received_at")?,
+            valid_until: instant(&row, "valid_until")?,
+            body: text(&row, "body")?,
+            created_at: instant(&row, "created_at")?,
+        })
+    }
+
+    pub async fn cancellation(
+        &self,
+        cancellation_id: &CancellationId,
+    ) -> StoreResult<Cancellation> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1"
+        )))
+        .bind(cancellation_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        cancellation(&row)
+    }
+
+    pub async fn cancellations_of(
+        &self,
+        subscription_id: &SubscriptionId,
+    ) -> StoreResult<Vec<Cancellation>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE subscription_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(subscription_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cancellation).collect()
+    }
+}
