@@ -25,10 +25,7 @@ pub const PARENT_EMAIL: &str = "parent@demo.baobao.example";
 pub const PARENT_PASSWORD: &str = "demo-parent-password";
 
 fn explain(error: ApiError) -> anyhow::Error {
-    anyhow!(
-        "{}",
-        messages::render(error.code, Locale::En, &error.details)
-    )
+    anyhow!("{}", messages::render(error.code, Locale::En, &error.details))
 }
 
 pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
@@ -47,7 +44,9 @@ pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
         println!("  signing keys:   http://{addr}/.well-known/baobao/keys.json");
         println!();
         println!("  parent login:   {PARENT_EMAIL} / {PARENT_PASSWORD}");
-        println!("                  curl -X POST http://{addr}/v1/auth/sessions -H 'content-type: application/json' \\");
+        println!(
+            "                  curl -X POST http://{addr}/v1/auth/sessions -H 'content-type: application/json' \\"
+        );
         println!("                       -d '{{\"email\":\"{PARENT_EMAIL}\",\"password\":\"{PARENT_PASSWORD}\"}}'");
         println!("  admin login:    {ADMIN_EMAIL} / {ADMIN_PASSWORD} (add \"realm\":\"staff\")");
         println!();
@@ -64,21 +63,14 @@ async fn seed(state: &AppState) -> Result<()> {
     let admin_id = match state.store.staff_by_email(ADMIN_EMAIL).await {
         Ok(staff) => staff.id,
         Err(StoreError::NotFound) => {
-            lifecycle::create_staff(state, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
-                .await
-                .map_err(explain)?
+            lifecycle::create_staff(state, ADMIN_EMAIL, ADMIN_PASSWORD, "admin").await.map_err(explain)?
         }
         Err(other) => return Err(other.into()),
     };
-    let admin = Caller::Staff {
-        staff_id: admin_id,
-        role: Role::Admin,
-    };
+    let admin = Caller::Staff { staff_id: admin_id, role: Role::Admin };
     if state.store.plans().await?.is_empty() {
         for plan in sample_plans() {
-            lifecycle::create_plan(state, &admin, plan, Locale::En)
-                .await
-                .map_err(explain)?;
+            lifecycle::create_plan(state, &admin, plan, Locale::En).await.map_err(explain)?;
         }
         eprintln!("baobao: created the sample plans");
     }
@@ -99,20 +91,12 @@ async fn seed(state: &AppState) -> Result<()> {
         .map_err(explain)?;
         let family_id = FamilyId::parse(&signed_up.family.id)?;
         let guardian_id = baobao_domain::ids::GuardianId::parse(&signed_up.guardian.id)?;
-        let parent = Caller::Guardian {
-            guardian_id,
-            family_id: family_id.clone(),
-            locale: Locale::ZhCn,
-        };
+        let parent = Caller::Guardian { guardian_id, family_id: family_id.clone(), locale: Locale::ZhCn };
         lifecycle::add_child(
             state,
             &parent,
             &family_id,
-            ChildInput {
-                name: "小明".to_owned(),
-                birth_date: "2018-05-01".to_owned(),
-                consent: true,
-            },
+            ChildInput { name: "小明".to_owned(), birth_date: "2018-05-01".to_owned(), consent: true },
         )
         .await
         .map_err(explain)?;
@@ -121,10 +105,7 @@ async fn seed(state: &AppState) -> Result<()> {
             lifecycle::subscribe(
                 state,
                 &parent,
-                SubscribeInput {
-                    plan_id: monthly.id.clone(),
-                    accept_policy_sha256: monthly.policy.sha256.clone(),
-                },
+                SubscribeInput { plan_id: monthly.id.clone(), accept_policy_sha256: monthly.policy.sha256.clone() },
             )
             .await
             .map_err(explain)?;
@@ -139,8 +120,7 @@ fn sample_plans() -> Vec<PlanInput> {
         PlanInput {
             service: "edu".to_owned(),
             name: PlanNamesInput {
-                zh_cn: "宝宝学堂 月度会员".to_owned(),
-                en: "Baobao Learning, monthly".to_owned(),
+                zh_cn: "宝宝学堂 月度会员".to_owned(), en: "Baobao Learning, monthly".to_owned()
             },
             policy: json!({
                 "price": {"amount_minor": 3900, "currency": "CNY"},

@@ -144,13 +144,8 @@ fn database_url(cli: &Cli) -> String {
 }
 
 async fn open_store(url: &str) -> Result<Store> {
-    let store = Store::connect(url)
-        .await
-        .context("cannot open the database")?;
-    let applied = store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let store = Store::connect(url).await.context("cannot open the database")?;
+    let applied = store.migrate().await.context("cannot migrate the database")?;
     for name in applied {
         eprintln!("baobao: applied migration {name}");
     }
@@ -190,13 +185,8 @@ async fn run(cli: Cli) -> Result<()> {
             .context("server failed")?;
         }
         Command::Migrate => {
-            let store = Store::connect(&url)
-                .await
-                .context("cannot open the database")?;
-            let applied = store
-                .migrate()
-                .await
-                .context("cannot migrate the database")?;
+            let store = Store::connect(&url).await.context("cannot open the database")?;
+            let applied = store.migrate().await.context("cannot migrate the database")?;
             if applied.is_empty() {
                 println!("schema is up to date");
             }
@@ -204,43 +194,25 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("applied {name}");
             }
         }
-        Command::Staff {
-            command:
-                StaffCommand::Create {
-                    email,
-                    password,
-                    role,
-                },
-        } => {
+        Command::Staff { command: StaffCommand::Create { email, password, role } } => {
             let store = open_store(&url).await?;
             let state = AppState::new(store, ServeArgs::default_config()).await?;
-            let id = baobao_server::lifecycle::create_staff(&state, &email, &password, &role)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(baobao_server::messages::render(
-                        e.code,
-                        Default::default(),
-                        &e.details
-                    ))
-                })?;
+            let id = baobao_server::lifecycle::create_staff(&state, &email, &password, &role).await.map_err(|e| {
+                anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details))
+            })?;
             println!("created {role} {id}");
         }
-        Command::Billing {
-            command: BillingCommand::Run { at, serve },
-        } => {
+        Command::Billing { command: BillingCommand::Run { at, serve } } => {
             let store = open_store(&url).await?;
             let state = AppState::new(store, serve.config()).await?;
             let now = state.clock.now();
             let at = match at {
                 None => now,
                 Some(text) => {
-                    let at: jiff::Timestamp = text
-                        .parse()
-                        .with_context(|| format!("--at {text:?} is not an RFC 3339 instant"))?;
+                    let at: jiff::Timestamp =
+                        text.parse().with_context(|| format!("--at {text:?} is not an RFC 3339 instant"))?;
                     if at > now {
-                        bail!(
-                            "--at {at} is in the future (now is {now}); billing never runs ahead of the clock"
-                        );
+                        bail!("--at {at} is in the future (now is {now}); billing never runs ahead of the clock");
                     }
                     at
                 }
@@ -248,18 +220,11 @@ async fn run(cli: Cli) -> Result<()> {
             let due = state.store.due_count(at).await?;
             eprintln!("baobao: billing at {at}: {due} subscription(s) due");
             let summary = baobao_server::billing::run(&state, at).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "billing run failed: {}",
-                    e.internal.unwrap_or_else(|| e.code.to_owned())
-                )
+                anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned()))
             })?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
-        Command::Verify {
-            file,
-            keys,
-            data_dir,
-        } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
+        Command::Verify { file, keys, data_dir } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
         Command::Demo { serve } => demo::run(&url, serve).await?,
     }
     Ok(())
@@ -268,9 +233,7 @@ async fn run(cli: Cli) -> Result<()> {
 impl ServeArgs {
     fn default_config() -> ServerConfig {
         ServerConfig {
-            data_dir: std::env::var_os("BAOBAO_DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("./data")),
+            data_dir: std::env::var_os("BAOBAO_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./data")),
             clock: ClockMode::System,
             gateway: GatewayMode::LedgerOnly,
         }
@@ -278,9 +241,5 @@ impl ServeArgs {
 }
 
 fn engine_name(url: &str) -> &'static str {
-    if url.starts_with("sqlite:") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    }
+    if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" }
 }

@@ -10,35 +10,22 @@ use baobao_server::receipts::{self, ReceiptDocument};
 pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<()> {
     let key_set = match (keys, data_dir) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str::<KeySet>(&text)
-                .with_context(|| format!("{} is not a keys.json", path.display()))?
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<KeySet>(&text).with_context(|| format!("{} is not a keys.json", path.display()))?
         }
         (None, data_dir) => {
             let dir = data_dir.unwrap_or(Path::new("./data"));
             if !dir.join(baobao_server::keys::SIGNING_KEY_FILE).exists() {
-                bail!(
-                    "no keys: pass --keys keys.json (from /.well-known/baobao/keys.json) or --data-dir"
-                );
+                bail!("no keys: pass --keys keys.json (from /.well-known/baobao/keys.json) or --data-dir");
             }
             SigningKeys::load_or_create(dir)?.key_set()
         }
     };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let document: ReceiptDocument = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a baobao receipt", file.display()))?;
-    receipts::verify(&document, &key_set)
-        .with_context(|| format!("{} does NOT verify", file.display()))?;
-    let number = document
-        .body
-        .get("receipt_number")
-        .and_then(|n| n.as_str())
-        .unwrap_or("?");
-    println!(
-        "OK: {} receipt {} ({number}) is signed by {}",
-        document.kind, document.id, document.signature.key_id
-    );
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let document: ReceiptDocument =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a baobao receipt", file.display()))?;
+    receipts::verify(&document, &key_set).with_context(|| format!("{} does NOT verify", file.display()))?;
+    let number = document.body.get("receipt_number").and_then(|n| n.as_str()).unwrap_or("?");
+    println!("OK: {} receipt {} ({number}) is signed by {}", document.kind, document.id, document.signature.key_id);
     Ok(())
 }

@@ -59,11 +59,7 @@ impl PeriodLength {
             PeriodLength::Months(m) => (1..=PERIOD_MONTHS_MAX).contains(&m),
             PeriodLength::Days(d) => (1..=PERIOD_DAYS_MAX).contains(&d),
         };
-        if within_bounds {
-            Ok(length)
-        } else {
-            Err(error())
-        }
+        if within_bounds { Ok(length) } else { Err(error()) }
     }
 
     /// The ISO-8601 form, in the largest unit that divides it.
@@ -133,10 +129,7 @@ impl Calendar {
             return Err(error());
         }
         let zone = TimeZone::get(zone_name).map_err(|_| error())?;
-        Ok(Calendar {
-            zone_name: zone_name.to_owned(),
-            zone,
-        })
+        Ok(Calendar { zone_name: zone_name.to_owned(), zone })
     }
 
     pub fn zone_name(&self) -> &str {
@@ -195,17 +188,9 @@ mod tests {
         assert_eq!(PeriodLength::parse("P1M"), Ok(PeriodLength::Months(1)));
         assert_eq!(PeriodLength::parse("P1Y"), Ok(PeriodLength::Months(12)));
         assert_eq!(PeriodLength::parse("P2W"), Ok(PeriodLength::Days(14)));
-        assert_eq!(
-            PeriodLength::parse("P7D").map(|p| p.iso()),
-            Ok("P1W".to_owned())
-        );
-        for bad in [
-            "", "P", "1M", "P0M", "P-1M", "P1H", "P01M", "P1.5M", "P999Y", "PT1M", "P1M1D",
-        ] {
-            assert!(
-                PeriodLength::parse(bad).is_err(),
-                "{bad} should be rejected"
-            );
+        assert_eq!(PeriodLength::parse("P7D").map(|p| p.iso()), Ok("P1W".to_owned()));
+        for bad in ["", "P", "1M", "P0M", "P-1M", "P1H", "P01M", "P1.5M", "P999Y", "PT1M", "P1M1D"] {
+            assert!(PeriodLength::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
@@ -223,9 +208,7 @@ mod tests {
             (13, "2028-02-28T16:00:00Z"), // 29 Feb in a leap year
         ];
         for (index, expected) in cases {
-            let start = shanghai
-                .period_start(anchor, PeriodLength::Months(1), index)
-                .unwrap();
+            let start = shanghai.period_start(anchor, PeriodLength::Months(1), index).unwrap();
             assert_eq!(start, at(expected), "period {index}");
         }
     }
@@ -234,13 +217,9 @@ mod tests {
     fn leap_day_anchor_gives_28_february_in_common_years() {
         let utc = Calendar::new("UTC").unwrap();
         let anchor = at("2028-02-29T10:00:00Z");
-        let next = utc
-            .period_start(anchor, PeriodLength::Months(12), 1)
-            .unwrap();
+        let next = utc.period_start(anchor, PeriodLength::Months(12), 1).unwrap();
         assert_eq!(next, at("2029-02-28T10:00:00Z"));
-        let after = utc
-            .period_start(anchor, PeriodLength::Months(12), 4)
-            .unwrap();
+        let after = utc.period_start(anchor, PeriodLength::Months(12), 4).unwrap();
         assert_eq!(after, at("2032-02-29T10:00:00Z"));
     }
 
@@ -249,14 +228,8 @@ mod tests {
         let berlin = Calendar::new("Europe/Berlin").unwrap();
         // 28 Mar 2027 is the spring-forward day in Berlin: 12:00 CET → 12:00 CEST.
         let before = at("2027-03-27T11:00:00Z");
-        assert_eq!(
-            berlin.add_days(before, 1).unwrap(),
-            at("2027-03-28T10:00:00Z")
-        );
-        assert_eq!(
-            berlin.sub_days(at("2027-03-28T10:00:00Z"), 1).unwrap(),
-            before
-        );
+        assert_eq!(berlin.add_days(before, 1).unwrap(), at("2027-03-28T10:00:00Z"));
+        assert_eq!(berlin.sub_days(at("2027-03-28T10:00:00Z"), 1).unwrap(), before);
     }
 
     #[test]

@@ -40,32 +40,18 @@ impl<K: IdKind> Id<K> {
             text.push(CROCKFORD[(bits & 31) as usize] as char);
             bits >>= 5;
         }
-        Id {
-            text,
-            kind: PhantomData,
-        }
+        Id { text, kind: PhantomData }
     }
 
     pub fn parse(text: &str) -> Result<Self, IdError> {
-        let error = IdError {
-            expected_prefix: K::PREFIX,
-        };
-        let rest = text
-            .strip_prefix(K::PREFIX)
-            .and_then(|rest| rest.strip_prefix('_'))
-            .ok_or(error.clone())?;
-        let well_formed = !rest.is_empty()
-            && rest.len() <= 64
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let error = IdError { expected_prefix: K::PREFIX };
+        let rest = text.strip_prefix(K::PREFIX).and_then(|rest| rest.strip_prefix('_')).ok_or(error.clone())?;
+        let well_formed =
+            !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !well_formed {
             return Err(error);
         }
-        Ok(Id {
-            text: text.to_owned(),
-            kind: PhantomData,
-        })
+        Ok(Id { text: text.to_owned(), kind: PhantomData })
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,18 +61,13 @@ impl<K: IdKind> Id<K> {
 
 impl Clone for IdError {
     fn clone(&self) -> Self {
-        IdError {
-            expected_prefix: self.expected_prefix,
-        }
+        IdError { expected_prefix: self.expected_prefix }
     }
 }
 
 impl<K: IdKind> Clone for Id<K> {
     fn clone(&self) -> Self {
-        Id {
-            text: self.text.clone(),
-            kind: PhantomData,
-        }
+        Id { text: self.text.clone(), kind: PhantomData }
     }
 }
 

@@ -41,17 +41,14 @@ impl Locale {
         for part in header.split(',').take(ACCEPT_LANGUAGE_ENTRIES_MAX) {
             let mut pieces = part.split(';');
             let tag = pieces.next().unwrap_or_default();
-            let quality = pieces
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .map(parse_quality)
-                .unwrap_or(1000);
+            let quality = pieces.find_map(|p| p.trim().strip_prefix("q=")).map(parse_quality).unwrap_or(1000);
             if quality == 0 {
                 continue;
             }
-            if let Some(locale) = Locale::parse(tag) {
-                if best.is_none_or(|(q, _)| quality > q) {
-                    best = Some((quality, locale));
-                }
+            if let Some(locale) = Locale::parse(tag)
+                && best.is_none_or(|(q, _)| quality > q)
+            {
+                best = Some((quality, locale));
             }
         }
         best.map(|(_, locale)| locale)
@@ -81,14 +78,8 @@ mod tests {
 
     #[test]
     fn accept_language_prefers_the_highest_quality_supported_tag() {
-        assert_eq!(
-            Locale::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
-            Some(Locale::ZhCn)
-        );
-        assert_eq!(
-            Locale::from_accept_language("fr;q=1, en;q=0.5, zh;q=0.7"),
-            Some(Locale::ZhCn)
-        );
+        assert_eq!(Locale::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Some(Locale::ZhCn));
+        assert_eq!(Locale::from_accept_language("fr;q=1, en;q=0.5, zh;q=0.7"), Some(Locale::ZhCn));
         assert_eq!(Locale::from_accept_language("en-GB"), Some(Locale::En));
         assert_eq!(Locale::from_accept_language("fr, de"), None);
         assert_eq!(Locale::from_accept_language("zh;q=0, en"), Some(Locale::En));

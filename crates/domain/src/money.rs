@@ -94,17 +94,11 @@ impl Money {
         if amount_minor > AMOUNT_MINOR_MAX {
             return Err(MoneyError::TooLarge);
         }
-        Ok(Money {
-            amount_minor,
-            currency,
-        })
+        Ok(Money { amount_minor, currency })
     }
 
     pub fn zero(currency: Currency) -> Money {
-        Money {
-            amount_minor: 0,
-            currency,
-        }
+        Money { amount_minor: 0, currency }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -113,27 +107,17 @@ impl Money {
 
     pub fn min(self, other: Money) -> Money {
         debug_assert_eq!(self.currency, other.currency);
-        if other.amount_minor < self.amount_minor {
-            other
-        } else {
-            self
-        }
+        if other.amount_minor < self.amount_minor { other } else { self }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        Money::new(
-            self.amount_minor.saturating_add(other.amount_minor),
-            self.currency,
-        )
+        Money::new(self.amount_minor.saturating_add(other.amount_minor), self.currency)
     }
 
     /// `self × count`, used for "the committed charges not yet billed".
     pub fn times(self, count: u32) -> Money {
-        Money {
-            amount_minor: self.amount_minor.saturating_mul(i64::from(count)),
-            currency: self.currency,
-        }
+        Money { amount_minor: self.amount_minor.saturating_mul(i64::from(count)), currency: self.currency }
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
@@ -158,10 +142,7 @@ impl Money {
 
     fn prorate(self, numerator: i64, denominator: i64, rounding: Rounding) -> Money {
         debug_assert!(denominator > 0, "proration over an empty span");
-        debug_assert!(
-            (0..=denominator).contains(&numerator),
-            "proration outside 0..=1"
-        );
+        debug_assert!((0..=denominator).contains(&numerator), "proration outside 0..=1");
         if denominator <= 0 {
             return Money::zero(self.currency);
         }
@@ -173,10 +154,7 @@ impl Money {
             Rounding::Up => (product + denominator - 1) / denominator,
         };
         // Inside 0..=amount because numerator <= denominator.
-        Money {
-            amount_minor: quotient as i64,
-            currency: self.currency,
-        }
+        Money { amount_minor: quotient as i64, currency: self.currency }
     }
 
     /// "39.00 CNY", for plain-language text.
@@ -235,22 +213,13 @@ mod tests {
         assert_eq!(Money::new(-1, Currency::CNY), Err(MoneyError::Negative));
         assert!(Currency::parse("cny").is_err());
         assert!(Currency::parse("CN").is_err());
-        assert!(
-            serde_json::from_str::<Money>(r#"{"amount_minor": -5, "currency": "CNY"}"#).is_err()
-        );
-        assert!(
-            serde_json::from_str::<Money>(r#"{"amount_minor": 1.5, "currency": "CNY"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<Money>(r#"{"amount_minor": -5, "currency": "CNY"}"#).is_err());
+        assert!(serde_json::from_str::<Money>(r#"{"amount_minor": 1.5, "currency": "CNY"}"#).is_err());
     }
 
     #[test]
     fn display_uses_the_currency_minor_digits() {
         assert_eq!(cny(3900).display(), "39.00 CNY");
-        assert_eq!(
-            Money::new(500, Currency::parse("JPY").unwrap())
-                .unwrap()
-                .display(),
-            "500 JPY"
-        );
+        assert_eq!(Money::new(500, Currency::parse("JPY").unwrap()).unwrap().display(), "500 JPY");
     }
 }

@@ -170,11 +170,7 @@ pub struct PolicyError {
 
 impl PolicyError {
     fn new(field: &'static str, en: impl Into<String>, zh_cn: impl Into<String>) -> Self {
-        PolicyError {
-            field,
-            en: en.into(),
-            zh_cn: zh_cn.into(),
-        }
+        PolicyError { field, en: en.into(), zh_cn: zh_cn.into() }
     }
 
     pub fn message(&self, locale: Locale) -> &str {
@@ -219,10 +215,7 @@ impl PolicyDraft {
         if self.notice_days >= period.min_days() {
             return Err(PolicyError::new(
                 "notice_days",
-                format!(
-                    "must be shorter than the period ({} days at the least)",
-                    period.min_days()
-                ),
+                format!("must be shorter than the period ({} days at the least)", period.min_days()),
                 format!("必须短于一个周期（至少 {} 天）", period.min_days()),
             ));
         }
@@ -273,9 +266,7 @@ impl PolicyDraft {
                     format!(
                         "for a period of a year or longer must be between {ANNUAL_REMINDER_DAYS_MIN} and {ANNUAL_REMINDER_DAYS_MAX}"
                     ),
-                    format!(
-                        "一年及以上的周期必须在 {ANNUAL_REMINDER_DAYS_MIN} 到 {ANNUAL_REMINDER_DAYS_MAX} 天之间"
-                    ),
+                    format!("一年及以上的周期必须在 {ANNUAL_REMINDER_DAYS_MIN} 到 {ANNUAL_REMINDER_DAYS_MAX} 天之间"),
                 ));
             }
             return Ok(days);
@@ -292,11 +283,7 @@ impl PolicyDraft {
             ));
         }
         if days >= period.min_days() {
-            return Err(PolicyError::new(
-                "reminder_days",
-                "must be shorter than the period",
-                "必须短于一个周期",
-            ));
+            return Err(PolicyError::new("reminder_days", "must be shorter than the period", "必须短于一个周期"));
         }
         Ok(days)
     }
@@ -309,25 +296,21 @@ impl PolicyDraft {
                 "needs a commitment: without commitment_periods there is nothing to terminate early",
                 "需要最短承诺期：未设置 commitment_periods 时不存在提前解约",
             )),
-            EarlyTerminationFee::Fixed(fee) if fee.currency != self.price.currency => {
-                Err(PolicyError::new(
-                    "early_termination_fee",
-                    "must be in the currency of the price",
-                    "币种必须与价格一致",
-                ))
-            }
+            EarlyTerminationFee::Fixed(fee) if fee.currency != self.price.currency => Err(PolicyError::new(
+                "early_termination_fee",
+                "must be in the currency of the price",
+                "币种必须与价格一致",
+            )),
             EarlyTerminationFee::Fixed(fee) if fee.is_zero() => Err(PolicyError::new(
                 "early_termination_fee",
                 "a fixed fee must be more than zero; use \"none\" for no fee",
                 "固定费用必须大于零；无费用请使用 \"none\"",
             )),
-            EarlyTerminationFee::PercentOfRemaining(p) if p == 0 || p > 100 => {
-                Err(PolicyError::new(
-                    "early_termination_fee",
-                    "percent_of_remaining must be a whole percent from 1 to 100",
-                    "percent_of_remaining 必须是 1 到 100 之间的整数百分比",
-                ))
-            }
+            EarlyTerminationFee::PercentOfRemaining(p) if p == 0 || p > 100 => Err(PolicyError::new(
+                "early_termination_fee",
+                "percent_of_remaining must be a whole percent from 1 to 100",
+                "percent_of_remaining 必须是 1 到 100 之间的整数百分比",
+            )),
             _ => Ok(()),
         }
     }
@@ -350,12 +333,8 @@ impl PolicyDraft {
     }
 
     fn validated_address(&self, channels: &[Channel]) -> Result<Option<String>, PolicyError> {
-        let address = self
-            .written_notice_address
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
+        let address =
+            self.written_notice_address.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned);
         if channels.contains(&Channel::WrittenNotice) && address.is_none() {
             return Err(PolicyError::new(
                 "written_notice_address",
@@ -363,10 +342,7 @@ impl PolicyDraft {
                 "接受书面通知时必须填写书面通知地址",
             ));
         }
-        if address
-            .as_ref()
-            .is_some_and(|a| a.chars().count() > ADDRESS_CHARS_MAX)
-        {
+        if address.as_ref().is_some_and(|a| a.chars().count() > ADDRESS_CHARS_MAX) {
             return Err(PolicyError::new(
                 "written_notice_address",
                 format!("must be at most {ADDRESS_CHARS_MAX} characters"),
@@ -455,9 +431,7 @@ impl Policy {
                 if zh {
                     format!("前 {days} 天免费试用；试用期内取消不收取任何费用。")
                 } else {
-                    format!(
-                        "The first {days} days are a free trial; cancelling during the trial costs nothing."
-                    )
+                    format!("The first {days} days are a free trial; cancelling during the trial costs nothing.")
                 },
             );
         }
@@ -468,9 +442,7 @@ impl Policy {
                 if zh {
                     format!("开通后 {days} 天内取消：立即生效，全额退款，不收取任何费用。")
                 } else {
-                    format!(
-                        "Cancel within {days} days of signing up: it ends at once, with a full refund and no fee."
-                    )
+                    format!("Cancel within {days} days of signing up: it ends at once, with a full refund and no fee.")
                 },
             );
         }
@@ -479,22 +451,19 @@ impl Policy {
             let fee = match (self.early_termination_fee, zh) {
                 (EarlyTerminationFee::None, true) => "提前结束不收取违约金。".to_owned(),
                 (EarlyTerminationFee::None, false) => "Ending early costs no fee.".to_owned(),
-                (EarlyTerminationFee::Fixed(fee), true) => format!(
-                    "在承诺期结束前终止，需支付 {} 的提前解约费，但不超过尚未收取的承诺期费用。",
-                    fee.display()
-                ),
+                (EarlyTerminationFee::Fixed(fee), true) => {
+                    format!("在承诺期结束前终止，需支付 {} 的提前解约费，但不超过尚未收取的承诺期费用。", fee.display())
+                }
                 (EarlyTerminationFee::Fixed(fee), false) => format!(
                     "Ending before the commitment ends costs an early-termination fee of {}, never more than the committed charges not yet billed.",
                     fee.display()
                 ),
                 (EarlyTerminationFee::PercentOfRemaining(p), true) => {
-                    format!(
-                        "在承诺期结束前终止，需支付尚未收取的承诺期费用的 {p}% 作为提前解约费。"
-                    )
+                    format!("在承诺期结束前终止，需支付尚未收取的承诺期费用的 {p}% 作为提前解约费。")
                 }
-                (EarlyTerminationFee::PercentOfRemaining(p), false) => format!(
-                    "Ending before the commitment ends costs {p}% of the committed charges not yet billed."
-                ),
+                (EarlyTerminationFee::PercentOfRemaining(p), false) => {
+                    format!("Ending before the commitment ends costs {p}% of the committed charges not yet billed.")
+                }
             };
             push(
                 "commitment",
@@ -521,9 +490,7 @@ impl Policy {
         );
         let refund_words = match (self.refund_on_immediate, zh) {
             (RefundRule::Prorated, true) => "按未使用的时间比例退款（向上取整，对您有利）",
-            (RefundRule::Prorated, false) => {
-                "the unused part of the period is refunded, rounded up in your favour"
-            }
+            (RefundRule::Prorated, false) => "the unused part of the period is refunded, rounded up in your favour",
             (RefundRule::Full, true) => "当期费用全额退款",
             (RefundRule::Full, false) => "the current period is refunded in full",
             (RefundRule::None, true) => "当期费用不退款",
@@ -536,16 +503,11 @@ impl Policy {
                 (false, true) => format!("You may also end it immediately: {refund_words}."),
                 (true, false) => "不提供立即终止；服务在周期结束时终止。".to_owned(),
                 (false, false) => {
-                    "Immediate termination is not offered; the service ends at the end of a period."
-                        .to_owned()
+                    "Immediate termination is not offered; the service ends at the end of a period.".to_owned()
                 }
             },
         );
-        let channel_words: Vec<&str> = self
-            .channels
-            .iter()
-            .map(|c| channel_words(*c, locale))
-            .collect();
+        let channel_words: Vec<&str> = self.channels.iter().map(|c| channel_words(*c, locale)).collect();
         push(
             "channels",
             if zh {
@@ -560,9 +522,7 @@ impl Policy {
                 if zh {
                     format!("书面通知请寄至：{address}。以收到日期为准。")
                 } else {
-                    format!(
-                        "Written notices go to: {address}. The date it is received is what counts."
-                    )
+                    format!("Written notices go to: {address}. The date it is received is what counts.")
                 },
             );
         }
@@ -580,9 +540,7 @@ impl Policy {
             "retention",
             match (zh, retention) {
                 (true, 0) => "服务结束后，孩子的数据将立即删除。".to_owned(),
-                (false, 0) => {
-                    "When the service ends, your child's data is deleted at once.".to_owned()
-                }
+                (false, 0) => "When the service ends, your child's data is deleted at once.".to_owned(),
                 (true, _) => format!(
                     "服务结束后，孩子的数据保留 {retention} 天供您导出，之后删除并出具删除证明。您可以要求提前删除。"
                 ),
@@ -600,9 +558,7 @@ impl Policy {
                 if zh {
                     format!("依据{basis}，{what}在删除后仍仅作存储保留 {years} 年。")
                 } else {
-                    format!(
-                        "Kept after deletion, storage only: {what}, for {years} years, under {basis}."
-                    )
+                    format!("Kept after deletion, storage only: {what}, for {years} years, under {basis}.")
                 },
             );
         }
@@ -681,9 +637,7 @@ mod tests {
         assert_eq!(policy.reminder_days, REMINDER_DAYS_DEFAULT);
         assert!(policy.auto_renew);
         assert_eq!(policy.early_termination_fee, EarlyTerminationFee::None);
-        let annual = draft(with(monthly(), "period", "P1Y".into()))
-            .validate()
-            .unwrap();
+        let annual = draft(with(monthly(), "period", "P1Y".into())).validate().unwrap();
         assert_eq!(annual.reminder_days, ANNUAL_REMINDER_DAYS_DEFAULT);
     }
 
@@ -695,44 +649,16 @@ mod tests {
             (with(monthly(), "period", "P1H".into()), "period"),
             (with(monthly(), "notice_days", 28.into()), "notice_days"),
             (with(monthly(), "reminder_days", 4.into()), "reminder_days"),
+            (with(with(monthly(), "period", "P1Y".into()), "reminder_days", 7.into()), "reminder_days"),
+            (with(with(monthly(), "period", "P1Y".into()), "reminder_days", 46.into()), "reminder_days"),
+            (with(monthly(), "retention_days", serde_json::Value::Null), "retention_days"),
+            (with(monthly(), "channels", serde_json::json!(["support"])), "channels"),
             (
-                with(
-                    with(monthly(), "period", "P1Y".into()),
-                    "reminder_days",
-                    7.into(),
-                ),
-                "reminder_days",
-            ),
-            (
-                with(
-                    with(monthly(), "period", "P1Y".into()),
-                    "reminder_days",
-                    46.into(),
-                ),
-                "reminder_days",
-            ),
-            (
-                with(monthly(), "retention_days", serde_json::Value::Null),
-                "retention_days",
-            ),
-            (
-                with(monthly(), "channels", serde_json::json!(["support"])),
-                "channels",
-            ),
-            (
-                with(
-                    monthly(),
-                    "channels",
-                    serde_json::json!(["self_service", "written_notice"]),
-                ),
+                with(monthly(), "channels", serde_json::json!(["self_service", "written_notice"])),
                 "written_notice_address",
             ),
             (
-                with(
-                    monthly(),
-                    "early_termination_fee",
-                    serde_json::json!({"percent_of_remaining": 50}),
-                ),
+                with(monthly(), "early_termination_fee", serde_json::json!({"percent_of_remaining": 50})),
                 "early_termination_fee",
             ),
             (
@@ -771,18 +697,11 @@ mod tests {
     fn malformed_drafts_do_not_parse() {
         for json in [
             with(monthly(), "notice_days", (-1).into()),
-            with(
-                monthly(),
-                "price",
-                serde_json::json!({"amount_minor": -100, "currency": "CNY"}),
-            ),
+            with(monthly(), "price", serde_json::json!({"amount_minor": -100, "currency": "CNY"})),
             with(monthly(), "surprise", true.into()),
             with(monthly(), "refund_on_immediate", "double".into()),
         ] {
-            assert!(
-                serde_json::from_value::<PolicyDraft>(json.clone()).is_err(),
-                "{json}"
-            );
+            assert!(serde_json::from_value::<PolicyDraft>(json.clone()).is_err(), "{json}");
         }
     }
 
@@ -790,9 +709,7 @@ mod tests {
     fn the_hash_changes_with_any_term_and_only_then() {
         let a = draft(monthly()).validate().unwrap();
         let b = draft(monthly()).validate().unwrap();
-        let c = draft(with(monthly(), "notice_days", 8.into()))
-            .validate()
-            .unwrap();
+        let c = draft(with(monthly(), "notice_days", 8.into())).validate().unwrap();
         assert_eq!(a.sha256(), b.sha256());
         assert_ne!(a.sha256(), c.sha256());
         assert_eq!(a.sha256().len(), 64);
@@ -833,10 +750,7 @@ mod tests {
             assert!(lines.iter().all(|l| !l.text.is_empty()));
         }
         let en = policy.render(Locale::En);
-        assert_eq!(
-            en[0].text,
-            "399.00 CNY every year, renewing automatically until you cancel."
-        );
+        assert_eq!(en[0].text, "399.00 CNY every year, renewing automatically until you cancel.");
         let zh = policy.render(Locale::ZhCn);
         assert_eq!(zh[0].text, "每年399.00 CNY，到期自动续费，除非您取消。");
     }

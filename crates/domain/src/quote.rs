@@ -126,13 +126,7 @@ pub enum QuoteError {
 }
 
 pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
-    let QuoteInput {
-        policy,
-        schedule,
-        current,
-        received_at: t,
-        ..
-    } = *input;
+    let QuoteInput { policy, schedule, current, received_at: t, .. } = *input;
     if t < current.start || t > current.end {
         return Err(QuoteError::OutsideCurrentPeriod);
     }
@@ -144,17 +138,9 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
     let cooling_off_end = calendar.add_days(schedule.signed_up_at, policy.cooling_off_days)?;
     if t < cooling_off_end {
         valid_until = valid_until.min(cooling_off_end);
-        let option = immediate_option(
-            input,
-            input.paid_total,
-            Money::zero(policy.price.currency),
-            OptionReason::CoolingOff,
-        )?;
-        return Ok(Quote {
-            received_at: t,
-            valid_until,
-            options: vec![option],
-        });
+        let option =
+            immediate_option(input, input.paid_total, Money::zero(policy.price.currency), OptionReason::CoolingOff)?;
+        return Ok(Quote { received_at: t, valid_until, options: vec![option] });
     }
 
     let next = current.position + 1;
@@ -175,23 +161,11 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
             (next + 1, OptionReason::AfterNoticeDeadline, Some(deadline))
         }
     };
-    options.push(end_option(
-        input,
-        CancelOption::EndOfPeriod,
-        end_position,
-        reason,
-        deadline,
-    )?);
+    options.push(end_option(input, CancelOption::EndOfPeriod, end_position, reason, deadline)?);
 
     let commitment = i64::from(policy.commitment_periods);
     if end_position < commitment {
-        options.push(end_option(
-            input,
-            CancelOption::EndOfCommitment,
-            commitment,
-            OptionReason::CommitmentEnd,
-            None,
-        )?);
+        options.push(end_option(input, CancelOption::EndOfCommitment, commitment, OptionReason::CommitmentEnd, None)?);
     }
 
     // Rule 3: now.
@@ -201,25 +175,14 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
             RefundRule::Full => input.paid_for_current,
             RefundRule::Prorated => {
                 let unused = current.end.as_second() - t.as_second();
-                input
-                    .paid_for_current
-                    .prorate_refund(unused, current.seconds().max(1))
+                input.paid_for_current.prorate_refund(unused, current.seconds().max(1))
             }
         };
         let fee = termination_fee(policy, next.max(0))?;
-        options.push(immediate_option(
-            input,
-            refund,
-            fee,
-            OptionReason::Immediate,
-        )?);
+        options.push(immediate_option(input, refund, fee, OptionReason::Immediate)?);
     }
 
-    let quote = Quote {
-        received_at: t,
-        valid_until,
-        options,
-    };
+    let quote = Quote { received_at: t, valid_until, options };
     debug_assert!(quote.options.iter().all(|o| o.effective_at >= t));
     debug_assert!(quote.valid_until >= t);
     Ok(quote)
@@ -277,29 +240,19 @@ fn immediate_option(
 /// the committed charges not yet billed, rounded down.
 fn termination_fee(policy: &Policy, first_unbilled: i64) -> Result<Money, QuoteError> {
     let unbilled_periods = (i64::from(policy.commitment_periods) - first_unbilled).max(0);
-    let unbilled = policy
-        .price
-        .times(u32::try_from(unbilled_periods).unwrap_or(0));
+    let unbilled = policy.price.times(u32::try_from(unbilled_periods).unwrap_or(0));
     let fee = match policy.early_termination_fee {
         _ if unbilled.is_zero() => Money::zero(policy.price.currency),
         EarlyTerminationFee::None => Money::zero(policy.price.currency),
         EarlyTerminationFee::Fixed(fee) => fee.min(unbilled),
-        EarlyTerminationFee::PercentOfRemaining(percent) => {
-            unbilled.prorate_fee(i64::from(percent), 100)
-        }
+        EarlyTerminationFee::PercentOfRemaining(percent) => unbilled.prorate_fee(i64::from(percent), 100),
     };
     debug_assert!(fee.amount_minor <= unbilled.amount_minor);
     Ok(fee)
 }
 
-fn data_timeline(
-    input: &QuoteInput<'_>,
-    effective_at: Timestamp,
-) -> Result<(Timestamp, Timestamp), QuoteError> {
-    let delete_at = input
-        .schedule
-        .calendar
-        .add_days(effective_at, input.policy.retention_days)?;
+fn data_timeline(input: &QuoteInput<'_>, effective_at: Timestamp) -> Result<(Timestamp, Timestamp), QuoteError> {
+    let delete_at = input.schedule.calendar.add_days(effective_at, input.policy.retention_days)?;
     Ok((delete_at, delete_at))
 }
 
@@ -331,9 +284,7 @@ impl QuoteOption {
                 format!("在当前周期结束时（{effective}）终止，之后不再收费。")
             }
             (OptionReason::OnTime, false) => {
-                format!(
-                    "Ends at the end of the current period ({effective}); nothing more is charged."
-                )
+                format!("Ends at the end of the current period ({effective}); nothing more is charged.")
             }
             (OptionReason::NoRenewalDue, true) => {
                 format!("服务在当前周期结束时（{effective}）终止，不会续费。")
@@ -343,16 +294,12 @@ impl QuoteOption {
             }
             (OptionReason::AfterNoticeDeadline, true) => format!(
                 "已过提前通知期限（{}），因此在下一个周期结束时（{effective}）终止，之前还会续费 {} 次。",
-                self.notice_deadline
-                    .map(|d| calendar.date_text(d))
-                    .unwrap_or_default(),
+                self.notice_deadline.map(|d| calendar.date_text(d)).unwrap_or_default(),
                 self.renewals_before_effective
             ),
             (OptionReason::AfterNoticeDeadline, false) => format!(
                 "The notice deadline ({}) has passed, so it ends at the end of the next period ({effective}), after {} more renewal(s).",
-                self.notice_deadline
-                    .map(|d| calendar.date_text(d))
-                    .unwrap_or_default(),
+                self.notice_deadline.map(|d| calendar.date_text(d)).unwrap_or_default(),
                 self.renewals_before_effective
             ),
             (OptionReason::CommitmentEnd, true) => format!(

@@ -59,18 +59,12 @@ impl SubscriptionStatus {
 
     /// Still running (it may renew, be cancelled, or be charged).
     pub fn is_live(&self) -> bool {
-        !matches!(
-            self,
-            SubscriptionStatus::Cancelled | SubscriptionStatus::Expired
-        )
+        !matches!(self, SubscriptionStatus::Cancelled | SubscriptionStatus::Expired)
     }
 
     /// A guardian may file a cancellation in this status.
     pub fn can_cancel(&self) -> bool {
-        matches!(
-            self,
-            SubscriptionStatus::Trialing | SubscriptionStatus::Active | SubscriptionStatus::PastDue
-        )
+        matches!(self, SubscriptionStatus::Trialing | SubscriptionStatus::Active | SubscriptionStatus::PastDue)
     }
 }
 
@@ -121,12 +115,7 @@ impl Schedule {
         signed_up_at: Timestamp,
     ) -> Result<Schedule, CalendarError> {
         let anchor = calendar.add_days(signed_up_at, policy.trial_days)?;
-        Ok(Schedule {
-            signed_up_at,
-            anchor,
-            length: policy.period,
-            calendar,
-        })
+        Ok(Schedule { signed_up_at, anchor, length: policy.period, calendar })
     }
 
     pub fn has_trial(&self) -> bool {
@@ -146,11 +135,7 @@ impl Schedule {
     }
 
     pub fn period(&self, position: i64) -> Result<Period, CalendarError> {
-        Ok(Period {
-            position,
-            start: self.start_of(position)?,
-            end: self.start_of(position + 1)?,
-        })
+        Ok(Period { position, start: self.start_of(position)?, end: self.start_of(position + 1)? })
     }
 
     /// The end of the commitment (start of the first uncommitted period),
@@ -159,8 +144,7 @@ impl Schedule {
         if policy.commitment_periods == 0 {
             return Ok(None);
         }
-        self.start_of(i64::from(policy.commitment_periods))
-            .map(Some)
+        self.start_of(i64::from(policy.commitment_periods)).map(Some)
     }
 }
 
@@ -194,25 +178,19 @@ pub struct BillingState {
 impl BillingState {
     /// The next step. Order matters: a cancellation that is due wins over a
     /// renewal, so no period starting at or after `effective_at` is charged.
-    pub fn next_step(
-        &self,
-        calendar: &Calendar,
-        now: Timestamp,
-    ) -> Result<BillingStep, CalendarError> {
+    pub fn next_step(&self, calendar: &Calendar, now: Timestamp) -> Result<BillingStep, CalendarError> {
         if !self.status.is_live() {
             return Ok(BillingStep::Nothing);
         }
-        if let Some(effective_at) = self.effective_at {
-            if effective_at <= now {
-                return Ok(BillingStep::TakeEffect);
-            }
+        if let Some(effective_at) = self.effective_at
+            && effective_at <= now
+        {
+            return Ok(BillingStep::TakeEffect);
         }
         if !self.current_period_paid {
             let grace_end = calendar.add_days(self.current.start, PAST_DUE_GRACE_DAYS)?;
             if now >= grace_end {
-                return Ok(BillingStep::Expire {
-                    at: grace_end.min(self.current.end),
-                });
+                return Ok(BillingStep::Expire { at: grace_end.min(self.current.end) });
             }
             if self.retry_at().is_some_and(|at| at <= now) {
                 return Ok(BillingStep::RetryCharge);
@@ -220,13 +198,9 @@ impl BillingState {
         }
         if self.current.end <= now {
             if !self.auto_renew && self.current.position + 1 >= i64::from(self.commitment_periods) {
-                return Ok(BillingStep::Expire {
-                    at: self.current.end,
-                });
+                return Ok(BillingStep::Expire { at: self.current.end });
             }
-            return Ok(BillingStep::Renew {
-                next: self.current.position + 1,
-            });
+            return Ok(BillingStep::Renew { next: self.current.position + 1 });
         }
         Ok(BillingStep::Nothing)
     }
@@ -270,11 +244,7 @@ mod tests {
     fn state(status: SubscriptionStatus, effective_at: Option<&str>) -> BillingState {
         BillingState {
             status,
-            current: Period {
-                position: 0,
-                start: at("2027-01-01T00:00:00Z"),
-                end: at("2027-02-01T00:00:00Z"),
-            },
+            current: Period { position: 0, start: at("2027-01-01T00:00:00Z"), end: at("2027-02-01T00:00:00Z") },
             current_period_paid: true,
             effective_at: effective_at.map(at),
             auto_renew: true,
@@ -286,36 +256,18 @@ mod tests {
     #[test]
     fn a_due_cancellation_wins_over_the_renewal_at_the_same_instant() {
         let utc = Calendar::new("UTC").unwrap();
-        let pending = state(
-            SubscriptionStatus::PendingCancellation,
-            Some("2027-02-01T00:00:00Z"),
-        );
-        assert_eq!(
-            pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
-            BillingStep::TakeEffect
-        );
+        let pending = state(SubscriptionStatus::PendingCancellation, Some("2027-02-01T00:00:00Z"));
+        assert_eq!(pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(), BillingStep::TakeEffect);
         let active = state(SubscriptionStatus::Active, None);
-        assert_eq!(
-            active.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
-            BillingStep::Renew { next: 1 }
-        );
-        assert_eq!(
-            active.next_step(&utc, at("2027-01-31T23:59:59Z")).unwrap(),
-            BillingStep::Nothing
-        );
+        assert_eq!(active.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(), BillingStep::Renew { next: 1 });
+        assert_eq!(active.next_step(&utc, at("2027-01-31T23:59:59Z")).unwrap(), BillingStep::Nothing);
     }
 
     #[test]
     fn a_cancellation_at_the_end_of_the_next_period_lets_one_renewal_happen() {
         let utc = Calendar::new("UTC").unwrap();
-        let pending = state(
-            SubscriptionStatus::PendingCancellation,
-            Some("2027-03-01T00:00:00Z"),
-        );
-        assert_eq!(
-            pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
-            BillingStep::Renew { next: 1 }
-        );
+        let pending = state(SubscriptionStatus::PendingCancellation, Some("2027-03-01T00:00:00Z"));
+        assert_eq!(pending.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(), BillingStep::Renew { next: 1 });
     }
 
     #[test]
@@ -323,19 +275,11 @@ mod tests {
         let utc = Calendar::new("UTC").unwrap();
         let mut unpaid = state(SubscriptionStatus::PastDue, None);
         unpaid.current_period_paid = false;
-        assert_eq!(
-            unpaid.next_step(&utc, at("2027-01-01T12:00:00Z")).unwrap(),
-            BillingStep::Nothing
-        );
-        assert_eq!(
-            unpaid.next_step(&utc, at("2027-01-02T00:00:00Z")).unwrap(),
-            BillingStep::RetryCharge
-        );
+        assert_eq!(unpaid.next_step(&utc, at("2027-01-01T12:00:00Z")).unwrap(), BillingStep::Nothing);
+        assert_eq!(unpaid.next_step(&utc, at("2027-01-02T00:00:00Z")).unwrap(), BillingStep::RetryCharge);
         assert_eq!(
             unpaid.next_step(&utc, at("2027-01-15T00:00:00Z")).unwrap(),
-            BillingStep::Expire {
-                at: at("2027-01-15T00:00:00Z")
-            }
+            BillingStep::Expire { at: at("2027-01-15T00:00:00Z") }
         );
         assert_eq!(unpaid.due_at(&utc), Some(at("2027-01-02T00:00:00Z")));
     }
@@ -347,13 +291,8 @@ mod tests {
         once.auto_renew = false;
         assert_eq!(
             once.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(),
-            BillingStep::Expire {
-                at: at("2027-02-01T00:00:00Z")
-            }
+            BillingStep::Expire { at: at("2027-02-01T00:00:00Z") }
         );
-        assert_eq!(
-            state(SubscriptionStatus::Cancelled, None).due_at(&utc),
-            None
-        );
+        assert_eq!(state(SubscriptionStatus::Cancelled, None).due_at(&utc), None);
     }
 }

@@ -38,13 +38,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Agent,
-        Role::Supervisor,
-        Role::Finance,
-        Role::Compliance,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 5] = [Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,15 +58,8 @@ impl Role {
 #[derive(Clone, Debug)]
 pub enum Caller {
     Anonymous,
-    Guardian {
-        guardian_id: GuardianId,
-        family_id: FamilyId,
-        locale: Locale,
-    },
-    Staff {
-        staff_id: StaffId,
-        role: Role,
-    },
+    Guardian { guardian_id: GuardianId, family_id: FamilyId, locale: Locale },
+    Staff { staff_id: StaffId, role: Role },
 }
 
 impl Caller {
@@ -87,11 +74,7 @@ impl Caller {
 
     pub fn require_guardian(&self) -> ApiResult<(&GuardianId, &FamilyId)> {
         match self {
-            Caller::Guardian {
-                guardian_id,
-                family_id,
-                ..
-            } => Ok((guardian_id, family_id)),
+            Caller::Guardian { guardian_id, family_id, .. } => Ok((guardian_id, family_id)),
             Caller::Anonymous => Err(ApiError::unauthenticated()),
             Caller::Staff { .. } => Err(ApiError::forbidden()),
         }
@@ -107,12 +90,7 @@ impl Caller {
 
     /// Admits the family's own guardians and staff in `staff_roles`. A
     /// guardian of another family learns nothing: the thing is "not found".
-    pub fn require_family(
-        &self,
-        family_id: &FamilyId,
-        staff_roles: &[Role],
-        resource: &'static str,
-    ) -> ApiResult<()> {
+    pub fn require_family(&self, family_id: &FamilyId, staff_roles: &[Role], resource: &'static str) -> ApiResult<()> {
         match self {
             Caller::Guardian { family_id: own, .. } if own == family_id => Ok(()),
             Caller::Guardian { .. } => Err(ApiError::not_found(resource)),
@@ -130,10 +108,7 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Caller::Anonymous);
         };
@@ -144,41 +119,22 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthenticated)?;
-        let session = match state
-            .store
-            .session(&token_hash(token), state.clock.now())
-            .await
-        {
+        let session = match state.store.session(&token_hash(token), state.clock.now()).await {
             Ok(session) => session,
             Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
             Err(other) => return Err(other.into()),
         };
         match session.principal_kind {
             PrincipalKind::Guardian => {
-                let guardian_id = GuardianId::parse(&session.principal_id)
-                    .map_err(|_| ApiError::unauthenticated())?;
-                let guardian = state
-                    .store
-                    .guardian(&guardian_id)
-                    .await
-                    .map_err(|_| ApiError::unauthenticated())?;
+                let guardian_id = GuardianId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
+                let guardian = state.store.guardian(&guardian_id).await.map_err(|_| ApiError::unauthenticated())?;
                 let locale = Locale::parse(&guardian.locale).unwrap_or_default();
-                Ok(Caller::Guardian {
-                    guardian_id,
-                    family_id: guardian.family_id,
-                    locale,
-                })
+                Ok(Caller::Guardian { guardian_id, family_id: guardian.family_id, locale })
             }
             PrincipalKind::Staff => {
-                let staff_id = StaffId::parse(&session.principal_id)
-                    .map_err(|_| ApiError::unauthenticated())?;
-                let staff = state
-                    .store
-                    .staff(&staff_id)
-                    .await
-                    .map_err(|_| ApiError::unauthenticated())?;
-                let role = Role::parse(&staff.role)
-                    .ok_or_else(|| ApiError::internal("unknown staff role"))?;
+                let staff_id = StaffId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
+                let staff = state.store.staff(&staff_id).await.map_err(|_| ApiError::unauthenticated())?;
+                let role = Role::parse(&staff.role).ok_or_else(|| ApiError::internal("unknown staff role"))?;
                 Ok(Caller::Staff { staff_id, role })
             }
         }
@@ -210,9 +166,7 @@ pub fn token_hash(token: &str) -> String {
 /// Argon2id with the crate's default (OWASP-recommended) parameters.
 pub fn hash_password(password: &str) -> ApiResult<String> {
     let hashed: Result<PasswordHash, _> = Argon2::default().hash_password(password.as_bytes());
-    hashed
-        .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
+    hashed.map(|hash| hash.to_string()).map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {

@@ -14,9 +14,7 @@ use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId};
 use baobao_domain::policy::Policy;
-use baobao_domain::subscription::{
-    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, running_status,
-};
+use baobao_domain::subscription::{BillingState, BillingStep, Period, Schedule, SubscriptionStatus, running_status};
 use baobao_store::{LedgerEntry, Subscription, Tx};
 use jiff::Timestamp;
 use serde_json::json;
@@ -40,14 +38,10 @@ pub struct Terms {
 
 impl Terms {
     pub async fn load(state: &AppState, subscription: &Subscription) -> ApiResult<Terms> {
-        let version = state
-            .store
-            .policy(&subscription.plan_id, subscription.policy_version)
-            .await?;
-        let policy: Policy = serde_json::from_str(&version.terms)
-            .map_err(|e| ApiError::internal(format!("stored policy: {e}")))?;
-        let calendar = Calendar::new(&subscription.time_zone)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
+        let policy: Policy =
+            serde_json::from_str(&version.terms).map_err(|e| ApiError::internal(format!("stored policy: {e}")))?;
+        let calendar = Calendar::new(&subscription.time_zone).map_err(|e| ApiError::internal(e.to_string()))?;
         let schedule = Schedule {
             signed_up_at: subscription.signed_up_at,
             anchor: subscription.anchor_at,
@@ -68,8 +62,7 @@ pub fn current_period(subscription: &Subscription) -> Period {
 
 pub fn billing_state(subscription: &Subscription, policy: &Policy) -> BillingState {
     BillingState {
-        status: SubscriptionStatus::parse(&subscription.status)
-            .unwrap_or(SubscriptionStatus::Expired),
+        status: SubscriptionStatus::parse(&subscription.status).unwrap_or(SubscriptionStatus::Expired),
         current: current_period(subscription),
         current_period_paid: subscription.current_period_paid,
         effective_at: subscription.effective_at,
@@ -81,16 +74,11 @@ pub fn billing_state(subscription: &Subscription, policy: &Policy) -> BillingSta
 
 /// Recomputes `due_at` after any change to a subscription.
 pub fn refresh_due_at(subscription: &mut Subscription, terms: &Terms) {
-    subscription.due_at =
-        billing_state(subscription, &terms.policy).due_at(&terms.schedule.calendar);
+    subscription.due_at = billing_state(subscription, &terms.policy).due_at(&terms.schedule.calendar);
 }
 
 pub fn charge_key(subscription: &Subscription, period_start: Timestamp) -> String {
-    format!(
-        "charge:{}:{}",
-        subscription.id,
-        period_start.as_microsecond()
-    )
+    format!("charge:{}:{}", subscription.id, period_start.as_microsecond())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,10 +106,7 @@ pub async fn apply_step(
         BillingStep::Nothing => Outcome::Nothing,
         BillingStep::TakeEffect => take_effect(state, tx, &mut subscription, now).await?,
         BillingStep::Renew { next } => {
-            let period = terms
-                .schedule
-                .period(next)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let period = terms.schedule.period(next).map_err(|e| ApiError::internal(e.to_string()))?;
             subscription.current_position = period.position;
             subscription.current_period_start = period.start;
             subscription.current_period_end = period.end;
@@ -131,11 +116,7 @@ pub async fn apply_step(
             if subscription.pending_cancellation_id.is_none() {
                 subscription.status = running_status(period.position, paid).as_str().to_owned();
             }
-            let action = if paid {
-                "subscription.renewed"
-            } else {
-                "subscription.charge_declined"
-            };
+            let action = if paid { "subscription.renewed" } else { "subscription.charge_declined" };
             tx.audit(
                 now,
                 "billing",
@@ -144,11 +125,7 @@ pub async fn apply_step(
                 &json!({"period_start": period.start.to_string()}),
             )
             .await?;
-            if paid {
-                Outcome::Renewed
-            } else {
-                Outcome::ChargeDeclined
-            }
+            if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
             let paid = charge_period(state, tx, &subscription, &terms.policy, now).await?;
@@ -156,18 +133,10 @@ pub async fn apply_step(
             subscription.last_charge_attempt_at = Some(now);
             if paid {
                 if subscription.pending_cancellation_id.is_none() {
-                    subscription.status = running_status(subscription.current_position, true)
-                        .as_str()
-                        .to_owned();
+                    subscription.status = running_status(subscription.current_position, true).as_str().to_owned();
                 }
-                tx.audit(
-                    now,
-                    "billing",
-                    "subscription.charge_recovered",
-                    &[subscription.id.as_str()],
-                    &json!({}),
-                )
-                .await?;
+                tx.audit(now, "billing", "subscription.charge_recovered", &[subscription.id.as_str()], &json!({}))
+                    .await?;
                 Outcome::Recovered
             } else {
                 Outcome::ChargeDeclined
@@ -188,11 +157,7 @@ pub async fn apply_step(
         }
     };
     refresh_due_at(&mut subscription, &terms);
-    debug_assert!(
-        subscription
-            .due_at
-            .is_none_or(|due| due > now || outcome != Outcome::Nothing)
-    );
+    debug_assert!(subscription.due_at.is_none_or(|due| due > now || outcome != Outcome::Nothing));
     tx.update_subscription(&subscription).await?;
     Ok(outcome)
 }
@@ -248,13 +213,9 @@ async fn take_effect(
     let mut fee_charged = false;
     if let Some(cancellation_id) = subscription.pending_cancellation_id.clone() {
         let cancellation = tx.cancellation(&cancellation_id).await?;
-        tx.set_cancellation_status(&cancellation_id, "effective", None)
-            .await?;
+        tx.set_cancellation_status(&cancellation_id, "effective", None).await?;
         if cancellation.fee_minor > 0 {
-            let fee = Money {
-                amount_minor: cancellation.fee_minor,
-                currency: cancellation.currency,
-            };
+            let fee = Money { amount_minor: cancellation.fee_minor, currency: cancellation.currency };
             let key = format!("fee:{cancellation_id}");
             let reference = state.gateway.charge(&key, fee).await.ok();
             fee_charged = tx
@@ -287,10 +248,7 @@ async fn take_effect(
         &json!({"effective_at": effective_at.to_string(), "refunds": refunds}),
     )
     .await?;
-    Ok(Outcome::CancellationEffective {
-        refunds,
-        fee: fee_charged,
-    })
+    Ok(Outcome::CancellationEffective { refunds, fee: fee_charged })
 }
 
 /// Refunds every charge for a period that starts at or after
@@ -304,17 +262,11 @@ pub async fn refund_charges_from(
 ) -> ApiResult<u64> {
     let mut refunded = 0;
     for charge in state.store.ledger_of_subscription(&subscription.id).await? {
-        let late = charge.kind == "charge"
-            && charge
-                .period_start
-                .is_some_and(|start| start >= effective_at);
+        let late = charge.kind == "charge" && charge.period_start.is_some_and(|start| start >= effective_at);
         if !late {
             continue;
         }
-        let amount = Money {
-            amount_minor: charge.amount_minor,
-            currency: charge.currency,
-        };
+        let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
         let key = format!("refund:{}", charge.entry_key);
         let reference = state.gateway.refund(&key, amount).await.ok();
         let written = tx
@@ -341,15 +293,8 @@ pub async fn refund_charges_from(
 /// Runs billing at `at` until nothing is due.
 pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary> {
     let run_id = BillingRunId::from_random(random_bytes());
-    state
-        .store
-        .start_billing_run(&run_id, at, state.clock.now())
-        .await?;
-    let mut summary = BillingRunSummary {
-        id: run_id.to_string(),
-        run_at: at,
-        ..BillingRunSummary::default()
-    };
+    state.store.start_billing_run(&run_id, at, state.clock.now()).await?;
+    let mut summary = BillingRunSummary { id: run_id.to_string(), run_at: at, ..BillingRunSummary::default() };
     while summary.steps < BILLING_STEPS_PER_RUN_MAX {
         let mut tx = state.store.begin().await?;
         let Some(subscription) = tx.claim_due_subscription(at).await? else {
@@ -371,10 +316,7 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
         }
     }
     let text = serde_json::to_string(&summary).map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .store
-        .finish_billing_run(&run_id, state.clock.now(), &text)
-        .await?;
+    state.store.finish_billing_run(&run_id, state.clock.now(), &text).await?;
     tracing::info!(run_id = %run_id, steps = summary.steps, "billing run finished");
     Ok(summary)
 }

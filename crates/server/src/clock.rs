@@ -40,9 +40,7 @@ pub struct SimulatedClock {
 
 impl SimulatedClock {
     pub fn starting_at(now: Timestamp) -> SimulatedClock {
-        SimulatedClock {
-            set: Mutex::new((now, Instant::now())),
-        }
+        SimulatedClock { set: Mutex::new((now, Instant::now())) }
     }
 
     /// Sets the time; it never goes backwards, because receipts and ledger

@@ -30,12 +30,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str) -> ApiError {
-        ApiError {
-            status,
-            code,
-            details: json!({}),
-            internal: None,
-        }
+        ApiError { status, code, details: json!({}), internal: None }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> ApiError {
@@ -58,9 +53,7 @@ impl ApiError {
     }
 
     pub fn invalid_field(field: &str, reason: impl Into<String>) -> ApiError {
-        ApiError::unprocessable("invalid_field")
-            .with("field", field)
-            .with("reason", reason.into())
+        ApiError::unprocessable("invalid_field").with("field", field).with("reason", reason.into())
     }
 
     pub fn not_found(resource: &'static str) -> ApiError {
@@ -76,10 +69,7 @@ impl ApiError {
     }
 
     pub fn internal(what: impl Into<String>) -> ApiError {
-        ApiError {
-            internal: Some(what.into()),
-            ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
+        ApiError { internal: Some(what.into()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal") }
     }
 }
 
@@ -142,9 +132,7 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
     let locale = request_locale(&request);
     let request_id = crate::auth::random_token(12);
     request.extensions_mut().insert(RequestLocale(locale));
-    request
-        .extensions_mut()
-        .insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(RequestId(request_id.clone()));
     let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let error = match response.extensions_mut().remove::<ApiError>() {
@@ -152,29 +140,21 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
         None if response.status() == StatusCode::NOT_FOUND && !is_json(&response) => {
             Some(ApiError::new(StatusCode::NOT_FOUND, "route_not_found"))
         }
-        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => Some(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-        )),
-        None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-        )),
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            Some(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"))
+        }
+        None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))
+        }
         None => None,
     };
     let Some(mut error) = error else {
-        response
-            .headers_mut()
-            .insert("x-request-id", header_value(&request_id));
+        response.headers_mut().insert("x-request-id", header_value(&request_id));
         return response;
     };
     if error.status.is_server_error() {
         let _entered = span.enter();
-        tracing::error!(
-            code = error.code,
-            internal = error.internal.as_deref().unwrap_or(""),
-            "request failed"
-        );
+        tracing::error!(code = error.code, internal = error.internal.as_deref().unwrap_or(""), "request failed");
         error = error.with("request_id", request_id.clone());
     }
     let mut details = error.details.clone();
@@ -185,12 +165,8 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
     let message = messages::render(error.code, locale, &details);
     let body = json!({"error": {"code": error.code, "message": message, "details": error.details}});
     let mut rendered = (error.status, Json(body)).into_response();
-    rendered
-        .headers_mut()
-        .insert("x-request-id", header_value(&request_id));
-    rendered
-        .headers_mut()
-        .insert(header::CONTENT_LANGUAGE, header_value(locale.tag()));
+    rendered.headers_mut().insert("x-request-id", header_value(&request_id));
+    rendered.headers_mut().insert(header::CONTENT_LANGUAGE, header_value(locale.tag()));
     rendered
 }
 

@@ -59,9 +59,7 @@ impl SimulatedGateway {
 
     fn remember(&self, key: &str) -> String {
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        done.entry(key.to_owned())
-            .or_insert_with(|| format!("sim:{key}"))
-            .clone()
+        done.entry(key.to_owned()).or_insert_with(|| format!("sim:{key}")).clone()
     }
 }
 

@@ -60,24 +60,12 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let request_sha256 = hex::encode(Sha256::digest(&bytes));
     let now = state.clock.now();
 
-    let mut claim = state
-        .store
-        .claim_idempotency_key(&scope, &key, &request_sha256, now)
-        .await;
+    let mut claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now).await;
     if let Ok(Claim::Existing(existing)) = &claim {
         let stale = existing.response.is_none()
             && now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
-        if stale
-            && state
-                .store
-                .release_idempotency_key(&scope, &key)
-                .await
-                .is_ok()
-        {
-            claim = state
-                .store
-                .claim_idempotency_key(&scope, &key, &request_sha256, now)
-                .await;
+        if stale && state.store.release_idempotency_key(&scope, &key).await.is_ok() {
+            claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now).await;
         }
     }
     match claim {
@@ -94,14 +82,9 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         Ok(Claim::Claimed) => {}
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if response.status().is_server_error()
-        || response
-            .extensions()
-            .get::<ApiError>()
-            .is_some_and(|e| e.status.is_server_error())
+        || response.extensions().get::<ApiError>().is_some_and(|e| e.status.is_server_error())
     {
         let _ = state.store.release_idempotency_key(&scope, &key).await;
         return response;
@@ -111,10 +94,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     // error itself in the saved body.
     if let Some(error) = response.extensions().get::<ApiError>().cloned() {
         let saved = serde_json::json!({"__api_error": {"status": error.status.as_u16(), "code": error.code, "details": error.details}});
-        let _ = state
-            .store
-            .save_idempotent_response(&scope, &key, error.status.as_u16(), &saved.to_string())
-            .await;
+        let _ = state.store.save_idempotent_response(&scope, &key, error.status.as_u16(), &saved.to_string()).await;
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -123,11 +103,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         return ApiError::internal("response too large to save").into_response();
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    if let Err(error) = state
-        .store
-        .save_idempotent_response(&scope, &key, parts.status.as_u16(), &text)
-        .await
-    {
+    if let Err(error) = state.store.save_idempotent_response(&scope, &key, parts.status.as_u16(), &text).await {
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
@@ -135,33 +111,19 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
 
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) {
-        if let Some(error) = value.get("__api_error") {
-            let code = error
-                .get("code")
-                .and_then(|c| c.as_str())
-                .unwrap_or("conflict");
-            let code = crate::messages::CATALOGUE
-                .iter()
-                .map(|(c, _, _)| *c)
-                .find(|c| *c == code)
-                .unwrap_or("conflict");
-            let mut api_error = ApiError::new(status, code);
-            api_error.details = error.get("details").cloned().unwrap_or_default();
-            let mut response = api_error.into_response();
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return response;
-        }
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&body)
+        && let Some(error) = value.get("__api_error")
+    {
+        let code = error.get("code").and_then(|c| c.as_str()).unwrap_or("conflict");
+        let code = crate::messages::CATALOGUE.iter().map(|(c, _, _)| *c).find(|c| *c == code).unwrap_or("conflict");
+        let mut api_error = ApiError::new(status, code);
+        api_error.details = error.get("details").cloned().unwrap_or_default();
+        let mut response = api_error.into_response();
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return response;
     }
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

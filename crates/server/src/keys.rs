@@ -18,10 +18,7 @@ pub const SIGNING_KEY_FILE: &str = "signing-key.ed25519";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read or write the signing key at {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("the signing key file {0} is damaged (expected 64 hex characters)")]
     Damaged(PathBuf),
     #[error("no randomness available: {0}")]
@@ -61,16 +58,11 @@ impl SigningKeys {
     /// the first time.
     pub fn load_or_create(data_dir: &Path) -> Result<SigningKeys, KeyError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| KeyError::Io { path: path.clone(), source };
         if path.exists() {
             let text = fs::read_to_string(&path).map_err(io)?;
             let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Damaged(path.clone()))?;
-            let secret: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| KeyError::Damaged(path.clone()))?;
+            let secret: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Damaged(path.clone()))?;
             return Ok(SigningKeys::from_secret(secret));
         }
         fs::create_dir_all(data_dir).map_err(io)?;
@@ -105,9 +97,7 @@ impl SigningKeys {
     }
 
     pub fn key_set(&self) -> KeySet {
-        KeySet {
-            keys: vec![self.public()],
-        }
+        KeySet { keys: vec![self.public()] }
     }
 
     pub fn sign(&self, message: &[u8]) -> SignatureBlock {
@@ -136,9 +126,7 @@ pub enum VerifyError {
     BadKey(String),
     #[error("the signature is malformed")]
     BadSignature,
-    #[error(
-        "the signature does not match the signed content: it was altered or signed by another key"
-    )]
+    #[error("the signature does not match the signed content: it was altered or signed by another key")]
     Mismatch,
 }
 
@@ -158,15 +146,13 @@ impl KeySet {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| VerifyError::BadKey(published.key_id.clone()))?;
-        let key = VerifyingKey::from_bytes(&key_bytes)
-            .map_err(|_| VerifyError::BadKey(published.key_id.clone()))?;
+        let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| VerifyError::BadKey(published.key_id.clone()))?;
         let signature_bytes: [u8; 64] = URL_SAFE_NO_PAD
             .decode(&signature.value)
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(VerifyError::BadSignature)?;
-        key.verify_strict(message, &Signature::from_bytes(&signature_bytes))
-            .map_err(|_| VerifyError::Mismatch)
+        key.verify_strict(message, &Signature::from_bytes(&signature_bytes)).map_err(|_| VerifyError::Mismatch)
     }
 }
 
@@ -183,14 +169,8 @@ mod tests {
         let signature = first.sign(b"hello");
         let keys = again.key_set();
         assert_eq!(keys.verify(b"hello", &signature), Ok(()));
-        assert_eq!(
-            keys.verify(b"hellO", &signature),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(keys.verify(b"hellO", &signature), Err(VerifyError::Mismatch));
         let other = SigningKeys::from_secret([9; 32]);
-        assert!(matches!(
-            other.key_set().verify(b"hello", &signature),
-            Err(VerifyError::UnknownKey(_))
-        ));
+        assert!(matches!(other.key_set().verify(b"hello", &signature), Err(VerifyError::UnknownKey(_))));
     }
 }

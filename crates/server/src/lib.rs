@@ -30,16 +30,10 @@ use tokio::net::TcpListener;
 
 /// Binds `listen` and serves until ctrl-c or SIGTERM; returns the bound
 /// address through `on_bound` first (port 0 picks a free port).
-pub async fn serve(
-    state: AppState,
-    listen: SocketAddr,
-    on_bound: impl FnOnce(SocketAddr),
-) -> std::io::Result<()> {
+pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

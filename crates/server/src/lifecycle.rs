@@ -5,16 +5,14 @@
 //! entry — in one transaction.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{
-    CancellationId, FamilyId, LedgerEntryId, PlanId, QuoteId, StaffId, SubscriptionId,
-};
+use baobao_domain::ids::{CancellationId, FamilyId, LedgerEntryId, PlanId, QuoteId, StaffId, SubscriptionId};
 use baobao_domain::policy::{Policy, PolicyDraft};
 use baobao_domain::quote::{self, CancelOption, Quote, QuoteInput};
 use baobao_domain::subscription::{Schedule, SubscriptionStatus, running_status};
 use baobao_domain::{Locale, Money};
 use baobao_store::{
-    Cancellation, Child, Family, Guardian, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Staff,
-    StoreError, StoredQuote, Subscription,
+    Cancellation, Child, Family, Guardian, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Staff, StoreError,
+    StoredQuote, Subscription,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
@@ -28,30 +26,18 @@ use crate::receipts;
 use crate::state::AppState;
 use crate::views::{
     CancellationView, CancellationWithReceipt, ChildView, ConsentView, FamilyView, GuardianView,
-    PendingCancellationView, PeriodView, PlanView, QuoteView, SessionView, SignUpView,
-    SubscriptionView, SubscriptionWithReceipt,
+    PendingCancellationView, PeriodView, PlanView, QuoteView, SessionView, SignUpView, SubscriptionView,
+    SubscriptionWithReceipt,
 };
 
 pub const EMAIL_CHARS_MAX: usize = 254;
 pub const NAME_CHARS_MAX: usize = 100;
 pub const REASON_TEXT_CHARS_MAX: usize = 1000;
-pub const REASON_CATEGORIES: [&str; 6] = [
-    "child_outgrew",
-    "cost",
-    "service_quality",
-    "privacy_safety",
-    "switching",
-    "other",
-];
+pub const REASON_CATEGORIES: [&str; 6] =
+    ["child_outgrew", "cost", "service_quality", "privacy_safety", "switching", "other"];
 
 /// Staff roles that may look at a family's subscriptions and cancellations.
-pub const STAFF_READERS: &[Role] = &[
-    Role::Agent,
-    Role::Supervisor,
-    Role::Finance,
-    Role::Compliance,
-    Role::Admin,
-];
+pub const STAFF_READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
 /// Staff roles that may see quotes (agents quote on the phone).
 pub const STAFF_QUOTERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
 
@@ -85,27 +71,17 @@ pub fn parse_email(email: &str) -> ApiResult<String> {
     let email = email.trim().to_lowercase();
     let well_formed = email.chars().count() <= EMAIL_CHARS_MAX
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if well_formed {
-        Ok(email)
-    } else {
-        Err(ApiError::invalid_field("email", "not an email address"))
-    }
+    if well_formed { Ok(email) } else { Err(ApiError::invalid_field("email", "not an email address")) }
 }
 
 fn parse_name(field: &str, name: &str) -> ApiResult<String> {
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > NAME_CHARS_MAX || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be 1 to {NAME_CHARS_MAX} characters"),
-        ));
+        return Err(ApiError::invalid_field(field, format!("must be 1 to {NAME_CHARS_MAX} characters")));
     }
     Ok(name.to_owned())
 }
@@ -115,16 +91,11 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
     let email = parse_email(&g.email)?;
     auth::check_password_strength(&g.password)?;
     let name = parse_name("name", &g.name)?;
-    let locale = Locale::parse(&g.locale)
-        .ok_or_else(|| ApiError::invalid_field("locale", "must be zh-CN or en"))?;
-    let calendar = Calendar::new(&g.time_zone)
-        .map_err(|_| ApiError::invalid_field("time_zone", "not an IANA time zone"))?;
+    let locale = Locale::parse(&g.locale).ok_or_else(|| ApiError::invalid_field("locale", "must be zh-CN or en"))?;
+    let calendar =
+        Calendar::new(&g.time_zone).map_err(|_| ApiError::invalid_field("time_zone", "not an IANA time zone"))?;
     let now = state.clock.now();
-    let family = Family {
-        id: new_id(),
-        time_zone: calendar.zone_name().to_owned(),
-        created_at: now,
-    };
+    let family = Family { id: new_id(), time_zone: calendar.zone_name().to_owned(), created_at: now };
     let guardian = Guardian {
         id: new_id(),
         family_id: family.id.clone(),
@@ -140,14 +111,8 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
     let mut tx = state.store.begin().await?;
     tx.insert_family(&family).await?;
     tx.insert_guardian(&guardian).await?;
-    tx.insert_session(
-        &auth::token_hash(&token),
-        PrincipalKind::Guardian,
-        guardian.id.as_str(),
-        now,
-        expires_at,
-    )
-    .await?;
+    tx.insert_session(&auth::token_hash(&token), PrincipalKind::Guardian, guardian.id.as_str(), now, expires_at)
+        .await?;
     tx.audit(
         now,
         &format!("guardian:{}", guardian.id),
@@ -181,8 +146,7 @@ fn guardian_view(g: &Guardian) -> GuardianView {
 }
 
 fn session_expiry(now: Timestamp) -> ApiResult<Timestamp> {
-    now.checked_add(SignedDuration::from_hours(auth::SESSION_HOURS))
-        .map_err(internal)
+    now.checked_add(SignedDuration::from_hours(auth::SESSION_HOURS)).map_err(internal)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -216,10 +180,7 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
             Err(other) => return Err(other.into()),
         },
         _ => {
-            return Err(ApiError::invalid_field(
-                "realm",
-                "must be guardian or staff",
-            ));
+            return Err(ApiError::invalid_field("realm", "must be guardian or staff"));
         }
     };
     if !auth::verify_password(&input.password, &password_hash) {
@@ -229,33 +190,17 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
     let token = auth::random_token(32);
     let expires_at = session_expiry(now)?;
     let mut tx = state.store.begin().await?;
-    tx.insert_session(
-        &auth::token_hash(&token),
-        kind,
-        &principal_id,
-        now,
-        expires_at,
-    )
-    .await?;
+    tx.insert_session(&auth::token_hash(&token), kind, &principal_id, now, expires_at).await?;
     tx.commit().await?;
     Ok(SessionView { token, expires_at })
 }
 
 /// Creates a staff account (the CLI's `staff create`; admins through the API later).
-pub async fn create_staff(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    role: &str,
-) -> ApiResult<StaffId> {
+pub async fn create_staff(state: &AppState, email: &str, password: &str, role: &str) -> ApiResult<StaffId> {
     let email = parse_email(email)?;
     auth::check_password_strength(password)?;
-    let role = Role::parse(role).ok_or_else(|| {
-        ApiError::invalid_field(
-            "role",
-            "must be agent, supervisor, finance, compliance or admin",
-        )
-    })?;
+    let role = Role::parse(role)
+        .ok_or_else(|| ApiError::invalid_field("role", "must be agent, supervisor, finance, compliance or admin"))?;
     let now = state.clock.now();
     let staff = Staff {
         id: new_id(),
@@ -269,23 +214,12 @@ pub async fn create_staff(
         StoreError::Conflict { .. } => ApiError::conflict("email_taken"),
         other => other.into(),
     })?;
-    tx.audit(
-        now,
-        "operator",
-        "staff.created",
-        &[staff.id.as_str()],
-        &json!({"role": role.as_str()}),
-    )
-    .await?;
+    tx.audit(now, "operator", "staff.created", &[staff.id.as_str()], &json!({"role": role.as_str()})).await?;
     tx.commit().await?;
     Ok(staff.id)
 }
 
-pub async fn family(
-    state: &AppState,
-    caller: &Caller,
-    family_id: &FamilyId,
-) -> ApiResult<FamilyView> {
+pub async fn family(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<FamilyView> {
     caller.require_family(family_id, STAFF_READERS, "family")?;
     let family = state.store.family(family_id).await.or_not_found("family")?;
     let guardians = state.store.guardians_of(family_id).await?;
@@ -316,22 +250,14 @@ pub async fn add_child(
     let (guardian_id, _) = caller.require_guardian()?;
     let name = parse_name("name", &input.name)?;
     let now = state.clock.now();
-    let birth_date: jiff::civil::Date = input
-        .birth_date
-        .parse()
-        .map_err(|_| ApiError::invalid_field("birth_date", "must be a date YYYY-MM-DD"))?;
+    let birth_date: jiff::civil::Date =
+        input.birth_date.parse().map_err(|_| ApiError::invalid_field("birth_date", "must be a date YYYY-MM-DD"))?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     if birth_date > today || birth_date.year() < today.year() - 25 {
-        return Err(ApiError::invalid_field(
-            "birth_date",
-            "must be in the past 25 years",
-        ));
+        return Err(ApiError::invalid_field("birth_date", "must be in the past 25 years"));
     }
     if !input.consent {
-        return Err(ApiError::invalid_field(
-            "consent",
-            "a guardian's consent is required to add a child",
-        ));
+        return Err(ApiError::invalid_field("consent", "a guardian's consent is required to add a child"));
     }
     let child = Child {
         id: new_id::<baobao_domain::ids::Child>(),
@@ -344,14 +270,8 @@ pub async fn add_child(
     };
     let mut tx = state.store.begin().await?;
     tx.insert_child(&child).await?;
-    tx.audit(
-        now,
-        &caller.actor(),
-        "child.added",
-        &[family_id.as_str(), child.id.as_str()],
-        &json!({"consent": true}),
-    )
-    .await?;
+    tx.audit(now, &caller.actor(), "child.added", &[family_id.as_str(), child.id.as_str()], &json!({"consent": true}))
+        .await?;
     tx.commit().await?;
     Ok(child_view(&child))
 }
@@ -362,10 +282,7 @@ pub fn child_view(child: &Child) -> ChildView {
         family_id: child.family_id.to_string(),
         name: child.name.clone(),
         birth_date: child.birth_date.clone(),
-        consent: ConsentView {
-            given_by: child.consent_by.to_string(),
-            given_at: child.consent_at,
-        },
+        consent: ConsentView { given_by: child.consent_by.to_string(), given_at: child.consent_at },
     }
 }
 
@@ -398,38 +315,23 @@ pub struct PolicyInput {
 fn parse_service(service: &str) -> ApiResult<String> {
     let ok = (2..=32).contains(&service.len())
         && service.starts_with(|c: char| c.is_ascii_lowercase())
-        && service
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if ok {
         Ok(service.to_owned())
     } else {
-        Err(ApiError::invalid_field(
-            "service",
-            "2 to 32 of a-z, 0-9, _ and -, starting with a letter",
-        ))
+        Err(ApiError::invalid_field("service", "2 to 32 of a-z, 0-9, _ and -, starting with a letter"))
     }
 }
 
 fn parse_policy(value: serde_json::Value, locale: Locale) -> ApiResult<Policy> {
-    let draft: PolicyDraft = serde_json::from_value(value).map_err(|e| {
-        ApiError::unprocessable("invalid_policy")
-            .with("field", "policy")
-            .with("reason", e.to_string())
-    })?;
+    let draft: PolicyDraft = serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable("invalid_policy").with("field", "policy").with("reason", e.to_string()))?;
     draft.validate().map_err(|e| {
-        ApiError::unprocessable("invalid_policy")
-            .with("field", e.field)
-            .with("reason", e.message(locale).to_owned())
+        ApiError::unprocessable("invalid_policy").with("field", e.field).with("reason", e.message(locale).to_owned())
     })
 }
 
-fn policy_version(
-    plan_id: &PlanId,
-    version: i64,
-    policy: &Policy,
-    at: Timestamp,
-) -> ApiResult<PolicyVersion> {
+fn policy_version(plan_id: &PlanId, version: i64, policy: &Policy, at: Timestamp) -> ApiResult<PolicyVersion> {
     Ok(PolicyVersion {
         plan_id: plan_id.clone(),
         version,
@@ -439,37 +341,19 @@ fn policy_version(
     })
 }
 
-pub async fn create_plan(
-    state: &AppState,
-    caller: &Caller,
-    input: PlanInput,
-    locale: Locale,
-) -> ApiResult<PlanView> {
+pub async fn create_plan(state: &AppState, caller: &Caller, input: PlanInput, locale: Locale) -> ApiResult<PlanView> {
     caller.require_staff(&[Role::Admin])?;
     let service = parse_service(&input.service)?;
     let name_zh_cn = parse_name("name.zh-CN", &input.name.zh_cn)?;
     let name_en = parse_name("name.en", &input.name.en)?;
     let policy = parse_policy(input.policy, locale)?;
     let now = state.clock.now();
-    let plan = Plan {
-        id: new_id(),
-        service,
-        name_zh_cn,
-        name_en,
-        current_version: 1,
-        created_at: now,
-    };
+    let plan = Plan { id: new_id(), service, name_zh_cn, name_en, current_version: 1, created_at: now };
     let version = policy_version(&plan.id, 1, &policy, now)?;
     let mut tx = state.store.begin().await?;
     tx.insert_plan(&plan, &version).await?;
-    tx.audit(
-        now,
-        &caller.actor(),
-        "plan.created",
-        &[plan.id.as_str()],
-        &json!({"policy_sha256": version.sha256}),
-    )
-    .await?;
+    tx.audit(now, &caller.actor(), "plan.created", &[plan.id.as_str()], &json!({"policy_sha256": version.sha256}))
+        .await?;
     tx.commit().await?;
     Ok(PlanView::new(&plan, &version, &policy, locale))
 }
@@ -496,14 +380,8 @@ pub async fn publish_policy(
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let version = tx
-        .publish_policy(
-            plan_id,
-            &policy.sha256(),
-            &serde_json::to_string(&policy).map_err(internal)?,
-            now,
-        )
-        .await?;
+    let version =
+        tx.publish_policy(plan_id, &policy.sha256(), &serde_json::to_string(&policy).map_err(internal)?, now).await?;
     tx.audit(
         now,
         &caller.actor(),
@@ -513,10 +391,7 @@ pub async fn publish_policy(
     )
     .await?;
     tx.commit().await?;
-    let plan = Plan {
-        current_version: version.version,
-        ..plan
-    };
+    let plan = Plan { current_version: version.version, ..plan };
     Ok(PlanView::new(&plan, &version, &policy, locale))
 }
 
@@ -553,23 +428,16 @@ pub struct SubscribeInput {
     pub accept_policy_sha256: String,
 }
 
-pub async fn subscribe(
-    state: &AppState,
-    caller: &Caller,
-    input: SubscribeInput,
-) -> ApiResult<SubscriptionWithReceipt> {
+pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput) -> ApiResult<SubscriptionWithReceipt> {
     let (guardian_id, family_id) = caller.require_guardian()?;
     let plan_id = PlanId::parse(&input.plan_id).map_err(|_| ApiError::not_found("plan"))?;
     let plan = state.store.plan(&plan_id).await.or_not_found("plan")?;
     let (version, policy) = Terms::policy_of(state, &plan).await?;
     if input.accept_policy_sha256.trim().to_ascii_lowercase() != version.sha256 {
-        return Err(
-            ApiError::conflict("policy_hash_mismatch").with("current", version.sha256.clone())
-        );
+        return Err(ApiError::conflict("policy_hash_mismatch").with("current", version.sha256.clone()));
     }
     let existing = state.store.subscriptions_of(family_id).await?;
-    let live =
-        |s: &Subscription| SubscriptionStatus::parse(&s.status).is_some_and(|st| st.is_live());
+    let live = |s: &Subscription| SubscriptionStatus::parse(&s.status).is_some_and(|st| st.is_live());
     if existing.iter().any(|s| s.plan_id == plan_id && live(s)) {
         return Err(ApiError::conflict("already_subscribed"));
     }
@@ -577,9 +445,7 @@ pub async fn subscribe(
     let calendar = Calendar::new(&family.time_zone).map_err(internal)?;
     let now = state.clock.now();
     let schedule = Schedule::for_sign_up(&policy, calendar, now).map_err(internal)?;
-    let first = schedule
-        .period(schedule.first_position())
-        .map_err(internal)?;
+    let first = schedule.period(schedule.first_position()).map_err(internal)?;
     let mut subscription = Subscription {
         id: new_id(),
         family_id: family_id.clone(),
@@ -613,9 +479,7 @@ pub async fn subscribe(
             .gateway
             .charge(&key, terms.policy.price)
             .await
-            .map_err(|_| {
-                ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed")
-            })?;
+            .map_err(|_| ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed"))?;
         subscription.last_charge_attempt_at = Some(now);
         first_charge = Some(LedgerEntry {
             id: new_id::<baobao_domain::ids::LedgerEntry>(),
@@ -668,24 +532,16 @@ pub async fn subscribe(
     )
     .await?;
     tx.commit().await?;
-    Ok(SubscriptionWithReceipt {
-        subscription: subscription_view(&subscription, &terms),
-        receipt,
-    })
+    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }
 
 pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
     let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
     let renews = status.is_live()
         && s.pending_cancellation_id.is_none()
-        && (terms.policy.auto_renew
-            || s.current_position + 1 < i64::from(terms.policy.commitment_periods));
+        && (terms.policy.auto_renew || s.current_position + 1 < i64::from(terms.policy.commitment_periods));
     let notice_deadline = if renews && s.current_position >= 0 {
-        terms
-            .schedule
-            .calendar
-            .sub_days(s.current_period_end, terms.policy.notice_days)
-            .ok()
+        terms.schedule.calendar.sub_days(s.current_period_end, terms.policy.notice_days).ok()
     } else if renews {
         Some(s.current_period_end)
     } else {
@@ -710,10 +566,9 @@ pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
         next_renewal_at: renews.then_some(s.current_period_end),
         notice_deadline,
         pending_cancellation: match (&s.pending_cancellation_id, s.effective_at) {
-            (Some(id), Some(effective_at)) => Some(PendingCancellationView {
-                cancellation_id: id.to_string(),
-                effective_at,
-            }),
+            (Some(id), Some(effective_at)) => {
+                Some(PendingCancellationView { cancellation_id: id.to_string(), effective_at })
+            }
             _ => None,
         },
         ended_at: s.ended_at,
@@ -727,18 +582,10 @@ async fn visible_subscription(
     subscription_id: &str,
     staff_roles: &[Role],
 ) -> ApiResult<(Subscription, Terms)> {
-    let subscription_id =
-        SubscriptionId::parse(subscription_id).map_err(|_| ApiError::not_found("subscription"))?;
-    let subscription = state
-        .store
-        .subscription(&subscription_id)
-        .await
-        .or_not_found("subscription")?;
+    let subscription_id = SubscriptionId::parse(subscription_id).map_err(|_| ApiError::not_found("subscription"))?;
+    let subscription = state.store.subscription(&subscription_id).await.or_not_found("subscription")?;
     caller.require_family(&subscription.family_id, staff_roles, "subscription")?;
-    if subscription
-        .due_at
-        .is_some_and(|due| due <= state.clock.now())
-    {
+    if subscription.due_at.is_some_and(|due| due <= state.clock.now()) {
         billing::settle(state, &subscription_id, state.clock.now()).await?;
     }
     let subscription = state.store.subscription(&subscription_id).await?;
@@ -746,13 +593,8 @@ async fn visible_subscription(
     Ok((subscription, terms))
 }
 
-pub async fn get_subscription(
-    state: &AppState,
-    caller: &Caller,
-    subscription_id: &str,
-) -> ApiResult<SubscriptionView> {
-    let (subscription, terms) =
-        visible_subscription(state, caller, subscription_id, STAFF_READERS).await?;
+pub async fn get_subscription(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<SubscriptionView> {
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_READERS).await?;
     Ok(subscription_view(&subscription, &terms))
 }
 
@@ -772,17 +614,10 @@ pub async fn family_subscriptions(
 }
 
 /// The money facts a quote needs, from the ledger.
-async fn quote_input_money(
-    state: &AppState,
-    s: &Subscription,
-    policy: &Policy,
-) -> ApiResult<(Money, Money)> {
+async fn quote_input_money(state: &AppState, s: &Subscription, policy: &Policy) -> ApiResult<(Money, Money)> {
     let totals = state.store.ledger_totals(&s.id).await?;
     let currency = policy.price.currency;
-    let paid_total = Money {
-        amount_minor: totals.net_paid_minor().max(0),
-        currency,
-    };
+    let paid_total = Money { amount_minor: totals.net_paid_minor().max(0), currency };
     let paid_for_current = if s.current_position >= 0 && s.current_period_paid {
         state
             .store
@@ -790,10 +625,7 @@ async fn quote_input_money(
             .await?
             .iter()
             .find(|e| e.kind == "charge" && e.period_start == Some(s.current_period_start))
-            .map(|e| Money {
-                amount_minor: e.amount_minor,
-                currency,
-            })
+            .map(|e| Money { amount_minor: e.amount_minor, currency })
             .unwrap_or(Money::zero(currency))
     } else {
         Money::zero(currency)
@@ -813,12 +645,7 @@ fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
     Ok(())
 }
 
-async fn compute_quote(
-    state: &AppState,
-    s: &Subscription,
-    terms: &Terms,
-    received_at: Timestamp,
-) -> ApiResult<Quote> {
+async fn compute_quote(state: &AppState, s: &Subscription, terms: &Terms, received_at: Timestamp) -> ApiResult<Quote> {
     let (paid_for_current, paid_total) = quote_input_money(state, s, &terms.policy).await?;
     quote::quote(&QuoteInput {
         policy: &terms.policy,
@@ -838,8 +665,7 @@ pub async fn cancellation_quote(
     received_at: Option<Timestamp>,
     locale: Locale,
 ) -> ApiResult<QuoteView> {
-    let (subscription, terms) =
-        visible_subscription(state, caller, subscription_id, STAFF_QUOTERS).await?;
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_QUOTERS).await?;
     ensure_cancellable(&subscription)?;
     let now = state.clock.now();
     let received_at = match received_at {
@@ -865,13 +691,7 @@ pub async fn cancellation_quote(
     let mut tx = state.store.begin().await?;
     tx.insert_quote(&stored).await?;
     tx.commit().await?;
-    Ok(QuoteView::new(
-        stored.id.as_str(),
-        subscription.id.as_str(),
-        &quote,
-        locale,
-        &terms.schedule.calendar,
-    ))
+    Ok(QuoteView::new(stored.id.as_str(), subscription.id.as_str(), &quote, locale, &terms.schedule.calendar))
 }
 
 // ---------------------------------------------------------------- cancellations
@@ -903,23 +723,11 @@ fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, Optio
         return Ok((None, None));
     };
     if !REASON_CATEGORIES.contains(&reason.category.as_str()) {
-        return Err(ApiError::invalid_field(
-            "reason.category",
-            REASON_CATEGORIES.join(", "),
-        ));
+        return Err(ApiError::invalid_field("reason.category", REASON_CATEGORIES.join(", ")));
     }
-    let text = reason
-        .text
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    if text
-        .as_ref()
-        .is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX)
-    {
-        return Err(ApiError::invalid_field(
-            "reason.text",
-            format!("at most {REASON_TEXT_CHARS_MAX} characters"),
-        ));
+    let text = reason.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX) {
+        return Err(ApiError::invalid_field("reason.text", format!("at most {REASON_TEXT_CHARS_MAX} characters")));
     }
     Ok((Some(reason.category), text))
 }
@@ -931,9 +739,8 @@ pub async fn cancel(
     input: CancelInput,
 ) -> ApiResult<CancellationWithReceipt> {
     caller.require_guardian()?;
-    let option = CancelOption::parse(&input.option).ok_or_else(|| {
-        ApiError::invalid_field("option", "must be now, end_of_period or end_of_commitment")
-    })?;
+    let option = CancelOption::parse(&input.option)
+        .ok_or_else(|| ApiError::invalid_field("option", "must be now, end_of_period or end_of_commitment"))?;
     let (reason_category, reason_text) = parse_reason(input.reason)?;
     let (subscription, terms) = visible_subscription(state, caller, subscription_id, &[]).await?;
     ensure_cancellable(&subscription)?;
@@ -945,30 +752,18 @@ pub async fn cancel(
             let quote_id = QuoteId::parse(text).map_err(|_| ApiError::not_found("quote"))?;
             let stored = state.store.quote(&quote_id).await.or_not_found("quote")?;
             if stored.subscription_id != subscription.id {
-                return Err(
-                    ApiError::conflict("quote_mismatch").with("quote_id", quote_id.to_string())
-                );
+                return Err(ApiError::conflict("quote_mismatch").with("quote_id", quote_id.to_string()));
             }
             if now > stored.valid_until || stored.received_at < subscription.current_period_start {
-                return Err(
-                    ApiError::conflict("quote_expired").with("quote_id", quote_id.to_string())
-                );
+                return Err(ApiError::conflict("quote_expired").with("quote_id", quote_id.to_string()));
             }
-            (
-                serde_json::from_str::<Quote>(&stored.body).map_err(internal)?,
-                Some(quote_id),
-            )
+            (serde_json::from_str::<Quote>(&stored.body).map_err(internal)?, Some(quote_id))
         }
-        None => (
-            compute_quote(state, &subscription, &terms, now).await?,
-            None,
-        ),
+        None => (compute_quote(state, &subscription, &terms, now).await?, None),
     };
     let chosen = quote
         .option(option)
-        .ok_or_else(|| {
-            ApiError::unprocessable("option_not_available").with("option", option.as_str())
-        })?
+        .ok_or_else(|| ApiError::unprocessable("option_not_available").with("option", option.as_str()))?
         .clone();
     let immediate = option == CancelOption::Now;
     let effective_at = if immediate { now } else { chosen.effective_at };
@@ -1024,12 +819,10 @@ pub async fn cancel(
     // Re-read under the lock: a concurrent request may have got here first.
     let mut subscription = tx.subscription_for_update(&subscription.id).await?;
     ensure_cancellable(&subscription)?;
-    tx.insert_cancellation(&cancellation)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
-            other => other.into(),
-        })?;
+    tx.insert_cancellation(&cancellation).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
+        other => other.into(),
+    })?;
     if immediate {
         if !chosen.refund.is_zero() {
             let key = format!("refund:{cancellation_id}");
@@ -1080,10 +873,7 @@ pub async fn cancel(
     )
     .await?;
     tx.commit().await?;
-    Ok(CancellationWithReceipt {
-        cancellation: CancellationView::from(&cancellation),
-        receipt,
-    })
+    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&cancellation), receipt })
 }
 
 fn money_entry(
@@ -1111,20 +901,15 @@ fn money_entry(
     }
 }
 
-pub async fn resume(
-    state: &AppState,
-    caller: &Caller,
-    subscription_id: &str,
-) -> ApiResult<SubscriptionWithReceipt> {
+pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<SubscriptionWithReceipt> {
     caller.require_guardian()?;
     let (subscription, terms) = visible_subscription(state, caller, subscription_id, &[]).await?;
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let mut subscription = tx.subscription_for_update(&subscription.id).await?;
-    let (Some(cancellation_id), Some(effective_at)) = (
-        subscription.pending_cancellation_id.clone(),
-        subscription.effective_at,
-    ) else {
+    let (Some(cancellation_id), Some(effective_at)) =
+        (subscription.pending_cancellation_id.clone(), subscription.effective_at)
+    else {
         return Err(ApiError::conflict("nothing_to_resume"));
     };
     if effective_at <= now {
@@ -1146,14 +931,9 @@ pub async fn resume(
             "policy_sha256": subscription.policy_sha256,
         }),
     )?;
-    tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now))
-        .await?;
-    subscription.status = running_status(
-        subscription.current_position,
-        subscription.current_period_paid,
-    )
-    .as_str()
-    .to_owned();
+    tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now)).await?;
+    subscription.status =
+        running_status(subscription.current_position, subscription.current_period_paid).as_str().to_owned();
     subscription.pending_cancellation_id = None;
     subscription.effective_at = None;
     refresh_due_at(&mut subscription, &terms);
@@ -1173,10 +953,7 @@ pub async fn resume(
     )
     .await?;
     tx.commit().await?;
-    Ok(SubscriptionWithReceipt {
-        subscription: subscription_view(&subscription, &terms),
-        receipt,
-    })
+    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }
 
 pub async fn get_cancellation(
@@ -1184,18 +961,10 @@ pub async fn get_cancellation(
     caller: &Caller,
     cancellation_id: &str,
 ) -> ApiResult<CancellationWithReceipt> {
-    let cancellation_id =
-        CancellationId::parse(cancellation_id).map_err(|_| ApiError::not_found("cancellation"))?;
-    let cancellation = state
-        .store
-        .cancellation(&cancellation_id)
-        .await
-        .or_not_found("cancellation")?;
+    let cancellation_id = CancellationId::parse(cancellation_id).map_err(|_| ApiError::not_found("cancellation"))?;
+    let cancellation = state.store.cancellation(&cancellation_id).await.or_not_found("cancellation")?;
     caller.require_family(&cancellation.family_id, STAFF_READERS, "cancellation")?;
     let stored = state.store.receipt(&cancellation.receipt_id).await?;
     let receipt = serde_json::from_str(&stored.document).map_err(internal)?;
-    Ok(CancellationWithReceipt {
-        cancellation: CancellationView::from(&cancellation),
-        receipt,
-    })
+    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&cancellation), receipt })
 }

@@ -11,71 +11,23 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "The request body is not valid JSON for this endpoint: {reason}",
         "请求体不是此接口可接受的 JSON：{reason}",
     ),
-    (
-        "invalid_field",
-        "The field {field} is not valid: {reason}",
-        "字段 {field} 无效：{reason}",
-    ),
-    (
-        "invalid_query",
-        "The query parameters are not valid: {reason}",
-        "查询参数无效：{reason}",
-    ),
-    (
-        "invalid_id",
-        "{id} is not a valid identifier here.",
-        "{id} 不是有效的标识符。",
-    ),
-    (
-        "invalid_policy",
-        "The policy field {field} is not valid: {reason}",
-        "条款字段 {field} 无效：{reason}",
-    ),
-    (
-        "payload_too_large",
-        "The request body is too large.",
-        "请求体过大。",
-    ),
-    (
-        "unsupported_media_type",
-        "Send the body as application/json.",
-        "请以 application/json 格式发送请求体。",
-    ),
+    ("invalid_field", "The field {field} is not valid: {reason}", "字段 {field} 无效：{reason}"),
+    ("invalid_query", "The query parameters are not valid: {reason}", "查询参数无效：{reason}"),
+    ("invalid_id", "{id} is not a valid identifier here.", "{id} 不是有效的标识符。"),
+    ("invalid_policy", "The policy field {field} is not valid: {reason}", "条款字段 {field} 无效：{reason}"),
+    ("payload_too_large", "The request body is too large.", "请求体过大。"),
+    ("unsupported_media_type", "Send the body as application/json.", "请以 application/json 格式发送请求体。"),
     (
         "unauthenticated",
         "Sign in first: this needs a valid session or API key.",
         "请先登录：此操作需要有效的会话或 API 密钥。",
     ),
-    (
-        "invalid_credentials",
-        "The email or password is not correct.",
-        "邮箱或密码不正确。",
-    ),
-    (
-        "forbidden",
-        "Your role may not do this.",
-        "您的角色无权执行此操作。",
-    ),
-    (
-        "not_found",
-        "There is no such {resource}.",
-        "不存在该{resource}。",
-    ),
-    (
-        "route_not_found",
-        "There is no such endpoint.",
-        "不存在该接口。",
-    ),
-    (
-        "method_not_allowed",
-        "This endpoint does not accept that method.",
-        "此接口不支持该请求方法。",
-    ),
-    (
-        "email_taken",
-        "An account with this email exists already.",
-        "该邮箱已注册。",
-    ),
+    ("invalid_credentials", "The email or password is not correct.", "邮箱或密码不正确。"),
+    ("forbidden", "Your role may not do this.", "您的角色无权执行此操作。"),
+    ("not_found", "There is no such {resource}.", "不存在该{resource}。"),
+    ("route_not_found", "There is no such endpoint.", "不存在该接口。"),
+    ("method_not_allowed", "This endpoint does not accept that method.", "此接口不支持该请求方法。"),
+    ("email_taken", "An account with this email exists already.", "该邮箱已注册。"),
     (
         "policy_hash_mismatch",
         "The terms you accepted are not the plan's current terms; review the current terms (SHA-256 {current}) and accept them.",
@@ -106,21 +58,13 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "The quote {quote_id} is no longer valid; get a new quote.",
         "报价 {quote_id} 已失效，请重新获取报价。",
     ),
-    (
-        "quote_mismatch",
-        "The quote {quote_id} belongs to another subscription.",
-        "报价 {quote_id} 属于其他订阅。",
-    ),
+    ("quote_mismatch", "The quote {quote_id} belongs to another subscription.", "报价 {quote_id} 属于其他订阅。"),
     (
         "option_not_available",
         "The option {option} is not available now; the quote lists the options you have.",
         "当前无法选择 {option}；可选项见报价。",
     ),
-    (
-        "nothing_to_resume",
-        "There is no scheduled cancellation to withdraw.",
-        "没有可撤回的取消申请。",
-    ),
+    ("nothing_to_resume", "There is no scheduled cancellation to withdraw.", "没有可撤回的取消申请。"),
     (
         "received_at_out_of_range",
         "received_at must lie within the subscription's current period and not in the future.",
@@ -131,11 +75,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "The clock can be set only when the server runs with --clock simulated.",
         "只有以 --clock simulated 运行时才能设置时钟。",
     ),
-    (
-        "clock_backwards",
-        "The simulated clock only moves forward (now {now}).",
-        "模拟时钟只能向前调整（当前 {now}）。",
-    ),
+    ("clock_backwards", "The simulated clock only moves forward (now {now}).", "模拟时钟只能向前调整（当前 {now}）。"),
     (
         "idempotency_key_reused",
         "This Idempotency-Key was used with another request body.",
@@ -156,11 +96,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "This conflicts with what is stored already; reload and try again.",
         "与已保存的数据冲突；请刷新后重试。",
     ),
-    (
-        "busy",
-        "The server is busy; retry shortly.",
-        "服务器繁忙，请稍后重试。",
-    ),
+    ("busy", "The server is busy; retry shortly.", "服务器繁忙，请稍后重试。"),
     (
         "internal",
         "Something went wrong on our side (request {request_id}); nothing you sent was lost.",
@@ -232,11 +168,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled() {
-        let text = render(
-            "not_cancellable",
-            Locale::ZhCn,
-            &serde_json::json!({"status": "cancelled"}),
-        );
+        let text = render("not_cancellable", Locale::ZhCn, &serde_json::json!({"status": "cancelled"}));
         assert_eq!(text, "该订阅当前状态（cancelled）下无法取消。");
     }
 }

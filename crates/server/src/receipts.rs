@@ -24,9 +24,7 @@ pub struct ReceiptDocument {
 /// Receipt numbers (回执号) read aloud on the phone: `BB-YYYYMMDD-XXXXXXXX`.
 pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut bits = u64::from_be_bytes([
-        0, 0, 0, random[0], random[1], random[2], random[3], random[4],
-    ]);
+    let mut bits = u64::from_be_bytes([0, 0, 0, random[0], random[1], random[2], random[3], random[4]]);
     let mut suffix = String::with_capacity(8);
     for _ in 0..8 {
         suffix.push(ALPHABET[(bits & 31) as usize] as char);
@@ -67,8 +65,7 @@ pub fn issue(
         number,
         kind: kind.to_owned(),
         subject_id: subject_id.to_owned(),
-        document: serde_json::to_string(&document)
-            .map_err(|e| ApiError::internal(e.to_string()))?,
+        document: serde_json::to_string(&document).map_err(|e| ApiError::internal(e.to_string()))?,
         created_at: issued_at,
     };
     Ok((stored, document))
@@ -105,34 +102,17 @@ mod tests {
         let keys = SigningKeys::from_secret([3; 32]);
         let family = FamilyId::from_random([1; 16]);
         let at: Timestamp = "2027-01-10T02:00:00Z".parse().unwrap();
-        let (_, document) = issue(
-            &keys,
-            &family,
-            "cancellation",
-            "can_x",
-            at,
-            serde_json::json!({"refund": {"amount_minor": 100}}),
-        )
-        .unwrap();
+        let (_, document) =
+            issue(&keys, &family, "cancellation", "can_x", at, serde_json::json!({"refund": {"amount_minor": 100}}))
+                .unwrap();
         assert_eq!(verify(&document, &keys.key_set()), Ok(()));
-        assert!(
-            document.body["receipt_number"]
-                .as_str()
-                .unwrap()
-                .starts_with("BB-20270110-")
-        );
+        assert!(document.body["receipt_number"].as_str().unwrap().starts_with("BB-20270110-"));
 
         let mut tampered = document.clone();
         tampered.body["refund"]["amount_minor"] = 1.into();
-        assert!(matches!(
-            verify(&tampered, &keys.key_set()),
-            Err(ReceiptCheckError::Signature(VerifyError::Mismatch))
-        ));
+        assert!(matches!(verify(&tampered, &keys.key_set()), Err(ReceiptCheckError::Signature(VerifyError::Mismatch))));
         let mut relabelled = document;
         relabelled.kind = "refund".into();
-        assert_eq!(
-            verify(&relabelled, &keys.key_set()),
-            Err(ReceiptCheckError::Relabelled)
-        );
+        assert_eq!(verify(&relabelled, &keys.key_set()), Err(ReceiptCheckError::Relabelled));
     }
 }

@@ -65,12 +65,6 @@ impl AppState {
             GatewayMode::LedgerOnly => Arc::new(LedgerOnlyGateway),
             GatewayMode::Simulated => Arc::new(SimulatedGateway::default()),
         };
-        Ok(AppState {
-            store,
-            clock,
-            gateway,
-            keys: Arc::new(keys),
-            config: Arc::new(config),
-        })
+        Ok(AppState { store, clock, gateway, keys: Arc::new(keys), config: Arc::new(config) })
     }
 }

@@ -21,10 +21,7 @@ pub struct MoneyView {
 
 impl From<Money> for MoneyView {
     fn from(money: Money) -> MoneyView {
-        MoneyView {
-            amount_minor: money.amount_minor,
-            currency: money.currency.to_string(),
-        }
+        MoneyView { amount_minor: money.amount_minor, currency: money.currency.to_string() }
     }
 }
 
@@ -84,10 +81,7 @@ pub struct TermsLineView {
 
 impl From<TermsLine> for TermsLineView {
     fn from(line: TermsLine) -> TermsLineView {
-        TermsLineView {
-            topic: line.topic.to_owned(),
-            text: line.text,
-        }
+        TermsLineView { topic: line.topic.to_owned(), text: line.text }
     }
 }
 
@@ -123,20 +117,13 @@ impl PlanView {
         PlanView {
             id: plan.id.to_string(),
             service: plan.service.clone(),
-            name: PlanNames {
-                zh_cn: plan.name_zh_cn.clone(),
-                en: plan.name_en.clone(),
-            },
+            name: PlanNames { zh_cn: plan.name_zh_cn.clone(), en: plan.name_en.clone() },
             policy: PolicyView {
                 version: version.version,
                 sha256: version.sha256.clone(),
                 terms: serde_json::to_value(policy).unwrap_or_default(),
             },
-            terms_text: policy
-                .render(locale)
-                .into_iter()
-                .map(TermsLineView::from)
-                .collect(),
+            terms_text: policy.render(locale).into_iter().map(TermsLineView::from).collect(),
         }
     }
 }
@@ -224,23 +211,13 @@ pub struct QuoteView {
 }
 
 impl QuoteView {
-    pub fn new(
-        id: &str,
-        subscription_id: &str,
-        quote: &Quote,
-        locale: Locale,
-        calendar: &Calendar,
-    ) -> QuoteView {
+    pub fn new(id: &str, subscription_id: &str, quote: &Quote, locale: Locale, calendar: &Calendar) -> QuoteView {
         QuoteView {
             id: id.to_owned(),
             subscription_id: subscription_id.to_owned(),
             received_at: quote.received_at,
             valid_until: quote.valid_until,
-            options: quote
-                .options
-                .iter()
-                .map(|o| QuoteOptionView::new(o, locale, calendar))
-                .collect(),
+            options: quote.options.iter().map(|o| QuoteOptionView::new(o, locale, calendar)).collect(),
         }
     }
 }
@@ -281,19 +258,13 @@ impl From<&Cancellation> for CancellationView {
             status: c.status.clone(),
             received_at: c.received_at,
             effective_at: c.effective_at,
-            refund: MoneyView {
-                amount_minor: c.refund_minor,
-                currency: c.currency.to_string(),
-            },
-            fee: MoneyView {
-                amount_minor: c.fee_minor,
-                currency: c.currency.to_string(),
-            },
+            refund: MoneyView { amount_minor: c.refund_minor, currency: c.currency.to_string() },
+            fee: MoneyView { amount_minor: c.fee_minor, currency: c.currency.to_string() },
             quote_id: c.quote_id.as_ref().map(|q| q.to_string()),
-            reason: c.reason_category.as_ref().map(|category| ReasonView {
-                category: category.clone(),
-                text: c.reason_text.clone(),
-            }),
+            reason: c
+                .reason_category
+                .as_ref()
+                .map(|category| ReasonView { category: category.clone(), text: c.reason_text.clone() }),
             receipt_id: c.receipt_id.to_string(),
             withdrawn_at: c.withdrawn_at,
         }
@@ -332,10 +303,7 @@ impl From<&LedgerEntry> for StatementEntryView {
         StatementEntryView {
             id: e.id.to_string(),
             kind: e.kind.clone(),
-            amount: MoneyView {
-                amount_minor: e.amount_minor,
-                currency: e.currency.to_string(),
-            },
+            amount: MoneyView { amount_minor: e.amount_minor, currency: e.currency.to_string() },
             subscription_id: e.subscription_id.to_string(),
             period_start: e.period_start,
             period_end: e.period_end,

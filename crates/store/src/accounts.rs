@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
 use crate::{
-    Child, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id,
-    instant, micros, text,
+    Child, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id, instant, micros,
+    text,
 };
 
 fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
@@ -44,8 +44,7 @@ fn child(row: &AnyRow) -> StoreResult<Child> {
     })
 }
 
-const GUARDIAN_COLUMNS: &str =
-    "id, family_id, email, password_hash, name, locale, time_zone, created_at";
+const GUARDIAN_COLUMNS: &str = "id, family_id, email, password_hash, name, locale, time_zone, created_at";
 
 impl Tx {
     pub async fn insert_family(&mut self, family: &Family) -> StoreResult<()> {
@@ -129,10 +128,7 @@ impl Tx {
     }
 
     pub async fn delete_session(&mut self, token_sha256: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1").bind(token_sha256).execute(&mut *self.tx).await?;
         Ok(())
     }
 }
@@ -151,22 +147,19 @@ impl Store {
     }
 
     pub async fn guardian_by_email(&self, email: &str) -> StoreResult<Guardian> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE email = $1"
-        )))
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE email = $1")))
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?;
         guardian(&row)
     }
 
     pub async fn guardian(&self, guardian_id: &GuardianId) -> StoreResult<Guardian> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE id = $1"
-        )))
-        .bind(guardian_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE id = $1")))
+            .bind(guardian_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         guardian(&row)
     }
 
@@ -193,22 +186,18 @@ impl Store {
     }
 
     pub async fn staff_by_email(&self, email: &str) -> StoreResult<Staff> {
-        let row = sqlx::query(
-            "SELECT id, email, password_hash, role, created_at FROM staff WHERE email = $1",
-        )
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT id, email, password_hash, role, created_at FROM staff WHERE email = $1")
+            .bind(email)
+            .fetch_one(&self.pool)
+            .await?;
         staff(&row)
     }
 
     pub async fn staff(&self, staff_id: &StaffId) -> StoreResult<Staff> {
-        let row = sqlx::query(
-            "SELECT id, email, password_hash, role, created_at FROM staff WHERE id = $1",
-        )
-        .bind(staff_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT id, email, password_hash, role, created_at FROM staff WHERE id = $1")
+            .bind(staff_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         staff(&row)
     }
 

@@ -38,10 +38,8 @@ impl Store {
     }
 
     pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(match row {
             Some(row) => Some(row.try_get("value")?),
             None => None,

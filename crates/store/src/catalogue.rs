@@ -66,10 +66,12 @@ impl Tx {
         terms: &str,
         at: jiff::Timestamp,
     ) -> StoreResult<PolicyVersion> {
-        let row = sqlx::query("UPDATE plans SET current_version = current_version + 1 WHERE id = $1 RETURNING current_version")
-            .bind(plan_id.as_str())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(
+            "UPDATE plans SET current_version = current_version + 1 WHERE id = $1 RETURNING current_version",
+        )
+        .bind(plan_id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
         let version = integer(&row, "current_version")?;
         let published = PolicyVersion {
             plan_id: plan_id.clone(),
@@ -94,19 +96,23 @@ impl Store {
     }
 
     pub async fn plan(&self, plan_id: &PlanId) -> StoreResult<Plan> {
-        let row = sqlx::query("SELECT id, service, name_zh_cn, name_en, current_version, created_at FROM plans WHERE id = $1")
-            .bind(plan_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, service, name_zh_cn, name_en, current_version, created_at FROM plans WHERE id = $1",
+        )
+        .bind(plan_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
         plan(&row)
     }
 
     pub async fn policy(&self, plan_id: &PlanId, version: i64) -> StoreResult<PolicyVersion> {
-        let row = sqlx::query("SELECT plan_id, version, sha256, terms, created_at FROM policies WHERE plan_id = $1 AND version = $2")
-            .bind(plan_id.as_str())
-            .bind(version)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT plan_id, version, sha256, terms, created_at FROM policies WHERE plan_id = $1 AND version = $2",
+        )
+        .bind(plan_id.as_str())
+        .bind(version)
+        .fetch_one(&self.pool)
+        .await?;
         policy(&row)
     }
 }

@@ -45,9 +45,7 @@ impl Engine {
             return Ok((Engine::Postgres, url.to_owned()));
         }
         // Never echo the URL: it may carry a password.
-        Err(StoreError::Url(
-            "expected sqlite://PATH or postgres://…".to_owned(),
-        ))
+        Err(StoreError::Url("expected sqlite://PATH or postgres://…".to_owned()))
     }
 
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
@@ -101,9 +99,10 @@ pub(crate) async fn migrate(pool: &AnyPool, engine: Engine) -> StoreResult<Vec<S
             Engine::Sqlite => migration.sqlite,
             Engine::Postgres => migration.postgres,
         };
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
-            StoreError::Migration(format!("{} {}: {e}", migration.version, migration.name))
-        })?;
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration(format!("{} {}: {e}", migration.version, migration.name)))?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, CURRENT_TIMESTAMP)")
             .bind(migration.version)
             .bind(migration.name)
@@ -121,9 +120,8 @@ pub(crate) fn latest_version() -> i64 {
 }
 
 pub(crate) async fn current_version(pool: &AnyPool) -> StoreResult<i64> {
-    let row =
-        sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
-            .fetch_one(pool)
-            .await?;
+    let row = sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
+        .fetch_one(pool)
+        .await?;
     Ok(row.try_get("v")?)
 }

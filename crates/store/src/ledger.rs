@@ -6,10 +6,7 @@ use baobao_domain::money::Currency;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{
-    LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros,
-    optional_instant, text,
-};
+use crate::{LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, optional_instant, text};
 
 const LEDGER_COLUMNS: &str = "id, family_id, subscription_id, kind, amount_minor, currency, period_start, period_end, \
      entry_key, gateway_reference, note, created_at";
@@ -75,10 +72,7 @@ impl Tx {
         Ok(result.rows_affected() == 1)
     }
 
-    pub async fn ledger_totals(
-        &mut self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<LedgerTotals> {
+    pub async fn ledger_totals(&mut self, subscription_id: &SubscriptionId) -> StoreResult<LedgerTotals> {
         totals(&mut *self.tx, subscription_id).await
     }
 
@@ -130,10 +124,7 @@ where
 pub const STATEMENT_ENTRIES_MAX: i64 = 10_000;
 
 impl Store {
-    pub async fn ledger_totals(
-        &self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<LedgerTotals> {
+    pub async fn ledger_totals(&self, subscription_id: &SubscriptionId) -> StoreResult<LedgerTotals> {
         totals(&self.pool, subscription_id).await
     }
 
@@ -149,10 +140,7 @@ impl Store {
         rows.iter().map(entry).collect()
     }
 
-    pub async fn ledger_of_subscription(
-        &self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<Vec<LedgerEntry>> {
+    pub async fn ledger_of_subscription(&self, subscription_id: &SubscriptionId) -> StoreResult<Vec<LedgerEntry>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE subscription_id = $1 ORDER BY created_at, id"
         )))

@@ -22,6 +22,8 @@ mod receipts;
 pub mod requests;
 mod rows;
 mod subscriptions;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use engine::Engine;
 pub use rows::*;
@@ -58,9 +60,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::PoolTimedOut => StoreError::Busy,
             sqlx::Error::Database(db) if db.is_unique_violation() || db.is_check_violation() => {
-                StoreError::Conflict {
-                    constraint: db.constraint().unwrap_or("unique").to_owned(),
-                }
+                StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_owned() }
             }
             _ => StoreError::Database(error),
         }
@@ -121,10 +121,7 @@ impl Store {
 
     pub async fn begin(&self) -> StoreResult<Tx> {
         let tx = self.pool.begin_with(self.engine.begin_write()).await?;
-        Ok(Tx {
-            tx,
-            engine: self.engine,
-        })
+        Ok(Tx { tx, engine: self.engine })
     }
 
     pub async fn close(&self) {
@@ -145,17 +142,13 @@ pub(crate) fn micros(instant: Timestamp) -> i64 {
 
 pub(crate) fn instant(row: &AnyRow, column: &str) -> StoreResult<Timestamp> {
     let value: i64 = row.try_get(column)?;
-    Timestamp::from_microsecond(value)
-        .map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
+    Timestamp::from_microsecond(value).map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
 }
 
 pub(crate) fn optional_instant(row: &AnyRow, column: &str) -> StoreResult<Option<Timestamp>> {
     let value: Option<i64> = row.try_get(column)?;
     value
-        .map(|v| {
-            Timestamp::from_microsecond(v)
-                .map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
-        })
+        .map(|v| Timestamp::from_microsecond(v).map_err(|_| StoreError::Corrupt(format!("{column} out of range"))))
         .transpose()
 }
 
@@ -166,8 +159,7 @@ pub(crate) fn id<K: IdKind>(row: &AnyRow, column: &str) -> StoreResult<Id<K>> {
 
 pub(crate) fn optional_id<K: IdKind>(row: &AnyRow, column: &str) -> StoreResult<Option<Id<K>>> {
     let text: Option<String> = row.try_get(column)?;
-    text.map(|t| Id::parse(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}"))))
-        .transpose()
+    text.map(|t| Id::parse(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))).transpose()
 }
 
 pub(crate) fn text(row: &AnyRow, column: &str) -> StoreResult<String> {

@@ -5,10 +5,7 @@ use baobao_domain::ids::{FamilyId, ReceiptId};
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
-use crate::{
-    AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros,
-    text,
-};
+use crate::{AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros, text};
 
 fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {
     Ok(StoredReceipt {
@@ -51,8 +48,7 @@ impl Tx {
         subject_ids: &[&str],
         details: &serde_json::Value,
     ) -> StoreResult<()> {
-        let subjects =
-            serde_json::to_string(subject_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let subjects = serde_json::to_string(subject_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("INSERT INTO audit_entries (at, actor, action, subject_ids, details) VALUES ($1, $2, $3, $4, $5)")
             .bind(micros(at))
             .bind(actor)
@@ -67,10 +63,12 @@ impl Tx {
 
 impl Store {
     pub async fn receipt(&self, receipt_id: &ReceiptId) -> StoreResult<StoredReceipt> {
-        let row = sqlx::query("SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE id = $1")
-            .bind(receipt_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE id = $1",
+        )
+        .bind(receipt_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
         receipt(&row)
     }
 
@@ -102,8 +100,7 @@ impl Store {
                     at: instant(row, "at")?,
                     actor: text(row, "actor")?,
                     action: text(row, "action")?,
-                    subject_ids: serde_json::from_str(&subjects)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    subject_ids: serde_json::from_str(&subjects).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     details: text(row, "details")?,
                 })
             })

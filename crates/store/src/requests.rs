@@ -58,13 +58,7 @@ impl Store {
         }))
     }
 
-    pub async fn save_idempotent_response(
-        &self,
-        scope: &str,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> StoreResult<()> {
+    pub async fn save_idempotent_response(&self, scope: &str, key: &str, status: u16, body: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE scope = $1 AND idempotency_key = $2",
         )
@@ -80,11 +74,13 @@ impl Store {
     /// Frees a key whose request ended without a response worth replaying
     /// (a server error, or a crash detected later), so a retry runs again.
     pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL")
-            .bind(scope)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

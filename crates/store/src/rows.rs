@@ -2,8 +2,7 @@
 //! instants and amounts; no behaviour beyond decoding.
 
 use baobao_domain::ids::{
-    CancellationId, ChildId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId, ReceiptId,
-    StaffId, SubscriptionId,
+    CancellationId, ChildId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId, ReceiptId, StaffId, SubscriptionId,
 };
 use baobao_domain::money::Currency;
 use jiff::Timestamp;

@@ -7,8 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
-    Cancellation, Engine, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id,
-    instant, integer, micros, optional_id, optional_instant, text,
+    Cancellation, Engine, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer, micros,
+    optional_id, optional_instant, text,
 };
 
 const SUBSCRIPTION_COLUMNS: &str = "id, family_id, plan_id, policy_version, policy_sha256, status, time_zone, \
@@ -91,11 +91,7 @@ impl Tx {
         .bind(micros(s.current_period_end))
         .bind(bool_flag(s.current_period_paid))
         .bind(s.last_charge_attempt_at.map(micros))
-        .bind(
-            s.pending_cancellation_id
-                .as_ref()
-                .map(|c| c.as_str().to_owned()),
-        )
+        .bind(s.pending_cancellation_id.as_ref().map(|c| c.as_str().to_owned()))
         .bind(s.effective_at.map(micros))
         .bind(s.ended_at.map(micros))
         .bind(s.due_at.map(micros))
@@ -108,10 +104,7 @@ impl Tx {
     /// Reads a subscription and locks it until the transaction ends
     /// (PostgreSQL row lock; SQLite's write transaction already excludes
     /// every other writer).
-    pub async fn subscription_for_update(
-        &mut self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<Subscription> {
+    pub async fn subscription_for_update(&mut self, subscription_id: &SubscriptionId) -> StoreResult<Subscription> {
         let lock = match self.engine {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE",
@@ -154,10 +147,7 @@ impl Tx {
     /// Claims the subscription that has been due longest at `now`, locked
     /// for this transaction. On PostgreSQL, rows other workers hold are
     /// skipped, so any number of workers share one billing run.
-    pub async fn claim_due_subscription(
-        &mut self,
-        now: Timestamp,
-    ) -> StoreResult<Option<Subscription>> {
+    pub async fn claim_due_subscription(&mut self, now: Timestamp) -> StoreResult<Option<Subscription>> {
         let lock = match self.engine {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -217,16 +207,12 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn cancellation(
-        &mut self,
-        cancellation_id: &CancellationId,
-    ) -> StoreResult<Cancellation> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1"
-        )))
-        .bind(cancellation_id.as_str())
-        .fetch_one(&mut *self.tx)
-        .await?;
+    pub async fn cancellation(&mut self, cancellation_id: &CancellationId) -> StoreResult<Cancellation> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1")))
+                .bind(cancellation_id.as_str())
+                .fetch_one(&mut *self.tx)
+                .await?;
         cancellation(&row)
     }
 
@@ -247,16 +233,12 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn subscription(
-        &self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<Subscription> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
-        )))
-        .bind(subscription_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+    pub async fn subscription(&self, subscription_id: &SubscriptionId) -> StoreResult<Subscription> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1")))
+                .bind(subscription_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
         subscription(&row)
     }
 
@@ -272,20 +254,20 @@ impl Store {
 
     /// How many subscriptions are due at `now` (for progress reports).
     pub async fn due_count(&self, now: Timestamp) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1",
-        )
-        .bind(micros(now))
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1")
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await?;
         integer(&row, "n")
     }
 
     pub async fn quote(&self, quote_id: &QuoteId) -> StoreResult<StoredQuote> {
-        let row = sqlx::query("SELECT id, subscription_id, received_at, valid_until, body, created_at FROM quotes WHERE id = $1")
-            .bind(quote_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, subscription_id, received_at, valid_until, body, created_at FROM quotes WHERE id = $1",
+        )
+        .bind(quote_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
         Ok(StoredQuote {
             id: id(&row, "id")?,
             subscription_id: id(&row, "subscription_id")?,
@@ -296,23 +278,16 @@ impl Store {
         })
     }
 
-    pub async fn cancellation(
-        &self,
-        cancellation_id: &CancellationId,
-    ) -> StoreResult<Cancellation> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1"
-        )))
-        .bind(cancellation_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+    pub async fn cancellation(&self, cancellation_id: &CancellationId) -> StoreResult<Cancellation> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1")))
+                .bind(cancellation_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
         cancellation(&row)
     }
 
-    pub async fn cancellations_of(
-        &self,
-        subscription_id: &SubscriptionId,
-    ) -> StoreResult<Vec<Cancellation>> {
+    pub async fn cancellations_of(&self, subscription_id: &SubscriptionId) -> StoreResult<Vec<Cancellation>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE subscription_id = $1 ORDER BY created_at, id"
         )))

@@ -25,10 +25,7 @@ fn policy(json: serde_json::Value) -> Policy {
     for (key, value) in json.as_object().unwrap() {
         base[key] = value.clone();
     }
-    serde_json::from_value::<PolicyDraft>(base)
-        .unwrap()
-        .validate()
-        .unwrap()
+    serde_json::from_value::<PolicyDraft>(base).unwrap().validate().unwrap()
 }
 
 struct Case {
@@ -38,8 +35,7 @@ struct Case {
 
 impl Case {
     fn new(policy: Policy, signed_up_at: &str, zone: &str) -> Case {
-        let schedule =
-            Schedule::for_sign_up(&policy, Calendar::new(zone).unwrap(), at(signed_up_at)).unwrap();
+        let schedule = Schedule::for_sign_up(&policy, Calendar::new(zone).unwrap(), at(signed_up_at)).unwrap();
         Case { policy, schedule }
     }
 
@@ -51,11 +47,7 @@ impl Case {
         }
         let current = self.schedule.period(position).unwrap();
         let paid_periods = u32::try_from(position + 1).unwrap_or(0);
-        let paid_for_current = if current.is_trial() {
-            cny(0)
-        } else {
-            self.policy.price
-        };
+        let paid_for_current = if current.is_trial() { cny(0) } else { self.policy.price };
         quote(&QuoteInput {
             policy: &self.policy,
             schedule: &self.schedule,
@@ -88,21 +80,14 @@ fn inside_cooling_off_the_only_option_is_now_with_everything_refunded() {
     // The cooling-off window closes exactly 7 calendar days after sign-up.
     let after = case.quote_at(at("2027-01-17T02:00:00Z"));
     assert_eq!(options(&after), [CancelOption::EndOfPeriod]);
-    assert_eq!(
-        case.quote_at(at("2027-01-17T01:59:59Z")).valid_until,
-        at("2027-01-17T02:00:00Z")
-    );
+    assert_eq!(case.quote_at(at("2027-01-17T01:59:59Z")).valid_until, at("2027-01-17T02:00:00Z"));
 }
 
 /// The notice deadline is `period_end − notice_days`; a request received
 /// exactly at it still ends the current period.
 #[test]
 fn the_notice_deadline_is_inclusive_and_one_second_late_costs_a_renewal() {
-    let case = Case::new(
-        policy(serde_json::json!({"notice_days": 7})),
-        "2027-01-10T02:00:00Z",
-        "Asia/Shanghai",
-    );
+    let case = Case::new(policy(serde_json::json!({"notice_days": 7})), "2027-01-10T02:00:00Z", "Asia/Shanghai");
     let on_time = case.quote_at(at("2027-02-03T02:00:00Z"));
     let end = on_time.option(CancelOption::EndOfPeriod).unwrap();
     assert_eq!(end.effective_at, at("2027-02-10T02:00:00Z"));
@@ -144,11 +129,7 @@ fn full_and_no_refund_rules_are_honoured() {
             "UTC",
         );
         let quote = case.quote_at(at("2027-01-25T02:00:00Z"));
-        assert_eq!(
-            quote.option(CancelOption::Now).unwrap().refund,
-            cny(expected),
-            "{rule}"
-        );
+        assert_eq!(quote.option(CancelOption::Now).unwrap().refund, cny(expected), "{rule}");
     }
 }
 
@@ -166,23 +147,13 @@ fn committed(fee: serde_json::Value, notice_days: u32) -> Policy {
 #[test]
 fn inside_the_commitment_the_fee_applies_and_end_of_commitment_is_offered() {
     let case = Case::new(
-        committed(
-            serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}),
-            0,
-        ),
+        committed(serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}), 0),
         "2027-01-01T00:00:00Z",
         "UTC",
     );
     // In period 2 (March): the end of the period is the start of period 3.
     let quote = case.quote_at(at("2027-03-15T00:00:00Z"));
-    assert_eq!(
-        options(&quote),
-        [
-            CancelOption::EndOfPeriod,
-            CancelOption::EndOfCommitment,
-            CancelOption::Now
-        ]
-    );
+    assert_eq!(options(&quote), [CancelOption::EndOfPeriod, CancelOption::EndOfCommitment, CancelOption::Now]);
     let end = quote.option(CancelOption::EndOfPeriod).unwrap();
     assert_eq!(end.effective_at, at("2027-04-01T00:00:00Z"));
     assert_eq!(end.fee, cny(20000));
@@ -198,20 +169,14 @@ fn inside_the_commitment_the_fee_applies_and_end_of_commitment_is_offered() {
 #[test]
 fn the_fee_never_exceeds_the_committed_charges_not_yet_billed() {
     let case = Case::new(
-        committed(
-            serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}),
-            0,
-        ),
+        committed(serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}), 0),
         "2027-01-01T00:00:00Z",
         "UTC",
     );
     // In period 10 (November): ending at the start of period 11 leaves one
     // committed charge (10000) unbilled, so the 20000 fee is capped there.
     let quote = case.quote_at(at("2027-11-15T00:00:00Z"));
-    assert_eq!(
-        quote.option(CancelOption::EndOfPeriod).unwrap().fee,
-        cny(10000)
-    );
+    assert_eq!(quote.option(CancelOption::EndOfPeriod).unwrap().fee, cny(10000));
     assert_eq!(quote.option(CancelOption::Now).unwrap().fee, cny(10000));
 }
 
@@ -228,28 +193,19 @@ fn percent_of_remaining_fees_round_down() {
     );
     // 11 unbilled periods × 999 = 10989; 33 % = 3626.37 → 3626.
     let quote = case.quote_at(at("2027-01-15T00:00:00Z"));
-    assert_eq!(
-        quote.option(CancelOption::EndOfPeriod).unwrap().fee,
-        cny(3626)
-    );
+    assert_eq!(quote.option(CancelOption::EndOfPeriod).unwrap().fee, cny(3626));
 }
 
 #[test]
 fn a_commitment_ending_inside_the_notice_window_carries_no_fee() {
     let case = Case::new(
-        committed(
-            serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}),
-            7,
-        ),
+        committed(serde_json::json!({"fixed": {"amount_minor": 20000, "currency": "CNY"}}), 7),
         "2027-01-01T00:00:00Z",
         "UTC",
     );
     // Last committed period (December 2027); the commitment ends 2028-01-01.
     let on_time = case.quote_at(at("2027-12-20T00:00:00Z"));
-    assert_eq!(
-        options(&on_time),
-        [CancelOption::EndOfPeriod, CancelOption::Now]
-    );
+    assert_eq!(options(&on_time), [CancelOption::EndOfPeriod, CancelOption::Now]);
     let end = on_time.option(CancelOption::EndOfPeriod).unwrap();
     assert_eq!(end.effective_at, at("2028-01-01T00:00:00Z"));
     assert_eq!(end.fee, cny(0));
@@ -278,20 +234,10 @@ fn cancelling_in_a_trial_ends_it_at_the_trial_end_with_no_charge() {
 
 #[test]
 fn a_31_january_anchor_ends_february_on_its_last_day_in_a_leap_year() {
-    let case = Case::new(
-        policy(serde_json::json!({})),
-        "2028-01-30T16:00:00Z",
-        "Asia/Shanghai",
-    );
+    let case = Case::new(policy(serde_json::json!({})), "2028-01-30T16:00:00Z", "Asia/Shanghai");
     let quote = case.quote_at(at("2028-02-10T00:00:00Z"));
     // Period 0 is 31 Jan → 29 Feb (Shanghai).
-    assert_eq!(
-        quote
-            .option(CancelOption::EndOfPeriod)
-            .unwrap()
-            .effective_at,
-        at("2028-02-28T16:00:00Z")
-    );
+    assert_eq!(quote.option(CancelOption::EndOfPeriod).unwrap().effective_at, at("2028-02-28T16:00:00Z"));
 }
 
 #[test]
@@ -305,11 +251,7 @@ fn a_quote_lasts_an_hour_at_most_and_never_past_the_period_end() {
 
 #[test]
 fn the_data_timeline_follows_retention_days() {
-    let case = Case::new(
-        policy(serde_json::json!({"retention_days": 30})),
-        "2027-01-10T02:00:00Z",
-        "UTC",
-    );
+    let case = Case::new(policy(serde_json::json!({"retention_days": 30})), "2027-01-10T02:00:00Z", "UTC");
     let quote = case.quote_at(at("2027-01-20T00:00:00Z"));
     let end = quote.option(CancelOption::EndOfPeriod).unwrap();
     assert_eq!(end.delete_at, at("2027-03-12T02:00:00Z"));
@@ -337,13 +279,7 @@ fn explanations_exist_in_both_locales() {
 fn arbitrary_policy() -> impl Strategy<Value = Policy> {
     (
         1i64..=100_000,
-        prop_oneof![
-            Just("P1M"),
-            Just("P3M"),
-            Just("P1Y"),
-            Just("P7D"),
-            Just("P2W")
-        ],
+        prop_oneof![Just("P1M"), Just("P3M"), Just("P1Y"), Just("P7D"), Just("P2W")],
         0u32..=14,
         0u32..=24,
         0u32..=6,
@@ -352,49 +288,28 @@ fn arbitrary_policy() -> impl Strategy<Value = Policy> {
         prop_oneof![Just("prorated"), Just("full"), Just("none")],
         prop_oneof![
             Just(serde_json::json!("none")),
-            (1i64..=500_000)
-                .prop_map(|a| serde_json::json!({"fixed": {"amount_minor": a, "currency": "CNY"}})),
+            (1i64..=500_000).prop_map(|a| serde_json::json!({"fixed": {"amount_minor": a, "currency": "CNY"}})),
             (1u32..=100).prop_map(|p| serde_json::json!({"percent_of_remaining": p})),
         ],
         any::<bool>(),
     )
-        .prop_map(
-            |(
-                price,
-                period,
-                trial,
-                commitment,
-                notice,
-                cooling,
-                immediate,
-                refund,
-                fee,
-                auto_renew,
-            )| {
-                let fee = if commitment == 0 {
-                    serde_json::json!("none")
-                } else {
-                    fee
-                };
-                let draft = serde_json::json!({
-                    "price": {"amount_minor": price, "currency": "CNY"},
-                    "period": period,
-                    "trial_days": trial,
-                    "commitment_periods": commitment,
-                    "notice_days": notice,
-                    "cooling_off_days": cooling,
-                    "allow_immediate": immediate,
-                    "refund_on_immediate": refund,
-                    "early_termination_fee": fee,
-                    "auto_renew": auto_renew,
-                    "retention_days": 30,
-                });
-                serde_json::from_value::<PolicyDraft>(draft)
-                    .unwrap()
-                    .validate()
-                    .unwrap()
-            },
-        )
+        .prop_map(|(price, period, trial, commitment, notice, cooling, immediate, refund, fee, auto_renew)| {
+            let fee = if commitment == 0 { serde_json::json!("none") } else { fee };
+            let draft = serde_json::json!({
+                "price": {"amount_minor": price, "currency": "CNY"},
+                "period": period,
+                "trial_days": trial,
+                "commitment_periods": commitment,
+                "notice_days": notice,
+                "cooling_off_days": cooling,
+                "allow_immediate": immediate,
+                "refund_on_immediate": refund,
+                "early_termination_fee": fee,
+                "auto_renew": auto_renew,
+                "retention_days": 30,
+            });
+            serde_json::from_value::<PolicyDraft>(draft).unwrap().validate().unwrap()
+        })
 }
 
 proptest! {

@@ -19,10 +19,7 @@ use crate::state::AppState;
 use crate::views::BillingRunSummary;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_clock, set_clock))
-        .routes(routes!(billing_run))
-        .routes(routes!(set_gateway))
+    OpenApiRouter::new().routes(routes!(get_clock, set_clock)).routes(routes!(billing_run)).routes(routes!(set_gateway))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,10 +39,7 @@ struct ClockView {
 #[utoipa::path(get, path = "/v1/admin/clock", tag = "admin", security(("bearer" = [])), responses((status = 200, body = ClockView)))]
 async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ClockView>> {
     caller.require_staff(&[Role::Admin])?;
-    Ok(Json(ClockView {
-        now: state.clock.now(),
-        simulated: state.clock.as_simulated().is_some(),
-    }))
+    Ok(Json(ClockView { now: state.clock.now(), simulated: state.clock.as_simulated().is_some() }))
 }
 
 /// Set the simulated clock (only with `--clock simulated`).
@@ -57,43 +51,21 @@ async fn set_clock(
     ApiJson(input): ApiJson<ClockInput>,
 ) -> ApiResult<Json<ClockView>> {
     caller.require_staff(&[Role::Admin])?;
-    let now: Timestamp = input
-        .now
-        .parse()
-        .map_err(|_| ApiError::invalid_field("now", "must be an RFC 3339 instant"))?;
-    let simulated = state
-        .clock
-        .as_simulated()
-        .ok_or_else(|| ApiError::conflict("clock_not_simulated"))?;
-    let now = simulated.set(now).map_err(|current| {
-        ApiError::conflict("clock_backwards").with("now", current.to_string())
-    })?;
-    state
-        .store
-        .set_setting(SIMULATED_NOW_SETTING, &now.to_string())
-        .await?;
+    let now: Timestamp =
+        input.now.parse().map_err(|_| ApiError::invalid_field("now", "must be an RFC 3339 instant"))?;
+    let simulated = state.clock.as_simulated().ok_or_else(|| ApiError::conflict("clock_not_simulated"))?;
+    let now =
+        simulated.set(now).map_err(|current| ApiError::conflict("clock_backwards").with("now", current.to_string()))?;
+    state.store.set_setting(SIMULATED_NOW_SETTING, &now.to_string()).await?;
     let mut tx = state.store.begin().await?;
-    tx.audit(
-        now,
-        &caller.actor(),
-        "clock.set",
-        &[],
-        &json!({"now": now.to_string()}),
-    )
-    .await?;
+    tx.audit(now, &caller.actor(), "clock.set", &[], &json!({"now": now.to_string()})).await?;
     tx.commit().await?;
-    Ok(Json(ClockView {
-        now,
-        simulated: true,
-    }))
+    Ok(Json(ClockView { now, simulated: true }))
 }
 
 /// Run billing at the clock's now: renewals, effective cancellations, fees, refunds.
 #[utoipa::path(post, path = "/v1/admin/billing-runs", tag = "admin", security(("bearer" = [])), responses((status = 200, body = BillingRunSummary)))]
-async fn billing_run(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<BillingRunSummary>> {
+async fn billing_run(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BillingRunSummary>> {
     caller.require_staff(&[Role::Admin])?;
     Ok(Json(billing::run(&state, state.clock.now()).await?))
 }
@@ -113,9 +85,10 @@ async fn set_gateway(
     ApiJson(input): ApiJson<GatewayInput>,
 ) -> ApiResult<Json<GatewayInput>> {
     caller.require_staff(&[Role::Admin])?;
-    let simulated = state.gateway.as_simulated().ok_or_else(|| {
-        ApiError::conflict("conflict").with("reason", "the gateway is not simulated")
-    })?;
+    let simulated = state
+        .gateway
+        .as_simulated()
+        .ok_or_else(|| ApiError::conflict("conflict").with("reason", "the gateway is not simulated"))?;
     simulated.set_decline_charges(input.decline_charges);
     Ok(Json(input))
 }

@@ -14,18 +14,13 @@ use crate::state::AppState;
 use crate::views::SessionView;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(sign_in))
-        .routes(routes!(sign_out))
+    OpenApiRouter::new().routes(routes!(sign_in)).routes(routes!(sign_out))
 }
 
 /// Sign in with email and password (guardians; staff with `"realm": "staff"`).
 #[utoipa::path(post, path = "/v1/auth/sessions", tag = "auth", request_body = SignInInput,
     responses((status = 201, body = SessionView), (status = 401, description = "wrong email or password")))]
-async fn sign_in(
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<SignInInput>,
-) -> ApiResult<Response> {
+async fn sign_in(State(state): State<AppState>, ApiJson(input): ApiJson<SignInInput>) -> ApiResult<Response> {
     Ok(created(lifecycle::sign_in(&state, input).await?))
 }
 

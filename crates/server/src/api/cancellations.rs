@@ -23,7 +23,5 @@ async fn get_cancellation(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CancellationWithReceipt>> {
-    Ok(Json(
-        lifecycle::get_cancellation(&state, &caller, &id).await?,
-    ))
+    Ok(Json(lifecycle::get_cancellation(&state, &caller, &id).await?))
 }

@@ -17,9 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, ChildInput, SignUpInput};
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
-use crate::views::{
-    ChildView, FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView,
-};
+use crate::views::{ChildView, FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,10 +36,7 @@ fn family_id(text: &str) -> ApiResult<FamilyId> {
 /// Sign up: a new family with its first guardian, signed in.
 #[utoipa::path(post, path = "/v1/families", tag = "families", request_body = SignUpInput,
     responses((status = 201, body = SignUpView), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
-async fn sign_up(
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<SignUpInput>,
-) -> ApiResult<Response> {
+async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpInput>) -> ApiResult<Response> {
     Ok(created(lifecycle::sign_up(&state, input).await?))
 }
 
@@ -52,9 +47,7 @@ async fn get_family(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FamilyView>> {
-    Ok(Json(
-        lifecycle::family(&state, &caller, &family_id(&id)?).await?,
-    ))
+    Ok(Json(lifecycle::family(&state, &caller, &family_id(&id)?).await?))
 }
 
 /// Add a child, with the guardian's recorded consent.
@@ -66,9 +59,7 @@ async fn add_child(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ChildInput>,
 ) -> ApiResult<Response> {
-    Ok(created(
-        lifecycle::add_child(&state, &caller, &family_id(&id)?, input).await?,
-    ))
+    Ok(created(lifecycle::add_child(&state, &caller, &family_id(&id)?, input).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}/subscriptions", tag = "families", security(("bearer" = [])),
@@ -78,9 +69,7 @@ async fn family_subscriptions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
-    Ok(Json(
-        lifecycle::family_subscriptions(&state, &caller, &family_id(&id)?).await?,
-    ))
+    Ok(Json(lifecycle::family_subscriptions(&state, &caller, &family_id(&id)?).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -104,11 +93,9 @@ async fn statement(
     let entries = state.store.statement(&family_id).await?;
     let views: Vec<StatementEntryView> = entries.iter().map(StatementEntryView::from).collect();
     match query.format.as_deref() {
-        None | Some("json") => Ok(Json(StatementView {
-            family_id: family_id.to_string(),
-            entries: views,
-        })
-        .into_response()),
+        None | Some("json") => {
+            Ok(Json(StatementView { family_id: family_id.to_string(), entries: views }).into_response())
+        }
         Some("csv") => {
             let csv = statement_csv(&views).map_err(|e| ApiError::internal(e.to_string()))?;
             let disposition = format!("attachment; filename=\"statement-{family_id}.csv\"");
@@ -121,10 +108,7 @@ async fn statement(
             )
                 .into_response())
         }
-        Some(_) => {
-            Err(ApiError::unprocessable("invalid_query")
-                .with("reason", "format must be json or csv"))
-        }
+        Some(_) => Err(ApiError::unprocessable("invalid_query").with("reason", "format must be json or csv")),
     }
 }
 
@@ -170,10 +154,7 @@ async fn family_receipts(
     caller.require_family(&family_id, lifecycle::STAFF_READERS, "family")?;
     let mut documents = Vec::new();
     for stored in state.store.receipts_of(&family_id).await? {
-        documents.push(
-            serde_json::from_str(&stored.document)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        );
+        documents.push(serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?);
     }
     Ok(Json(documents))
 }

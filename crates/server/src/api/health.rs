@@ -11,9 +11,7 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -25,10 +23,7 @@ struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        database: state.store.engine().name(),
-    })
+    Json(Health { status: "ok", database: state.store.engine().name() })
 }
 
 /// The database answers and its schema is current.
@@ -36,26 +31,8 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = state.store.engine().name();
     match state.store.schema_is_current().await {
-        Ok(true) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ready",
-                database,
-            }),
-        ),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "schema_outdated",
-                database,
-            }),
-        ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "database_unavailable",
-                database,
-            }),
-        ),
+        Ok(true) => (StatusCode::OK, Json(Health { status: "ready", database })),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "schema_outdated", database })),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "database_unavailable", database })),
     }
 }

@@ -72,10 +72,7 @@ pub fn app(state: AppState) -> Router {
     let (router, document) = openapi_router().split_for_parts();
     let document = std::sync::Arc::new(document);
     router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))),
-        )
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .layer(RequestBodyLimitLayer::new(REQUEST_BODY_BYTES_MAX))
         .layer(middleware::from_fn(crate::error::localize))
@@ -96,23 +93,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"))
+            }
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::unprocessable("invalid_json").with("reason", e.body_text()))
             }
             Err(JsonRejection::JsonSyntaxError(e)) => {
                 Err(ApiError::bad_request("invalid_json").with("reason", e.body_text()))
             }
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-            )),
-            Err(other) => {
-                Err(ApiError::bad_request("invalid_json").with("reason", other.body_text()))
+            Err(JsonRejection::BytesRejection(_)) => {
+                Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))
             }
+            Err(other) => Err(ApiError::bad_request("invalid_json").with("reason", other.body_text())),
         }
     }
 }
@@ -123,17 +116,8 @@ pub struct Lang(pub baobao_domain::Locale);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Lang(
-            parts
-                .extensions
-                .get::<RequestLocale>()
-                .map(|l| l.0)
-                .unwrap_or_default(),
-        ))
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang(parts.extensions.get::<RequestLocale>().map(|l| l.0).unwrap_or_default()))
     }
 }
 

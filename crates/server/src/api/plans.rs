@@ -27,10 +27,7 @@ fn plan_id(text: &str) -> ApiResult<PlanId> {
 
 /// The catalogue, each plan with its current terms (fields and plain language).
 #[utoipa::path(get, path = "/v1/plans", tag = "plans", responses((status = 200, body = Vec<PlanView>)))]
-async fn list_plans(
-    State(state): State<AppState>,
-    Lang(locale): Lang,
-) -> ApiResult<Json<Vec<PlanView>>> {
+async fn list_plans(State(state): State<AppState>, Lang(locale): Lang) -> ApiResult<Json<Vec<PlanView>>> {
     Ok(Json(lifecycle::plans(&state, locale).await?))
 }
 
@@ -43,9 +40,7 @@ async fn create_plan(
     Lang(locale): Lang,
     ApiJson(input): ApiJson<PlanInput>,
 ) -> ApiResult<Response> {
-    Ok(created(
-        lifecycle::create_plan(&state, &caller, input, locale).await?,
-    ))
+    Ok(created(lifecycle::create_plan(&state, &caller, input, locale).await?))
 }
 
 #[utoipa::path(get, path = "/v1/plans/{id}", tag = "plans", params(("id" = String, Path)), responses((status = 200, body = PlanView)))]
@@ -68,7 +63,5 @@ async fn publish_policy(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<PolicyInput>,
 ) -> ApiResult<Response> {
-    Ok(created(
-        lifecycle::publish_policy(&state, &caller, &plan_id(&id)?, input, locale).await?,
-    ))
+    Ok(created(lifecycle::publish_policy(&state, &caller, &plan_id(&id)?, input, locale).await?))
 }

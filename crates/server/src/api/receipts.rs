@@ -14,9 +14,7 @@ use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_receipt))
-        .routes(routes!(keys))
+    OpenApiRouter::new().routes(routes!(get_receipt)).routes(routes!(keys))
 }
 
 /// A signed receipt, for its family and staff.
@@ -28,15 +26,9 @@ async fn get_receipt(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
     let receipt_id = ReceiptId::parse(&id).map_err(|_| ApiError::not_found("receipt"))?;
-    let stored = state
-        .store
-        .receipt(&receipt_id)
-        .await
-        .or_not_found("receipt")?;
+    let stored = state.store.receipt(&receipt_id).await.or_not_found("receipt")?;
     caller.require_family(&stored.family_id, STAFF_READERS, "receipt")?;
-    Ok(Json(
-        serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?,
-    ))
+    Ok(Json(serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?))
 }
 
 /// The server's public signing keys: what `baobao verify` checks against.

@@ -44,9 +44,7 @@ async fn get_subscription(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriptionView>> {
-    Ok(Json(
-        lifecycle::get_subscription(&state, &caller, &id).await?,
-    ))
+    Ok(Json(lifecycle::get_subscription(&state, &caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -65,17 +63,10 @@ async fn cancellation_quote(
     Path(id): Path<String>,
     Query(query): Query<QuoteQuery>,
 ) -> ApiResult<Json<QuoteView>> {
-    let received_at = query
-        .received_at
-        .map(|t| t.parse::<Timestamp>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::unprocessable("invalid_query")
-                .with("reason", "received_at must be an RFC 3339 instant")
-        })?;
-    Ok(Json(
-        lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?,
-    ))
+    let received_at = query.received_at.map(|t| t.parse::<Timestamp>()).transpose().map_err(|_| {
+        ApiError::unprocessable("invalid_query").with("reason", "received_at must be an RFC 3339 instant")
+    })?;
+    Ok(Json(lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?))
 }
 
 /// Cancel: returns the request and its signed receipt.
@@ -88,9 +79,7 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CancelInput>,
 ) -> ApiResult<Response> {
-    Ok(created(
-        lifecycle::cancel(&state, &caller, &id, input).await?,
-    ))
+    Ok(created(lifecycle::cancel(&state, &caller, &id, input).await?))
 }
 
 /// Withdraw a scheduled cancellation before it takes effect.

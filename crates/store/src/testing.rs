@@ -1,0 +1,79 @@
+//! A fresh, migrated database per test, on either engine: a SQLite file in
+//! a temporary directory, or a new database on the PostgreSQL server named
+//! by `BAOBAO_TEST_POSTGRES_URL` (the test script starts one). There is no
+//! silent skip: a PostgreSQL test without that variable fails and says how
+//! to run it.
+
+use sqlx::Connection;
+
+use crate::{Engine, Store};
+
+pub const POSTGRES_URL_VARIABLE: &str = "BAOBAO_TEST_POSTGRES_URL";
+
+/// Keeps the database alive for the test's duration.
+pub struct TestDatabase {
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_database(engine: Engine) -> TestDatabase {
+    sqlx::any::install_default_drivers();
+    let (url, dir) = match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("baobao.db").display());
+            (url, Some(dir))
+        }
+        Engine::Postgres => {
+            let admin_url = std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| {
+                panic!("{POSTGRES_URL_VARIABLE} is not set: run the suite with scripts/test, which starts PostgreSQL")
+            });
+            let name = format!("baobao_test_{}", random_suffix());
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("the test PostgreSQL server answers");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("CREATE DATABASE");
+            let _ = admin.close().await;
+            let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
+            (format!("{base}/{name}"), None)
+        }
+    };
+    let store = Store::connect(&url).await.expect("connect to the test database");
+    store.migrate().await.expect("migrate the test database");
+    TestDatabase { url, store, _dir: dir }
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// Declares each story once per engine: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Engine::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Engine::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,296 @@
+#![allow(clippy::unwrap_used)]
+//! The store's contract, run against SQLite and PostgreSQL alike: the
+//! constraints that keep money and requests consistent hold in the
+//! database itself, not only in the code above it.
+
+use baobao_domain::ids::{CancellationId, FamilyId, Id, IdKind, LedgerEntryId, PlanId, ReceiptId, SubscriptionId};
+use baobao_domain::money::Currency;
+use baobao_store::testing::fresh_database;
+use baobao_store::{
+    Cancellation, Engine, Family, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Store, StoreError, Subscription,
+};
+use jiff::Timestamp;
+
+baobao_store::on_both_engines!(
+    migrations_apply_once,
+    at_most_one_charge_per_subscription_and_period,
+    at_most_one_open_cancellation_per_subscription,
+    billing_claims_only_what_is_due_oldest_first,
+    concurrent_workers_claim_different_subscriptions,
+    sessions_expire,
+    policy_versions_are_numbered_in_order,
+    ledger_totals_sum_by_kind,
+);
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn new_id<K: IdKind>(seed: u8) -> Id<K> {
+    let mut bytes = [seed; 16];
+    bytes[14] = rand_byte();
+    bytes[15] = rand_byte();
+    Id::from_random(bytes)
+}
+
+fn rand_byte() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    NEXT.fetch_add(7, Ordering::Relaxed)
+}
+
+/// A family with one plan and one subscription due at `due_at`.
+async fn family_with_subscription(store: &Store, due_at: Option<&str>) -> (FamilyId, PlanId, Subscription) {
+    let now = at("2027-01-10T02:00:00Z");
+    let family = Family { id: new_id(1), time_zone: "Asia/Shanghai".into(), created_at: now };
+    let plan = Plan {
+        id: new_id(2),
+        service: "edu".into(),
+        name_zh_cn: "月度".into(),
+        name_en: "Monthly".into(),
+        current_version: 1,
+        created_at: now,
+    };
+    let policy = PolicyVersion {
+        plan_id: plan.id.clone(),
+        version: 1,
+        sha256: "ab".repeat(32),
+        terms: "{}".into(),
+        created_at: now,
+    };
+    let subscription = Subscription {
+        id: new_id(3),
+        family_id: family.id.clone(),
+        plan_id: plan.id.clone(),
+        policy_version: 1,
+        policy_sha256: policy.sha256.clone(),
+        status: "active".into(),
+        time_zone: "Asia/Shanghai".into(),
+        signed_up_at: now,
+        anchor_at: now,
+        current_position: 0,
+        current_period_start: now,
+        current_period_end: at("2027-02-10T02:00:00Z"),
+        current_period_paid: true,
+        last_charge_attempt_at: Some(now),
+        pending_cancellation_id: None,
+        effective_at: None,
+        ended_at: None,
+        due_at: due_at.map(at),
+        created_at: now,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_family(&family).await.unwrap();
+    tx.insert_plan(&plan, &policy).await.unwrap();
+    tx.insert_subscription(&subscription).await.unwrap();
+    tx.commit().await.unwrap();
+    (family.id, plan.id, subscription)
+}
+
+async fn add_subscription(store: &Store, family: &FamilyId, plan: &PlanId, due_at: Option<&str>) -> Subscription {
+    let now = at("2027-01-10T02:00:00Z");
+    let subscription = Subscription {
+        id: new_id(4),
+        family_id: family.clone(),
+        plan_id: plan.clone(),
+        policy_version: 1,
+        policy_sha256: "ab".repeat(32),
+        status: "active".into(),
+        time_zone: "UTC".into(),
+        signed_up_at: now,
+        anchor_at: now,
+        current_position: 0,
+        current_period_start: now,
+        current_period_end: at("2027-02-10T02:00:00Z"),
+        current_period_paid: true,
+        last_charge_attempt_at: None,
+        pending_cancellation_id: None,
+        effective_at: None,
+        ended_at: None,
+        due_at: due_at.map(at),
+        created_at: now,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_subscription(&subscription).await.unwrap();
+    tx.commit().await.unwrap();
+    subscription
+}
+
+fn entry(s: &Subscription, kind: &str, amount_minor: i64, key: &str, period_start: Option<&str>) -> LedgerEntry {
+    LedgerEntry {
+        id: LedgerEntryId::from_random([rand_byte(); 16]),
+        family_id: s.family_id.clone(),
+        subscription_id: s.id.clone(),
+        kind: kind.into(),
+        amount_minor,
+        currency: Currency::CNY,
+        period_start: period_start.map(at),
+        period_end: None,
+        entry_key: key.into(),
+        gateway_reference: None,
+        note: "test".into(),
+        created_at: at("2027-01-10T02:00:00Z"),
+    }
+}
+
+async fn migrations_apply_once(engine: Engine) {
+    let db = fresh_database(engine).await;
+    assert!(db.store.migrate().await.unwrap().is_empty(), "a second migrate applies nothing");
+    assert!(db.store.schema_is_current().await.unwrap());
+}
+
+async fn at_most_one_charge_per_subscription_and_period(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, _, s) = family_with_subscription(&db.store, None).await;
+    let period = Some("2027-01-10T02:00:00Z");
+    let mut tx = db.store.begin().await.unwrap();
+    assert!(tx.append_ledger_entry(&entry(&s, "charge", 3900, "charge:a", period)).await.unwrap());
+    // The same entry again (a retried run) is a no-op, not an error.
+    assert!(!tx.append_ledger_entry(&entry(&s, "charge", 3900, "charge:a", period)).await.unwrap());
+    tx.commit().await.unwrap();
+    // A second charge for the same period under any other key is refused by the database.
+    let mut tx = db.store.begin().await.unwrap();
+    let second = tx.append_ledger_entry(&entry(&s, "charge", 3900, "charge:b", period)).await;
+    assert!(matches!(second, Err(StoreError::Conflict { .. })), "{second:?}");
+    drop(tx);
+    // Refunds for that period are not charges and are allowed.
+    let mut tx = db.store.begin().await.unwrap();
+    assert!(tx.append_ledger_entry(&entry(&s, "refund", 3900, "refund:a", period)).await.unwrap());
+    tx.commit().await.unwrap();
+    // Negative amounts never get in.
+    let mut tx = db.store.begin().await.unwrap();
+    let negative = tx.append_ledger_entry(&entry(&s, "credit", -1, "credit:a", None)).await;
+    assert!(negative.is_err());
+}
+
+fn cancellation(s: &Subscription, status: &str) -> Cancellation {
+    Cancellation {
+        id: CancellationId::from_random([rand_byte(); 16]),
+        subscription_id: s.id.clone(),
+        family_id: s.family_id.clone(),
+        channel: "self_service".into(),
+        option: "end_of_period".into(),
+        status: status.into(),
+        received_at: at("2027-01-20T00:00:00Z"),
+        effective_at: at("2027-02-10T02:00:00Z"),
+        refund_minor: 0,
+        fee_minor: 0,
+        currency: Currency::CNY,
+        quote_id: None,
+        reason_category: None,
+        reason_text: None,
+        receipt_id: ReceiptId::from_random([rand_byte(); 16]),
+        actor: "guardian:test".into(),
+        withdrawn_at: None,
+        created_at: at("2027-01-20T00:00:00Z"),
+    }
+}
+
+async fn at_most_one_open_cancellation_per_subscription(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, _, s) = family_with_subscription(&db.store, None).await;
+    let first = cancellation(&s, "scheduled");
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_cancellation(&first).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.store.begin().await.unwrap();
+    let second = tx.insert_cancellation(&cancellation(&s, "scheduled")).await;
+    assert!(matches!(second, Err(StoreError::Conflict { .. })), "{second:?}");
+    drop(tx);
+    // Once withdrawn, a new request may be filed.
+    let mut tx = db.store.begin().await.unwrap();
+    tx.set_cancellation_status(&first.id, "withdrawn", Some(at("2027-01-21T00:00:00Z"))).await.unwrap();
+    tx.insert_cancellation(&cancellation(&s, "scheduled")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.store.cancellations_of(&s.id).await.unwrap().len(), 2);
+}
+
+async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (family, plan, later) = family_with_subscription(&db.store, Some("2027-02-10T02:00:00Z")).await;
+    let earlier = add_subscription(&db.store, &family, &plan, Some("2027-02-01T00:00:00Z")).await;
+    add_subscription(&db.store, &family, &plan, Some("2027-03-01T00:00:00Z")).await;
+    add_subscription(&db.store, &family, &plan, None).await;
+    let now = at("2027-02-15T00:00:00Z");
+    assert_eq!(db.store.due_count(now).await.unwrap(), 2);
+    let mut claimed = Vec::new();
+    loop {
+        let mut tx = db.store.begin().await.unwrap();
+        let Some(mut s) = tx.claim_due_subscription(now).await.unwrap() else { break };
+        claimed.push(s.id.clone());
+        s.due_at = None;
+        tx.update_subscription(&s).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(claimed, vec![earlier.id, later.id]);
+}
+
+async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (family, plan, _) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
+    add_subscription(&db.store, &family, &plan, Some("2027-02-02T00:00:00Z")).await;
+    let now = at("2027-02-15T00:00:00Z");
+    let mut first = db.store.begin().await.unwrap();
+    let one = first.claim_due_subscription(now).await.unwrap().unwrap();
+    match engine {
+        Engine::Postgres => {
+            // A second worker skips the row the first holds.
+            let mut second = db.store.begin().await.unwrap();
+            let two = second.claim_due_subscription(now).await.unwrap().unwrap();
+            assert_ne!(one.id, two.id);
+        }
+        Engine::Sqlite => {
+            // SQLite has one writer: a second worker waits for the first.
+            let store = db.store.clone();
+            let waiting = tokio::spawn(async move {
+                let mut second = store.begin().await.unwrap();
+                second.claim_due_subscription(now).await.unwrap().map(|s| s.id)
+            });
+            let mut done = one.clone();
+            done.due_at = None;
+            first.update_subscription(&done).await.unwrap();
+            first.commit().await.unwrap();
+            let two: Option<SubscriptionId> = waiting.await.unwrap();
+            assert!(two.is_some_and(|id| id != one.id));
+        }
+    }
+}
+
+async fn sessions_expire(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let mut tx = db.store.begin().await.unwrap();
+    tx.insert_session("hash", PrincipalKind::Guardian, "gdn_x", at("2027-01-01T00:00:00Z"), at("2027-01-01T12:00:00Z"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(db.store.session("hash", at("2027-01-01T11:59:59Z")).await.is_ok());
+    assert!(matches!(db.store.session("hash", at("2027-01-01T12:00:00Z")).await, Err(StoreError::NotFound)));
+}
+
+async fn policy_versions_are_numbered_in_order(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, plan, _) = family_with_subscription(&db.store, None).await;
+    let mut tx = db.store.begin().await.unwrap();
+    let two = tx.publish_policy(&plan, &"cd".repeat(32), "{\"v\":2}", at("2027-02-01T00:00:00Z")).await.unwrap();
+    let three = tx.publish_policy(&plan, &"ef".repeat(32), "{\"v\":3}", at("2027-03-01T00:00:00Z")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((two.version, three.version), (2, 3));
+    assert_eq!(db.store.plan(&plan).await.unwrap().current_version, 3);
+    // Version 1 is still there, unchanged, for the subscriptions bound to it.
+    assert_eq!(db.store.policy(&plan, 1).await.unwrap().sha256, "ab".repeat(32));
+}
+
+async fn ledger_totals_sum_by_kind(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, _, s) = family_with_subscription(&db.store, None).await;
+    let mut tx = db.store.begin().await.unwrap();
+    tx.append_ledger_entry(&entry(&s, "charge", 3900, "c1", Some("2027-01-10T02:00:00Z"))).await.unwrap();
+    tx.append_ledger_entry(&entry(&s, "charge", 3900, "c2", Some("2027-02-10T02:00:00Z"))).await.unwrap();
+    tx.append_ledger_entry(&entry(&s, "refund", 1234, "r1", None)).await.unwrap();
+    tx.append_ledger_entry(&entry(&s, "fee", 500, "f1", None)).await.unwrap();
+    tx.commit().await.unwrap();
+    let totals = db.store.ledger_totals(&s.id).await.unwrap();
+    assert_eq!((totals.charges_minor, totals.refunds_minor, totals.fees_minor), (7800, 1234, 500));
+    assert_eq!(totals.net_paid_minor(), 7800 + 500 - 1234);
+    assert_eq!(db.store.statement(&s.family_id).await.unwrap().len(), 4);
+}
