@@ -114,7 +114,9 @@ impl Schedule {
         calendar: Calendar,
         signed_up_at: Timestamp,
     ) -> Result<Schedule, CalendarError> {
-        let anchor = calendar.add_days(signed_up_at, policy.trial_days)?;
+        // Period boundaries fall on whole seconds: proration is by seconds.
+        let whole_second = Timestamp::from_second(signed_up_at.as_second()).map_err(|_| CalendarError::OutOfRange)?;
+        let anchor = calendar.add_days(whole_second, policy.trial_days)?;
         Ok(Schedule { signed_up_at, anchor, length: policy.period, calendar })
     }
 

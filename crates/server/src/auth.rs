@@ -55,9 +55,11 @@ impl Role {
     }
 }
 
+/// A signed-in caller. Extracting it from a request without valid
+/// credentials is a 401, before anything else about the request is looked
+/// at, so an anonymous caller learns nothing — not even whether an id exists.
 #[derive(Clone, Debug)]
 pub enum Caller {
-    Anonymous,
     Guardian { guardian_id: GuardianId, family_id: FamilyId, locale: Locale },
     Staff { staff_id: StaffId, role: Role },
 }
@@ -66,7 +68,6 @@ impl Caller {
     /// The actor as written in the audit trail.
     pub fn actor(&self) -> String {
         match self {
-            Caller::Anonymous => "anonymous".to_owned(),
             Caller::Guardian { guardian_id, .. } => format!("guardian:{guardian_id}"),
             Caller::Staff { staff_id, role } => format!("staff:{}:{staff_id}", role.as_str()),
         }
@@ -75,7 +76,6 @@ impl Caller {
     pub fn require_guardian(&self) -> ApiResult<(&GuardianId, &FamilyId)> {
         match self {
             Caller::Guardian { guardian_id, family_id, .. } => Ok((guardian_id, family_id)),
-            Caller::Anonymous => Err(ApiError::unauthenticated()),
             Caller::Staff { .. } => Err(ApiError::forbidden()),
         }
     }
@@ -83,7 +83,6 @@ impl Caller {
     pub fn require_staff(&self, roles: &[Role]) -> ApiResult<(&StaffId, Role)> {
         match self {
             Caller::Staff { staff_id, role } if roles.contains(role) => Ok((staff_id, *role)),
-            Caller::Anonymous => Err(ApiError::unauthenticated()),
             _ => Err(ApiError::forbidden()),
         }
     }
@@ -96,7 +95,6 @@ impl Caller {
             Caller::Guardian { .. } => Err(ApiError::not_found(resource)),
             Caller::Staff { role, .. } if staff_roles.contains(role) => Ok(()),
             Caller::Staff { .. } => Err(ApiError::forbidden()),
-            Caller::Anonymous => Err(ApiError::unauthenticated()),
         }
     }
 
@@ -109,9 +107,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(ApiError::unauthenticated)?;
         let token = value
             .to_str()
             .ok()
@@ -119,7 +115,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthenticated)?;
-        let session = match state.store.session(&token_hash(token), state.clock.now()).await {
+        let session = match state.store.session(&token_hash(token), state.clock.wall_now()).await {
             Ok(session) => session,
             Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
             Err(other) => return Err(other.into()),

@@ -1,18 +1,23 @@
 //! Where "now" comes from. Nothing in baobao reads the system time except
 //! `SystemClock`; in `--clock simulated` mode an admin can move time forward
 //! (like a payment provider's test clock) and a year of renewals runs in
-//! seconds. The simulated clock runs on at real speed from the instant it
-//! was set, so that things done one after another stay in order; its
+//! seconds. The simulated clock stands still between settings; its
 //! setting is kept in the database so that a restart, the CLI and a second
 //! server see the same time.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
 
 pub trait Clock: Send + Sync {
+    /// Business time: periods, quotes, renewals, receipts.
     fn now(&self) -> Timestamp;
+    /// Real time, for what protects accounts (session lifetimes): moving a
+    /// simulated clock a month ahead must not sign everybody out, nor keep
+    /// a stolen token alive.
+    fn wall_now(&self) -> Timestamp {
+        to_microseconds(Timestamp::now())
+    }
     /// Moves a simulated clock; `None` for clocks that cannot be set.
     fn as_simulated(&self) -> Option<&SimulatedClock> {
         None
@@ -33,38 +38,38 @@ fn to_microseconds(instant: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(instant.as_microsecond()).unwrap_or(instant)
 }
 
+/// Stands still until an admin moves it, like a payment provider's test
+/// clock, so that a story runs the same every time; each reading is one
+/// microsecond after the one before, so that things done one after another
+/// keep their order.
 pub struct SimulatedClock {
-    /// The instant set, and when (in real, monotonic time) it was set.
-    set: Mutex<(Timestamp, Instant)>,
+    last: Mutex<Timestamp>,
 }
 
 impl SimulatedClock {
     pub fn starting_at(now: Timestamp) -> SimulatedClock {
-        SimulatedClock { set: Mutex::new((now, Instant::now())) }
+        SimulatedClock { last: Mutex::new(to_microseconds(now)) }
     }
 
     /// Sets the time; it never goes backwards, because receipts and ledger
     /// entries already written must stay in the past.
     pub fn set(&self, now: Timestamp) -> Result<Timestamp, Timestamp> {
-        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        let current = advance(set.0, set.1);
-        if now < current {
-            return Err(current);
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = to_microseconds(now);
+        if now < *last {
+            return Err(*last);
         }
-        *set = (now, Instant::now());
+        *last = now;
         Ok(now)
     }
 }
 
-fn advance(from: Timestamp, since: Instant) -> Timestamp {
-    let elapsed = SignedDuration::try_from(since.elapsed()).unwrap_or(SignedDuration::ZERO);
-    to_microseconds(from.checked_add(elapsed).unwrap_or(from))
-}
-
 impl Clock for SimulatedClock {
     fn now(&self) -> Timestamp {
-        let set = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        advance(set.0, set.1)
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let reading = *last;
+        *last = reading.checked_add(SignedDuration::from_micros(1)).unwrap_or(reading);
+        reading
     }
 
     fn as_simulated(&self) -> Option<&SimulatedClock> {

@@ -107,12 +107,22 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         created_at: now,
     };
     let token = auth::random_token(32);
-    let expires_at = session_expiry(now)?;
+    let expires_at = session_expiry(state.clock.wall_now())?;
     let mut tx = state.store.begin().await?;
     tx.insert_family(&family).await?;
-    tx.insert_guardian(&guardian).await?;
-    tx.insert_session(&auth::token_hash(&token), PrincipalKind::Guardian, guardian.id.as_str(), now, expires_at)
-        .await?;
+    // The email is the only unique field a new guardian can collide on.
+    tx.insert_guardian(&guardian).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict("email_taken"),
+        other => other.into(),
+    })?;
+    tx.insert_session(
+        &auth::token_hash(&token),
+        PrincipalKind::Guardian,
+        guardian.id.as_str(),
+        state.clock.wall_now(),
+        expires_at,
+    )
+    .await?;
     tx.audit(
         now,
         &format!("guardian:{}", guardian.id),
@@ -186,7 +196,7 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
     if !auth::verify_password(&input.password, &password_hash) {
         return Err(invalid());
     }
-    let now = state.clock.now();
+    let now = state.clock.wall_now();
     let token = auth::random_token(32);
     let expires_at = session_expiry(now)?;
     let mut tx = state.store.begin().await?;

@@ -1,0 +1,208 @@
+//! `TestApp`: a running server and a client with typed helpers.
+
+use baobao_server::keys::KeySet;
+use baobao_server::receipts::{self, ReceiptDocument};
+use baobao_server::state::{ClockMode, GatewayMode};
+use baobao_server::{AppState, ServerConfig};
+use baobao_store::Engine;
+use baobao_store::testing::{TestDatabase, fresh_database};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Every story starts on 10 January 2027, 10:00 in Shanghai.
+pub const START: &str = "2027-01-10T02:00:00Z";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    _db: TestDatabase,
+    _data_dir: tempfile::TempDir,
+}
+
+pub struct Guardian {
+    pub token: String,
+    pub family_id: String,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> TestApp {
+        let db = fresh_database(engine).await;
+        db.store.set_setting(baobao_server::clock::SIMULATED_NOW_SETTING, START).await.unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            data_dir: data_dir.path().to_owned(),
+            clock: ClockMode::Simulated,
+            gateway: GatewayMode::Simulated,
+        };
+        let state = AppState::new(db.store.clone(), config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let app = baobao_server::api::app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        baobao_server::lifecycle::create_staff(&state, "admin@test.example", "admin-password-1", "admin")
+            .await
+            .unwrap();
+        let mut app =
+            TestApp { address, client: reqwest::Client::new(), admin: String::new(), _db: db, _data_dir: data_dir };
+        let session = app
+            .post(
+                "/v1/auth/sessions",
+                None,
+                json!({"email": "admin@test.example", "password": "admin-password-1", "realm": "staff"}),
+            )
+            .await;
+        assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
+        app.admin = session.body["token"].as_str().unwrap().to_owned();
+        app
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        lang: &str,
+    ) -> Response {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.address)).header("accept-language", lang);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Response { status, body, headers }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body), "en").await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None, "en").await
+    }
+
+    pub async fn sign_up(&self, email: &str) -> Guardian {
+        let response = self
+            .post(
+                "/v1/families",
+                None,
+                json!({"guardian": {"email": email, "password": "a long password", "name": "王芳", "locale": "zh-CN", "time_zone": "Asia/Shanghai"}}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        Guardian {
+            token: response.body["token"].as_str().unwrap().to_owned(),
+            family_id: response.body["family"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A plan with DESIGN.md's fields; `overrides` replace the defaults.
+    pub async fn create_plan(&self, overrides: Value) -> Value {
+        let mut policy = json!({
+            "price": {"amount_minor": 3900, "currency": "CNY"},
+            "period": "P1M",
+            "notice_days": 7,
+            "cooling_off_days": 7,
+            "allow_immediate": true,
+            "refund_on_immediate": "prorated",
+            "retention_days": 30,
+        });
+        for (key, value) in overrides.as_object().unwrap() {
+            policy[key] = value.clone();
+        }
+        let response = self
+            .post(
+                "/v1/plans",
+                Some(&self.admin),
+                json!({"service": "edu", "name": {"zh-CN": "月度会员", "en": "Monthly"}, "policy": policy}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        response.body
+    }
+
+    pub async fn subscribe(&self, guardian: &Guardian, plan: &Value) -> Value {
+        let response = self
+            .post(
+                "/v1/subscriptions",
+                Some(&guardian.token),
+                json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        response.body
+    }
+
+    pub async fn set_clock(&self, now: &str) {
+        let response = self.post("/v1/admin/clock", Some(&self.admin), json!({"now": now})).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    }
+
+    pub async fn billing_run(&self) -> Value {
+        let response = self.post("/v1/admin/billing-runs", Some(&self.admin), json!({})).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.body
+    }
+
+    pub async fn quote(&self, guardian: &Guardian, subscription_id: &str) -> Value {
+        let response =
+            self.get(&format!("/v1/subscriptions/{subscription_id}/cancellation-quote"), Some(&guardian.token)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.body
+    }
+
+    pub async fn cancel(&self, guardian: &Guardian, subscription_id: &str, body: Value) -> Response {
+        self.post(&format!("/v1/subscriptions/{subscription_id}/cancellations"), Some(&guardian.token), body).await
+    }
+
+    pub async fn subscription(&self, guardian: &Guardian, subscription_id: &str) -> Value {
+        let response = self.get(&format!("/v1/subscriptions/{subscription_id}"), Some(&guardian.token)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.body
+    }
+
+    pub async fn statement(&self, guardian: &Guardian) -> Vec<Value> {
+        let response = self.get(&format!("/v1/families/{}/statement", guardian.family_id), Some(&guardian.token)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.body["entries"].as_array().unwrap().clone()
+    }
+
+    /// Checks a receipt against the published keys, as a parent's tool would.
+    pub async fn assert_receipt_verifies(&self, receipt: &Value) {
+        let keys: KeySet = serde_json::from_value(self.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+        let document: ReceiptDocument = serde_json::from_value(receipt.clone()).unwrap();
+        receipts::verify(&document, &keys).unwrap();
+    }
+}
+
+/// The entries of `kind` in a statement.
+pub fn entries<'a>(statement: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    statement.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+pub fn amount(entry: &Value) -> i64 {
+    entry["amount"]["amount_minor"].as_i64().unwrap()
+}
+
+pub fn option<'a>(quote: &'a Value, name: &str) -> &'a Value {
+    quote["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["option"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {quote}"))
+}

@@ -1,0 +1,70 @@
+//! `Idempotency-Key`: the same request twice does one thing.
+
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, TestApp, entries};
+
+baobao_store::on_both_engines!(a_retried_post_returns_the_first_response_and_does_nothing_twice);
+
+async fn post_with_key(app: &TestApp, path: &str, token: Option<&str>, key: &str, body: Value) -> Response {
+    let mut request = app.client.post(format!("{}{path}", app.address)).header("idempotency-key", key).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    Response { status, headers, body: response.json().await.unwrap() }
+}
+
+async fn a_retried_post_returns_the_first_response_and_does_nothing_twice(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let sign_up = json!({"guardian": {"email": "p@example.com", "password": "a long password", "name": "P", "locale": "en", "time_zone": "UTC"}});
+    let first = post_with_key(&app, "/v1/families", None, "signup-1", sign_up.clone()).await;
+    let again = post_with_key(&app, "/v1/families", None, "signup-1", sign_up.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(first.body, again.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let mut other = sign_up.clone();
+    other["guardian"]["name"] = "Q".into();
+    let reused = post_with_key(&app, "/v1/families", None, "signup-1", other).await;
+    assert_eq!(reused.status, StatusCode::CONFLICT);
+    assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
+
+    let token = first.body["token"].as_str().unwrap();
+    let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let sub_a = post_with_key(&app, "/v1/subscriptions", Some(token), "sub-1", subscribe.clone()).await;
+    let sub_b = post_with_key(&app, "/v1/subscriptions", Some(token), "sub-1", subscribe).await;
+    assert_eq!(sub_a.body["subscription"]["id"], sub_b.body["subscription"]["id"]);
+    let subscription_id = sub_a.body["subscription"]["id"].as_str().unwrap();
+    let path = format!("/v1/subscriptions/{subscription_id}/cancellations");
+    app.set_clock("2027-01-20T00:00:00Z").await;
+    let cancel_a = post_with_key(&app, &path, Some(token), "cancel-1", json!({"option": "end_of_period"})).await;
+    let cancel_b = post_with_key(&app, &path, Some(token), "cancel-1", json!({"option": "end_of_period"})).await;
+    assert_eq!(cancel_a.status, StatusCode::CREATED, "{}", cancel_a.body);
+    assert_eq!(cancel_a.body["receipt"]["id"], cancel_b.body["receipt"]["id"]);
+    // A refused request is replayed as refused, in the same words.
+    let refused_a = post_with_key(&app, &path, Some(token), "cancel-2", json!({"option": "end_of_period"})).await;
+    let refused_b = post_with_key(&app, &path, Some(token), "cancel-2", json!({"option": "end_of_period"})).await;
+    assert_eq!(refused_a.status, StatusCode::CONFLICT);
+    assert_eq!(refused_a.body, refused_b.body);
+    let family_id = first.body["family"]["id"].as_str().unwrap();
+    let statement = app.get(&format!("/v1/families/{family_id}/statement"), Some(token)).await;
+    assert_eq!(entries(statement.body["entries"].as_array().unwrap(), "charge").len(), 1);
+    // A key from another caller is another key.
+    let stranger = app.sign_up("s@example.com").await;
+    let theirs = post_with_key(
+        &app,
+        "/v1/subscriptions",
+        Some(&stranger.token),
+        "sub-1",
+        json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]}),
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    assert_ne!(theirs.body["subscription"]["id"], sub_a.body["subscription"]["id"]);
+}

@@ -1,0 +1,12 @@
+//! HTTP-level stories against the real server: the app is started on a
+//! random port over a fresh database (a SQLite file, or a new database on
+//! the PostgreSQL server the test script started), with a simulated clock
+//! and gateway, and driven through its API like a client would. Every
+//! story runs on both engines.
+#![allow(clippy::unwrap_used)]
+
+mod access;
+mod errors;
+mod helpers;
+mod idempotency;
+mod lifecycle;
