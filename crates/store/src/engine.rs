@@ -51,12 +51,13 @@ impl Engine {
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
             // WAL lets readers run beside the one writer; a writer waits
-            // for the lock rather than failing at once.
+            // for the lock rather than failing at once; FULL makes every
+            // acknowledged commit survive a power cut, not only a crash.
             Engine::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA busy_timeout = 10000",
-                "PRAGMA synchronous = NORMAL",
+                "PRAGMA synchronous = FULL",
             ],
             Engine::Postgres => &["SET TIME ZONE 'UTC'"],
         }

@@ -1,0 +1,200 @@
+//! The `baobao` binary as an operator uses it: migrate, verify a receipt
+//! offline, and a billing run that is killed half-way and run again.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baobao_domain::ids::{FamilyId, Id, PlanId, SubscriptionId};
+use baobao_domain::policy::PolicyDraft;
+use baobao_server::keys::SigningKeys;
+use baobao_store::testing::fresh_database;
+use baobao_store::{Engine, Family, Plan, PolicyVersion, Store, Subscription};
+use jiff::Timestamp;
+
+baobao_store::on_both_engines!(a_billing_run_killed_half_way_resumes_and_charges_every_period_once);
+
+fn baobao() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baobao"));
+    command.env_remove("BAOBAO_DATABASE").env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn migrate_applies_the_schema_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let first = baobao().args(["migrate", "--database", &url]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "applied 0001_lifecycle");
+    let second = baobao().args(["migrate", "--database", &url]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "schema is up to date");
+}
+
+#[test]
+fn bad_configuration_fails_with_a_one_line_reason() {
+    let unknown = baobao().args(["migrate", "--database", "mysql://nope"]).output().unwrap();
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("baobao: error:"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let ahead = baobao()
+        .args(["billing", "run", "--database", &url, "--at", "2999-01-01T00:00:00Z", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!ahead.status.success());
+    assert!(String::from_utf8_lossy(&ahead.stderr).contains("in the future"));
+}
+
+#[test]
+fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = SigningKeys::load_or_create(dir.path()).unwrap();
+    let family = FamilyId::from_random([5; 16]);
+    let at: Timestamp = "2027-01-10T02:00:00Z".parse().unwrap();
+    let (_, document) = baobao_server::receipts::issue(
+        &keys,
+        &family,
+        "cancellation",
+        "can_x",
+        at,
+        serde_json::json!({"refund": {"amount_minor": 2013, "currency": "CNY"}}),
+    )
+    .unwrap();
+    let receipt = dir.path().join("receipt.json");
+    std::fs::write(&receipt, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
+    let keys_json = dir.path().join("keys.json");
+    std::fs::write(&keys_json, serde_json::to_vec(&keys.key_set()).unwrap()).unwrap();
+
+    let with_keys = baobao().arg("verify").arg(&receipt).arg("--keys").arg(&keys_json).output().unwrap();
+    assert!(with_keys.status.success(), "{}", String::from_utf8_lossy(&with_keys.stderr));
+    assert!(String::from_utf8_lossy(&with_keys.stdout).starts_with("OK: cancellation receipt rcp_"));
+    let with_data_dir = baobao().arg("verify").arg(&receipt).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(with_data_dir.status.success());
+
+    let mut altered = document.clone();
+    altered.body["refund"]["amount_minor"] = 1.into();
+    std::fs::write(&receipt, serde_json::to_vec(&altered).unwrap()).unwrap();
+    let refused = baobao().arg("verify").arg(&receipt).arg("--keys").arg(&keys_json).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("does NOT verify") && stderr.trim().lines().count() == 1, "{stderr}");
+}
+
+const SUBSCRIPTIONS: usize = 1500;
+
+/// `SUBSCRIPTIONS` monthly subscriptions of one family, all due for their
+/// first renewal on 10 February 2027.
+async fn seed(store: &Store) -> FamilyId {
+    let signed_up: Timestamp = "2027-01-10T02:00:00Z".parse().unwrap();
+    let draft: PolicyDraft = serde_json::from_value(serde_json::json!({
+        "price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M", "retention_days": 30,
+    }))
+    .unwrap();
+    let policy = draft.validate().unwrap();
+    let family =
+        Family { id: FamilyId::from_random([1; 16]), time_zone: "Asia/Shanghai".into(), created_at: signed_up };
+    let plan = Plan {
+        id: PlanId::from_random([2; 16]),
+        service: "edu".into(),
+        name_zh_cn: "月度".into(),
+        name_en: "Monthly".into(),
+        current_version: 1,
+        created_at: signed_up,
+    };
+    let version = PolicyVersion {
+        plan_id: plan.id.clone(),
+        version: 1,
+        sha256: policy.sha256(),
+        terms: serde_json::to_string(&policy).unwrap(),
+        created_at: signed_up,
+    };
+    let end: Timestamp = "2027-02-10T02:00:00Z".parse().unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_family(&family).await.unwrap();
+    tx.insert_plan(&plan, &version).await.unwrap();
+    for n in 0..SUBSCRIPTIONS {
+        let mut random = [3u8; 16];
+        random[14..].copy_from_slice(&(n as u16).to_be_bytes());
+        let id: SubscriptionId = Id::from_random(random);
+        tx.insert_subscription(&Subscription {
+            id,
+            family_id: family.id.clone(),
+            plan_id: plan.id.clone(),
+            policy_version: 1,
+            policy_sha256: version.sha256.clone(),
+            status: "active".into(),
+            time_zone: "Asia/Shanghai".into(),
+            signed_up_at: signed_up,
+            anchor_at: signed_up,
+            current_position: 0,
+            current_period_start: signed_up,
+            current_period_end: end,
+            current_period_paid: true,
+            last_charge_attempt_at: Some(signed_up),
+            pending_cancellation_id: None,
+            effective_at: None,
+            ended_at: None,
+            due_at: Some(end),
+            created_at: signed_up,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    family.id
+}
+
+async fn a_billing_run_killed_half_way_resumes_and_charges_every_period_once(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let family = seed(&db.store).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let run = |at: &str| {
+        let mut command = baobao();
+        command
+            .args(["billing", "run", "--database", &db.url, "--at", at, "--clock", "simulated", "--data-dir"])
+            .arg(data_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let at = "2027-02-11T00:00:00Z";
+    // The operator's clock says it is the day after the renewals fell due.
+    db.store.set_setting(baobao_server::clock::SIMULATED_NOW_SETTING, at).await.unwrap();
+    let mut child = run(at).spawn().unwrap();
+    // Kill it (SIGKILL: no chance to clean up) once some, not all, are charged.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let charged = db.store.statement(&family).await.unwrap().len();
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the billing run ended by itself ({status}) before it could be killed");
+        }
+        if charged > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let charged_at_kill = db.store.statement(&family).await.unwrap().len();
+    assert!(
+        charged_at_kill > 0 && charged_at_kill < SUBSCRIPTIONS,
+        "the run was not interrupted half-way ({charged_at_kill} charged)"
+    );
+
+    let resumed = run(at).status().unwrap();
+    assert!(resumed.success());
+    let again = run(at).status().unwrap();
+    assert!(again.success());
+    let entries = db.store.statement(&family).await.unwrap();
+    assert_eq!(entries.len(), SUBSCRIPTIONS, "exactly one charge per subscription and period");
+    let mut keys: Vec<&str> = entries.iter().map(|e| e.subscription_id.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), SUBSCRIPTIONS);
+    assert_eq!(db.store.due_count("2027-02-11T00:00:00Z".parse().unwrap()).await.unwrap(), 0);
+}
