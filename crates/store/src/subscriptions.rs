@@ -67,6 +67,18 @@ fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
     })
 }
 
+/// The billing run's claim: due subscriptions only, by the `subscriptions_due` index.
+pub(crate) fn claim_due_sql(engine: Engine) -> String {
+    let lock = match engine {
+        Engine::Sqlite => "",
+        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
+         ORDER BY due_at, id LIMIT 1{lock}"
+    )
+}
+
 fn bool_flag(value: bool) -> i64 {
     i64::from(value)
 }
@@ -148,17 +160,10 @@ impl Tx {
     /// for this transaction. On PostgreSQL, rows other workers hold are
     /// skipped, so any number of workers share one billing run.
     pub async fn claim_due_subscription(&mut self, now: Timestamp) -> StoreResult<Option<Subscription>> {
-        let lock = match self.engine {
-            Engine::Sqlite => "",
-            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
-             ORDER BY due_at, id LIMIT 1{lock}"
-        )))
-        .bind(micros(now))
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(claim_due_sql(self.engine)))
+            .bind(micros(now))
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(subscription).transpose()
     }
 

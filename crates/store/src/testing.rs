@@ -45,6 +45,34 @@ pub async fn fresh_database(engine: Engine) -> TestDatabase {
     TestDatabase { url, store, _dir: dir }
 }
 
+/// How the database would run the billing run's claim: the query plan's
+/// lines. PostgreSQL is told not to scan where an index can serve, so that a
+/// tiny test table shows whether the index *can* serve the query.
+pub async fn claim_query_plan(store: &Store) -> Vec<String> {
+    use sqlx::Row;
+    let sql = crate::subscriptions::claim_due_sql(store.engine).replace("$1", "1800000000000000");
+    let mut conn = store.pool.acquire().await.expect("a connection");
+    match store.engine {
+        Engine::Sqlite => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&mut *conn)
+                .await
+                .expect("explain");
+            rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect()
+        }
+        Engine::Postgres => {
+            sqlx::raw_sql("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                .fetch_all(&mut *conn)
+                .await
+                .expect("explain");
+            let plan = rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect();
+            sqlx::raw_sql("RESET enable_seqscan").execute(&mut *conn).await.expect("reset");
+            plan
+        }
+    }
+}
+
 fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

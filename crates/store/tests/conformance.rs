@@ -16,6 +16,7 @@ baobao_store::on_both_engines!(
     at_most_one_charge_per_subscription_and_period,
     at_most_one_open_cancellation_per_subscription,
     billing_claims_only_what_is_due_oldest_first,
+    the_billing_claim_reads_the_due_index_not_the_table,
     concurrent_workers_claim_different_subscriptions,
     sessions_expire,
     policy_versions_are_numbered_in_order,
@@ -293,4 +294,22 @@ async fn ledger_totals_sum_by_kind(engine: Engine) {
     assert_eq!((totals.charges_minor, totals.refunds_minor, totals.fees_minor), (7800, 1234, 500));
     assert_eq!(totals.net_paid_minor(), 7800 + 500 - 1234);
     assert_eq!(db.store.statement(&s.family_id).await.unwrap().len(), 4);
+}
+
+async fn the_billing_claim_reads_the_due_index_not_the_table(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let plan = baobao_store::testing::claim_query_plan(&db.store).await.join("\n");
+    assert!(plan.contains("subscriptions_due"), "the claim does not use the due index:\n{plan}");
+    match engine {
+        // A search bounded by due_at, already in claim order: no sort.
+        Engine::Sqlite => {
+            assert!(plan.contains("SEARCH subscriptions USING INDEX subscriptions_due"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+        Engine::Postgres => assert!(
+            plan.contains("Index Cond: ((due_at IS NOT NULL) AND (due_at <= ")
+                || plan.contains("Index Cond: (due_at <= "),
+            "{plan}"
+        ),
+    }
 }

@@ -92,7 +92,7 @@ CREATE TABLE subscriptions (
 );
 CREATE INDEX subscriptions_family ON subscriptions(family_id);
 -- The billing run reads only what is due: live subscriptions have a due_at.
-CREATE INDEX subscriptions_due ON subscriptions(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX subscriptions_due ON subscriptions(due_at, id) WHERE due_at IS NOT NULL;
 
 CREATE TABLE quotes (
     id TEXT PRIMARY KEY,
