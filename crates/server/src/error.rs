@@ -146,6 +146,10 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
         None if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))
         }
+        // The timeout layer answers with a bare 503.
+        None if response.status() == StatusCode::SERVICE_UNAVAILABLE && !is_json(&response) => {
+            Some(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"))
+        }
         None => None,
     };
     let Some(mut error) = error else {

@@ -172,26 +172,24 @@ pub struct SignInInput {
 pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionView> {
     let invalid = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials");
     let email = input.email.trim().to_lowercase();
-    let (kind, principal_id, password_hash) = match input.realm.as_deref().unwrap_or("guardian") {
-        "guardian" => match state.store.guardian_by_email(&email).await {
-            Ok(g) => (PrincipalKind::Guardian, g.id.to_string(), g.password_hash),
-            Err(StoreError::NotFound) => {
-                auth::verify_against_nothing(&input.password);
-                return Err(invalid());
-            }
-            Err(other) => return Err(other.into()),
-        },
-        "staff" => match state.store.staff_by_email(&email).await {
-            Ok(s) => (PrincipalKind::Staff, s.id.to_string(), s.password_hash),
-            Err(StoreError::NotFound) => {
-                auth::verify_against_nothing(&input.password);
-                return Err(invalid());
-            }
-            Err(other) => return Err(other.into()),
-        },
-        _ => {
-            return Err(ApiError::invalid_field("realm", "must be guardian or staff"));
+    let account = match input.realm.as_deref().unwrap_or("guardian") {
+        "guardian" => state
+            .store
+            .guardian_by_email(&email)
+            .await
+            .map(|g| (PrincipalKind::Guardian, g.id.to_string(), g.password_hash)),
+        "staff" => {
+            state.store.staff_by_email(&email).await.map(|s| (PrincipalKind::Staff, s.id.to_string(), s.password_hash))
         }
+        _ => return Err(ApiError::invalid_field("realm", "must be guardian or staff")),
+    };
+    let (kind, principal_id, password_hash) = match account {
+        Ok(account) => account,
+        Err(StoreError::NotFound) => {
+            auth::verify_against_nothing(&input.password);
+            return Err(invalid());
+        }
+        Err(other) => return Err(other.into()),
     };
     if !auth::verify_password(&input.password, &password_hash) {
         return Err(invalid());
@@ -826,9 +824,15 @@ pub async fn cancel(
     };
 
     let mut tx = state.store.begin().await?;
-    // Re-read under the lock: a concurrent request may have got here first.
+    // Re-read under the lock: a concurrent request may have got here first,
+    // or a billing run may have started a new period the quote did not see.
+    let quoted_period_start = subscription.current_period_start;
     let mut subscription = tx.subscription_for_update(&subscription.id).await?;
     ensure_cancellable(&subscription)?;
+    if subscription.current_period_start != quoted_period_start {
+        return Err(ApiError::conflict("quote_expired")
+            .with("quote_id", cancellation.quote_id.as_ref().map(|q| q.to_string()).unwrap_or_default()));
+    }
     tx.insert_cancellation(&cancellation).await.map_err(|e| match e {
         StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
         other => other.into(),

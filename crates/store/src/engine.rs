@@ -1,9 +1,9 @@
 //! What differs between SQLite and PostgreSQL, and the migration runner.
 //!
-//! Migrations are plain SQL files, one set per engine, embedded in the
-//! binary and applied in order inside one transaction each; a
-//! `schema_migrations` table records which ran. Both sets describe the same
-//! schema (they differ only where the engines' DDL does).
+//! Migrations are plain SQL files, one schema for both engines, embedded in
+//! the binary and applied in order inside one transaction each; a
+//! `schema_migrations` table records which ran. Where the engines' DDL is
+//! spelled differently the file has a `{placeholder}` that `Engine` fills.
 
 use sqlx::{AnyPool, Row};
 
@@ -18,16 +18,11 @@ pub enum Engine {
 struct Migration {
     version: i64,
     name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+    sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "lifecycle",
-    sqlite: include_str!("../migrations/sqlite/0001_lifecycle.sql"),
-    postgres: include_str!("../migrations/postgres/0001_lifecycle.sql"),
-}];
+const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "lifecycle", sql: include_str!("../migrations/0001_lifecycle.sql") }];
 
 impl Engine {
     /// Recognises the engine and normalises the URL: a SQLite file is
@@ -72,6 +67,15 @@ impl Engine {
         }
     }
 
+    /// The engine's spelling of what the shared schema leaves open.
+    fn dialect(self, sql: &str) -> String {
+        let serial = match self {
+            Engine::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Engine::Postgres => "BIGSERIAL PRIMARY KEY",
+        };
+        sql.replace("{serial_primary_key}", serial)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Engine::Sqlite => "sqlite",
@@ -96,11 +100,7 @@ pub(crate) async fn migrate(pool: &AnyPool, engine: Engine) -> StoreResult<Vec<S
         if done.is_some() {
             continue;
         }
-        let sql = match engine {
-            Engine::Sqlite => migration.sqlite,
-            Engine::Postgres => migration.postgres,
-        };
-        sqlx::raw_sql(sql)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(engine.dialect(migration.sql)))
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::Migration(format!("{} {}: {e}", migration.version, migration.name)))?;

@@ -79,6 +79,19 @@ pub(crate) fn claim_due_sql(engine: Engine) -> String {
     )
 }
 
+/// One cancellation, read by the pool or inside a transaction.
+async fn fetch_cancellation<'e, E>(executor: E, cancellation_id: &CancellationId) -> StoreResult<Cancellation>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1")))
+            .bind(cancellation_id.as_str())
+            .fetch_one(executor)
+            .await?;
+    cancellation(&row)
+}
+
 fn bool_flag(value: bool) -> i64 {
     i64::from(value)
 }
@@ -213,12 +226,7 @@ impl Tx {
     }
 
     pub async fn cancellation(&mut self, cancellation_id: &CancellationId) -> StoreResult<Cancellation> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1")))
-                .bind(cancellation_id.as_str())
-                .fetch_one(&mut *self.tx)
-                .await?;
-        cancellation(&row)
+        fetch_cancellation(&mut *self.tx, cancellation_id).await
     }
 
     pub async fn set_cancellation_status(
@@ -284,12 +292,7 @@ impl Store {
     }
 
     pub async fn cancellation(&self, cancellation_id: &CancellationId) -> StoreResult<Cancellation> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE id = $1")))
-                .bind(cancellation_id.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-        cancellation(&row)
+        fetch_cancellation(&self.pool, cancellation_id).await
     }
 
     pub async fn cancellations_of(&self, subscription_id: &SubscriptionId) -> StoreResult<Vec<Cancellation>> {

@@ -2,7 +2,7 @@
 //! and receipts.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use baobao_domain::ids::FamilyId;
@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{ApiJson, Lang, created};
+use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, ChildInput, SignUpInput};
@@ -85,8 +85,7 @@ async fn statement(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<StatementQuery>,
-    _lang: Lang,
+    ApiQuery(query): ApiQuery<StatementQuery>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&id)?;
     caller.require_family(&family_id, &[Role::Finance], "family")?;

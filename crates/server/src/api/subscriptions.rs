@@ -1,7 +1,7 @@
 //! Subscriptions: subscribe, look, quote, cancel, resume.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{ApiJson, Lang, created};
+use crate::api::{ApiJson, ApiQuery, Lang, created};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, CancelInput, SubscribeInput};
@@ -61,7 +61,7 @@ async fn cancellation_quote(
     caller: Caller,
     Lang(locale): Lang,
     Path(id): Path<String>,
-    Query(query): Query<QuoteQuery>,
+    ApiQuery(query): ApiQuery<QuoteQuery>,
 ) -> ApiResult<Json<QuoteView>> {
     let received_at = query.received_at.map(|t| t.parse::<Timestamp>()).transpose().map_err(|_| {
         ApiError::unprocessable("invalid_query").with("reason", "received_at must be an RFC 3339 instant")

@@ -2,6 +2,8 @@
 -- quotes, cancellations, the ledger, receipts, the audit trail,
 -- idempotency and billing runs. Instants are BIGINT microseconds since the
 -- Unix epoch (UTC); money is BIGINT minor units with a currency column.
+-- One file for both engines: `{serial_primary_key}` is the only thing their
+-- DDL spells differently, and the migration runner fills it in.
 
 CREATE TABLE families (
     id TEXT PRIMARY KEY,
@@ -162,7 +164,7 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_family ON receipts(family_id, created_at);
 
 CREATE TABLE audit_entries (
-    seq BIGSERIAL PRIMARY KEY,
+    seq {serial_primary_key},
     at BIGINT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
