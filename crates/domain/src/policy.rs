@@ -590,7 +590,7 @@ fn hold_words(category: HoldCategory, locale: Locale) -> &'static str {
     }
 }
 
-fn period_words(period: PeriodLength, locale: Locale) -> String {
+pub fn period_words(period: PeriodLength, locale: Locale) -> String {
     match (period, locale) {
         (PeriodLength::Months(12), Locale::ZhCn) => "年".to_owned(),
         (PeriodLength::Months(12), Locale::En) => "year".to_owned(),

@@ -187,3 +187,68 @@ pub fn check_password_strength(password: &str) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// Failed sign-ins allowed per account within the window, then a pause.
+pub const LOGIN_FAILURES_MAX: u32 = 5;
+pub const LOGIN_WINDOW_SECONDS: i64 = 15 * 60;
+/// Accounts tracked at once; beyond this, expired entries are dropped first.
+pub const LOGIN_LIMITER_ENTRIES_MAX: usize = 100_000;
+
+/// Slows down password guessing per account, in real time. It lives in the
+/// process: with several servers, each allows its own five tries — still a
+/// few guesses per quarter-hour, not thousands.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
+}
+
+impl LoginLimiter {
+    /// `Err(minutes)` while the account is paused.
+    pub fn check(&self, account: &str, now_second: i64) -> Result<(), i64> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(account) {
+            Some((count, since)) if *count >= LOGIN_FAILURES_MAX && now_second - since < LOGIN_WINDOW_SECONDS => {
+                Err((LOGIN_WINDOW_SECONDS - (now_second - since) + 59) / 60)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, account: &str, now_second: i64) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= LOGIN_LIMITER_ENTRIES_MAX {
+            failures.retain(|_, (_, since)| now_second - *since < LOGIN_WINDOW_SECONDS);
+        }
+        if failures.len() >= LOGIN_LIMITER_ENTRIES_MAX {
+            return;
+        }
+        let entry = failures.entry(account.to_owned()).or_insert((0, now_second));
+        if now_second - entry.1 >= LOGIN_WINDOW_SECONDS {
+            *entry = (0, now_second);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, account: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_pause_the_account_for_the_rest_of_the_window() {
+        let limiter = LoginLimiter::default();
+        for _ in 0..LOGIN_FAILURES_MAX {
+            assert_eq!(limiter.check("a@example.com", 1000), Ok(()));
+            limiter.failed("a@example.com", 1000);
+        }
+        assert_eq!(limiter.check("a@example.com", 1000), Err(15));
+        assert_eq!(limiter.check("b@example.com", 1000), Ok(()));
+        assert_eq!(limiter.check("a@example.com", 1000 + LOGIN_WINDOW_SECONDS), Ok(()));
+        limiter.succeeded("a@example.com");
+        assert_eq!(limiter.check("a@example.com", 1001), Ok(()));
+    }
+}

@@ -137,7 +137,9 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => Some(error),
-        None if response.status() == StatusCode::NOT_FOUND && !is_json(&response) => {
+        // axum's own bare responses (no route, wrong method, too large)
+        // get the JSON error shape; pages that render their own error keep it.
+        None if response.status() == StatusCode::NOT_FOUND && is_bare(&response) => {
             Some(ApiError::new(StatusCode::NOT_FOUND, "route_not_found"))
         }
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
@@ -147,7 +149,7 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
             Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))
         }
         // The timeout layer answers with a bare 503.
-        None if response.status() == StatusCode::SERVICE_UNAVAILABLE && !is_json(&response) => {
+        None if response.status() == StatusCode::SERVICE_UNAVAILABLE && is_bare(&response) => {
             Some(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"))
         }
         None => None,
@@ -174,12 +176,8 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
     rendered
 }
 
-fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+fn is_bare(response: &Response) -> bool {
+    response.headers().get(header::CONTENT_TYPE).is_none()
 }
 
 fn header_value(text: &str) -> HeaderValue {

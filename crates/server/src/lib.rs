@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod lifecycle;
 pub mod messages;
+pub mod portal;
 pub mod receipts;
 pub mod state;
 pub mod views;

@@ -172,6 +172,13 @@ pub struct SignInInput {
 pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionView> {
     let invalid = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials");
     let email = input.email.trim().to_lowercase();
+    let wall_second = state.clock.wall_now().as_second();
+    let limiter_key = format!("{}:{email}", input.realm.as_deref().unwrap_or("guardian"));
+    if let Err(minutes) = state.login_limiter.check(&limiter_key, wall_second) {
+        return Err(
+            ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").with("minutes", minutes)
+        );
+    }
     let account = match input.realm.as_deref().unwrap_or("guardian") {
         "guardian" => state
             .store
@@ -187,13 +194,16 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
         Ok(account) => account,
         Err(StoreError::NotFound) => {
             auth::verify_against_nothing(&input.password);
+            state.login_limiter.failed(&limiter_key, wall_second);
             return Err(invalid());
         }
         Err(other) => return Err(other.into()),
     };
     if !auth::verify_password(&input.password, &password_hash) {
+        state.login_limiter.failed(&limiter_key, wall_second);
         return Err(invalid());
     }
+    state.login_limiter.succeeded(&limiter_key);
     let now = state.clock.wall_now();
     let token = auth::random_token(32);
     let expires_at = session_expiry(now)?;

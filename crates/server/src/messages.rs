@@ -23,6 +23,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "请先登录：此操作需要有效的会话或 API 密钥。",
     ),
     ("invalid_credentials", "The email or password is not correct.", "邮箱或密码不正确。"),
+    (
+        "too_many_attempts",
+        "Too many failed sign-ins for this account; try again in {minutes} minutes.",
+        "该账户登录失败次数过多，请 {minutes} 分钟后再试。",
+    ),
     ("forbidden", "Your role may not do this.", "您的角色无权执行此操作。"),
     ("not_found", "There is no such {resource}.", "不存在该{resource}。"),
     ("route_not_found", "There is no such endpoint.", "不存在该接口。"),

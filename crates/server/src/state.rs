@@ -36,6 +36,7 @@ pub struct AppState {
     pub gateway: Arc<dyn PaymentGateway>,
     pub keys: Arc<SigningKeys>,
     pub config: Arc<ServerConfig>,
+    pub login_limiter: Arc<crate::auth::LoginLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,13 @@ impl AppState {
             GatewayMode::LedgerOnly => Arc::new(LedgerOnlyGateway),
             GatewayMode::Simulated => Arc::new(SimulatedGateway::default()),
         };
-        Ok(AppState { store, clock, gateway, keys: Arc::new(keys), config: Arc::new(config) })
+        Ok(AppState {
+            store,
+            clock,
+            gateway,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            login_limiter: Arc::default(),
+        })
     }
 }

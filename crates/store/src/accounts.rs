@@ -127,6 +127,15 @@ impl Tx {
         Ok(())
     }
 
+    pub async fn set_guardian_locale(&mut self, guardian_id: &GuardianId, locale: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE guardians SET locale = $2 WHERE id = $1")
+            .bind(guardian_id.as_str())
+            .bind(locale)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_session(&mut self, token_sha256: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1").bind(token_sha256).execute(&mut *self.tx).await?;
         Ok(())

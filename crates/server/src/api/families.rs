@@ -111,7 +111,7 @@ async fn statement(
     }
 }
 
-fn statement_csv(entries: &[StatementEntryView]) -> Result<String, csv::Error> {
+pub fn statement_csv(entries: &[StatementEntryView]) -> Result<String, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record([
         "id",

@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
     let (router, document) = openapi_router().split_for_parts();
     let document = std::sync::Arc::new(document);
     router
+        .merge(crate::portal::router())
         .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .layer(RequestBodyLimitLayer::new(REQUEST_BODY_BYTES_MAX))

@@ -1,0 +1,36 @@
+//! The parent portal: server-rendered pages (askama templates, Fluent
+//! text) on top of the same services the API uses. No JavaScript is
+//! needed anywhere; every action is a plain form with a CSRF token.
+//!
+//! Cancelling takes three pages — the subscription, the options with their
+//! quote, the receipt — and never more clicks than subscribing.
+
+pub mod i18n;
+pub mod pages;
+pub mod session;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/lang", get(pages::switch_language))
+        .route("/login", get(pages::login_page).post(pages::login))
+        .route("/signup", get(pages::signup_page).post(pages::signup))
+        .route("/logout", post(pages::logout))
+        .route("/services", get(pages::services))
+        .route("/services/{id}", get(pages::service))
+        .route("/services/{id}/terms", get(pages::service_terms))
+        .route("/services/{id}/cancel", get(pages::cancel_page).post(pages::cancel))
+        .route("/services/{id}/resume", post(pages::resume))
+        .route("/plans", get(pages::plans))
+        .route("/plans/{id}", get(pages::plan_page).post(pages::subscribe))
+        .route("/statement", get(pages::statement))
+        .route("/statement.csv", get(pages::statement_csv))
+        .route("/receipts", get(pages::receipts))
+        .route("/receipts/{id}", get(pages::receipt))
+        .route("/receipts/{id}/signed.json", get(pages::receipt_json))
+}

@@ -1,0 +1,1022 @@
+//! The portal's pages. Each handler loads through the same services as the
+//! API, turns the result into a page model of ready-to-show text, and
+//! renders a template; templates hold layout only.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use baobao_domain::calendar::Calendar;
+use baobao_domain::ids::{PlanId, ReceiptId};
+use baobao_domain::{Locale, Money};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::auth;
+use crate::error::{ApiError, OrNotFound};
+use crate::lifecycle::{self, CancelInput, GuardianInput, ReasonInput, SignInInput, SignUpInput, SubscribeInput};
+use crate::messages;
+use crate::portal::session::{self, LANG_COOKIE, MaybeGuardian, PageContext, SESSION_COOKIE, SignedInGuardian};
+use crate::receipts::ReceiptDocument;
+use crate::state::AppState;
+use crate::views::SubscriptionView;
+
+/// What can go wrong on a page, shown as a page (never as JSON).
+pub enum Failure {
+    SignIn(String),
+    Csrf(PageContext),
+    Api(PageContext, ApiError),
+}
+
+/// Boxed, so that every page's `Result` stays small.
+pub struct PortalError(Box<Failure>);
+
+impl PortalError {
+    pub fn sign_in(next: String) -> PortalError {
+        PortalError(Box::new(Failure::SignIn(next)))
+    }
+
+    pub fn csrf(page: PageContext) -> PortalError {
+        PortalError(Box::new(Failure::Csrf(page)))
+    }
+
+    pub fn api(page: PageContext, error: ApiError) -> PortalError {
+        PortalError(Box::new(Failure::Api(page, error)))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: PageContext,
+    message: String,
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        match *self.0 {
+            Failure::SignIn(next) => {
+                Redirect::to(&format!("/login?next={}", session::url_escape(&next))).into_response()
+            }
+            Failure::Csrf(page) => {
+                let message = page.t.get("error-csrf");
+                render(StatusCode::FORBIDDEN, ErrorPage { page, message })
+            }
+            Failure::Api(page, error) => {
+                let message = match error.code {
+                    "not_found" | "forbidden" => page.t.get("error-not-found"),
+                    "internal" => {
+                        tracing::error!(internal = error.internal.as_deref().unwrap_or(""), "portal page failed");
+                        page.t.arg("error-internal", "request_id", auth::random_token(6))
+                    }
+                    code => messages::render(code, page.t.locale, &error.details),
+                };
+                let status = if error.code == "forbidden" { StatusCode::NOT_FOUND } else { error.status };
+                render(status, ErrorPage { page, message })
+            }
+        }
+    }
+}
+
+type PageResult = Result<Response, PortalError>;
+
+fn render<P: Template + HasPage>(status: StatusCode, page: P) -> Response {
+    let cookies = page.context().set_cookies.clone();
+    let mut response = match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    };
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn ok<P: Template + HasPage>(page: P) -> PageResult {
+    Ok(render(StatusCode::OK, page))
+}
+
+pub trait HasPage {
+    fn context(&self) -> &PageContext;
+}
+
+macro_rules! has_page {
+    ($($page:ty),*) => { $(impl HasPage for $page { fn context(&self) -> &PageContext { &self.page } })* };
+}
+
+has_page!(
+    ErrorPage,
+    LoginPage,
+    SignupPage,
+    ServicesPage,
+    ServicePage,
+    TermsPage,
+    CancelPage,
+    PlansPage,
+    PlanPage,
+    ReceiptPage,
+    ReceiptsPage,
+    StatementPage
+);
+
+/// The signed-in guardian and the page context, or a trip to the login page.
+fn require(
+    guardian: MaybeGuardian,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<(SignedInGuardian, PageContext), PortalError> {
+    let guardian = guardian.0.ok_or_else(|| PortalError::sign_in(path.to_owned()))?;
+    let page = session::context(headers, path, Some(&guardian));
+    Ok((guardian, page))
+}
+
+fn api(page: &PageContext) -> impl Fn(ApiError) -> PortalError + '_ {
+    move |error| PortalError::api(page.clone(), error)
+}
+
+/// Only paths on this site, so a crafted link cannot send anyone elsewhere.
+fn local_path(next: Option<&str>, default: &str) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+fn with_cookie(mut response: Response, cookie: String) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
+    calendar.zoned(instant).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+fn local_date(calendar: &Calendar, instant: Timestamp) -> String {
+    calendar.date_text(instant)
+}
+
+fn calendar_of(guardian: &SignedInGuardian) -> Calendar {
+    Calendar::new(&guardian.guardian.time_zone).or_else(|_| Calendar::new("UTC")).unwrap_or_else(|_| unreachable_utc())
+}
+
+fn unreachable_utc() -> Calendar {
+    // UTC is in every time-zone database, bundled ones included.
+    Calendar::new("Etc/UTC").unwrap_or_else(|_| panic!("no UTC time zone"))
+}
+
+// ------------------------------------------------------------------ entry
+
+pub async fn home(guardian: MaybeGuardian) -> Response {
+    if guardian.0.is_some() { see_other("/services") } else { see_other("/login") }
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    to: String,
+    next: Option<String>,
+}
+
+pub async fn switch_language(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let locale = Locale::parse(&query.to).unwrap_or_default();
+    if let Some(g) = &guardian.0
+        && let Ok(mut tx) = state.store.begin().await
+        && tx.set_guardian_locale(&g.guardian.id, locale.tag()).await.is_ok()
+    {
+        let _ = tx.commit().await;
+    }
+    let response = see_other(&local_path(query.next.as_deref(), "/"));
+    with_cookie(response, session::set_cookie(&headers, LANG_COOKIE, locale.tag(), 60 * 60 * 24 * 365))
+}
+
+// ------------------------------------------------------------------ sign in and up
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: PageContext,
+    email: String,
+    error: Option<String>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(headers: HeaderMap, guardian: MaybeGuardian, Query(query): Query<NextQuery>) -> PageResult {
+    if guardian.0.is_some() {
+        return Ok(see_other(&local_path(query.next.as_deref(), "/services")));
+    }
+    let page = session::context(&headers, "/login", None);
+    ok(LoginPage { page, email: String::new(), error: None, next: local_path(query.next.as_deref(), "/services") })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
+    let page = session::context(&headers, "/login", None);
+    page.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref(), "/services");
+    let input = SignInInput { email: form.email.clone(), password: form.password, realm: None };
+    match lifecycle::sign_in(&state, input).await {
+        Ok(session_view) => {
+            let response = see_other(&next);
+            let max_age = session_view.expires_at.as_second() - state.clock.wall_now().as_second();
+            Ok(with_cookie(response, session::set_cookie(&headers, SESSION_COOKIE, &session_view.token, max_age)))
+        }
+        Err(error) => {
+            let message = match error.code {
+                "invalid_credentials" => page.t.get("login-failed"),
+                "too_many_attempts" => page.t.arg("login-rate-limited", "minutes", error.details["minutes"].clone()),
+                _ => return Err(PortalError::api(page, error)),
+            };
+            let status = error.status;
+            Ok(render(status, LoginPage { page, email: form.email, error: Some(message), next }))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    page: PageContext,
+    name: String,
+    email: String,
+    locale: String,
+    time_zone: String,
+    errors: Vec<(String, String)>,
+    zones: Vec<&'static str>,
+}
+
+impl SignupPage {
+    fn error_for(&self, field: &str) -> String {
+        self.errors.iter().find(|(f, _)| f == field).map(|(_, m)| m.clone()).unwrap_or_default()
+    }
+}
+
+const TIME_ZONES: [&str; 8] = [
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "UTC",
+];
+
+pub async fn signup_page(headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    if guardian.0.is_some() {
+        return Ok(see_other("/services"));
+    }
+    let page = session::context(&headers, "/signup", None);
+    let locale = page.t.tag().to_owned();
+    ok(SignupPage {
+        page,
+        name: String::new(),
+        email: String::new(),
+        locale,
+        time_zone: "Asia/Shanghai".to_owned(),
+        errors: Vec::new(),
+        zones: TIME_ZONES.to_vec(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    name: String,
+    email: String,
+    password: String,
+    locale: String,
+    time_zone: String,
+    csrf: String,
+}
+
+pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignupForm>) -> PageResult {
+    let page = session::context(&headers, "/signup", None);
+    page.check_csrf(&form.csrf)?;
+    let input = SignUpInput {
+        guardian: GuardianInput {
+            email: form.email.clone(),
+            password: form.password,
+            name: form.name.clone(),
+            locale: form.locale.clone(),
+            time_zone: form.time_zone.clone(),
+        },
+    };
+    match lifecycle::sign_up(&state, input).await {
+        Ok(view) => {
+            let max_age = view.expires_at.as_second() - state.clock.wall_now().as_second();
+            Ok(with_cookie(see_other("/plans"), session::set_cookie(&headers, SESSION_COOKIE, &view.token, max_age)))
+        }
+        Err(error) if error.status.is_client_error() => {
+            let field = match error.code {
+                "email_taken" => "email".to_owned(),
+                _ => error.details["field"].as_str().unwrap_or("email").to_owned(),
+            };
+            let message = messages::render(error.code, page.t.locale, &error.details);
+            let status = error.status;
+            Ok(render(
+                status,
+                SignupPage {
+                    page,
+                    name: form.name,
+                    email: form.email,
+                    locale: form.locale,
+                    time_zone: form.time_zone,
+                    errors: vec![(field, message)],
+                    zones: TIME_ZONES.to_vec(),
+                },
+            ))
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let Some(guardian) = guardian.0 else {
+        return Ok(see_other("/login"));
+    };
+    let page = session::context(&headers, "/logout", Some(&guardian));
+    page.check_csrf(&form.csrf)?;
+    let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    tx.delete_session(&auth::token_hash(&guardian.token))
+        .await
+        .map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    Ok(with_cookie(see_other("/login"), session::set_cookie(&headers, SESSION_COOKIE, "", 0)))
+}
+
+// ------------------------------------------------------------------ services
+
+pub struct ServiceRow {
+    pub id: String,
+    pub plan_name: String,
+    pub status: String,
+    pub price: String,
+    pub period: String,
+    pub signed_up: String,
+    pub next_renewal: Option<String>,
+    /// The one date that matters, in words.
+    pub key_line: String,
+    pub href: String,
+}
+
+async fn plan_name(state: &AppState, plan_id: &str, t: &crate::portal::i18n::T) -> String {
+    let Ok(plan_id) = PlanId::parse(plan_id) else { return String::new() };
+    match state.store.plan(&plan_id).await {
+        Ok(plan) if t.locale == Locale::ZhCn => plan.name_zh_cn,
+        Ok(plan) => plan.name_en,
+        Err(_) => String::new(),
+    }
+}
+
+fn money(view: &crate::views::MoneyView) -> String {
+    baobao_domain::Currency::parse(&view.currency)
+        .map(|currency| Money { amount_minor: view.amount_minor, currency }.display())
+        .unwrap_or_else(|_| format!("{} {}", view.amount_minor, view.currency))
+}
+
+async fn service_row(state: &AppState, view: &SubscriptionView, page: &PageContext, calendar: &Calendar) -> ServiceRow {
+    let t = &page.t;
+    let key_line = if let Some(pending) = &view.pending_cancellation {
+        t.arg("service-ends", "date", local_date(calendar, pending.effective_at))
+    } else if let Some(ended_at) = view.ended_at {
+        t.arg("service-ended", "date", local_date(calendar, ended_at))
+    } else if view.status == "past_due" {
+        t.get("service-past-due")
+    } else if view.current_period.is_trial {
+        t.arg("service-trial-ends", "date", local_time(calendar, view.current_period.end))
+    } else if let Some(deadline) = view.notice_deadline {
+        t.arg("service-cancel-by", "date", local_time(calendar, deadline))
+    } else {
+        String::new()
+    };
+    ServiceRow {
+        id: view.id.clone(),
+        plan_name: plan_name(state, &view.plan_id, t).await,
+        status: t.get(&format!("status-{}", view.status)),
+        price: money(&view.price),
+        period: format!(
+            "{} – {}",
+            local_date(calendar, view.current_period.start),
+            local_date(calendar, view.current_period.end)
+        ),
+        signed_up: local_date(calendar, view.signed_up_at),
+        next_renewal: view.next_renewal_at.map(|t| local_date(calendar, t)),
+        key_line,
+        href: format!("/services/{}", view.id),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage {
+    page: PageContext,
+    rows: Vec<ServiceRow>,
+}
+
+pub async fn services(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/services")?;
+    let calendar = calendar_of(&guardian);
+    let views =
+        lifecycle::family_subscriptions(&state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    let mut rows = Vec::new();
+    for view in &views {
+        rows.push(service_row(&state, view, &page, &calendar).await);
+    }
+    ok(ServicesPage { page, rows })
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+struct ServicePage {
+    page: PageContext,
+    s: ServiceRow,
+    can_cancel: bool,
+    can_resume: bool,
+    notice: Option<String>,
+    receipts: Vec<ReceiptRow>,
+}
+
+#[derive(Deserialize)]
+pub struct ServiceQuery {
+    subscribed: Option<String>,
+    resumed: Option<String>,
+}
+
+pub async fn service(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Query(query): Query<ServiceQuery>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/services/{id}"))?;
+    let calendar = calendar_of(&guardian);
+    let view = lifecycle::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    let notice = if query.subscribed.is_some() {
+        Some(page.t.get("service-subscribed"))
+    } else if query.resumed.is_some() {
+        Some(page.t.get("service-resumed"))
+    } else {
+        None
+    };
+    let receipts = receipt_rows(&state, &guardian, &page, &calendar, Some(&view.id)).await?;
+    ok(ServicePage {
+        can_cancel: matches!(view.status.as_str(), "trialing" | "active" | "past_due"),
+        can_resume: view.pending_cancellation.is_some(),
+        s: service_row(&state, &view, &page, &calendar).await,
+        page,
+        notice,
+        receipts,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "terms.html")]
+struct TermsPage {
+    page: PageContext,
+    title: String,
+    version_line: String,
+    lines: Vec<String>,
+    back: String,
+}
+
+pub async fn service_terms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/services/{id}/terms"))?;
+    let view = lifecycle::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    let plan_id =
+        PlanId::parse(&view.plan_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
+    let version = state.store.policy(&plan_id, view.policy_version).await.or_not_found("plan").map_err(api(&page))?;
+    let policy: baobao_domain::Policy = serde_json::from_str(&version.terms)
+        .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
+    let name = plan_name(&state, &view.plan_id, &page.t).await;
+    ok(TermsPage {
+        title: page.t.arg("terms-title", "plan", &name),
+        version_line: page
+            .t
+            .args("terms-version", &[("version", version.version.to_string()), ("sha", version.sha256.clone())]),
+        lines: policy.render(page.t.locale).into_iter().map(|l| l.text).collect(),
+        back: format!("/services/{id}"),
+        page,
+    })
+}
+
+// ------------------------------------------------------------------ cancel
+
+pub struct OptionRow {
+    pub value: String,
+    pub label: String,
+    pub effective: String,
+    pub renewals: u32,
+    pub refund: String,
+    pub fee: String,
+    pub data_until: String,
+    pub explanation: String,
+}
+
+#[derive(Template)]
+#[template(path = "cancel.html")]
+struct CancelPage {
+    page: PageContext,
+    subscription_id: String,
+    title: String,
+    intro: String,
+    quote_id: String,
+    options: Vec<OptionRow>,
+    reasons: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+async fn cancel_page_model(
+    state: &AppState,
+    guardian: &SignedInGuardian,
+    page: PageContext,
+    id: &str,
+    error: Option<String>,
+) -> PageResult {
+    let calendar = calendar_of(guardian);
+    let view = lifecycle::get_subscription(state, &guardian.caller(), id).await.map_err(api(&page))?;
+    if view.pending_cancellation.is_some() || view.ended_at.is_some() {
+        return Ok(see_other(&format!("/services/{id}")));
+    }
+    let quote =
+        lifecycle::cancellation_quote(state, &guardian.caller(), id, None, page.t.locale).await.map_err(api(&page))?;
+    let t = &page.t;
+    let options = quote
+        .options
+        .iter()
+        .map(|o| OptionRow {
+            value: o.option.clone(),
+            label: t.get(&format!("option-{}", o.option)),
+            effective: local_time(&calendar, o.effective_at),
+            renewals: o.renewals_before_effective,
+            refund: money(&o.refund),
+            fee: money(&o.fee),
+            data_until: local_date(&calendar, o.delete_at),
+            explanation: o.explanation.clone(),
+        })
+        .collect();
+    let reasons =
+        lifecycle::REASON_CATEGORIES.iter().map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}")))).collect();
+    let name = plan_name(state, &view.plan_id, t).await;
+    ok(CancelPage {
+        subscription_id: id.to_owned(),
+        title: t.arg("cancel-title", "plan", &name),
+        intro: t.arg("cancel-intro", "valid_until", local_time(&calendar, quote.valid_until)),
+        quote_id: quote.id,
+        options,
+        reasons,
+        error,
+        page,
+    })
+}
+
+pub async fn cancel_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/services/{id}/cancel"))?;
+    cancel_page_model(&state, &guardian, page, &id, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    csrf: String,
+    quote_id: String,
+    option: Option<String>,
+    reason: Option<String>,
+    reason_text: Option<String>,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/services/{id}/cancel"))?;
+    page.check_csrf(&form.csrf)?;
+    let Some(option) = form.option.filter(|o| !o.is_empty()) else {
+        let error = page.t.get("cancel-choose");
+        return cancel_page_model(&state, &guardian, page, &id, Some(error)).await;
+    };
+    let reason =
+        form.reason.filter(|r| !r.is_empty()).map(|category| ReasonInput { category, text: form.reason_text.clone() });
+    let input = CancelInput { option, quote_id: Some(form.quote_id), reason, verification_code: None };
+    match lifecycle::cancel(&state, &guardian.caller(), &id, input).await {
+        Ok(done) => Ok(see_other(&format!("/receipts/{}?new=1", done.receipt.id))),
+        Err(error) if error.code == "quote_expired" => {
+            let message = page.t.get("cancel-quote-expired");
+            cancel_page_model(&state, &guardian, page, &id, Some(message)).await
+        }
+        Err(error) if error.code == "option_not_available" || error.code == "invalid_field" => {
+            let message = messages::render(error.code, page.t.locale, &error.details);
+            cancel_page_model(&state, &guardian, page, &id, Some(message)).await
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/services/{id}"))?;
+    page.check_csrf(&form.csrf)?;
+    lifecycle::resume(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    Ok(see_other(&format!("/services/{id}?resumed=1")))
+}
+
+// ------------------------------------------------------------------ plans
+
+pub struct PlanRow {
+    pub name: String,
+    pub price_line: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "plans.html")]
+struct PlansPage {
+    page: PageContext,
+    plans: Vec<PlanRow>,
+}
+
+fn price_line(t: &crate::portal::i18n::T, policy: &serde_json::Value) -> String {
+    let price = serde_json::from_value::<Money>(policy["price"].clone()).map(|m| m.display()).unwrap_or_default();
+    let period = serde_json::from_value::<baobao_domain::PeriodLength>(policy["period"].clone())
+        .map(|p| baobao_domain::policy::period_words(p, t.locale))
+        .unwrap_or_default();
+    t.args("plan-per-period", &[("price", price), ("period", period)])
+}
+
+pub async fn plans(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (_, page) = require(guardian, &headers, "/plans")?;
+    let views = lifecycle::plans(&state, page.t.locale).await.map_err(api(&page))?;
+    let plans = views
+        .iter()
+        .map(|p| PlanRow {
+            name: if page.t.locale == Locale::ZhCn { p.name.zh_cn.clone() } else { p.name.en.clone() },
+            price_line: price_line(&page.t, &p.policy.terms),
+            href: format!("/plans/{}", p.id),
+        })
+        .collect();
+    ok(PlansPage { page, plans })
+}
+
+#[derive(Template)]
+#[template(path = "plan.html")]
+struct PlanPage {
+    page: PageContext,
+    plan_id: String,
+    name: String,
+    price_line: String,
+    version_line: String,
+    sha256: String,
+    lines: Vec<String>,
+    error: Option<String>,
+}
+
+async fn plan_page_model(
+    state: &AppState,
+    page: PageContext,
+    id: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let plan_id = PlanId::parse(id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
+    let view = lifecycle::plan(state, &plan_id, page.t.locale).await.map_err(api(&page))?;
+    let t = &page.t;
+    Ok(render(
+        status,
+        PlanPage {
+            plan_id: view.id.clone(),
+            name: if t.locale == Locale::ZhCn { view.name.zh_cn.clone() } else { view.name.en.clone() },
+            price_line: price_line(t, &view.policy.terms),
+            version_line: t.args(
+                "terms-version",
+                &[("version", view.policy.version.to_string()), ("sha", view.policy.sha256.clone())],
+            ),
+            sha256: view.policy.sha256.clone(),
+            lines: view.terms_text.iter().map(|l| l.text.clone()).collect(),
+            error,
+            page,
+        },
+    ))
+}
+
+pub async fn plan_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (_, page) = require(guardian, &headers, &format!("/plans/{id}"))?;
+    plan_page_model(&state, page, &id, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct SubscribeForm {
+    csrf: String,
+    sha256: String,
+    accept: Option<String>,
+}
+
+pub async fn subscribe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Form(form): Form<SubscribeForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/plans/{id}"))?;
+    page.check_csrf(&form.csrf)?;
+    if form.accept.is_none() {
+        let error = page.t.get("plan-accept-required");
+        return plan_page_model(&state, page, &id, Some(error), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let input = SubscribeInput { plan_id: id.clone(), accept_policy_sha256: form.sha256 };
+    match lifecycle::subscribe(&state, &guardian.caller(), input).await {
+        Ok(done) => Ok(see_other(&format!("/services/{}?subscribed=1", done.subscription.id))),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+            let message = match error.code {
+                "policy_hash_mismatch" => page.t.get("plan-terms-changed"),
+                "already_subscribed" => page.t.get("plan-already"),
+                code => messages::render(code, page.t.locale, &error.details),
+            };
+            plan_page_model(&state, page, &id, Some(message), error.status).await
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+// ------------------------------------------------------------------ receipts
+
+pub struct ReceiptRow {
+    pub href: String,
+    pub number: String,
+    pub kind: String,
+    pub issued: String,
+}
+
+async fn receipt_rows(
+    state: &AppState,
+    guardian: &SignedInGuardian,
+    page: &PageContext,
+    calendar: &Calendar,
+    subscription_id: Option<&str>,
+) -> Result<Vec<ReceiptRow>, PortalError> {
+    let stored =
+        state.store.receipts_of(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    Ok(stored
+        .iter()
+        .rev()
+        .filter_map(|r| serde_json::from_str::<ReceiptDocument>(&r.document).ok().map(|d| (r, d)))
+        .filter(|(_, d)| subscription_id.is_none_or(|s| d.body["subscription_id"] == s))
+        .map(|(r, _)| ReceiptRow {
+            href: format!("/receipts/{}", r.id),
+            number: r.number.clone(),
+            kind: page.t.get(&format!("receipt-kind-{}", r.kind)),
+            issued: local_time(calendar, r.created_at),
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "receipts.html")]
+struct ReceiptsPage {
+    page: PageContext,
+    rows: Vec<ReceiptRow>,
+}
+
+pub async fn receipts(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/receipts")?;
+    let calendar = calendar_of(&guardian);
+    let rows = receipt_rows(&state, &guardian, &page, &calendar, None).await?;
+    ok(ReceiptsPage { page, rows })
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptPage {
+    page: PageContext,
+    title: String,
+    kind: String,
+    rows: Vec<(String, String)>,
+    what_next: Option<String>,
+    json_href: String,
+    services_href: String,
+    key_id: String,
+    signature: String,
+    is_new: bool,
+}
+
+async fn load_receipt(
+    state: &AppState,
+    guardian: &SignedInGuardian,
+    page: &PageContext,
+    id: &str,
+) -> Result<ReceiptDocument, PortalError> {
+    let not_found = || PortalError::api(page.clone(), ApiError::not_found("receipt"));
+    let receipt_id = ReceiptId::parse(id).map_err(|_| not_found())?;
+    let stored = state.store.receipt(&receipt_id).await.map_err(|_| not_found())?;
+    guardian.caller().require_family(&stored.family_id, &[], "receipt").map_err(|_| not_found())?;
+    serde_json::from_str(&stored.document)
+        .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))
+}
+
+fn body_instant(body: &serde_json::Value, key: &str) -> Option<Timestamp> {
+    body.get(key).and_then(|v| v.as_str()).and_then(|v| v.parse().ok())
+}
+
+fn body_money(body: &serde_json::Value, key: &str) -> Option<String> {
+    serde_json::from_value::<Money>(body.get(key)?.clone()).ok().map(|m| m.display())
+}
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    new: Option<String>,
+}
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Query(query): Query<NewQuery>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/receipts/{id}"))?;
+    let document = load_receipt(&state, &guardian, &page, &id).await?;
+    let calendar = calendar_of(&guardian);
+    let t = &page.t;
+    let body = &document.body;
+    let number = body["receipt_number"].as_str().unwrap_or_default().to_owned();
+    let mut rows = vec![(t.get("receipt-number"), number.clone())];
+    for (key, label) in
+        [("issued_at", "receipt-issued"), ("received_at", "receipt-received"), ("effective_at", "receipt-effective")]
+    {
+        if let Some(instant) = body_instant(body, key) {
+            rows.push((t.get(label), local_time(&calendar, instant)));
+        }
+    }
+    if let Some(option) = body["option"].as_str() {
+        rows.push((t.get("receipt-option"), t.get(&format!("option-{option}"))));
+    }
+    for (key, label) in [
+        ("refund", "receipt-refund"),
+        ("fee", "receipt-fee"),
+        ("price", "receipt-price"),
+        ("first_charge", "receipt-first-charge"),
+    ] {
+        if let Some(amount) = body_money(body, key) {
+            rows.push((t.get(label), amount));
+        }
+    }
+    if let Some(until) = body_instant(body, "export_until") {
+        rows.push((t.get("receipt-data-until"), local_date(&calendar, until)));
+    }
+    if let (Some(version), Some(sha)) = (body["policy_version"].as_i64(), body["policy_sha256"].as_str()) {
+        rows.push((
+            t.get("receipt-policy"),
+            t.args("terms-version", &[("version", version.to_string()), ("sha", sha.to_owned())]),
+        ));
+    }
+    let what_next = match (document.kind.as_str(), body["option"].as_str()) {
+        ("cancellation", Some("now")) => Some(t.get("receipt-what-next-now")),
+        ("cancellation", _) => body_instant(body, "effective_at")
+            .map(|at| t.arg("receipt-what-next-scheduled", "date", local_time(&calendar, at))),
+        _ => None,
+    };
+    let services_href =
+        body["subscription_id"].as_str().map(|s| format!("/services/{s}")).unwrap_or_else(|| "/services".to_owned());
+    ok(ReceiptPage {
+        title: t.arg("receipt-title", "number", &number),
+        kind: t.get(&format!("receipt-kind-{}", document.kind)),
+        rows,
+        what_next,
+        json_href: format!("/receipts/{id}/signed.json"),
+        services_href,
+        key_id: document.signature.key_id.clone(),
+        signature: document.signature.value.clone(),
+        is_new: query.new.is_some(),
+        page,
+    })
+}
+
+pub async fn receipt_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, &format!("/receipts/{id}"))?;
+    let document = load_receipt(&state, &guardian, &page, &id).await?;
+    let json = serde_json::to_string_pretty(&document).unwrap_or_default();
+    let disposition = format!("attachment; filename=\"receipt-{id}.json\"");
+    Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], json)
+        .into_response())
+}
+
+// ------------------------------------------------------------------ statement
+
+pub struct StatementRow {
+    pub date: String,
+    pub kind: String,
+    pub amount: String,
+    pub period: String,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "statement.html")]
+struct StatementPage {
+    page: PageContext,
+    rows: Vec<StatementRow>,
+}
+
+pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/statement")?;
+    let calendar = calendar_of(&guardian);
+    let entries =
+        state.store.statement(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    let rows = entries
+        .iter()
+        .map(|e| StatementRow {
+            date: local_time(&calendar, e.created_at),
+            kind: page.t.get(&format!("kind-{}", e.kind)),
+            amount: Money { amount_minor: e.amount_minor, currency: e.currency }.display(),
+            period: match (e.period_start, e.period_end) {
+                (Some(start), Some(end)) => {
+                    format!("{} – {}", local_date(&calendar, start), local_date(&calendar, end))
+                }
+                _ => String::new(),
+            },
+            note: e.note.clone(),
+        })
+        .collect();
+    ok(StatementPage { page, rows })
+}
+
+pub async fn statement_csv(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/statement")?;
+    let entries =
+        state.store.statement(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    let views: Vec<crate::views::StatementEntryView> =
+        entries.iter().map(crate::views::StatementEntryView::from).collect();
+    let csv = crate::api::families::statement_csv(&views)
+        .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
+    let disposition = format!("attachment; filename=\"statement-{}.csv\"", guardian.family_id());
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        csv,
+    )
+        .into_response())
+}

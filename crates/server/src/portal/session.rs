@@ -1,0 +1,154 @@
+//! Browser sessions: the session token in an HttpOnly cookie, CSRF tokens
+//! on every form, and the locale a page is shown in.
+//!
+//! The session cookie carries the same bearer token the API uses (only its
+//! SHA-256 is stored). A signed-in form's CSRF token is derived from the
+//! session token, which a page on another site can never read; before sign
+//! in, a random `baobao_csrf` cookie is echoed in the form (double submit).
+//! Cookies are `SameSite=Lax` and `HttpOnly`, and `Secure` when the request
+//! came over TLS (`X-Forwarded-Proto: https` from the proxy in front).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use baobao_domain::Locale;
+use baobao_domain::ids::{FamilyId, GuardianId};
+use baobao_store::{Guardian, PrincipalKind};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, Caller};
+use crate::portal::i18n::T;
+use crate::portal::pages::PortalError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "baobao_session";
+pub const CSRF_COOKIE: &str = "baobao_csrf";
+pub const LANG_COOKIE: &str = "baobao_lang";
+pub const COOKIE_VALUE_CHARS_MAX: usize = 256;
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= COOKIE_VALUE_CHARS_MAX)
+}
+
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value; `max_age_seconds` 0 deletes it.
+pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_seconds: i64) -> String {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
+}
+
+fn derived_csrf(session_token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("csrf:{session_token}").as_bytes())[..16])
+}
+
+/// Everything a page needs about who is looking and in which language.
+#[derive(Clone, Debug)]
+pub struct PageContext {
+    pub t: T,
+    pub csrf: String,
+    pub signed_in: bool,
+    /// `Set-Cookie` values the response must carry (a fresh CSRF cookie).
+    pub set_cookies: Vec<String>,
+    pub path: String,
+}
+
+impl PageContext {
+    pub fn lang_switch_href(&self) -> String {
+        format!("/lang?to={}&next={}", self.t.other().tag(), url_escape(&self.path))
+    }
+
+    /// The token a submitted form must carry.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PortalError> {
+        let matches = !self.csrf.is_empty()
+            && submitted.len() == self.csrf.len()
+            && submitted.bytes().zip(self.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if matches { Ok(()) } else { Err(PortalError::csrf(self.clone())) }
+    }
+}
+
+pub fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The signed-in guardian, if the session cookie is valid.
+pub struct MaybeGuardian(pub Option<SignedInGuardian>);
+
+#[derive(Clone, Debug)]
+pub struct SignedInGuardian {
+    pub guardian: Guardian,
+    pub token: String,
+}
+
+impl SignedInGuardian {
+    pub fn caller(&self) -> Caller {
+        Caller::Guardian {
+            guardian_id: self.guardian.id.clone(),
+            family_id: self.guardian.family_id.clone(),
+            locale: Locale::parse(&self.guardian.locale).unwrap_or_default(),
+        }
+    }
+
+    pub fn family_id(&self) -> &FamilyId {
+        &self.guardian.family_id
+    }
+}
+
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedInGuardian> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let session = state.store.session(&auth::token_hash(&token), state.clock.wall_now()).await.ok()?;
+    if session.principal_kind != PrincipalKind::Guardian {
+        return None;
+    }
+    let guardian_id = GuardianId::parse(&session.principal_id).ok()?;
+    let guardian = state.store.guardian(&guardian_id).await.ok()?;
+    Some(SignedInGuardian { guardian, token })
+}
+
+impl FromRequestParts<AppState> for MaybeGuardian {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeGuardian(signed_in(state, &parts.headers).await))
+    }
+}
+
+/// The page context: locale from the switch cookie, else the guardian's
+/// setting, else `Accept-Language`; the CSRF token for this visitor.
+pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardian>) -> PageContext {
+    let locale = cookie(headers, LANG_COOKIE)
+        .and_then(|tag| Locale::parse(&tag))
+        .or_else(|| guardian.and_then(|g| Locale::parse(&g.guardian.locale)))
+        .or_else(|| {
+            headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Locale::from_accept_language)
+        })
+        .unwrap_or_default();
+    let mut set_cookies = Vec::new();
+    let csrf = match guardian {
+        Some(g) => derived_csrf(&g.token),
+        None => match cookie(headers, CSRF_COOKIE) {
+            Some(existing) => existing,
+            None => {
+                let fresh = auth::random_token(18);
+                set_cookies.push(set_cookie(headers, CSRF_COOKIE, &fresh, 60 * 60 * 24));
+                fresh
+            }
+        },
+    };
+    PageContext { t: T::new(locale), csrf, signed_in: guardian.is_some(), set_cookies, path: path.to_owned() }
+}

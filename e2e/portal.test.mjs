@@ -1,0 +1,332 @@
+// The parent portal in a real headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core; nothing is downloaded). A real `baobao serve`
+// runs on a fresh database with a simulated clock; plans are created through
+// the API as an admin would. Run by scripts/test after the Rust suite.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const BIN = process.env.BAOBAO_BIN ?? path.resolve('../target/debug/baobao');
+const OUT = path.resolve(process.env.BAOBAO_E2E_OUT ?? 'out');
+const SCREENSHOTS = path.resolve(process.env.BAOBAO_SCREENSHOTS ?? path.join(OUT, 'screenshots'));
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const PASSWORD = 'a long password';
+
+let server, base, admin, browser, dataDir, database, plans = {};
+
+function freePort() {
+  return new Promise((resolve) => {
+    const listener = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = listener.address();
+      listener.close(() => resolve(port));
+    });
+  });
+}
+
+async function api(method, route, body, token) {
+  const response = await fetch(base + route, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await response.json().catch(() => null);
+  return { status: response.status, json };
+}
+
+async function setClock(now) {
+  const { status, json } = await api('POST', '/v1/admin/clock', { now }, admin);
+  assert.equal(status, 200, JSON.stringify(json));
+}
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  dataDir = mkdtempSync(path.join(tmpdir(), 'baobao-e2e-'));
+  database = process.env.BAOBAO_E2E_DATABASE ?? `sqlite://${dataDir}/e2e.db`;
+  const env = { ...process.env, BAOBAO_DATA_DIR: dataDir, RUST_LOG: 'warn' };
+  execFileSync(BIN, ['migrate', '--database', database], { env });
+  execFileSync(BIN, ['staff', 'create', '--database', database, '--email', 'admin@e2e.example', '--role', 'admin'],
+    { env: { ...env, BAOBAO_STAFF_PASSWORD: 'admin-password-1' } });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ['serve', '--database', database, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir,
+    '--clock', 'simulated', '--gateway', 'simulated'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(`${base}/readyz`)).ok) break; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const session = await api('POST', '/v1/auth/sessions', { email: 'admin@e2e.example', password: 'admin-password-1', realm: 'staff' });
+  admin = session.json.token;
+  await setClock('2027-01-10T02:00:00Z');
+  const monthly = await api('POST', '/v1/plans', {
+    service: 'edu', name: { 'zh-CN': '宝宝学堂 月度会员', en: 'Baobao Learning, monthly' },
+    policy: { price: { amount_minor: 3900, currency: 'CNY' }, period: 'P1M', notice_days: 7, cooling_off_days: 7,
+      allow_immediate: true, refund_on_immediate: 'prorated', channels: ['self_service', 'written_notice'],
+      written_notice_address: '上海市徐汇区示例路 88 号', retention_days: 30,
+      legal_holds: [{ category: 'invoices', basis: '《发票管理办法》第二十九条', retain_years: 5 }] },
+  }, admin);
+  assert.equal(monthly.status, 201, JSON.stringify(monthly.json));
+  plans.monthly = monthly.json;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+});
+
+/** A browser tab that counts the pages it loads and the clicks made in it. */
+async function journeyPage(locale, width = 1280) {
+  const context = await browser.newContext({ locale, viewport: { width, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const counts = { pages: 0, clicks: 0 };
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) counts.pages += 1; });
+  const click = async (locator) => { counts.clicks += 1; await locator.click(); };
+  const reset = () => { counts.pages = 1; counts.clicks = 0; };
+  return { context, page, counts, click, reset };
+}
+
+async function signUp(page, { name, email, locale }) {
+  await page.goto(`${base}/signup`);
+  await page.getByLabel(/Your name|您的姓名/).fill(name);
+  await page.getByLabel(/^Email|^邮箱/).fill(email);
+  await page.getByLabel(/^Password|^密码/).fill(PASSWORD);
+  await page.getByLabel(/^Language|^语言/).selectOption(locale);
+  await page.getByLabel(/Time zone|时区/).selectOption('Asia/Shanghai');
+  await page.getByRole('button', { name: /Create account|注册/ }).click();
+  await page.waitForURL(/\/plans$/);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+async function assertAccessible(page, label) {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }));
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(', ')}`), [], `${label} has accessibility violations`);
+}
+
+const journeys = {};
+
+test('a parent signs up, subscribes and cancels in English; cancelling takes no more than subscribing', async () => {
+  const { context, page, counts, click, reset } = await journeyPage('en-US');
+  await signUp(page, { name: 'Amy Chen', email: 'amy@example.com', locale: 'en' });
+
+  // Subscribe: catalogue → terms → the subscription.
+  reset();
+  await click(page.getByRole('link', { name: 'Terms and subscribe' }).first());
+  await page.waitForURL(/\/plans\/pln_/);
+  const accept = page.getByLabel('I have read these terms and accept them.');
+  assert.equal(await accept.isChecked(), false, 'the acceptance box is never pre-ticked');
+  await assertAccessible(page, 'plan page');
+  await shot(page, 'plan-desktop');
+  await click(accept);
+  await click(page.getByRole('button', { name: 'Subscribe' }));
+  await page.waitForURL(/\/services\/sub_.*subscribed=1/);
+  journeys.subscribe = { ...counts };
+  await page.getByText('You are subscribed.').waitFor();
+  await page.getByText(/Cancel by 2027-02-03 10:00 to avoid the next charge\./).waitFor();
+  const serviceUrl = page.url().replace(/\?.*$/, '');
+
+  // Cancel: the subscription → options and quote → the receipt.
+  await page.goto(serviceUrl);
+  reset();
+  await click(page.getByRole('link', { name: 'Cancel this subscription' }));
+  await page.waitForURL(/\/cancel$/);
+  const options = page.getByRole('radio');
+  assert.equal(await options.count(), 1, 'inside cooling-off the only option is to end now');
+  for (let i = 0; i < await options.count(); i++) assert.equal(await options.nth(i).isChecked(), false);
+  await page.getByText(/full refund of 39\.00 CNY/).waitFor();
+  await assertAccessible(page, 'cancel page');
+  await shot(page, 'cancel-desktop');
+  await click(page.getByRole('radio', { name: 'End now' }));
+  await click(page.getByRole('button', { name: 'Confirm cancellation' }));
+  await page.waitForURL(/\/receipts\/rcp_.*new=1/);
+  journeys.cancel = { ...counts };
+  await page.getByRole('heading', { name: 'Cancellation receipt' }).waitFor();
+  await page.getByText(/^BB-2027/).first().waitFor();
+  await page.getByText('Your subscription has ended. Any refund shown is on its way.').waitFor();
+  await assertAccessible(page, 'receipt page');
+  await shot(page, 'receipt-desktop');
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.getByRole('navigation').isVisible(), false, 'the printed receipt has no navigation');
+  await shot(page, 'receipt-print');
+  await page.emulateMedia({ media: 'screen' });
+
+  assert.ok(journeys.cancel.pages <= journeys.subscribe.pages, JSON.stringify(journeys));
+  assert.ok(journeys.cancel.clicks <= journeys.subscribe.clicks, JSON.stringify(journeys));
+  assert.equal(journeys.cancel.pages, 3);
+  writeFileSync(path.join(OUT, 'journeys.json'), JSON.stringify(journeys, null, 2));
+
+  // The signed JSON verifies offline with the server's key.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the signed receipt (JSON)' }).click()]);
+  const receiptFile = path.join(OUT, 'receipt.json');
+  await download.saveAs(receiptFile);
+  const verified = execFileSync(BIN, ['verify', receiptFile, '--data-dir', dataDir]).toString();
+  assert.match(verified, /^OK: cancellation receipt rcp_/);
+
+  // The statement: the charge and the cooling-off refund, and the CSV.
+  await page.goto(`${base}/statement`);
+  await page.getByRole('cell', { name: 'Charge' }).waitFor();
+  await page.getByRole('cell', { name: 'Refund' }).waitFor();
+  await assertAccessible(page, 'statement page');
+  await shot(page, 'statement-desktop');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as CSV' }).click()]);
+  const csvFile = path.join(OUT, 'statement.csv');
+  await csv.saveAs(csvFile);
+  const lines = readFileSync(csvFile, 'utf8').trim().split('\n');
+  assert.equal(lines[0], 'id,created_at,kind,amount_minor,currency,subscription_id,period_start,period_end,note');
+  assert.ok(lines.some((l) => l.includes(',charge,3900,CNY,')) && lines.some((l) => l.includes(',refund,3900,CNY,')), lines.join('\n'));
+
+  await page.goto(`${base}/receipts`);
+  assert.equal(await page.getByRole('link', { name: /Cancellation receipt · BB-/ }).count(), 1);
+  await context.close();
+});
+
+test('中文：注册、订阅、在周期结束时取消、撤回取消', async () => {
+  const { context, page } = await journeyPage('zh-CN');
+  await page.goto(`${base}/signup`);
+  await page.getByRole('heading', { name: '注册账户' }).waitFor();
+  await signUp(page, { name: '王芳', email: 'wang@example.com', locale: 'zh-CN' });
+  await page.getByRole('heading', { name: '套餐' }).waitFor();
+  await page.getByRole('link', { name: '查看条款并订阅' }).first().click();
+  await page.getByText('每月 39.00 CNY').first().waitFor();
+  await page.getByText(/书面通知请寄至：上海市徐汇区示例路 88 号/).waitFor();
+  await shot(page, 'plan-zh-CN');
+  await page.getByLabel('我已阅读并接受以上条款。').check();
+  await page.getByRole('button', { name: '订阅' }).click();
+  await page.getByText('订阅成功，回执如下。').waitFor();
+  const serviceUrl = page.url().replace(/\?.*$/, '');
+
+  // Past the cooling-off period, all three ways out are on the table.
+  await setClock('2027-01-20T02:00:00Z');
+  await page.goto(serviceUrl);
+  await page.getByText(/请在 2027-02-03 10:00 之前取消，以免产生下一次扣费。/).waitFor();
+  await shot(page, 'service-zh-CN');
+  await page.getByRole('link', { name: '取消此订阅' }).click();
+  await page.getByRole('radio', { name: '在本周期结束时结束' }).waitFor();
+  await page.getByRole('radio', { name: '立即结束' }).waitFor();
+  await page.getByText('想保留吗？').waitFor();
+  await shot(page, 'cancel-zh-CN');
+  // Submitting without a choice explains itself next to the options.
+  await page.getByRole('button', { name: '确认取消' }).click({ noWaitAfter: true });
+  await page.getByRole('radio', { name: '在本周期结束时结束' }).check();
+  await page.getByLabel('您为什么离开？（选填）').selectOption('child_outgrew');
+  await page.getByRole('button', { name: '确认取消' }).click();
+  await page.getByRole('heading', { name: '取消回执' }).waitFor();
+  await page.getByText(/您的订阅将持续到 2027-02-10 10:00/).waitFor();
+  await shot(page, 'receipt-zh-CN');
+
+  // Resume is one click from the subscription page.
+  await page.goto(serviceUrl);
+  await page.getByText('将于 2027-02-10 结束，之后不再扣费。').waitFor();
+  await page.getByRole('button', { name: '保留订阅（撤回取消）' }).click();
+  await page.getByText('已撤回取消，订阅继续有效。').waitFor();
+  await page.getByText('有效', { exact: true }).first().waitFor();
+  // The language switch works on every page and is remembered.
+  await page.getByRole('link', { name: 'English' }).click();
+  await page.getByRole('link', { name: 'Cancel this subscription' }).waitFor();
+  await page.getByRole('link', { name: 'My services' }).click();
+  await page.getByRole('heading', { name: 'My services' }).waitFor();
+  await context.close();
+});
+
+test('failure paths: wrong password, an expired form, and someone else\'s subscription by URL', async () => {
+  const owner = await journeyPage('en-US');
+  await signUp(owner.page, { name: 'Owner', email: 'owner@example.com', locale: 'en' });
+  await owner.page.getByRole('link', { name: 'Terms and subscribe' }).first().click();
+  await owner.page.getByLabel('I have read these terms and accept them.').check();
+  await owner.page.getByRole('button', { name: 'Subscribe' }).click();
+  await owner.page.waitForURL(/\/services\/sub_/);
+  const ownerService = owner.page.url().replace(/\?.*$/, '');
+
+  // Subscribing without ticking the box says so, next to the box.
+  await owner.page.goto(`${base}/plans`);
+  await owner.page.getByRole('link', { name: 'Terms and subscribe' }).first().click();
+  await owner.page.getByRole('button', { name: 'Subscribe' }).click();
+  await owner.page.getByRole('alert').getByText('Tick the box to accept the terms, or go back.').waitFor();
+
+  const stranger = await journeyPage('en-US');
+  await stranger.page.goto(`${base}/login`);
+  await stranger.page.getByLabel('Email').fill('owner@example.com');
+  await stranger.page.getByLabel('Password').fill('not the password');
+  await stranger.page.getByRole('button', { name: 'Sign in' }).click();
+  await stranger.page.getByRole('alert').getByText('The email or password is not correct.').waitFor();
+  assert.equal(await stranger.page.getByLabel('Email').inputValue(), 'owner@example.com');
+
+  // A form whose CSRF token no longer matches is refused, and nothing happens.
+  await stranger.page.goto(`${base}/login`);
+  await stranger.context.clearCookies();
+  await stranger.page.getByLabel('Email').fill('owner@example.com');
+  await stranger.page.getByLabel('Password').fill(PASSWORD);
+  const refused = stranger.page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST');
+  await stranger.page.getByRole('button', { name: 'Sign in' }).click();
+  assert.equal((await refused).status(), 403);
+  await stranger.page.getByText('This form has expired. Please go back, reload the page and try again.').waitFor();
+
+  // Someone else's subscription by URL: not found, and it stays as it was.
+  await signUp(stranger.page, { name: 'Stranger', email: 'stranger@example.com', locale: 'en' });
+  for (const url of [ownerService, `${ownerService}/cancel`, `${ownerService}/terms`]) {
+    const response = await stranger.page.goto(url);
+    assert.equal(response.status(), 404, url);
+    await stranger.page.getByText('We could not find that page.').waitFor();
+  }
+  const csrf = await stranger.page.locator('input[name=csrf]').first().inputValue();
+  const attempt = await stranger.page.request.post(`${ownerService}/cancel`, { form: { csrf, quote_id: 'quo_x', option: 'now' } });
+  assert.equal(attempt.status(), 404);
+  await owner.page.goto(ownerService);
+  await owner.page.getByText('Cancel this subscription').waitFor();
+  await owner.context.close();
+  await stranger.context.close();
+});
+
+test('the portal works by keyboard alone on a 375-pixel phone screen', async () => {
+  const { context, page } = await journeyPage('en-US', 375);
+  await page.goto(`${base}/signup`);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling on the sign-up page');
+  await shot(page, 'signup-phone');
+  await signUp(page, { name: 'Kim', email: 'kim@example.com', locale: 'en' });
+  const tabTo = async (matches) => {
+    for (let i = 0; i < 60; i++) {
+      await page.keyboard.press('Tab');
+      if (await page.evaluate(matches)) return;
+    }
+    assert.fail(`no focusable element matched ${matches}`);
+  };
+  await tabTo(() => document.activeElement?.textContent?.trim() === 'Terms and subscribe');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/plans\/pln_/);
+  await tabTo(() => document.activeElement?.name === 'accept');
+  await page.keyboard.press('Space');
+  await tabTo(() => document.activeElement?.textContent?.trim() === 'Subscribe');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/services\/sub_/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling on the subscription page');
+  await shot(page, 'service-phone');
+  await tabTo(() => document.activeElement?.textContent?.trim() === 'Cancel this subscription');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/cancel$/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scrolling on the options page');
+  await shot(page, 'cancel-phone');
+  await tabTo(() => document.activeElement?.name === 'option');
+  await page.keyboard.press('Space');
+  await tabTo(() => document.activeElement?.textContent?.trim() === 'Confirm cancellation');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/receipts\/rcp_/);
+  await shot(page, 'receipt-phone');
+  await page.goto(`${base}/services`);
+  await assertAccessible(page, 'services page');
+  await shot(page, 'services-phone');
+  await context.close();
+});
