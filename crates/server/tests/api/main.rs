@@ -10,3 +10,4 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod portal;

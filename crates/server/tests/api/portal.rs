@@ -1,0 +1,131 @@
+//! The portal's protections, checked at the HTTP level: cookie flags, CSRF
+//! on every form, and the pause after repeated wrong passwords.
+
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(
+    session_cookies_are_http_only_same_site_and_secure_behind_tls,
+    forms_without_a_matching_csrf_token_change_nothing,
+    repeated_wrong_passwords_pause_the_account,
+);
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_owned()))
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+}
+
+async fn session_cookies_are_http_only_same_site_and_secure_behind_tls(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    app.sign_up("parent@example.com").await;
+    let client = client();
+    let login = client.get(format!("{}/login", app.address)).header("x-forwarded-proto", "https").send().await.unwrap();
+    let cookies = set_cookies(&login);
+    let csrf = cookie_value(&cookies, "baobao_csrf");
+    assert!(cookies[0].contains("HttpOnly") && cookies[0].contains("SameSite=Lax") && cookies[0].contains("Secure"));
+    let signed_in = client
+        .post(format!("{}/login", app.address))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("baobao_csrf={csrf}"))
+        .form(&[
+            ("email", "parent@example.com"),
+            ("password", "a long password"),
+            ("csrf", &csrf),
+            ("next", "/services"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()["location"], "/services");
+    let session = set_cookies(&signed_in).into_iter().find(|c| c.starts_with("baobao_session=")).unwrap();
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(session.contains(flag), "{flag} missing from {session}");
+    }
+    // Over plain HTTP (a local demo) the cookie cannot be Secure, or it would never come back.
+    let plain = client.get(format!("{}/login", app.address)).send().await.unwrap();
+    assert!(!set_cookies(&plain)[0].contains("Secure"));
+    // A crafted `next` never leads off the site.
+    let away = client
+        .post(format!("{}/login", app.address))
+        .header("cookie", format!("baobao_csrf={csrf}"))
+        .form(&[
+            ("email", "parent@example.com"),
+            ("password", "a long password"),
+            ("csrf", &csrf),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(away.headers()["location"], "/services");
+}
+
+async fn forms_without_a_matching_csrf_token_change_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    let client = client();
+    let session = format!("baobao_session={}", parent.token);
+    // Another site's form posting with the parent's cookie but no token.
+    for (path, form) in [
+        (format!("/services/{subscription_id}/cancel"), vec![("option", "now"), ("quote_id", "quo_x")]),
+        (format!("/plans/{}", plan["id"].as_str().unwrap()), vec![("accept", "yes"), ("sha256", "x")]),
+        ("/logout".to_owned(), vec![]),
+    ] {
+        let mut fields = form.clone();
+        fields.push(("csrf", "forged"));
+        let response = client
+            .post(format!("{}{path}", app.address))
+            .header("cookie", &session)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        // In the guardian's own language (the helper signs parents up in zh-CN).
+        assert!(response.text().await.unwrap().contains("此表单已过期"));
+    }
+    assert_eq!(app.subscription(&parent, &subscription_id).await["status"], "active");
+    assert_eq!(
+        app.get(&format!("/v1/families/{}", parent.family_id), Some(&parent.token)).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn repeated_wrong_passwords_pause_the_account(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    app.sign_up("parent@example.com").await;
+    for _ in 0..5 {
+        let wrong = app
+            .post("/v1/auth/sessions", None, json!({"email": "parent@example.com", "password": "guess guess guess"}))
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let paused = app
+        .post("/v1/auth/sessions", None, json!({"email": "parent@example.com", "password": "a long password"}))
+        .await;
+    assert_eq!(paused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(paused.body["error"]["code"], "too_many_attempts");
+    assert_eq!(paused.body["error"]["details"]["minutes"], 15);
+    // Another account is not affected.
+    app.sign_up("other@example.com").await;
+    let other =
+        app.post("/v1/auth/sessions", None, json!({"email": "other@example.com", "password": "a long password"})).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+}
