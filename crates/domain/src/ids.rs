@@ -144,6 +144,10 @@ id_kinds! {
     LedgerEntry => "led" as LedgerEntryId,
     BillingRun => "run" as BillingRunId,
     AuditEntry => "aud" as AuditEntryId,
+    ApiKey => "key" as ApiKeyId,
+    Record => "rec" as RecordId,
+    Export => "exp" as ExportId,
+    Deletion => "del" as DeletionId,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod messages;
 pub mod portal;
 pub mod receipts;
 pub mod state;
+pub mod vault;
 pub mod views;
 
 pub use state::{AppState, ServerConfig};

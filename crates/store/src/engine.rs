@@ -21,8 +21,10 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "lifecycle", sql: include_str!("../migrations/0001_lifecycle.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "lifecycle", sql: include_str!("../migrations/0001_lifecycle.sql") },
+    Migration { version: 2, name: "children_data", sql: include_str!("../migrations/0002_children_data.sql") },
+];
 
 impl Engine {
     /// Recognises the engine and normalises the URL: a SQLite file is

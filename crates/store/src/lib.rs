@@ -16,6 +16,7 @@
 mod accounts;
 mod billing;
 mod catalogue;
+pub mod children;
 mod engine;
 pub mod ledger;
 mod receipts;

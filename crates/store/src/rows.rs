@@ -2,7 +2,8 @@
 //! instants and amounts; no behaviour beyond decoding.
 
 use baobao_domain::ids::{
-    CancellationId, ChildId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId, ReceiptId, StaffId, SubscriptionId,
+    ApiKeyId, CancellationId, ChildId, DeletionId, ExportId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId,
+    ReceiptId, RecordId, StaffId, SubscriptionId,
 };
 use baobao_domain::money::Currency;
 use jiff::Timestamp;
@@ -191,4 +192,60 @@ pub struct IdempotentRequest {
     pub request_sha256: String,
     pub response: Option<(u16, String)>,
     pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub service: String,
+    pub name: String,
+    pub key_sha256: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A child record as stored: the body is ciphertext under the (family,
+/// service) data key, with the record's identity bound in as associated data.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub id: RecordId,
+    pub family_id: FamilyId,
+    pub child_id: ChildId,
+    pub service: String,
+    pub kind: String,
+    pub recorded_at: Timestamp,
+    /// Hex of the 24-byte XChaCha20 nonce.
+    pub nonce: String,
+    /// Base64 of the ciphertext and tag.
+    pub ciphertext: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub id: ExportId,
+    pub family_id: FamilyId,
+    pub status: String,
+    pub requested_by: String,
+    pub file_sha256: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deletion {
+    pub id: DeletionId,
+    pub family_id: FamilyId,
+    /// A service, or `*` for all of the family's data.
+    pub service: String,
+    /// `guardian_request` or `retention`.
+    pub cause: String,
+    pub status: String,
+    pub requested_at: Timestamp,
+    pub due_at: Timestamp,
+    pub key_destroyed_at: Option<Timestamp>,
+    pub certificate_id: Option<ReceiptId>,
+    pub completed_at: Option<Timestamp>,
 }

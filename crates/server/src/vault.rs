@@ -1,0 +1,368 @@
+//! Envelope encryption of children's data, and the key vault.
+//!
+//! Every record body is sealed with XChaCha20-Poly1305 under a data key per
+//! (family, service); the record's id, family, child, service and kind are
+//! bound in as associated data, so a ciphertext moved to another row does
+//! not open. Data keys are wrapped by the master key and kept in the vault —
+//! a directory beside the database, never inside it: a backup of the
+//! database holds ciphertext only, and destroying a data key (deleting its
+//! vault file) makes every copy of those records unreadable for good
+//! (crypto-shredding). Master-key rotation re-wraps the vault's data keys;
+//! records are not touched.
+//!
+//! Layout under the data directory:
+//! `master-keys/<id>.key` (hex; the newest is current), and
+//! `vault/<family>/<service>.key` (JSON: master key id, nonce, wrapped key).
+//! With several servers, the data directory's `master-keys/` and `vault/`
+//! must be one shared volume.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::random_bytes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("key store I/O at {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {0} is damaged")]
+    Damaged(PathBuf),
+    #[error("the master key {0} that wrapped a data key is missing")]
+    MissingMasterKey(String),
+    #[error("a record did not decrypt: it was altered, moved, or its key belongs to another record")]
+    Decrypt,
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
+    move |source| VaultError::Io { path: path.to_owned(), source }
+}
+
+struct MasterKey {
+    id: String,
+    key: [u8; 32],
+}
+
+pub struct Vault {
+    master_dir: PathBuf,
+    vault_dir: PathBuf,
+    /// Newest last; the last one wraps new data keys. Re-read from disk
+    /// when a key is missing or new keys are wrapped, so that a rotation
+    /// done by `baobao keys rotate-master` beside a running server is seen.
+    masters: std::sync::RwLock<Vec<MasterKey>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WrappedKey {
+    master_key_id: String,
+    nonce: String,
+    wrapped: String,
+}
+
+/// An unwrapped data key, used for one request and dropped.
+pub struct DataKey {
+    cipher: XChaCha20Poly1305,
+}
+
+/// A sealed record body: hex nonce and base64 ciphertext.
+pub struct Sealed {
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+impl Vault {
+    /// Opens the vault in `data_dir`, creating the first master key.
+    pub fn open(data_dir: &Path) -> Result<Vault, VaultError> {
+        let master_dir = data_dir.join("master-keys");
+        let vault_dir = data_dir.join("vault");
+        fs::create_dir_all(&master_dir).map_err(io(&master_dir))?;
+        fs::create_dir_all(&vault_dir).map_err(io(&vault_dir))?;
+        let vault = Vault { master_dir, vault_dir, masters: std::sync::RwLock::new(Vec::new()) };
+        vault.load_masters()?;
+        if vault.read_masters().is_empty() {
+            vault.new_master()?;
+        }
+        Ok(vault)
+    }
+
+    fn read_masters(&self) -> std::sync::RwLockReadGuard<'_, Vec<MasterKey>> {
+        self.masters.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn load_masters(&self) -> Result<(), VaultError> {
+        let mut masters = Vec::new();
+        for entry in fs::read_dir(&self.master_dir).map_err(io(&self.master_dir))? {
+            let path = entry.map_err(io(&self.master_dir))?.path();
+            if path.extension().is_none_or(|e| e != "key") {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(io(&path))?;
+            let key: [u8; 32] = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| VaultError::Damaged(path.clone()))?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            masters.push((name, MasterKey { id: master_id(&key), key }));
+        }
+        // File names start with a sortable creation stamp: newest last.
+        masters.sort_by(|a, b| a.0.cmp(&b.0));
+        *self.masters.write().unwrap_or_else(|p| p.into_inner()) = masters.into_iter().map(|(_, m)| m).collect();
+        Ok(())
+    }
+
+    fn new_master(&self) -> Result<String, VaultError> {
+        let key: [u8; 32] = random_bytes();
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let id = master_id(&key);
+        let path = self.master_dir.join(format!("{stamp:024}-{id}.key"));
+        write_private(&path, hex::encode(key).as_bytes())?;
+        self.masters.write().unwrap_or_else(|p| p.into_inner()).push(MasterKey { id: id.clone(), key });
+        Ok(id)
+    }
+
+    pub fn current_master_id(&self) -> String {
+        self.read_masters().last().map(|m| m.id.clone()).unwrap_or_default()
+    }
+
+    /// The master key with `id`, re-reading the directory once if it is not known.
+    fn master(&self, id: &str) -> Result<(String, [u8; 32]), VaultError> {
+        let find = |masters: &[MasterKey]| masters.iter().find(|m| m.id == id).map(|m| (m.id.clone(), m.key));
+        if let Some(found) = find(&self.read_masters()) {
+            return Ok(found);
+        }
+        self.load_masters()?;
+        find(&self.read_masters()).ok_or_else(|| VaultError::MissingMasterKey(id.to_owned()))
+    }
+
+    fn key_path(&self, family_id: &str, service: &str) -> PathBuf {
+        // Both are checked tokens (a prefixed id, a service name): safe as file names.
+        self.vault_dir.join(family_id).join(format!("{service}.key"))
+    }
+
+    /// The data key of (family, service); created when `create` and missing.
+    /// `None` when there is none — never created, or destroyed.
+    pub fn data_key(&self, family_id: &str, service: &str, create: bool) -> Result<Option<DataKey>, VaultError> {
+        let path = self.key_path(family_id, service);
+        match fs::read(&path) {
+            Ok(bytes) => return self.unwrap(&path, &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(VaultError::Io { path, source: e }),
+        }
+        if !create {
+            return Ok(None);
+        }
+        let key: [u8; 32] = random_bytes();
+        let bytes = self.wrap(&key)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        match create_new_private(&path, &bytes) {
+            Ok(()) => Ok(Some(DataKey::new(&key))),
+            // Another request created it first: use theirs.
+            Err(VaultError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = fs::read(&path).map_err(io(&path))?;
+                self.unwrap(&path, &bytes).map(Some)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn wrap(&self, key: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
+        // The current master key as it is on disk now (a rotation may have run).
+        self.load_masters()?;
+        let (master_id, master_key) = self
+            .read_masters()
+            .last()
+            .map(|m| (m.id.clone(), m.key))
+            .ok_or_else(|| VaultError::MissingMasterKey("current".into()))?;
+        let nonce: [u8; 24] = random_bytes();
+        let cipher = XChaCha20Poly1305::new_from_slice(&master_key).map_err(|_| VaultError::Encrypt)?;
+        let wrapped = cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: key, aad: master_id.as_bytes() })
+            .map_err(|_| VaultError::Encrypt)?;
+        let file =
+            WrappedKey { master_key_id: master_id, nonce: hex::encode(nonce), wrapped: STANDARD.encode(wrapped) };
+        serde_json::to_vec(&file).map_err(|_| VaultError::Encrypt)
+    }
+
+    fn unwrap_key(&self, path: &Path, bytes: &[u8]) -> Result<[u8; 32], VaultError> {
+        let damaged = || VaultError::Damaged(path.to_owned());
+        let file: WrappedKey = serde_json::from_slice(bytes).map_err(|_| damaged())?;
+        let (master_id, master_key) = self.master(&file.master_key_id)?;
+        let nonce: [u8; 24] = hex::decode(&file.nonce).ok().and_then(|b| b.try_into().ok()).ok_or_else(damaged)?;
+        let wrapped = STANDARD.decode(&file.wrapped).map_err(|_| damaged())?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&master_key).map_err(|_| damaged())?;
+        let key = cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: &wrapped, aad: master_id.as_bytes() })
+            .map_err(|_| damaged())?;
+        key.try_into().map_err(|_| damaged())
+    }
+
+    fn unwrap(&self, path: &Path, bytes: &[u8]) -> Result<DataKey, VaultError> {
+        Ok(DataKey::new(&self.unwrap_key(path, bytes)?))
+    }
+
+    /// Destroys the data key(s) of a family: one service, or all with `*`.
+    /// Returns how many keys were destroyed (0 when already gone).
+    pub fn destroy(&self, family_id: &str, service: &str) -> Result<u32, VaultError> {
+        let family_dir = self.vault_dir.join(family_id);
+        let paths: Vec<PathBuf> = if service == "*" {
+            match fs::read_dir(&family_dir) {
+                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(VaultError::Io { path: family_dir, source: e }),
+            }
+        } else {
+            vec![self.key_path(family_id, service)]
+        };
+        let mut destroyed = 0;
+        for path in paths {
+            // Overwrite before unlinking, so the key is not left in the
+            // file system's free blocks as plainly as it was written.
+            if let Ok(metadata) = fs::metadata(&path) {
+                let _ = fs::write(&path, vec![0u8; usize::try_from(metadata.len()).unwrap_or(0)]);
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => destroyed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(VaultError::Io { path, source: e }),
+            }
+        }
+        if let Ok(dir) = fs::File::open(&family_dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(destroyed)
+    }
+
+    /// Makes a new master key current and re-wraps every data key with it;
+    /// older master keys are removed once nothing uses them. Records are
+    /// not touched. Returns the new key's id and how many data keys moved.
+    pub fn rotate_master(&self) -> Result<(String, u64), VaultError> {
+        let new_id = self.new_master()?;
+        let mut rewrapped = 0;
+        for family in fs::read_dir(&self.vault_dir).map_err(io(&self.vault_dir))? {
+            let family = family.map_err(io(&self.vault_dir))?.path();
+            for entry in fs::read_dir(&family).map_err(io(&family))? {
+                let path = entry.map_err(io(&family))?.path();
+                let bytes = fs::read(&path).map_err(io(&path))?;
+                let key = self.unwrap_key(&path, &bytes)?;
+                let temporary = path.with_extension("rewrap");
+                write_private(&temporary, &self.wrap(&key)?)?;
+                fs::rename(&temporary, &path).map_err(io(&path))?;
+                rewrapped += 1;
+            }
+        }
+        // Every data key is under the new master now: retire the old ones.
+        for entry in fs::read_dir(&self.master_dir).map_err(io(&self.master_dir))? {
+            let path = entry.map_err(io(&self.master_dir))?.path();
+            if path.extension().is_some_and(|e| e == "key") && !path.to_string_lossy().contains(&new_id) {
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        self.load_masters()?;
+        Ok((new_id, rewrapped))
+    }
+}
+
+fn master_id(key: &[u8; 32]) -> String {
+    format!("mk-{}", &hex::encode(Sha256::digest(key))[..12])
+}
+
+fn private_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut file = private_options().create(true).truncate(true).open(path).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+fn create_new_private(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut file = private_options().create_new(true).open(path).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+impl DataKey {
+    fn new(key: &[u8; 32]) -> DataKey {
+        // A 32-byte key always fits XChaCha20-Poly1305.
+        DataKey { cipher: XChaCha20Poly1305::new(key.into()) }
+    }
+
+    pub fn seal(&self, plaintext: &[u8], associated: &str) -> Result<Sealed, VaultError> {
+        let nonce: [u8; 24] = random_bytes();
+        let ciphertext = self
+            .cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: associated.as_bytes() })
+            .map_err(|_| VaultError::Encrypt)?;
+        Ok(Sealed { nonce: hex::encode(nonce), ciphertext: STANDARD.encode(ciphertext) })
+    }
+
+    pub fn open(&self, nonce: &str, ciphertext: &str, associated: &str) -> Result<Vec<u8>, VaultError> {
+        let nonce: [u8; 24] = hex::decode(nonce).ok().and_then(|b| b.try_into().ok()).ok_or(VaultError::Decrypt)?;
+        let ciphertext = STANDARD.decode(ciphertext).map_err(|_| VaultError::Decrypt)?;
+        self.cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: &ciphertext, aad: associated.as_bytes() })
+            .map_err(|_| VaultError::Decrypt)
+    }
+}
+
+/// The associated data binding a record body to its row.
+pub fn record_binding(record_id: &str, family_id: &str, child_id: &str, service: &str, kind: &str) -> String {
+    format!("baobao-record-v1|{record_id}|{family_id}|{child_id}|{service}|{kind}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_bodies_open_only_with_their_key_and_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        assert!(vault.data_key("fam_a", "edu", false).unwrap().is_none());
+        let key = vault.data_key("fam_a", "edu", true).unwrap().unwrap();
+        let sealed = key.seal(b"{\"height_cm\": 112}", "rec_1|fam_a").unwrap();
+        assert_eq!(key.open(&sealed.nonce, &sealed.ciphertext, "rec_1|fam_a").unwrap(), b"{\"height_cm\": 112}");
+        assert!(key.open(&sealed.nonce, &sealed.ciphertext, "rec_2|fam_a").is_err(), "moved to another row");
+        let other = vault.data_key("fam_b", "edu", true).unwrap().unwrap();
+        assert!(other.open(&sealed.nonce, &sealed.ciphertext, "rec_1|fam_a").is_err());
+        // Reopening the vault finds the same key.
+        let again = Vault::open(dir.path()).unwrap().data_key("fam_a", "edu", false).unwrap().unwrap();
+        assert!(again.open(&sealed.nonce, &sealed.ciphertext, "rec_1|fam_a").is_ok());
+    }
+
+    #[test]
+    fn rotation_rewraps_data_keys_and_destruction_is_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        let first_master = vault.current_master_id();
+        let sealed = vault.data_key("fam_a", "edu", true).unwrap().unwrap().seal(b"secret", "x").unwrap();
+        vault.data_key("fam_a", "play", true).unwrap();
+        let (second_master, moved) = vault.rotate_master().unwrap();
+        assert_ne!(first_master, second_master);
+        assert_eq!(moved, 2);
+        let reopened = Vault::open(dir.path()).unwrap();
+        assert_eq!(reopened.current_master_id(), second_master);
+        let key = reopened.data_key("fam_a", "edu", false).unwrap().unwrap();
+        assert_eq!(key.open(&sealed.nonce, &sealed.ciphertext, "x").unwrap(), b"secret");
+        assert_eq!(reopened.destroy("fam_a", "*").unwrap(), 2);
+        assert!(reopened.data_key("fam_a", "edu", false).unwrap().is_none());
+        assert_eq!(reopened.destroy("fam_a", "*").unwrap(), 0, "destroying twice is a no-op");
+    }
+}

@@ -1,0 +1,401 @@
+//! Children's data: integrators' API keys, encrypted child records,
+//! exports and deletions. This module stores ciphertext only; keys and
+//! plaintext never reach the database.
+
+use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId, GuardianId, ReceiptId};
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{
+    ApiKey, Child, Deletion, Export, Store, StoreResult, StoredRecord, Tx, id, instant, integer, micros, optional_id,
+    optional_instant, text,
+};
+
+/// A page of records never holds more than this many.
+pub const RECORDS_PAGE_MAX: i64 = 1000;
+
+const RECORD_COLUMNS: &str = "id, family_id, child_id, service, kind, recorded_at, nonce, ciphertext, created_at";
+
+fn record(row: &AnyRow) -> StoreResult<StoredRecord> {
+    Ok(StoredRecord {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        child_id: id(row, "child_id")?,
+        service: text(row, "service")?,
+        kind: text(row, "kind")?,
+        recorded_at: instant(row, "recorded_at")?,
+        nonce: text(row, "nonce")?,
+        ciphertext: text(row, "ciphertext")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+const EXPORT_COLUMNS: &str =
+    "id, family_id, status, requested_by, file_sha256, size_bytes, error, created_at, finished_at";
+
+fn export(row: &AnyRow) -> StoreResult<Export> {
+    Ok(Export {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        status: text(row, "status")?,
+        requested_by: text(row, "requested_by")?,
+        file_sha256: row.try_get("file_sha256")?,
+        size_bytes: row.try_get("size_bytes")?,
+        error: row.try_get("error")?,
+        created_at: instant(row, "created_at")?,
+        finished_at: optional_instant(row, "finished_at")?,
+    })
+}
+
+const DELETION_COLUMNS: &str =
+    "id, family_id, service, cause, status, requested_at, due_at, key_destroyed_at, certificate_id, completed_at";
+
+fn deletion(row: &AnyRow) -> StoreResult<Deletion> {
+    Ok(Deletion {
+        id: id(row, "id")?,
+        family_id: id(row, "family_id")?,
+        service: text(row, "service")?,
+        cause: text(row, "cause")?,
+        status: text(row, "status")?,
+        requested_at: instant(row, "requested_at")?,
+        due_at: instant(row, "due_at")?,
+        key_destroyed_at: optional_instant(row, "key_destroyed_at")?,
+        certificate_id: optional_id(row, "certificate_id")?,
+        completed_at: optional_instant(row, "completed_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_api_key(&mut self, key: &ApiKey) -> StoreResult<()> {
+        sqlx::query("INSERT INTO api_keys (id, service, name, key_sha256, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(key.id.as_str())
+            .bind(&key.service)
+            .bind(&key.name)
+            .bind(&key.key_sha256)
+            .bind(micros(key.created_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_record(&mut self, r: &StoredRecord) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO child_records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(r.id.as_str())
+        .bind(r.family_id.as_str())
+        .bind(r.child_id.as_str())
+        .bind(&r.service)
+        .bind(&r.kind)
+        .bind(micros(r.recorded_at))
+        .bind(&r.nonce)
+        .bind(&r.ciphertext)
+        .bind(micros(r.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a family's records of one service (or all, with `*`);
+    /// returns how many of each kind went.
+    pub async fn delete_records(&mut self, family_id: &FamilyId, service: &str) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM child_records WHERE family_id = $1 AND ($2 = '*' OR service = $2) \
+             GROUP BY kind ORDER BY kind",
+        )
+        .bind(family_id.as_str())
+        .bind(service)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let counts = rows.iter().map(|r| Ok((text(r, "kind")?, integer(r, "n")?))).collect::<StoreResult<Vec<_>>>()?;
+        sqlx::query("DELETE FROM child_records WHERE family_id = $1 AND ($2 = '*' OR service = $2)")
+            .bind(family_id.as_str())
+            .bind(service)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(counts)
+    }
+
+    pub async fn insert_export(&mut self, e: &Export) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO exports ({EXPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(e.id.as_str())
+        .bind(e.family_id.as_str())
+        .bind(&e.status)
+        .bind(&e.requested_by)
+        .bind(e.file_sha256.clone())
+        .bind(e.size_bytes)
+        .bind(e.error.clone())
+        .bind(micros(e.created_at))
+        .bind(e.finished_at.map(micros))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_deletion(&mut self, d: &Deletion) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO deletions ({DELETION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(d.id.as_str())
+        .bind(d.family_id.as_str())
+        .bind(&d.service)
+        .bind(&d.cause)
+        .bind(&d.status)
+        .bind(micros(d.requested_at))
+        .bind(micros(d.due_at))
+        .bind(d.key_destroyed_at.map(micros))
+        .bind(d.certificate_id.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(d.completed_at.map(micros))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The pending deletion due longest at `now`, locked for this transaction.
+    pub async fn claim_due_deletion(&mut self, now: Timestamp) -> StoreResult<Option<Deletion>> {
+        let lock = match self.engine {
+            crate::Engine::Sqlite => "",
+            crate::Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELETION_COLUMNS} FROM deletions WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT 1{lock}"
+        )))
+        .bind(micros(now))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(deletion).transpose()
+    }
+
+    pub async fn mark_key_destroyed(&mut self, deletion_id: &DeletionId, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE deletions SET key_destroyed_at = COALESCE(key_destroyed_at, $2) WHERE id = $1")
+            .bind(deletion_id.as_str())
+            .bind(micros(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_deletion(
+        &mut self,
+        deletion_id: &DeletionId,
+        certificate: &ReceiptId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE deletions SET status = 'done', certificate_id = $2, completed_at = $3 WHERE id = $1")
+            .bind(deletion_id.as_str())
+            .bind(certificate.as_str())
+            .bind(micros(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Reduces a guardian to what legal holds need: no name, no usable
+    /// email, no sessions. Returns whether anything changed.
+    pub async fn minimise_guardian(&mut self, guardian_id: &GuardianId) -> StoreResult<bool> {
+        let placeholder = format!("deleted+{guardian_id}@invalid");
+        let changed =
+            sqlx::query("UPDATE guardians SET name = '', email = $2, password_hash = '' WHERE id = $1 AND email <> $2")
+                .bind(guardian_id.as_str())
+                .bind(&placeholder)
+                .execute(&mut *self.tx)
+                .await?;
+        sqlx::query("DELETE FROM sessions WHERE principal_id = $1")
+            .bind(guardian_id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(changed.rows_affected() > 0)
+    }
+
+    /// Removes a child's name and birth date, keeping the consent record.
+    pub async fn minimise_children(&mut self, family_id: &FamilyId) -> StoreResult<i64> {
+        let changed = sqlx::query("UPDATE children SET name = '', birth_date = '' WHERE family_id = $1 AND name <> ''")
+            .bind(family_id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(i64::try_from(changed.rows_affected()).unwrap_or(i64::MAX))
+    }
+
+    /// Statuses of a family's subscriptions of one service (`*`: all) —
+    /// read under this transaction, so a deletion sees a consistent picture.
+    pub async fn live_subscriptions_of(&mut self, family_id: &FamilyId, service: &str) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
+             WHERE s.family_id = $1 AND ($2 = '*' OR p.service = $2) AND s.status NOT IN ('cancelled', 'expired')",
+        )
+        .bind(family_id.as_str())
+        .bind(service)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        integer(&row, "n")
+    }
+}
+
+impl Store {
+    pub async fn api_key_by_hash(&self, key_sha256: &str) -> StoreResult<ApiKey> {
+        let row = sqlx::query(
+            "SELECT id, service, name, key_sha256, created_at, revoked_at FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ApiKey {
+            id: id(&row, "id")?,
+            service: text(&row, "service")?,
+            name: text(&row, "name")?,
+            key_sha256: text(&row, "key_sha256")?,
+            created_at: instant(&row, "created_at")?,
+            revoked_at: optional_instant(&row, "revoked_at")?,
+        })
+    }
+
+    pub async fn child(&self, child_id: &ChildId) -> StoreResult<Child> {
+        let row = sqlx::query(
+            "SELECT id, family_id, name, birth_date, consent_by, consent_at, created_at FROM children WHERE id = $1",
+        )
+        .bind(child_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Child {
+            id: id(&row, "id")?,
+            family_id: id(&row, "family_id")?,
+            name: text(&row, "name")?,
+            birth_date: text(&row, "birth_date")?,
+            consent_by: id(&row, "consent_by")?,
+            consent_at: instant(&row, "consent_at")?,
+            created_at: instant(&row, "created_at")?,
+        })
+    }
+
+    /// A child's records after the cursor `(recorded_at, id)`, oldest first.
+    pub async fn records_of_child(
+        &self,
+        child_id: &ChildId,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredRecord>> {
+        let (after_at, after_id) = after.map(|(at, id)| (micros(at), id)).unwrap_or((i64::MIN, String::new()));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM child_records WHERE child_id = $1 \
+             AND (recorded_at > $2 OR (recorded_at = $2 AND id > $3)) ORDER BY recorded_at, id LIMIT $4"
+        )))
+        .bind(child_id.as_str())
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit.clamp(1, RECORDS_PAGE_MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The (child, kind) groups a family has records in, for the export.
+    pub async fn record_groups(&self, family_id: &FamilyId) -> StoreResult<Vec<(ChildId, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT child_id, service, kind FROM child_records WHERE family_id = $1 ORDER BY child_id, service, kind",
+        )
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((id(r, "child_id")?, text(r, "service")?, text(r, "kind")?))).collect()
+    }
+
+    /// One page of a (child, service, kind) group after the cursor.
+    pub async fn records_in_group(
+        &self,
+        child_id: &ChildId,
+        service: &str,
+        kind: &str,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredRecord>> {
+        let (after_at, after_id) = after.map(|(at, id)| (micros(at), id)).unwrap_or((i64::MIN, String::new()));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM child_records WHERE child_id = $1 AND service = $2 AND kind = $3 \
+             AND (recorded_at > $4 OR (recorded_at = $4 AND id > $5)) ORDER BY recorded_at, id LIMIT $6"
+        )))
+        .bind(child_id.as_str())
+        .bind(service)
+        .bind(kind)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit.clamp(1, RECORDS_PAGE_MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    pub async fn export(&self, export_id: &ExportId) -> StoreResult<Export> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE id = $1")))
+            .bind(export_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        export(&row)
+    }
+
+    pub async fn exports_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Export>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXPORT_COLUMNS} FROM exports WHERE family_id = $1 ORDER BY created_at DESC, id"
+        )))
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(export).collect()
+    }
+
+    pub async fn finish_export(
+        &self,
+        export_id: &ExportId,
+        status: &str,
+        file: Option<(&str, i64)>,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE exports SET status = $2, file_sha256 = $3, size_bytes = $4, error = $5, finished_at = $6 WHERE id = $1",
+        )
+        .bind(export_id.as_str())
+        .bind(status)
+        .bind(file.map(|(sha, _)| sha.to_owned()))
+        .bind(file.map(|(_, size)| size))
+        .bind(error.map(str::to_owned))
+        .bind(micros(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn deletion(&self, deletion_id: &DeletionId) -> StoreResult<Deletion> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DELETION_COLUMNS} FROM deletions WHERE id = $1")))
+            .bind(deletion_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        deletion(&row)
+    }
+
+    pub async fn pending_deletion(&self, family_id: &FamilyId, service: &str) -> StoreResult<Option<Deletion>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELETION_COLUMNS} FROM deletions WHERE family_id = $1 AND service = $2 AND status = 'pending'"
+        )))
+        .bind(family_id.as_str())
+        .bind(service)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(deletion).transpose()
+    }
+
+    /// How many ledger entries and receipts a family has (what legal holds keep).
+    pub async fn kept_counts(&self, family_id: &FamilyId) -> StoreResult<(i64, i64)> {
+        let ledger = sqlx::query("SELECT COUNT(*) AS n FROM ledger_entries WHERE family_id = $1")
+            .bind(family_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        let receipts = sqlx::query("SELECT COUNT(*) AS n FROM receipts WHERE family_id = $1")
+            .bind(family_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((integer(&ledger, "n")?, integer(&receipts, "n")?))
+    }
+}
