@@ -14,7 +14,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use baobao_domain::Locale;
-use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
+use baobao_domain::ids::{ApiKeyId, FamilyId, GuardianId, StaffId};
 use baobao_store::{PrincipalKind, StoreError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -60,9 +60,24 @@ impl Role {
 /// at, so an anonymous caller learns nothing — not even whether an id exists.
 #[derive(Clone, Debug)]
 pub enum Caller {
-    Guardian { guardian_id: GuardianId, family_id: FamilyId, locale: Locale },
-    Staff { staff_id: StaffId, role: Role },
+    Guardian {
+        guardian_id: GuardianId,
+        family_id: FamilyId,
+        locale: Locale,
+    },
+    Staff {
+        staff_id: StaffId,
+        role: Role,
+    },
+    /// A children's app, through an API key scoped to one service.
+    Integrator {
+        key_id: ApiKeyId,
+        service: String,
+    },
 }
+
+/// API keys start with this, so a token says which kind it is.
+pub const API_KEY_PREFIX: &str = "bbk_";
 
 impl Caller {
     /// The actor as written in the audit trail.
@@ -70,13 +85,14 @@ impl Caller {
         match self {
             Caller::Guardian { guardian_id, .. } => format!("guardian:{guardian_id}"),
             Caller::Staff { staff_id, role } => format!("staff:{}:{staff_id}", role.as_str()),
+            Caller::Integrator { key_id, service } => format!("integrator:{service}:{key_id}"),
         }
     }
 
     pub fn require_guardian(&self) -> ApiResult<(&GuardianId, &FamilyId)> {
         match self {
             Caller::Guardian { guardian_id, family_id, .. } => Ok((guardian_id, family_id)),
-            Caller::Staff { .. } => Err(ApiError::forbidden()),
+            Caller::Staff { .. } | Caller::Integrator { .. } => Err(ApiError::forbidden()),
         }
     }
 
@@ -94,12 +110,20 @@ impl Caller {
             Caller::Guardian { family_id: own, .. } if own == family_id => Ok(()),
             Caller::Guardian { .. } => Err(ApiError::not_found(resource)),
             Caller::Staff { role, .. } if staff_roles.contains(role) => Ok(()),
-            Caller::Staff { .. } => Err(ApiError::forbidden()),
+            Caller::Staff { .. } | Caller::Integrator { .. } => Err(ApiError::forbidden()),
         }
     }
 
     pub fn is_staff(&self) -> bool {
         matches!(self, Caller::Staff { .. })
+    }
+
+    /// The service an integrator's key is scoped to.
+    pub fn require_integrator(&self) -> ApiResult<&str> {
+        match self {
+            Caller::Integrator { service, .. } => Ok(service),
+            _ => Err(ApiError::forbidden()),
+        }
     }
 }
 
@@ -115,6 +139,13 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthenticated)?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return match state.store.api_key_by_hash(&token_hash(token)).await {
+                Ok(key) => Ok(Caller::Integrator { key_id: key.id, service: key.service }),
+                Err(StoreError::NotFound) => Err(ApiError::unauthenticated()),
+                Err(other) => Err(other.into()),
+            };
+        }
         let session = match state.store.session(&token_hash(token), state.clock.wall_now()).await {
             Ok(session) => session,
             Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),

@@ -159,6 +159,10 @@ pub async fn apply_step(
     refresh_due_at(&mut subscription, &terms);
     debug_assert!(subscription.due_at.is_none_or(|due| due > now || outcome != Outcome::Nothing));
     tx.update_subscription(&subscription).await?;
+    if matches!(outcome, Outcome::CancellationEffective { .. } | Outcome::Expired) {
+        let ended_at = subscription.ended_at.unwrap_or(now);
+        crate::deletion::schedule_retention(state, tx, &subscription, terms.policy.retention_days, ended_at).await?;
+    }
     Ok(outcome)
 }
 
@@ -315,6 +319,8 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
             Outcome::Nothing => {}
         }
     }
+    // Children's data whose retention ran out (or whose deletion a crash interrupted).
+    summary.deletions_performed = crate::deletion::run_due(state, at).await?;
     let text = serde_json::to_string(&summary).map_err(|e| ApiError::internal(e.to_string()))?;
     state.store.finish_billing_run(&run_id, state.clock.now(), &text).await?;
     tracing::info!(run_id = %run_id, steps = summary.steps, "billing run finished");

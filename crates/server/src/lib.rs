@@ -11,8 +11,11 @@
 pub mod api;
 pub mod auth;
 pub mod billing;
+pub mod children;
 pub mod clock;
+pub mod deletion;
 pub mod error;
+pub mod exports;
 pub mod gateway;
 pub mod idempotency;
 pub mod keys;
@@ -35,6 +38,7 @@ use tokio::net::TcpListener;
 pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
+    tokio::spawn(exports::resume_pending(state.clone()));
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await
 }
 

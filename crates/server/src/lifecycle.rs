@@ -537,6 +537,8 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     )?;
     let mut tx = state.store.begin().await?;
     tx.insert_subscription(&subscription).await?;
+    // Subscribing again keeps the child's data: a retention deletion is called off.
+    tx.cancel_retention_deletion(family_id, &plan.service).await?;
     if let Some(charge) = &first_charge {
         tx.append_ledger_entry(charge).await?;
     }
@@ -887,6 +889,9 @@ pub async fn cancel(
     }
     refresh_due_at(&mut subscription, &terms);
     tx.update_subscription(&subscription).await?;
+    if immediate {
+        crate::deletion::schedule_retention(state, &mut tx, &subscription, terms.policy.retention_days, now).await?;
+    }
     tx.insert_receipt(&stored_receipt).await?;
     tx.audit(
         now,

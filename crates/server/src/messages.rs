@@ -101,6 +101,14 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "This conflicts with what is stored already; reload and try again.",
         "与已保存的数据冲突；请刷新后重试。",
     ),
+    ("not_subscribed", "This family has no running subscription to {service}.", "该家庭没有有效的 {service} 订阅。"),
+    (
+        "data_deleted",
+        "This data was deleted; its key was destroyed and it cannot be read by anyone.",
+        "该数据已删除，其密钥已销毁，任何人都无法读取。",
+    ),
+    ("deletion_pending", "A deletion of this data is already under way.", "该数据的删除已在进行中。"),
+    ("export_not_ready", "This export is not ready yet (status {status}).", "该导出尚未完成（状态：{status}）。"),
     ("busy", "The server is busy; retry shortly.", "服务器繁忙，请稍后重试。"),
     (
         "internal",
@@ -149,6 +157,12 @@ pub fn resource_words(resource: &str, locale: Locale) -> &'static str {
         ("quote", Locale::ZhCn) => "报价",
         ("receipt", Locale::En) => "receipt",
         ("receipt", Locale::ZhCn) => "回执",
+        ("child", Locale::En) => "child",
+        ("child", Locale::ZhCn) => "孩子",
+        ("export", Locale::En) => "export",
+        ("export", Locale::ZhCn) => "导出",
+        ("deletion", Locale::En) => "deletion request",
+        ("deletion", Locale::ZhCn) => "删除申请",
         (_, Locale::En) => "thing",
         (_, Locale::ZhCn) => "对象",
     }

@@ -37,6 +37,7 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     pub config: Arc<ServerConfig>,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
+    pub vault: Arc<crate::vault::Vault>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub enum StartError {
     Keys(#[from] crate::keys::KeyError),
     #[error("database: {0}")]
     Store(#[from] baobao_store::StoreError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
     #[error("the stored simulated time {0:?} is not an instant")]
     SimulatedTime(String),
 }
@@ -52,6 +55,7 @@ pub enum StartError {
 impl AppState {
     pub async fn new(store: Store, config: ServerConfig) -> Result<AppState, StartError> {
         let keys = SigningKeys::load_or_create(&config.data_dir)?;
+        let vault = crate::vault::Vault::open(&config.data_dir)?;
         let clock: Arc<dyn Clock> = match config.clock {
             ClockMode::System => Arc::new(SystemClock),
             ClockMode::Simulated => {
@@ -73,6 +77,7 @@ impl AppState {
             keys: Arc::new(keys),
             config: Arc::new(config),
             login_limiter: Arc::default(),
+            vault: Arc::new(vault),
         })
     }
 }

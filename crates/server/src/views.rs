@@ -331,4 +331,5 @@ pub struct BillingRunSummary {
     pub expired: u64,
     pub refunds_issued: u64,
     pub fees_charged: u64,
+    pub deletions_performed: u64,
 }

@@ -135,25 +135,6 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn insert_deletion(&mut self, d: &Deletion) -> StoreResult<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO deletions ({DELETION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        )))
-        .bind(d.id.as_str())
-        .bind(d.family_id.as_str())
-        .bind(&d.service)
-        .bind(&d.cause)
-        .bind(&d.status)
-        .bind(micros(d.requested_at))
-        .bind(micros(d.due_at))
-        .bind(d.key_destroyed_at.map(micros))
-        .bind(d.certificate_id.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(d.completed_at.map(micros))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
     /// The pending deletion due longest at `now`, locked for this transaction.
     pub async fn claim_due_deletion(&mut self, now: Timestamp) -> StoreResult<Option<Deletion>> {
         let lock = match self.engine {
@@ -167,6 +148,54 @@ impl Tx {
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(deletion).transpose()
+    }
+
+    /// A deletion, locked until the transaction ends.
+    pub async fn deletion_for_update(&mut self, deletion_id: &DeletionId) -> StoreResult<Deletion> {
+        let lock = match self.engine {
+            crate::Engine::Sqlite => "",
+            crate::Engine::Postgres => " FOR UPDATE",
+        };
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DELETION_COLUMNS} FROM deletions WHERE id = $1{lock}")))
+                .bind(deletion_id.as_str())
+                .fetch_one(&mut *self.tx)
+                .await?;
+        deletion(&row)
+    }
+
+    /// A family that subscribes again keeps its data: a retention deletion
+    /// not yet performed is called off. Returns whether one was.
+    pub async fn cancel_retention_deletion(&mut self, family_id: &FamilyId, service: &str) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE deletions SET status = 'called_off' WHERE family_id = $1 AND service = $2 AND status = 'pending' \
+             AND cause = 'retention'",
+        )
+        .bind(family_id.as_str())
+        .bind(service)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Schedules a deletion unless one is already pending for the same data.
+    pub async fn schedule_deletion(&mut self, d: &Deletion) -> StoreResult<bool> {
+        let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO deletions ({DELETION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+        )))
+        .bind(d.id.as_str())
+        .bind(d.family_id.as_str())
+        .bind(&d.service)
+        .bind(&d.cause)
+        .bind(&d.status)
+        .bind(micros(d.requested_at))
+        .bind(micros(d.due_at))
+        .bind(d.key_destroyed_at.map(micros))
+        .bind(d.certificate_id.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(d.completed_at.map(micros))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     pub async fn mark_key_destroyed(&mut self, deletion_id: &DeletionId, at: Timestamp) -> StoreResult<()> {
@@ -333,6 +362,14 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         export(&row)
+    }
+
+    /// Exports still marked pending (a server stopped while building them).
+    pub async fn pending_exports(&self) -> StoreResult<Vec<ExportId>> {
+        let rows = sqlx::query("SELECT id FROM exports WHERE status = 'pending' ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| id(r, "id")).collect()
     }
 
     pub async fn exports_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Export>> {

@@ -14,16 +14,15 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::lifecycle::{self, ChildInput, SignUpInput};
+use crate::lifecycle::{self, SignUpInput};
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
-use crate::views::{ChildView, FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView};
+use crate::views::{FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sign_up))
         .routes(routes!(get_family))
-        .routes(routes!(add_child))
         .routes(routes!(family_subscriptions))
         .routes(routes!(statement))
         .routes(routes!(family_receipts))
@@ -48,18 +47,6 @@ async fn get_family(
     Path(id): Path<String>,
 ) -> ApiResult<Json<FamilyView>> {
     Ok(Json(lifecycle::family(&state, &caller, &family_id(&id)?).await?))
-}
-
-/// Add a child, with the guardian's recorded consent.
-#[utoipa::path(post, path = "/v1/families/{id}/children", tag = "families", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = ChildInput, responses((status = 201, body = ChildView)))]
-async fn add_child(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(input): ApiJson<ChildInput>,
-) -> ApiResult<Response> {
-    Ok(created(lifecycle::add_child(&state, &caller, &family_id(&id)?, input).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}/subscriptions", tag = "families", security(("bearer" = [])),

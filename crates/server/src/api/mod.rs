@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cancellations;
+pub mod children;
 pub mod families;
 pub mod health;
 pub mod plans;
@@ -58,6 +59,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(plans::router())
         .merge(subscriptions::router())
         .merge(cancellations::router())
+        .merge(children::router())
         .merge(receipts::router())
         .merge(admin::router())
         .merge(health::router())

@@ -1,0 +1,414 @@
+//! The family's data export: a ZIP built in the background, streamed page by
+//! page so that memory stays flat however many records there are.
+//!
+//! Contents: per child a profile and, per service and kind, JSON Lines and
+//! CSV of the records; the statement as CSV; every receipt as signed JSON;
+//! a bilingual `index.html` to open offline; and `manifest.json` listing the
+//! SHA-256 and size of every other file, signed with the server's Ed25519
+//! key over the canonical JSON of the manifest without its `signature`.
+//! `baobao verify export.zip` checks all of it offline.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use baobao_domain::canonical::canonical_json;
+use baobao_domain::ids::{ExportId, FamilyId};
+use baobao_store::Export;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use crate::auth::{Caller, random_bytes};
+use crate::children::Opener;
+use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::keys::{KeySet, SignatureBlock};
+use crate::state::AppState;
+
+/// Records fetched per page while writing: the memory bound of an export.
+pub const EXPORT_PAGE_RECORDS: i64 = 1000;
+pub const MANIFEST: &str = "manifest.json";
+/// `verify` refuses archives with more entries than this.
+pub const EXPORT_ENTRIES_MAX: usize = 100_000;
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(error.to_string())
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ExportView {
+    pub id: String,
+    pub family_id: String,
+    /// `pending`, `ready` or `failed`.
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<jiff::Timestamp>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub download: Option<String>,
+}
+
+impl From<&Export> for ExportView {
+    fn from(e: &Export) -> ExportView {
+        ExportView {
+            id: e.id.to_string(),
+            family_id: e.family_id.to_string(),
+            status: e.status.clone(),
+            created_at: e.created_at,
+            finished_at: e.finished_at,
+            size_bytes: e.size_bytes,
+            sha256: e.file_sha256.clone(),
+            download: (e.status == "ready").then(|| format!("/v1/exports/{}/download", e.id)),
+        }
+    }
+}
+
+pub fn export_path(data_dir: &Path, export_id: &ExportId) -> PathBuf {
+    data_dir.join("exports").join(format!("{export_id}.zip"))
+}
+
+/// Asks for an export; it is built in the background.
+pub async fn request(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<ExportView> {
+    caller.require_family(family_id, &[], "family")?;
+    caller.require_guardian()?;
+    let now = state.clock.now();
+    let export = Export {
+        id: ExportId::from_random(random_bytes()),
+        family_id: family_id.clone(),
+        status: "pending".to_owned(),
+        requested_by: caller.actor(),
+        file_sha256: None,
+        size_bytes: None,
+        error: None,
+        created_at: now,
+        finished_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_export(&export).await?;
+    tx.audit(
+        now,
+        &caller.actor(),
+        "export.requested",
+        &[family_id.as_str(), export.id.as_str()],
+        &serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let background = state.clone();
+    let export_id = export.id.clone();
+    tokio::spawn(async move { run(&background, &export_id).await });
+    Ok(ExportView::from(&export))
+}
+
+/// Builds one export and records the outcome. Safe to run again after a
+/// crash: it starts from scratch and replaces any partial file.
+pub async fn run(state: &AppState, export_id: &ExportId) {
+    let outcome = match state.store.export(export_id).await {
+        Ok(export) => build(state, &export, &export_path(&state.config.data_dir, export_id)).await,
+        Err(error) => Err(error.into()),
+    };
+    let now = state.clock.now();
+    let recorded = match &outcome {
+        Ok((sha256, size)) => state.store.finish_export(export_id, "ready", Some((sha256, *size)), None, now).await,
+        Err(error) => {
+            tracing::error!(export_id = %export_id, code = error.code, internal = error.internal.as_deref().unwrap_or(""), "export failed");
+            state.store.finish_export(export_id, "failed", None, Some(error.code), now).await
+        }
+    };
+    if let Err(error) = recorded {
+        tracing::error!(export_id = %export_id, %error, "could not record the export's outcome");
+    }
+}
+
+/// Exports left pending by a stopped server are built again at start.
+pub async fn resume_pending(state: AppState) {
+    let Ok(pending) = state.store.pending_exports().await else { return };
+    for export_id in pending {
+        run(&state, &export_id).await;
+    }
+}
+
+/// Writes one entry, hashing what goes in.
+struct Entry<'a, W: Write + std::io::Seek> {
+    zip: &'a mut ZipWriter<W>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write + std::io::Seek> Write for Entry<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.zip.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        self.size += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.zip.flush()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestFile {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub family_id: String,
+    pub export_id: String,
+    pub created_at: String,
+    pub files: Vec<ManifestFile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureBlock>,
+}
+
+struct Archive<W: Write + std::io::Seek> {
+    zip: ZipWriter<W>,
+    files: Vec<ManifestFile>,
+}
+
+impl<W: Write + std::io::Seek> Archive<W> {
+    fn start(&mut self, path: &str) -> ApiResult<Entry<'_, W>> {
+        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        self.zip.start_file(path, options).map_err(internal)?;
+        Ok(Entry { zip: &mut self.zip, hasher: Sha256::new(), size: 0 })
+    }
+
+    fn finish_entry(files: &mut Vec<ManifestFile>, path: &str, hasher: Sha256, size: u64) {
+        files.push(ManifestFile { path: path.to_owned(), sha256: hex::encode(hasher.finalize()), size });
+    }
+
+    fn whole(&mut self, path: &str, bytes: &[u8]) -> ApiResult<()> {
+        let mut entry = self.start(path)?;
+        entry.write_all(bytes).map_err(internal)?;
+        let (hasher, size) = (entry.hasher, entry.size);
+        Self::finish_entry(&mut self.files, path, hasher, size);
+        Ok(())
+    }
+}
+
+async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(String, i64)> {
+    let dir = path.parent().ok_or_else(|| internal("export path"))?;
+    std::fs::create_dir_all(dir).map_err(internal)?;
+    let partial = path.with_extension("zip.partial");
+    let file = File::create(&partial).map_err(internal)?;
+    let mut archive = Archive { zip: ZipWriter::new(BufWriter::new(file)), files: Vec::new() };
+    let family_id = &export.family_id;
+
+    let children = state.store.children_of(family_id).await?;
+    for child in &children {
+        let profile = serde_json::json!({
+            "id": child.id, "name": child.name, "birth_date": child.birth_date,
+            "consent": {"given_by": child.consent_by, "given_at": child.consent_at.to_string()},
+        });
+        archive.whole(
+            &format!("children/{}/profile.json", child.id),
+            &serde_json::to_vec_pretty(&profile).map_err(internal)?,
+        )?;
+    }
+    let mut opener = Opener::new(state, family_id.clone());
+    for (child_id, service, kind) in state.store.record_groups(family_id).await? {
+        for format in ["jsonl", "csv"] {
+            let path = format!("children/{child_id}/{service}/{kind}.{format}");
+            let mut entry = archive.start(&path)?;
+            if format == "csv" {
+                entry.write_all(b"id,recorded_at,body_json\n").map_err(internal)?;
+            }
+            let mut after = None;
+            loop {
+                let page = state
+                    .store
+                    .records_in_group(&child_id, &service, &kind, after.clone(), EXPORT_PAGE_RECORDS)
+                    .await?;
+                for record in &page {
+                    let body = opener.open(record)?;
+                    let line = match format {
+                        "jsonl" => serde_json::to_string(&serde_json::json!({
+                            "id": record.id, "recorded_at": record.recorded_at.to_string(), "body": body,
+                        }))
+                        .map_err(internal)?,
+                        _ => csv_line(&[record.id.as_str(), &record.recorded_at.to_string(), &body.to_string()]),
+                    };
+                    entry.write_all(line.as_bytes()).map_err(internal)?;
+                    entry.write_all(b"\n").map_err(internal)?;
+                }
+                match page.last() {
+                    Some(last) if i64::try_from(page.len()).unwrap_or(0) == EXPORT_PAGE_RECORDS => {
+                        after = Some((last.recorded_at, last.id.to_string()));
+                    }
+                    _ => break,
+                }
+            }
+            let (hasher, size) = (entry.hasher, entry.size);
+            Archive::<BufWriter<File>>::finish_entry(&mut archive.files, &path, hasher, size);
+        }
+    }
+
+    let statement: Vec<crate::views::StatementEntryView> =
+        state.store.statement(family_id).await?.iter().map(crate::views::StatementEntryView::from).collect();
+    archive.whole("statement.csv", crate::api::families::statement_csv(&statement).map_err(internal)?.as_bytes())?;
+    for receipt in state.store.receipts_of(family_id).await? {
+        archive.whole(&format!("receipts/{}.json", receipt.id), receipt.document.as_bytes())?;
+    }
+    let index = index_html(&archive.files, export);
+    archive.whole("index.html", index.as_bytes())?;
+
+    let mut manifest = Manifest {
+        family_id: family_id.to_string(),
+        export_id: export.id.to_string(),
+        created_at: export.created_at.to_string(),
+        files: archive.files.clone(),
+        signature: None,
+    };
+    let message = canonical_json(&manifest).map_err(internal)?;
+    manifest.signature = Some(state.keys.sign(&message));
+    archive.whole(MANIFEST, &serde_json::to_vec_pretty(&manifest).map_err(internal)?)?;
+    let mut writer = archive.zip.finish().map_err(internal)?;
+    writer.flush().map_err(internal)?;
+    writer.into_inner().map_err(|e| internal(e.error()))?.sync_all().map_err(internal)?;
+    std::fs::rename(&partial, path).map_err(internal)?;
+    file_digest(path)
+}
+
+fn file_digest(path: &Path) -> ApiResult<(String, i64)> {
+    let mut file = File::open(path).map_err(internal)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut size: i64 = 0;
+    loop {
+        let read = file.read(&mut buffer).map_err(internal)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        size += i64::try_from(read).unwrap_or(0);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+fn csv_line(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { (*f).to_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A page a parent can open offline, in both languages.
+fn index_html(files: &[ManifestFile], export: &Export) -> String {
+    let rows: String = files
+        .iter()
+        .map(|f| {
+            let path = escape_html(&f.path);
+            format!(
+                "<tr><td><a href=\"{path}\">{path}</a></td><td>{}</td><td><code>{}</code></td></tr>\n",
+                f.size, f.sha256
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>宝宝 数据导出 · baobao data export</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}td{{padding:.2rem .5rem;border-bottom:1px solid #ccc;word-break:break-all}}</style></head><body>\n\
+<h1>数据导出 <span lang=\"en\">Data export</span></h1>\n\
+<p>家庭 {family}，导出编号 {id}，生成于 {created}。</p>\n\
+<p lang=\"en\">Family {family}, export {id}, made at {created}.</p>\n\
+<p>children/ 下是每个孩子的资料和记录（JSON Lines 与 CSV）；statement.csv 是账单；receipts/ 是签名回执；manifest.json 列出每个文件的 SHA-256 并由服务器签名，可用 <code>baobao verify</code> 离线核验。</p>\n\
+<p lang=\"en\">children/ holds each child's profile and records (JSON Lines and CSV); statement.csv is the statement; receipts/ the signed receipts; manifest.json lists every file's SHA-256 and is signed by the server — check it offline with <code>baobao verify</code>.</p>\n\
+<table><thead><tr><th>文件 File</th><th>字节 Bytes</th><th>SHA-256</th></tr></thead><tbody>\n{rows}</tbody></table>\n</body></html>\n",
+        family = escape_html(export.family_id.as_str()),
+        id = escape_html(export.id.as_str()),
+        created = export.created_at,
+    )
+}
+
+pub async fn get(state: &AppState, caller: &Caller, export_id: &str) -> ApiResult<Export> {
+    let export_id = ExportId::parse(export_id).map_err(|_| ApiError::not_found("export"))?;
+    let export = state.store.export(&export_id).await.or_not_found("export")?;
+    caller.require_family(&export.family_id, &[], "export")?;
+    Ok(export)
+}
+
+pub async fn list(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<Vec<ExportView>> {
+    caller.require_family(family_id, &[], "family")?;
+    Ok(state.store.exports_of(family_id).await?.iter().map(ExportView::from).collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportCheckError {
+    #[error("not a readable ZIP archive: {0}")]
+    Archive(String),
+    #[error("manifest.json is missing or malformed")]
+    Manifest,
+    #[error("the manifest is not signed")]
+    Unsigned,
+    #[error("the manifest's signature does not verify: {0}")]
+    Signature(#[from] crate::keys::VerifyError),
+    #[error("{0} differs from the manifest (altered after export)")]
+    Altered(String),
+    #[error("{0} is listed in the manifest but missing from the archive")]
+    Missing(String),
+    #[error("{0} is in the archive but not in the manifest")]
+    Unlisted(String),
+}
+
+/// Checks an export offline: the manifest's signature, then every file's
+/// size and SHA-256, and that nothing was added or removed.
+pub fn verify(path: &Path, keys: &KeySet) -> Result<Manifest, ExportCheckError> {
+    let file = File::open(path).map_err(|e| ExportCheckError::Archive(e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| ExportCheckError::Archive(e.to_string()))?;
+    if archive.len() > EXPORT_ENTRIES_MAX {
+        return Err(ExportCheckError::Archive("too many entries".into()));
+    }
+    let mut manifest: Manifest = {
+        let mut entry = archive.by_name(MANIFEST).map_err(|_| ExportCheckError::Manifest)?;
+        let mut text = String::new();
+        entry.read_to_string(&mut text).map_err(|_| ExportCheckError::Manifest)?;
+        serde_json::from_str(&text).map_err(|_| ExportCheckError::Manifest)?
+    };
+    let signature = manifest.signature.take().ok_or(ExportCheckError::Unsigned)?;
+    let message = canonical_json(&manifest).map_err(|_| ExportCheckError::Manifest)?;
+    keys.verify(&message, &signature)?;
+    for listed in &manifest.files {
+        let mut entry = archive.by_name(&listed.path).map_err(|_| ExportCheckError::Missing(listed.path.clone()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let read = entry.read(&mut buffer).map_err(|_| ExportCheckError::Altered(listed.path.clone()))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            size += read as u64;
+        }
+        if size != listed.size || hex::encode(hasher.finalize()) != listed.sha256 {
+            return Err(ExportCheckError::Altered(listed.path.clone()));
+        }
+    }
+    for index in 0..archive.len() {
+        let name = archive
+            .by_index(index)
+            .map_err(|e| ExportCheckError::Archive(e.to_string()))?
+            .name()
+            .map_err(|e| ExportCheckError::Archive(e.to_string()))?
+            .into_owned();
+        if name != MANIFEST && !manifest.files.iter().any(|f| f.path == name) {
+            return Err(ExportCheckError::Unlisted(name));
+        }
+    }
+    manifest.signature = Some(signature);
+    Ok(manifest)
+}
