@@ -16,8 +16,9 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub admin: String,
-    _db: TestDatabase,
-    _data_dir: tempfile::TempDir,
+    pub db: TestDatabase,
+    pub data_dir: tempfile::TempDir,
+    pub state: AppState,
 }
 
 pub struct Guardian {
@@ -49,8 +50,14 @@ impl TestApp {
         baobao_server::lifecycle::create_staff(&state, "admin@test.example", "admin-password-1", "admin")
             .await
             .unwrap();
-        let mut app =
-            TestApp { address, client: reqwest::Client::new(), admin: String::new(), _db: db, _data_dir: data_dir };
+        let mut app = TestApp {
+            address,
+            client: reqwest::Client::new(),
+            admin: String::new(),
+            db,
+            data_dir,
+            state: state.clone(),
+        };
         let session = app
             .post(
                 "/v1/auth/sessions",
@@ -205,4 +212,45 @@ pub fn option<'a>(quote: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|o| o["option"] == name)
         .unwrap_or_else(|| panic!("no {name} in {quote}"))
+}
+
+impl TestApp {
+    /// An API key for an integrator of `service`.
+    pub async fn api_key(&self, service: &str) -> String {
+        let response = self
+            .post("/v1/api-keys", Some(&self.admin), json!({"service": service, "name": format!("{service} app")}))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        response.body["key"].as_str().unwrap().to_owned()
+    }
+
+    /// A staff member's session token.
+    pub async fn staff(&self, email: &str, role: &str) -> String {
+        baobao_server::lifecycle::create_staff(&self.state, email, "staff-password-1", role).await.unwrap();
+        let session = self
+            .post("/v1/auth/sessions", None, json!({"email": email, "password": "staff-password-1", "realm": "staff"}))
+            .await;
+        session.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn add_child(&self, guardian: &Guardian, name: &str) -> String {
+        let response = self
+            .post(
+                &format!("/v1/families/{}/children", guardian.family_id),
+                Some(&guardian.token),
+                json!({"name": name, "birth_date": "2019-05-01", "consent": true}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        response.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn write_record(&self, key: &str, child_id: &str, kind: &str, body: Value) -> Response {
+        self.post(
+            &format!("/v1/children/{child_id}/records"),
+            Some(key),
+            json!({"kind": kind, "recorded_at": "2027-01-09T08:00:00Z", "body": body}),
+        )
+        .await
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod children;
 mod errors;
 mod helpers;
 mod idempotency;

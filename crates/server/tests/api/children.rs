@@ -1,0 +1,392 @@
+//! Children's data: sealed at rest, exported whole and verifiably, deleted
+//! for good with a certificate — on both engines.
+
+use std::io::Read;
+
+use baobao_server::keys::KeySet;
+use baobao_server::receipts::{self, ReceiptDocument};
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(
+    records_are_sealed_at_rest_and_read_back_only_by_the_family,
+    staff_read_records_only_in_the_compliance_role_with_a_reason_that_is_audited,
+    an_export_holds_everything_and_verifies_offline,
+    deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read,
+    closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept,
+    retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off,
+);
+
+const MARKER: &str = "MARKER-小明-身高-112cm";
+
+/// A family subscribed to `edu`, a child, an `edu` integrator key.
+async fn family_with_child(app: &TestApp) -> (crate::helpers::Guardian, String, String, serde_json::Value) {
+    let plan = app
+        .create_plan(json!({"legal_holds": [{"category": "ledger", "basis": "会计档案管理办法", "retain_years": 10}]}))
+        .await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    let child = app.add_child(&parent, "小明").await;
+    let key = app.api_key("edu").await;
+    (parent, child, key, plan)
+}
+
+/// Everything stored in the records table, as text, however it is encoded.
+async fn stored_record_text(app: &TestApp) -> String {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query("SELECT id, kind, nonce, ciphertext FROM child_records").fetch_all(&mut conn).await.unwrap();
+    rows.iter()
+        .map(|r| (0..4).map(|i| r.try_get::<String, _>(i).unwrap()).collect::<Vec<_>>().join("|"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sqlite_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(app.db.url.trim_start_matches("sqlite://"));
+    ["", "-wal", "-shm"].iter().map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", path.display()))).collect()
+}
+
+async fn records_are_sealed_at_rest_and_read_back_only_by_the_family(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    for (kind, body) in [
+        ("growth", json!({"height_cm": 112, "note": MARKER})),
+        ("learning_progress", json!({"lesson": "拼音", "score": 93})),
+        ("safety_event", json!({"type": "blocked_contact", "detail": MARKER})),
+    ] {
+        let written = app.write_record(&key, &child, kind, body).await;
+        assert_eq!(written.status, StatusCode::CREATED, "{}", written.body);
+        assert!(written.body["id"].as_str().unwrap().starts_with("rec_"));
+    }
+    // The family reads them back in the clear.
+    let page = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let records = page.body["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    let growth = records.iter().find(|r| r["kind"] == "growth").unwrap();
+    assert_eq!(growth["body"]["note"], MARKER);
+    assert_eq!(growth["body"]["height_cm"], 112);
+    // Neither the table nor, on SQLite, the raw database files hold the marker.
+    let stored = stored_record_text(&app).await;
+    assert!(!stored.contains(MARKER) && !stored.contains("112"), "plaintext in the records table");
+    assert_eq!(stored.lines().count(), 3);
+    if engine == Engine::Sqlite {
+        for file in sqlite_files(&app) {
+            if let Ok(bytes) = std::fs::read(&file) {
+                assert!(
+                    !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+                    "plaintext in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+    // Pagination walks every record once.
+    let first = app.get(&format!("/v1/children/{child}/records?limit=2"), Some(&parent.token)).await;
+    let next = first.body["next"].as_str().unwrap();
+    let second = app.get(&format!("/v1/children/{child}/records?limit=2&after={next}"), Some(&parent.token)).await;
+    assert_eq!(second.body["records"].as_array().unwrap().len(), 1);
+    assert!(second.body["next"].is_null());
+
+    // Nobody else reads them, and writes are refused where they do not belong.
+    let stranger = app.sign_up("stranger@example.com").await;
+    assert_eq!(
+        app.get(&format!("/v1/children/{child}/records"), Some(&stranger.token)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get(&format!("/v1/children/{child}/records"), Some(&key)).await.status, StatusCode::FORBIDDEN);
+    let other_service = app.api_key("play").await;
+    let refused = app.write_record(&other_service, &child, "growth", json!({"x": 1})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.body["error"]["code"], "not_subscribed");
+    assert_eq!(app.write_record(&parent.token, &child, "growth", json!({})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.write_record("bbk_not-a-key", &child, "growth", json!({})).await.status, StatusCode::UNAUTHORIZED);
+    let too_big = app.write_record(&key, &child, "growth", json!({"blob": "x".repeat(70_000)})).await;
+    assert_eq!(too_big.body["error"]["details"]["field"], "body");
+    let bad_kind = app.write_record(&key, &child, "Growth Chart!", json!({})).await;
+    assert_eq!(bad_kind.body["error"]["details"]["field"], "kind");
+}
+
+async fn staff_read_records_only_in_the_compliance_role_with_a_reason_that_is_audited(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (_, child, key, _) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
+    let agent = app.staff("agent@example.com", "agent").await;
+    assert_eq!(
+        app.get(&format!("/v1/children/{child}/records?reason=curious"), Some(&agent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let compliance = app.staff("compliance@example.com", "compliance").await;
+    let no_reason = app.get(&format!("/v1/children/{child}/records"), Some(&compliance)).await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(no_reason.body["error"]["details"]["field"], "reason");
+    let with_reason =
+        app.get(&format!("/v1/children/{child}/records?reason=dispute%20dsp_123"), Some(&compliance)).await;
+    assert_eq!(with_reason.status, StatusCode::OK);
+    let audit = app.state.store.audit_entries(0, 1000).await.unwrap();
+    let read = audit.iter().find(|e| e.action == "child_records.read").expect("the read is audited");
+    assert!(read.actor.starts_with("staff:compliance:"));
+    assert!(read.details.contains("dispute dsp_123"));
+    assert!(read.subject_ids.contains(&child));
+}
+
+async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    for n in 0..5 {
+        app.write_record(&key, &child, "growth", json!({"height_cm": 110 + n, "note": "a, \"quoted\" note"})).await;
+    }
+    app.write_record(&key, &child, "learning_progress", json!({"lesson": "拼音"})).await;
+    let requested =
+        app.post(&format!("/v1/families/{}/exports", parent.family_id), Some(&parent.token), json!({})).await;
+    assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
+    assert_eq!(requested.body["status"], "pending");
+    let export_id = requested.body["id"].as_str().unwrap().to_owned();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = app.get(&format!("/v1/exports/{export_id}"), Some(&parent.token)).await.body;
+        if status["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status["status"], "ready", "{status}");
+    let response = app
+        .client
+        .get(format!("{}/v1/exports/{export_id}/download", app.address))
+        .bearer_auth(&parent.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len() as i64, status["size_bytes"].as_i64().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("export.zip");
+    std::fs::write(&zip_path, &bytes).unwrap();
+
+    let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+    let manifest = baobao_server::exports::verify(&zip_path, &keys).unwrap();
+    let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for expected in [
+        format!("children/{child}/profile.json"),
+        format!("children/{child}/edu/growth.jsonl"),
+        format!("children/{child}/edu/growth.csv"),
+        format!("children/{child}/edu/learning_progress.jsonl"),
+        "statement.csv".to_owned(),
+        "index.html".to_owned(),
+    ] {
+        assert!(paths.contains(&expected.as_str()), "{expected} missing from {paths:?}");
+    }
+    assert!(paths.iter().any(|p| p.starts_with("receipts/rcp_")));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut jsonl = String::new();
+    archive.by_name(&format!("children/{child}/edu/growth.jsonl")).unwrap().read_to_string(&mut jsonl).unwrap();
+    assert_eq!(jsonl.lines().count(), 5);
+    let mut heights: Vec<i64> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["body"]["height_cm"].as_i64().unwrap())
+        .collect();
+    heights.sort();
+    assert_eq!(heights, vec![110, 111, 112, 113, 114]);
+    let mut csv = String::new();
+    archive.by_name(&format!("children/{child}/edu/growth.csv")).unwrap().read_to_string(&mut csv).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    let mut index = String::new();
+    archive.by_name("index.html").unwrap().read_to_string(&mut index).unwrap();
+    assert!(index.contains("数据导出") && index.contains("Data export"));
+
+    // A record added to a file after the export is caught, and so is an extra file.
+    for (altered_name, extra) in
+        [(format!("children/{child}/edu/growth.jsonl"), None), (String::new(), Some("note.txt"))]
+    {
+        let mut source = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+        let tampered_path = dir.path().join("tampered.zip");
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&tampered_path).unwrap());
+        for index in 0..source.len() {
+            let mut entry = source.by_index(index).unwrap();
+            let name = entry.name().unwrap().into_owned();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            if name == altered_name {
+                content.extend_from_slice(b"{\"id\":\"rec_forged\",\"body\":{}}\n");
+            }
+            writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut writer, &content).unwrap();
+        }
+        if let Some(extra) = extra {
+            writer.start_file(extra, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut writer, b"added later").unwrap();
+        }
+        writer.finish().unwrap();
+        let error = baobao_server::exports::verify(&tampered_path, &keys).unwrap_err().to_string();
+        assert!(error.contains(if extra.is_some() { "note.txt" } else { "growth.jsonl" }), "{error}");
+    }
+    // Someone else's export is not theirs to see.
+    let stranger = app.sign_up("stranger@example.com").await;
+    assert_eq!(app.get(&format!("/v1/exports/{export_id}"), Some(&stranger.token)).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
+    app.write_record(&key, &child, "safety_event", json!({"type": "report"})).await;
+    // The backup: the raw rows as they are stored (on SQLite, the whole file too).
+    let child_id = baobao_domain::ids::ChildId::parse(&child).unwrap();
+    let backup_rows = app.state.store.records_of_child(&child_id, None, 100).await.unwrap();
+    let backup_dir = tempfile::tempdir().unwrap();
+    if engine == Engine::Sqlite {
+        for file in sqlite_files(&app) {
+            if file.exists() {
+                std::fs::copy(&file, backup_dir.path().join(file.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+
+    let deleted = app
+        .post(
+            &format!("/v1/families/{}/deletion-requests", parent.family_id),
+            Some(&parent.token),
+            json!({"service": "edu"}),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::CREATED, "{}", deleted.body);
+    assert_eq!(deleted.body["status"], "done");
+    let certificate: ReceiptDocument = serde_json::from_value(deleted.body["certificate"].clone()).unwrap();
+    assert_eq!(certificate.kind, "deletion_certificate");
+    let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+    receipts::verify(&certificate, &keys).unwrap();
+    let body = &certificate.body;
+    assert_eq!(body["data_keys_destroyed"], 1);
+    assert!(body["key_destroyed_at"].is_string());
+    let counts: Vec<(String, i64)> = body["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["category"] == "child_records")
+        .map(|d| (d["kind"].as_str().unwrap().to_owned(), d["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(counts, vec![("growth".to_owned(), 1), ("safety_event".to_owned(), 1)]);
+    let fetched = app.get(&format!("/v1/deletion-certificates/{}", certificate.id), Some(&parent.token)).await;
+    assert_eq!(fetched.body["id"], certificate.id);
+
+    // Nothing is left to read through the API …
+    let after = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(after.body["records"].as_array().unwrap().len(), 0);
+    // … and the backed-up rows no longer open: their key is gone.
+    let mut opener = baobao_server::children::Opener::new(&app.state, backup_rows[0].family_id.clone());
+    for row in &backup_rows {
+        let error = opener.open(row).unwrap_err();
+        assert_eq!(error.code, "data_deleted");
+    }
+    if engine == Engine::Sqlite {
+        // Restore the old database file beside the same data directory and ask the server.
+        let restored_url = format!("sqlite://{}", backup_dir.path().join("baobao.db").display());
+        let restored = baobao_store::Store::connect(&restored_url).await.unwrap();
+        let restored_rows = restored.records_of_child(&child_id, None, 100).await.unwrap();
+        assert_eq!(restored_rows.len(), 2, "the backup still has the rows");
+        let config = baobao_server::ServerConfig {
+            data_dir: app.data_dir.path().to_owned(),
+            clock: baobao_server::state::ClockMode::Simulated,
+            gateway: baobao_server::state::GatewayMode::Simulated,
+        };
+        let restored_state = baobao_server::AppState::new(restored, config).await.unwrap();
+        let family = app.get(&format!("/v1/families/{}", parent.family_id), Some(&parent.token)).await.body;
+        let caller = baobao_server::auth::Caller::Guardian {
+            guardian_id: baobao_domain::ids::GuardianId::parse(family["guardians"][0]["id"].as_str().unwrap()).unwrap(),
+            family_id: baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap(),
+            locale: baobao_domain::Locale::En,
+        };
+        let read = baobao_server::children::read_records(&restored_state, &caller, &child, None, None, None).await;
+        assert_eq!(read.err().map(|e| e.code), Some("data_deleted"));
+    }
+    // The subscription runs on; new records start a new key.
+    assert_eq!(app.write_record(&key, &child, "growth", json!({"height_cm": 113})).await.status, StatusCode::CREATED);
+}
+
+async fn closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
+    let subscription_id =
+        app.get(&format!("/v1/families/{}/subscriptions", parent.family_id), Some(&parent.token)).await.body[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    let deleted =
+        app.post(&format!("/v1/families/{}/deletion-requests", parent.family_id), Some(&parent.token), json!({})).await;
+    assert_eq!(deleted.status, StatusCode::CREATED, "{}", deleted.body);
+    let body = &deleted.body["certificate"]["body"];
+    assert_eq!(body["account_closed"], true);
+    assert_eq!(body["scope"]["service"], "*");
+    let kept = body["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["category"], "ledger");
+    assert_eq!(kept[0]["basis"], "会计档案管理办法");
+    assert_eq!(kept[0]["count"], 2, "the charge and its refund");
+    assert!(kept[0]["until"].as_str().unwrap().starts_with("2037-"));
+    let categories: Vec<&str> =
+        body["deleted"].as_array().unwrap().iter().map(|d| d["category"].as_str().unwrap()).collect();
+    assert!(categories.contains(&"guardian_personal_data") && categories.contains(&"child_profiles"), "{categories:?}");
+    // The guardian's name and email are gone; the session with them.
+    assert_eq!(
+        app.get(&format!("/v1/families/{}", parent.family_id), Some(&parent.token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let login = app
+        .post("/v1/auth/sessions", None, json!({"email": "parent@example.com", "password": "a long password"}))
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED);
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let guardian = &app.state.store.guardians_of(&family_id).await.unwrap()[0];
+    assert!(guardian.name.is_empty() && guardian.email.ends_with("@invalid"));
+    let child_row = &app.state.store.children_of(&family_id).await.unwrap()[0];
+    assert!(child_row.name.is_empty() && child_row.birth_date.is_empty());
+    // The ledger stays, as the hold requires.
+    assert_eq!(app.state.store.statement(&family_id).await.unwrap().len(), 2);
+}
+
+async fn retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, plan) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
+    let subscription_id =
+        app.get(&format!("/v1/families/{}/subscriptions", parent.family_id), Some(&parent.token)).await.body[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    // Cancelled on 10 January; retention is 30 days: deletion on 9 February.
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    app.set_clock("2027-02-08T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["deletions_performed"], 0);
+    let page = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 1, "still exportable within retention");
+    app.set_clock("2027-02-10T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["deletions_performed"], 1);
+    let page = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 0);
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let certificate =
+        receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "deletion_certificate").expect("a certificate");
+    assert_eq!(certificate["body"]["cause"], "retention");
+    assert_eq!(app.billing_run().await["deletions_performed"], 0, "a deletion is done once");
+
+    // A family that comes back within retention keeps its data.
+    let other = app.sign_up("other@example.com").await;
+    let other_sub = app.subscribe(&other, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    let other_child = app.add_child(&other, "小红").await;
+    app.write_record(&key, &other_child, "growth", json!({"height_cm": 100})).await;
+    app.cancel(&other, &other_sub, json!({"option": "now"})).await;
+    app.subscribe(&other, &plan).await;
+    app.set_clock("2027-04-01T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["deletions_performed"], 0);
+    let page = app.get(&format!("/v1/children/{other_child}/records"), Some(&other.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 1);
+}
