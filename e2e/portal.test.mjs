@@ -330,3 +330,52 @@ test('the portal works by keyboard alone on a 375-pixel phone screen', async () 
   await shot(page, 'services-phone');
   await context.close();
 });
+
+test('a parent takes a copy of the child\'s data and has it deleted, with a certificate', async () => {
+  const { context, page } = await journeyPage('en-US');
+  await signUp(page, { name: 'Dana', email: 'dana@example.com', locale: 'en' });
+  await page.getByRole('link', { name: 'Terms and subscribe' }).first().click();
+  await page.getByLabel('I have read these terms and accept them.').check();
+  await page.getByRole('button', { name: 'Subscribe' }).click();
+  await page.waitForURL(/\/services\/sub_/);
+  // The family's child and a record written by the learning app.
+  const token = (await api('POST', '/v1/auth/sessions', { email: 'dana@example.com', password: PASSWORD })).json.token;
+  const family = (await api('GET', '/v1/subscriptions/' + page.url().match(/sub_[a-z0-9]+/)[0], null, token)).json.family_id;
+  const child = (await api('POST', `/v1/families/${family}/children`, { name: 'Mia', birth_date: '2019-03-01', consent: true }, token)).json.id;
+  const key = (await api('POST', '/v1/api-keys', { service: 'edu', name: 'learning app' }, admin)).json.key;
+  const record = await api('POST', `/v1/children/${child}/records`, { kind: 'learning_progress', recorded_at: '2027-01-09T08:00:00Z', body: { lesson: 'pinyin', score: 93 } }, key);
+  assert.equal(record.status, 201, JSON.stringify(record.json));
+
+  await page.getByRole('link', { name: "Children's data" }).click();
+  await page.getByRole('heading', { name: "Your children's data" }).waitFor();
+  await page.getByRole('button', { name: 'Prepare an export' }).click();
+  let download;
+  for (let i = 0; i < 100 && !download; i++) {
+    await page.reload();
+    if (await page.getByRole('link', { name: 'Download the ZIP' }).count()) download = page.getByRole('link', { name: 'Download the ZIP' }).first();
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(download, 'the export became ready');
+  await assertAccessible(page, 'data page');
+  await shot(page, 'data-desktop');
+  const [zip] = await Promise.all([page.waitForEvent('download'), download.click()]);
+  const zipFile = path.join(OUT, 'export.zip');
+  await zip.saveAs(zipFile);
+  assert.match(execFileSync(BIN, ['verify', zipFile, '--data-dir', dataDir]).toString(), /^OK: export exp_/);
+
+  // Deleting asks for a deliberate tick, then shows the signed certificate.
+  await page.getByLabel('What to delete').selectOption('edu');
+  await page.getByRole('button', { name: 'Delete now' }).click();
+  await page.getByRole('alert').getByText('Tick the box to confirm, or leave this page.').waitFor();
+  await page.getByLabel('What to delete').selectOption('edu');
+  await page.getByLabel('I understand this cannot be undone.').check();
+  await page.getByRole('button', { name: 'Delete now' }).click();
+  await page.waitForURL(/\/receipts\/rcp_.*deleted=1/);
+  await page.getByRole('heading', { name: 'Deletion certificate' }).waitFor();
+  await page.getByText('Deleted. Keep this certificate: it is your proof.').waitFor();
+  await page.getByText('learning_progress: 1').waitFor();
+  await shot(page, 'certificate-desktop');
+  const records = await api('GET', `/v1/children/${child}/records`, null, token);
+  assert.equal(records.json.records.length, 0);
+  await context.close();
+});

@@ -76,9 +76,9 @@ enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
-    /// Check a signed receipt offline.
+    /// Check a signed receipt, certificate or data export (ZIP) offline.
     Verify {
-        /// The receipt (JSON) to check.
+        /// The receipt (JSON) or export (ZIP) to check.
         file: PathBuf,
         /// A keys.json as published at /.well-known/baobao/keys.json.
         #[arg(long, conflicts_with = "data_dir")]
@@ -86,6 +86,22 @@ enum Command {
         /// Or the server's data directory (its signing key).
         #[arg(long, env = "BAOBAO_DATA_DIR")]
         data_dir: Option<PathBuf>,
+    },
+    /// The master key that wraps children's data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Write a family's data export to a file (what `POST /v1/families/{id}/exports` builds).
+    Export {
+        /// The family (fam_…).
+        #[arg(long)]
+        family: String,
+        /// Where to write the ZIP.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "BAOBAO_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
     },
     /// Serve a demo with sample plans, a family and a child, on the embedded SQLite.
     Demo {
@@ -106,6 +122,15 @@ enum StaffCommand {
         /// agent, supervisor, finance, compliance or admin.
         #[arg(long)]
         role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Make a new master key current and re-wrap every data key with it (records are untouched).
+    RotateMaster {
+        #[arg(long, env = "BAOBAO_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -225,6 +250,23 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Command::Verify { file, keys, data_dir } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
+        Command::Keys { command: KeysCommand::RotateMaster { data_dir } } => {
+            let vault = baobao_server::vault::Vault::open(&data_dir)?;
+            let before = vault.current_master_id();
+            let (after, rewrapped) = vault.rotate_master()?;
+            println!("master key {before} → {after}; {rewrapped} data key(s) re-wrapped; records untouched");
+        }
+        Command::Export { family, out, data_dir } => {
+            let store = open_store(&url).await?;
+            let config = ServerConfig { data_dir, clock: ClockMode::System, gateway: GatewayMode::LedgerOnly };
+            let state = AppState::new(store, config).await?;
+            let family_id = baobao_domain::ids::FamilyId::parse(&family)?;
+            state.store.family(&family_id).await.context("no such family")?;
+            let (sha256, size) = baobao_server::exports::write_file(&state, &family_id, &out)
+                .await
+                .map_err(|e| anyhow::anyhow!("export failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned())))?;
+            println!("wrote {} ({size} bytes, sha256 {sha256})", out.display());
+        }
         Command::Demo { serve } => demo::run(&url, serve).await?,
     }
     Ok(())

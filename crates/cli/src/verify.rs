@@ -1,5 +1,6 @@
-//! `baobao verify FILE`: checks a signed receipt offline, against a
-//! published keys.json or the server's own key in its data directory.
+//! `baobao verify FILE`: checks a signed receipt, a deletion certificate or
+//! a data export (ZIP) offline, against a published keys.json or the
+//! server's own key in its data directory.
 
 use std::path::Path;
 
@@ -21,7 +22,20 @@ pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<
             SigningKeys::load_or_create(dir)?.key_set()
         }
     };
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        let manifest = baobao_server::exports::verify(file, &key_set)
+            .with_context(|| format!("{} does NOT verify", file.display()))?;
+        println!(
+            "OK: export {} of family {}: {} files match the manifest signed by {}",
+            manifest.export_id,
+            manifest.family_id,
+            manifest.files.len(),
+            manifest.signature.map(|s| s.key_id).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is not a baobao receipt", file.display()))?;
     let document: ReceiptDocument =
         serde_json::from_str(&text).with_context(|| format!("{} is not a baobao receipt", file.display()))?;
     receipts::verify(&document, &key_set).with_context(|| format!("{} does NOT verify", file.display()))?;

@@ -124,6 +124,44 @@ pub async fn run(state: &AppState, export_id: &ExportId) {
     }
 }
 
+/// Writes a family's export to `path` directly (the CLI's `baobao export`):
+/// the same archive the API builds, recorded as an export made by the operator.
+pub async fn write_file(state: &AppState, family_id: &FamilyId, path: &Path) -> ApiResult<(String, i64)> {
+    let now = state.clock.now();
+    let export = Export {
+        id: ExportId::from_random(random_bytes()),
+        family_id: family_id.clone(),
+        status: "pending".to_owned(),
+        requested_by: "operator".to_owned(),
+        file_sha256: None,
+        size_bytes: None,
+        error: None,
+        created_at: now,
+        finished_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_export(&export).await?;
+    tx.audit(
+        now,
+        "operator",
+        "export.requested",
+        &[family_id.as_str(), export.id.as_str()],
+        &serde_json::json!({"cli": true}),
+    )
+    .await?;
+    tx.commit().await?;
+    let outcome = build(state, &export, path).await;
+    let (status, file) = match &outcome {
+        Ok((sha, size)) => ("ready", Some((sha.as_str(), *size))),
+        Err(_) => ("failed", None),
+    };
+    state
+        .store
+        .finish_export(&export.id, status, file, outcome.as_ref().err().map(|e| e.code), state.clock.now())
+        .await?;
+    outcome
+}
+
 /// Exports left pending by a stopped server are built again at start.
 pub async fn resume_pending(state: AppState) {
     let Ok(pending) = state.store.pending_exports().await else { return };

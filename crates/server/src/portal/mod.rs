@@ -33,4 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/receipts", get(pages::receipts))
         .route("/receipts/{id}", get(pages::receipt))
         .route("/receipts/{id}/signed.json", get(pages::receipt_json))
+        .route("/data", get(pages::data))
+        .route("/data/exports", post(pages::request_export))
+        .route("/data/exports/{id}", get(pages::download_export))
+        .route("/data/deletion", post(pages::request_deletion))
 }

@@ -857,6 +857,7 @@ struct ReceiptPage {
     key_id: String,
     signature: String,
     is_new: bool,
+    notice: Option<String>,
 }
 
 async fn load_receipt(
@@ -884,6 +885,7 @@ fn body_money(body: &serde_json::Value, key: &str) -> Option<String> {
 #[derive(Deserialize)]
 pub struct NewQuery {
     new: Option<String>,
+    deleted: Option<String>,
 }
 
 pub async fn receipt(
@@ -896,15 +898,30 @@ pub async fn receipt(
     let (guardian, page) = require(guardian, &headers, &format!("/receipts/{id}"))?;
     let document = load_receipt(&state, &guardian, &page, &id).await?;
     let calendar = calendar_of(&guardian);
+    let notice = query.deleted.is_some().then(|| page.t.get("data-deleted"));
+    ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice))
+}
+
+/// The printable page of any signed receipt, deletion certificates included.
+fn receipt_page(
+    page: PageContext,
+    document: &ReceiptDocument,
+    calendar: &Calendar,
+    is_new: bool,
+    notice: Option<String>,
+) -> ReceiptPage {
     let t = &page.t;
     let body = &document.body;
     let number = body["receipt_number"].as_str().unwrap_or_default().to_owned();
     let mut rows = vec![(t.get("receipt-number"), number.clone())];
-    for (key, label) in
-        [("issued_at", "receipt-issued"), ("received_at", "receipt-received"), ("effective_at", "receipt-effective")]
-    {
+    for (key, label) in [
+        ("issued_at", "receipt-issued"),
+        ("received_at", "receipt-received"),
+        ("effective_at", "receipt-effective"),
+        ("key_destroyed_at", "receipt-key-destroyed"),
+    ] {
         if let Some(instant) = body_instant(body, key) {
-            rows.push((t.get(label), local_time(&calendar, instant)));
+            rows.push((t.get(label), local_time(calendar, instant)));
         }
     }
     if let Some(option) = body["option"].as_str() {
@@ -920,8 +937,34 @@ pub async fn receipt(
             rows.push((t.get(label), amount));
         }
     }
+    if let Some(deleted) = body["deleted"].as_array() {
+        let text = deleted
+            .iter()
+            .map(|d| {
+                let what = d["kind"].as_str().or(d["category"].as_str()).unwrap_or_default();
+                format!("{what}: {}", d["count"])
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push((t.get("receipt-deleted"), text));
+    }
+    if let Some(kept) = body["kept"].as_array() {
+        let text = kept
+            .iter()
+            .map(|k| {
+                let until = body_instant(k, "until").map(|u| local_date(calendar, u)).unwrap_or_default();
+                format!(
+                    "{} ({}) → {until}",
+                    k["category"].as_str().unwrap_or_default(),
+                    k["basis"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push((t.get("receipt-kept"), text));
+    }
     if let Some(until) = body_instant(body, "export_until") {
-        rows.push((t.get("receipt-data-until"), local_date(&calendar, until)));
+        rows.push((t.get("receipt-data-until"), local_date(calendar, until)));
     }
     if let (Some(version), Some(sha)) = (body["policy_version"].as_i64(), body["policy_sha256"].as_str()) {
         rows.push((
@@ -932,23 +975,24 @@ pub async fn receipt(
     let what_next = match (document.kind.as_str(), body["option"].as_str()) {
         ("cancellation", Some("now")) => Some(t.get("receipt-what-next-now")),
         ("cancellation", _) => body_instant(body, "effective_at")
-            .map(|at| t.arg("receipt-what-next-scheduled", "date", local_time(&calendar, at))),
+            .map(|at| t.arg("receipt-what-next-scheduled", "date", local_time(calendar, at))),
         _ => None,
     };
     let services_href =
         body["subscription_id"].as_str().map(|s| format!("/services/{s}")).unwrap_or_else(|| "/services".to_owned());
-    ok(ReceiptPage {
+    ReceiptPage {
         title: t.arg("receipt-title", "number", &number),
         kind: t.get(&format!("receipt-kind-{}", document.kind)),
         rows,
         what_next,
-        json_href: format!("/receipts/{id}/signed.json"),
+        json_href: format!("/receipts/{}/signed.json", document.id),
         services_href,
         key_id: document.signature.key_id.clone(),
         signature: document.signature.value.clone(),
-        is_new: query.new.is_some(),
+        is_new,
+        notice,
         page,
-    })
+    }
 }
 
 pub async fn receipt_json(
@@ -1019,4 +1063,129 @@ pub async fn statement_csv(State(state): State<AppState>, headers: HeaderMap, gu
         csv,
     )
         .into_response())
+}
+
+// ------------------------------------------------------------------ children's data
+
+pub struct ExportRow {
+    pub made: String,
+    pub status: String,
+    pub href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "data.html")]
+struct DataPage {
+    page: PageContext,
+    children: Vec<String>,
+    exports: Vec<ExportRow>,
+    services: Vec<(String, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+has_page!(DataPage);
+
+async fn data_page_model(
+    state: &AppState,
+    guardian: &SignedInGuardian,
+    page: PageContext,
+    error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let calendar = calendar_of(guardian);
+    let t = &page.t;
+    let children =
+        state.store.children_of(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    let exports = crate::exports::list(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    let mut services: Vec<(String, String)> = Vec::new();
+    for view in
+        lifecycle::family_subscriptions(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?
+    {
+        if let Ok(plan_id) = PlanId::parse(&view.plan_id)
+            && let Ok(plan) = state.store.plan(&plan_id).await
+            && !services.iter().any(|(s, _)| *s == plan.service)
+        {
+            let name = if t.locale == Locale::ZhCn { plan.name_zh_cn } else { plan.name_en };
+            services.push((plan.service.clone(), t.arg("data-delete-service", "service", name)));
+        }
+    }
+    let exports = exports
+        .iter()
+        .map(|e| ExportRow {
+            made: local_time(&calendar, e.created_at),
+            status: t.get(&format!("data-export-status-{}", e.status)),
+            href: (e.status == "ready").then(|| format!("/data/exports/{}", e.id)),
+        })
+        .collect();
+    let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.clone()).collect();
+    Ok(render(status, DataPage { page, children, exports, services, notice: None, error }))
+}
+
+pub async fn data(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    data_page_model(&state, &guardian, page, None, StatusCode::OK).await
+}
+
+pub async fn request_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    page.check_csrf(&form.csrf)?;
+    crate::exports::request(&state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    Ok(see_other("/data"))
+}
+
+pub async fn download_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    let export = crate::exports::get(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    if export.status != "ready" {
+        return Err(PortalError::api(page, ApiError::conflict("export_not_ready").with("status", export.status)));
+    }
+    crate::api::children::serve_export(&state, &export, request).await.map_err(api(&page))
+}
+
+#[derive(Deserialize)]
+pub struct DeletionForm {
+    csrf: String,
+    scope: String,
+    confirm: Option<String>,
+}
+
+pub async fn request_deletion(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Form(form): Form<DeletionForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    page.check_csrf(&form.csrf)?;
+    if form.confirm.is_none() {
+        let error = page.t.get("data-delete-confirm-required");
+        return data_page_model(&state, &guardian, page, Some(error), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let service = (form.scope != "*").then_some(form.scope);
+    let input = crate::deletion::DeletionInput { service };
+    let done =
+        crate::deletion::request(&state, &guardian.caller(), guardian.family_id(), input).await.map_err(api(&page))?;
+    let certificate =
+        done.certificate.ok_or_else(|| PortalError::api(page.clone(), ApiError::internal("no certificate")))?;
+    // A closed account has no session any more: show the certificate now.
+    if certificate.body["account_closed"] == true {
+        let calendar = calendar_of(&guardian);
+        let notice = Some(page.t.get("data-deleted"));
+        let closed = PageContext { signed_in: false, ..page };
+        let response = render(StatusCode::OK, receipt_page(closed, &certificate, &calendar, true, notice));
+        return Ok(with_cookie(response, session::set_cookie(&headers, SESSION_COOKIE, "", 0)));
+    }
+    Ok(see_other(&format!("/receipts/{}?deleted=1", certificate.id)))
 }

@@ -1,0 +1,117 @@
+//! Benchmark fixture: a family with one child and N sealed records, written
+//! the way the API writes them (same vault, same binding), in batches.
+//!
+//! `cargo run --release -p baobao-server --example seed_records -- DATABASE_URL DATA_DIR N`
+//! prints the family id.
+
+use baobao_domain::Locale;
+use baobao_domain::ids::{ChildId, FamilyId, GuardianId, RecordId, StaffId};
+use baobao_server::auth::{Caller, Role, random_bytes};
+use baobao_server::lifecycle::{
+    self, ChildInput, GuardianInput, PlanInput, PlanNamesInput, SignUpInput, SubscribeInput,
+};
+use baobao_server::state::{ClockMode, GatewayMode};
+use baobao_server::vault::record_binding;
+use baobao_server::{AppState, ServerConfig};
+use baobao_store::{Store, StoredRecord};
+
+const BATCH_RECORDS: u64 = 1000;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, data_dir, count] = args.as_slice() else {
+        return Err("usage: seed_records DATABASE_URL DATA_DIR N".into());
+    };
+    let count: u64 = count.parse()?;
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let config = ServerConfig { data_dir: data_dir.into(), clock: ClockMode::System, gateway: GatewayMode::LedgerOnly };
+    let state = AppState::new(store, config).await?;
+    let fail = |e: baobao_server::error::ApiError| format!("{}: {:?}", e.code, e.details);
+    let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };
+    let plan = lifecycle::create_plan(
+        &state,
+        &admin,
+        PlanInput {
+            service: "edu".into(),
+            name: PlanNamesInput { zh_cn: "月度".into(), en: "Monthly".into() },
+            policy: serde_json::json!({"price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M", "retention_days": 30}),
+        },
+        Locale::En,
+    )
+    .await
+    .map_err(fail)?;
+    let email = format!("bench-{}@example.com", hex_id());
+    let signed_up = lifecycle::sign_up(
+        &state,
+        SignUpInput {
+            guardian: GuardianInput {
+                email,
+                password: "benchmark password".into(),
+                name: "Bench".into(),
+                locale: "en".into(),
+                time_zone: "Asia/Shanghai".into(),
+            },
+        },
+    )
+    .await
+    .map_err(fail)?;
+    let family_id = FamilyId::parse(&signed_up.family.id)?;
+    let parent = Caller::Guardian {
+        guardian_id: GuardianId::parse(&signed_up.guardian.id)?,
+        family_id: family_id.clone(),
+        locale: Locale::En,
+    };
+    lifecycle::subscribe(
+        &state,
+        &parent,
+        SubscribeInput { plan_id: plan.id, accept_policy_sha256: plan.policy.sha256 },
+    )
+    .await
+    .map_err(fail)?;
+    let child = lifecycle::add_child(
+        &state,
+        &parent,
+        &family_id,
+        ChildInput { name: "Bench child".into(), birth_date: "2019-01-01".into(), consent: true },
+    )
+    .await
+    .map_err(fail)?;
+    let child_id = ChildId::parse(&child.id)?;
+    let key = state.vault.data_key(family_id.as_str(), "edu", true)?.ok_or("no data key")?;
+    let start: jiff::Timestamp = "2026-01-01T00:00:00Z".parse()?;
+    let mut written = 0;
+    while written < count {
+        let mut tx = state.store.begin().await?;
+        for _ in 0..BATCH_RECORDS.min(count - written) {
+            let id = RecordId::from_random(random_bytes());
+            let kind = ["growth", "learning_progress", "safety_event"][(written % 3) as usize];
+            let body = serde_json::json!({"n": written, "height_cm": 100 + written % 40, "note": "a typical small record body"});
+            let binding = record_binding(id.as_str(), family_id.as_str(), child_id.as_str(), "edu", kind);
+            let sealed = key.seal(&serde_json::to_vec(&body)?, &binding)?;
+            let recorded_at = start.checked_add(jiff::SignedDuration::from_secs(i64::try_from(written)? * 60))?;
+            tx.insert_record(&StoredRecord {
+                id,
+                family_id: family_id.clone(),
+                child_id: child_id.clone(),
+                service: "edu".into(),
+                kind: kind.into(),
+                recorded_at,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+                created_at: recorded_at,
+            })
+            .await?;
+            written += 1;
+        }
+        tx.commit().await?;
+    }
+    println!("{family_id}");
+    Ok(())
+}
+
+fn hex_id() -> String {
+    let bytes: [u8; 6] = random_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
