@@ -18,6 +18,7 @@ baobao_store::on_both_engines!(
     deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read,
     closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept,
     retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off,
+    a_deletion_interrupted_after_the_key_was_destroyed_is_finished_by_the_billing_run,
 );
 
 const MARKER: &str = "MARKER-小明-身高-112cm";
@@ -389,4 +390,44 @@ async fn retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_of
     assert_eq!(app.billing_run().await["deletions_performed"], 0);
     let page = app.get(&format!("/v1/children/{other_child}/records"), Some(&other.token)).await;
     assert_eq!(page.body["records"].as_array().unwrap().len(), 1);
+}
+
+async fn a_deletion_interrupted_after_the_key_was_destroyed_is_finished_by_the_billing_run(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
+    // The first step of a deletion ran (the key is gone), then the process died.
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let now = app.state.clock.now();
+    let deletion = baobao_store::Deletion {
+        id: baobao_domain::ids::DeletionId::from_random([9; 16]),
+        family_id: family_id.clone(),
+        service: "edu".into(),
+        cause: "guardian_request".into(),
+        status: "pending".into(),
+        requested_at: now,
+        due_at: now,
+        key_destroyed_at: None,
+        certificate_id: None,
+        completed_at: None,
+    };
+    let mut tx = app.state.store.begin().await.unwrap();
+    assert!(tx.schedule_deletion(&deletion).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(app.state.vault.destroy(family_id.as_str(), "edu").unwrap(), 1);
+    let unreadable = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(unreadable.status, StatusCode::GONE, "{}", unreadable.body);
+    assert_eq!(unreadable.body["error"]["code"], "data_deleted");
+
+    // The next billing run finishes it: records gone, one certificate.
+    assert_eq!(app.billing_run().await["deletions_performed"], 1);
+    assert_eq!(app.billing_run().await["deletions_performed"], 0);
+    let done = app.get(&format!("/v1/deletion-requests/{}", deletion.id), Some(&parent.token)).await;
+    assert_eq!(done.body["status"], "done", "{}", done.body);
+    assert_eq!(done.body["certificate"]["body"]["data_keys_destroyed"], 0, "the key was already gone");
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let certificates = receipts.body.as_array().unwrap().iter().filter(|r| r["kind"] == "deletion_certificate").count();
+    assert_eq!(certificates, 1);
+    let page = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 0);
 }
