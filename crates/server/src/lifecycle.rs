@@ -330,17 +330,6 @@ pub struct PolicyInput {
     pub policy: serde_json::Value,
 }
 
-fn parse_service(service: &str) -> ApiResult<String> {
-    let ok = (2..=32).contains(&service.len())
-        && service.starts_with(|c: char| c.is_ascii_lowercase())
-        && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(service.to_owned())
-    } else {
-        Err(ApiError::invalid_field("service", "2 to 32 of a-z, 0-9, _ and -, starting with a letter"))
-    }
-}
-
 fn parse_policy(value: serde_json::Value, locale: Locale) -> ApiResult<Policy> {
     let draft: PolicyDraft = serde_json::from_value(value)
         .map_err(|e| ApiError::unprocessable("invalid_policy").with("field", "policy").with("reason", e.to_string()))?;
@@ -361,7 +350,7 @@ fn policy_version(plan_id: &PlanId, version: i64, policy: &Policy, at: Timestamp
 
 pub async fn create_plan(state: &AppState, caller: &Caller, input: PlanInput, locale: Locale) -> ApiResult<PlanView> {
     caller.require_staff(&[Role::Admin])?;
-    let service = parse_service(&input.service)?;
+    let service = crate::children::parse_service(&input.service)?;
     let name_zh_cn = parse_name("name.zh-CN", &input.name.zh_cn)?;
     let name_en = parse_name("name.en", &input.name.en)?;
     let policy = parse_policy(input.policy, locale)?;

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use baobao_domain::ids::{FamilyId, ReceiptId};
+use baobao_domain::ids::FamilyId;
 use serde::Deserialize;
 use tower::ServiceExt;
 use utoipa::IntoParams;
@@ -16,7 +16,7 @@ use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Caller, Role};
 use crate::children::{self, ApiKeyCreated, ApiKeyInput, RecordCreated, RecordInput, RecordPage};
 use crate::deletion::{self, DeletionInput, DeletionView};
-use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::error::{ApiError, ApiResult};
 use crate::exports::{self, ExportView};
 use crate::lifecycle::ChildInput;
 use crate::receipts::ReceiptDocument;
@@ -205,11 +205,8 @@ async fn get_certificate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
-    let receipt_id = ReceiptId::parse(&id).map_err(|_| ApiError::not_found("receipt"))?;
-    let stored = state.store.receipt(&receipt_id).await.or_not_found("receipt")?;
-    if stored.kind != "deletion_certificate" {
-        return Err(ApiError::not_found("receipt"));
-    }
-    caller.require_family(&stored.family_id, &[Role::Compliance], "receipt")?;
-    Ok(Json(serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?))
+    Ok(Json(
+        crate::api::receipts::receipt_for(&state, &caller, &id, Some("deletion_certificate"), &[Role::Compliance])
+            .await?,
+    ))
 }

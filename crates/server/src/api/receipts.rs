@@ -25,10 +25,25 @@ async fn get_receipt(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
-    let receipt_id = ReceiptId::parse(&id).map_err(|_| ApiError::not_found("receipt"))?;
+    Ok(Json(receipt_for(&state, &caller, &id, None, STAFF_READERS).await?))
+}
+
+/// A receipt the caller may see (of `kind`, when given): its family's
+/// guardians and staff in `staff_roles`; anyone else learns nothing.
+pub async fn receipt_for(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    kind: Option<&str>,
+    staff_roles: &[crate::auth::Role],
+) -> ApiResult<ReceiptDocument> {
+    let receipt_id = ReceiptId::parse(id).map_err(|_| ApiError::not_found("receipt"))?;
     let stored = state.store.receipt(&receipt_id).await.or_not_found("receipt")?;
-    caller.require_family(&stored.family_id, STAFF_READERS, "receipt")?;
-    Ok(Json(serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?))
+    if kind.is_some_and(|k| k != stored.kind) {
+        return Err(ApiError::not_found("receipt"));
+    }
+    caller.require_family(&stored.family_id, staff_roles, "receipt")?;
+    serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// The server's public signing keys: what `baobao verify` checks against.
