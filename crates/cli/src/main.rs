@@ -46,6 +46,12 @@ struct ServeArgs {
     /// `ledger` (record to the ledger only) or `simulated` (can be told to decline).
     #[arg(long, env = "BAOBAO_GATEWAY", value_enum, default_value_t = Gateway::Ledger)]
     gateway: Gateway,
+    /// SMTP relay for email, `smtp://host:port`; without it, emails wait in the outbox.
+    #[arg(long, env = "BAOBAO_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of email.
+    #[arg(long, env = "BAOBAO_MAIL_FROM", default_value = ServerConfig::MAIL_FROM_DEFAULT)]
+    mail_from: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -147,16 +153,18 @@ enum BillingCommand {
 
 impl ServeArgs {
     fn config(&self) -> ServerConfig {
+        let clock = match self.clock {
+            Clock::System => ClockMode::System,
+            Clock::Simulated => ClockMode::Simulated,
+        };
+        let gateway = match self.gateway {
+            Gateway::Ledger => GatewayMode::LedgerOnly,
+            Gateway::Simulated => GatewayMode::Simulated,
+        };
         ServerConfig {
-            data_dir: self.data_dir.clone(),
-            clock: match self.clock {
-                Clock::System => ClockMode::System,
-                Clock::Simulated => ClockMode::Simulated,
-            },
-            gateway: match self.gateway {
-                Gateway::Ledger => GatewayMode::LedgerOnly,
-                Gateway::Simulated => GatewayMode::Simulated,
-            },
+            smtp_url: self.smtp_url.clone(),
+            mail_from: self.mail_from.clone(),
+            ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }
 }
@@ -258,7 +266,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Export { family, out, data_dir } => {
             let store = open_store(&url).await?;
-            let config = ServerConfig { data_dir, clock: ClockMode::System, gateway: GatewayMode::LedgerOnly };
+            let config = ServerConfig::new(data_dir, ClockMode::System, GatewayMode::LedgerOnly);
             let state = AppState::new(store, config).await?;
             let family_id = baobao_domain::ids::FamilyId::parse(&family)?;
             state.store.family(&family_id).await.context("no such family")?;
@@ -274,11 +282,9 @@ async fn run(cli: Cli) -> Result<()> {
 
 impl ServeArgs {
     fn default_config() -> ServerConfig {
-        ServerConfig {
-            data_dir: std::env::var_os("BAOBAO_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./data")),
-            clock: ClockMode::System,
-            gateway: GatewayMode::LedgerOnly,
-        }
+        let data_dir =
+            std::env::var_os("BAOBAO_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./data"));
+        ServerConfig::new(data_dir, ClockMode::System, GatewayMode::LedgerOnly)
     }
 }
 

@@ -26,7 +26,10 @@ fn migrate_applies_the_schema_once() {
     let url = format!("sqlite://{}", dir.path().join("ops.db").display());
     let first = baobao().args(["migrate", "--database", &url]).output().unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "applied 0001_lifecycle\napplied 0002_children_data");
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "applied 0001_lifecycle\napplied 0002_children_data\napplied 0003_outbox"
+    );
     let second = baobao().args(["migrate", "--database", &url]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "schema is up to date");
 }

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = count.parse()?;
     let store = Store::connect(url).await?;
     store.migrate().await?;
-    let config = ServerConfig { data_dir: data_dir.into(), clock: ClockMode::System, gateway: GatewayMode::LedgerOnly };
+    let config = ServerConfig::new(data_dir.into(), ClockMode::System, GatewayMode::LedgerOnly);
     let state = AppState::new(store, config).await?;
     let fail = |e: baobao_server::error::ApiError| format!("{}: {:?}", e.code, e.details);
     let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };

@@ -195,7 +195,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
             json!({"category": hold.category, "count": count, "basis": hold.basis, "until": until, "use": "storage only"})
         })
         .collect();
-    let (stored, _) = receipts::issue(
+    let (stored, document) = receipts::issue(
         &state.keys,
         &deletion.family_id,
         "deletion_certificate",
@@ -216,6 +216,12 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         }),
     )?;
     tx.insert_receipt(&stored).await?;
+    // The guardians were read before their addresses were minimised: the
+    // certificate still reaches them, and the outbox forgets the address once sent.
+    let time_zone = state.store.family(&deletion.family_id).await?.time_zone;
+    let email = json!({"receipt": document, "time_zone": time_zone});
+    crate::outbox::email_guardians(&mut tx, state, &guardians, "deletion_certificate", stored.id.as_str(), &email)
+        .await?;
     tx.complete_deletion(&deletion.id, &stored.id, now).await?;
     tx.audit(
         now,

@@ -20,7 +20,9 @@ pub mod gateway;
 pub mod idempotency;
 pub mod keys;
 pub mod lifecycle;
+pub mod mail;
 pub mod messages;
+pub mod outbox;
 pub mod portal;
 pub mod receipts;
 pub mod state;
@@ -39,6 +41,9 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     let listener = TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
     tokio::spawn(exports::resume_pending(state.clone()));
+    if state.mailer.is_some() {
+        tokio::spawn(outbox::run_worker(state.clone()));
+    }
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await
 }
 

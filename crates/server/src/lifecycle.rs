@@ -524,8 +524,19 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
             "first_charge": first_charge.as_ref().map(|c| Money { amount_minor: c.amount_minor, currency: c.currency }),
         }),
     )?;
+    let guardians = state.store.guardians_of(family_id).await?;
+    let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
     let mut tx = state.store.begin().await?;
     tx.insert_subscription(&subscription).await?;
+    crate::outbox::email_guardians(
+        &mut tx,
+        state,
+        &guardians,
+        "subscription_confirmed",
+        stored_receipt.id.as_str(),
+        &email,
+    )
+    .await?;
     // Subscribing again keeps the child's data: a retention deletion is called off.
     tx.cancel_retention_deletion(family_id, &plan.service).await?;
     if let Some(charge) = &first_charge {
@@ -824,6 +835,9 @@ pub async fn cancel(
         created_at: now,
     };
 
+    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let plan = state.store.plan(&subscription.plan_id).await?;
+    let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": subscription.time_zone});
     let mut tx = state.store.begin().await?;
     // Re-read under the lock: a concurrent request may have got here first,
     // or a billing run may have started a new period the quote did not see.
@@ -882,6 +896,15 @@ pub async fn cancel(
         crate::deletion::schedule_retention(state, &mut tx, &subscription, terms.policy.retention_days, now).await?;
     }
     tx.insert_receipt(&stored_receipt).await?;
+    crate::outbox::email_guardians(
+        &mut tx,
+        state,
+        &guardians,
+        "cancellation_received",
+        stored_receipt.id.as_str(),
+        &email,
+    )
+    .await?;
     tx.audit(
         now,
         &caller.actor(),

@@ -27,6 +27,18 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub clock: ClockMode,
     pub gateway: GatewayMode,
+    /// `smtp://host:port` of the relay emails go through; none: emails wait in the outbox.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+}
+
+impl ServerConfig {
+    pub const MAIL_FROM_DEFAULT: &'static str = "baobao <no-reply@localhost>";
+
+    /// A configuration with no email, for tools and tests.
+    pub fn new(data_dir: PathBuf, clock: ClockMode, gateway: GatewayMode) -> ServerConfig {
+        ServerConfig { data_dir, clock, gateway, smtp_url: None, mail_from: Self::MAIL_FROM_DEFAULT.to_owned() }
+    }
 }
 
 #[derive(Clone)]
@@ -38,6 +50,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub vault: Arc<crate::vault::Vault>,
+    pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +61,8 @@ pub enum StartError {
     Store(#[from] baobao_store::StoreError),
     #[error(transparent)]
     Vault(#[from] crate::vault::VaultError),
+    #[error("email: {0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("the stored simulated time {0:?} is not an instant")]
     SimulatedTime(String),
 }
@@ -70,6 +85,10 @@ impl AppState {
             GatewayMode::LedgerOnly => Arc::new(LedgerOnlyGateway),
             GatewayMode::Simulated => Arc::new(SimulatedGateway::default()),
         };
+        let mailer: Option<Arc<dyn crate::mail::Mailer>> = match &config.smtp_url {
+            Some(url) => Some(Arc::new(crate::mail::SmtpMailer::new(url, &config.mail_from)?)),
+            None => None,
+        };
         Ok(AppState {
             store,
             clock,
@@ -78,6 +97,7 @@ impl AppState {
             config: Arc::new(config),
             login_limiter: Arc::default(),
             vault: Arc::new(vault),
+            mailer,
         })
     }
 }

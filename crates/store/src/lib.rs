@@ -19,6 +19,7 @@ mod catalogue;
 pub mod children;
 mod engine;
 pub mod ledger;
+mod outbox;
 mod receipts;
 pub mod requests;
 mod rows;

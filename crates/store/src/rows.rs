@@ -249,3 +249,26 @@ pub struct Deletion {
     pub certificate_id: Option<ReceiptId>,
     pub completed_at: Option<Timestamp>,
 }
+
+/// A message waiting in (or delivered from) the outbox.
+#[derive(Clone, Debug)]
+pub struct OutboxMessage {
+    pub id: String,
+    /// `email` (webhooks come later).
+    pub channel: String,
+    /// One message per event: a retried change writes nothing new.
+    pub event_key: String,
+    pub family_id: Option<FamilyId>,
+    /// Erased once delivered.
+    pub recipient: String,
+    pub locale: String,
+    pub template: String,
+    /// The facts the template needs, as JSON.
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}

@@ -292,11 +292,11 @@ async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: 
         let restored = baobao_store::Store::connect(&restored_url).await.unwrap();
         let restored_rows = restored.records_of_child(&child_id, None, 100).await.unwrap();
         assert_eq!(restored_rows.len(), 2, "the backup still has the rows");
-        let config = baobao_server::ServerConfig {
-            data_dir: app.data_dir.path().to_owned(),
-            clock: baobao_server::state::ClockMode::Simulated,
-            gateway: baobao_server::state::GatewayMode::Simulated,
-        };
+        let config = baobao_server::ServerConfig::new(
+            app.data_dir.path().to_owned(),
+            baobao_server::state::ClockMode::Simulated,
+            baobao_server::state::GatewayMode::Simulated,
+        );
         let restored_state = baobao_server::AppState::new(restored, config).await.unwrap();
         let family = app.get(&format!("/v1/families/{}", parent.family_id), Some(&parent.token)).await.body;
         let caller = baobao_server::auth::Caller::Guardian {

@@ -34,13 +34,21 @@ pub struct Response {
 
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
+        TestApp::spawn_configured(engine, None).await
+    }
+
+    /// A server whose email goes to the SMTP relay at `smtp_url`.
+    pub async fn spawn_with_smtp(engine: Engine, smtp_url: &str) -> TestApp {
+        TestApp::spawn_configured(engine, Some(smtp_url.to_owned())).await
+    }
+
+    async fn spawn_configured(engine: Engine, smtp_url: Option<String>) -> TestApp {
         let db = fresh_database(engine).await;
         db.store.set_setting(baobao_server::clock::SIMULATED_NOW_SETTING, START).await.unwrap();
         let data_dir = tempfile::tempdir().unwrap();
         let config = ServerConfig {
-            data_dir: data_dir.path().to_owned(),
-            clock: ClockMode::Simulated,
-            gateway: GatewayMode::Simulated,
+            smtp_url,
+            ..ServerConfig::new(data_dir.path().to_owned(), ClockMode::Simulated, GatewayMode::Simulated)
         };
         let state = AppState::new(db.store.clone(), config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,6 +7,7 @@
 
 mod access;
 mod children;
+mod email;
 mod errors;
 mod helpers;
 mod idempotency;

@@ -1,0 +1,124 @@
+//! Email: the messages the outbox delivers, rendered in the guardian's
+//! language from the Fluent catalogue (`locales/*/email.ftl`), and sent over
+//! SMTP with lettre. Each message carries the signed receipt it is about.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baobao_domain::{Locale, Money};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::portal::i18n::T;
+
+pub const SMTP_TIMEOUT_SECONDS: u64 = 10;
+
+/// One email, ready to send.
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// `(file name, JSON)` attachments.
+    pub attachments: Vec<(String, String)>,
+    /// Stable per outbox message, so a re-delivery is recognisably the same mail.
+    pub message_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
+}
+
+/// SMTP delivery to a relay (`smtp://host:port`), e.g. the local MTA.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    pub fn new(url: &str, from: &str) -> Result<SmtpMailer, MailError> {
+        let rest = url
+            .strip_prefix("smtp://")
+            .ok_or_else(|| MailError("the SMTP URL must look like smtp://host:port".into()))?;
+        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+            Some((host, port)) => (host, port.parse().map_err(|_| MailError("the SMTP port is not a number".into()))?),
+            None => (rest.trim_end_matches('/'), 25),
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(Duration::from_secs(SMTP_TIMEOUT_SECONDS)))
+            .build();
+        let from = from.parse().map_err(|_| MailError(format!("{from:?} is not a sender address")))?;
+        Ok(SmtpMailer { transport, from })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let to: Mailbox = email.to.parse().map_err(|_| MailError("the recipient address is not valid".into()))?;
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(email.text.clone()));
+        for (name, json) in &email.attachments {
+            parts = parts.singlepart(
+                Attachment::new(name.clone())
+                    .body(json.clone(), ContentType::parse("application/json").map_err(|e| MailError(e.to_string()))?),
+            );
+        }
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(email.message_id.clone()))
+            .multipart(parts)
+            .map_err(|e| MailError(e.to_string()))?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| MailError(e.to_string()))
+    }
+}
+
+fn money(value: &serde_json::Value) -> String {
+    serde_json::from_value::<Money>(value.clone()).map(|m| m.display()).unwrap_or_default()
+}
+
+fn date(value: &serde_json::Value, zone: &str) -> String {
+    let instant = value.as_str().and_then(|v| v.parse::<jiff::Timestamp>().ok());
+    match (instant, baobao_domain::calendar::Calendar::new(zone)) {
+        (Some(at), Ok(calendar)) => calendar.zoned(at).strftime("%Y-%m-%d %H:%M").to_string(),
+        (Some(at), Err(_)) => at.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Renders a queued message: `template` names the catalogue entries, the
+/// payload carries `receipt` (the signed document), `plan` (names in both
+/// languages) and `time_zone`.
+pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Value, message_id: &str) -> Email {
+    let t = T::new(locale);
+    let receipt = &payload["receipt"];
+    let body = &receipt["body"];
+    let zone = payload["time_zone"].as_str().unwrap_or("UTC");
+    let plan = payload["plan"][locale.tag()].as_str().unwrap_or_default().to_owned();
+    let number = body["receipt_number"].as_str().unwrap_or_default().to_owned();
+    let args = vec![
+        ("plan", plan),
+        ("number", number.clone()),
+        ("date", date(&body["issued_at"], zone)),
+        ("received", date(&body["received_at"], zone)),
+        ("effective", date(&body["effective_at"], zone)),
+        ("refund", money(&body["refund"])),
+        ("fee", money(&body["fee"])),
+    ];
+    let subject = t.args(&format!("email-{template}-subject"), &args);
+    let text = format!("{}\n\n{}\n", t.args(&format!("email-{template}-body"), &args), t.get("email-footer"));
+    let attachments = if receipt.is_null() {
+        Vec::new()
+    } else {
+        vec![(format!("receipt-{number}.json"), serde_json::to_string_pretty(receipt).unwrap_or_default())]
+    };
+    Email { to: to.to_owned(), subject, text, attachments, message_id: message_id.to_owned() }
+}

@@ -1,0 +1,135 @@
+//! Email through the outbox to a real SMTP listener (Python's aiosmtpd,
+//! started by the test): written with the change, delivered once, in the
+//! guardian's language, with the signed receipt attached; retried while the
+//! relay is down; the address forgotten once delivered.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use baobao_server::keys::KeySet;
+use baobao_server::outbox;
+use baobao_server::receipts::{self, ReceiptDocument};
+use baobao_store::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt);
+
+struct SmtpListener {
+    process: Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl SmtpListener {
+    fn start(port: u16, maildir: &std::path::Path) -> SmtpListener {
+        let listener = SmtpListener {
+            process: Command::new("python3")
+                .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 -m aiosmtpd (scripts/test installs it)"),
+            port,
+            maildir: maildir.to_owned(),
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return listener;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("aiosmtpd did not start");
+    }
+
+    /// Stops the listener (dropping it kills and reaps the process).
+    fn stop(self) -> (u16, std::path::PathBuf) {
+        (self.port, self.maildir.clone())
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/read_maildir.py");
+        let output = Command::new("python3").arg(script).arg(&self.maildir).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Drop for SmtpListener {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Delivers what is due `ahead_seconds` from now (real time, as the worker does).
+async fn deliver(app: &TestApp, ahead_seconds: i64) -> outbox::DeliveryReport {
+    let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(ahead_seconds)).unwrap();
+    outbox::deliver_due(&app.state, at).await.unwrap()
+}
+
+fn subjects(messages: &[Value]) -> Vec<String> {
+    let mut subjects: Vec<String> = messages.iter().map(|m| m["subject"].as_str().unwrap().to_owned()).collect();
+    subjects.sort();
+    subjects
+}
+
+async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt(engine: Engine) {
+    let mail_dir = tempfile::tempdir().unwrap();
+    let maildir = mail_dir.path().join("Maildir");
+    let smtp = SmtpListener::start(free_port(), &maildir);
+    let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
+    let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let confirmation = &messages[0];
+    assert_eq!(confirmation["to"], "parent@example.com");
+    assert_eq!(confirmation["subject"], "您已订阅 月度会员", "in the guardian's language");
+    assert!(confirmation["text"].as_str().unwrap().contains("回执号 BB-2027"), "{}", confirmation["text"]);
+    let attached: ReceiptDocument =
+        serde_json::from_str(confirmation["attachments"][0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(attached.kind, "subscription");
+    receipts::verify(&attached, &keys).unwrap();
+
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    assert_eq!(deliver(&app, 0).await, outbox::DeliveryReport::default(), "each event is sent once");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 2);
+    assert!(subjects(&messages)[1].starts_with("我们已收到您的取消申请"), "{:?}", subjects(&messages));
+
+    // The relay is down when the data is deleted: the certificate waits and is retried.
+    let (port, maildir) = smtp.stop();
+    let deleted =
+        app.post(&format!("/v1/families/{}/deletion-requests", parent.family_id), Some(&parent.token), json!({})).await;
+    assert_eq!(deleted.status, reqwest::StatusCode::CREATED);
+    assert_eq!(deliver(&app, 0).await.retrying, 1);
+    assert_eq!(deliver(&app, 0).await, outbox::DeliveryReport::default(), "not retried before its time");
+    let smtp = SmtpListener::start(port, &maildir);
+    assert_eq!(deliver(&app, 120).await.delivered, 1);
+    let messages = smtp.messages();
+    let certificate_mail =
+        messages.iter().find(|m| m["subject"].as_str().unwrap().starts_with("孩子的数据已删除")).unwrap();
+    // The account is closed and its address minimised, yet the certificate reached the guardian.
+    assert_eq!(certificate_mail["to"], "parent@example.com");
+    let certificate: ReceiptDocument =
+        serde_json::from_str(certificate_mail["attachments"][0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(certificate.kind, "deletion_certificate");
+    receipts::verify(&certificate, &keys).unwrap();
+    // The outbox kept no address once it delivered.
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let log = app.state.store.outbox_of(&family_id).await.unwrap();
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|m| m.status == "sent" && m.recipient.is_empty()), "{log:?}");
+    assert_eq!(log.iter().find(|m| m.template == "deletion_certificate").unwrap().attempts, 2);
+}
