@@ -235,9 +235,76 @@ impl BillingState {
     }
 }
 
+/// Whether a family may use a service now, and until when that is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entitlement {
+    pub entitled: bool,
+    pub until: Option<Timestamp>,
+}
+
+/// The entitlement a subscription gives at `now`: through the paid (or
+/// trial) period, up to a scheduled cancellation's `effective_at`, and for a
+/// past-due period until its grace runs out. A subscription the billing
+/// run has not caught up with yet is judged by the instants, not the status.
+pub fn entitlement(
+    status: SubscriptionStatus,
+    current: Period,
+    current_period_paid: bool,
+    effective_at: Option<Timestamp>,
+    calendar: &Calendar,
+    now: Timestamp,
+) -> Entitlement {
+    let none = Entitlement { entitled: false, until: None };
+    if !status.is_live() {
+        return none;
+    }
+    let mut until = current.end;
+    if !current_period_paid {
+        match calendar.add_days(current.start, PAST_DUE_GRACE_DAYS) {
+            Ok(grace_end) => until = until.min(grace_end),
+            Err(_) => return none,
+        }
+    }
+    if let Some(effective_at) = effective_at {
+        until = until.min(effective_at);
+    }
+    if now < current.start || now >= until {
+        return none;
+    }
+    Entitlement { entitled: true, until: Some(until) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entitlement(state: &BillingState, calendar: &Calendar, now: Timestamp) -> Entitlement {
+        super::entitlement(state.status, state.current, state.current_period_paid, state.effective_at, calendar, now)
+    }
+
+    #[test]
+    fn entitlement_runs_to_the_period_end_the_cancellation_or_the_grace_end() {
+        let utc = Calendar::new("UTC").unwrap();
+        let active = state(SubscriptionStatus::Active, None);
+        let inside = at("2027-01-15T00:00:00Z");
+        assert_eq!(
+            entitlement(&active, &utc, inside),
+            Entitlement { entitled: true, until: Some(at("2027-02-01T00:00:00Z")) }
+        );
+        assert!(
+            !entitlement(&active, &utc, at("2027-02-01T00:00:00Z")).entitled,
+            "a period not yet renewed gives nothing"
+        );
+        let pending = state(SubscriptionStatus::PendingCancellation, Some("2027-01-20T00:00:00Z"));
+        assert_eq!(entitlement(&pending, &utc, inside).until, Some(at("2027-01-20T00:00:00Z")));
+        assert!(!entitlement(&pending, &utc, at("2027-01-20T00:00:00Z")).entitled);
+        let mut unpaid = state(SubscriptionStatus::PastDue, None);
+        unpaid.current_period_paid = false;
+        assert_eq!(entitlement(&unpaid, &utc, at("2027-01-10T00:00:00Z")).until, Some(at("2027-01-15T00:00:00Z")));
+        assert!(!entitlement(&unpaid, &utc, inside).entitled, "grace is 14 days from the period start");
+        assert!(entitlement(&unpaid, &utc, at("2027-01-14T23:59:59Z")).entitled);
+        assert!(!entitlement(&state(SubscriptionStatus::Cancelled, None), &utc, inside).entitled);
+    }
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

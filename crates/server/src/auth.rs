@@ -140,8 +140,16 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthenticated)?;
         if token.starts_with(API_KEY_PREFIX) {
-            return match state.store.api_key_by_hash(&token_hash(token)).await {
-                Ok(key) => Ok(Caller::Integrator { key_id: key.id, service: key.service }),
+            let hash = token_hash(token);
+            if let Some(caller) = state.api_keys.get(&hash) {
+                return Ok(caller);
+            }
+            return match state.store.api_key_by_hash(&hash).await {
+                Ok(key) => {
+                    let caller = Caller::Integrator { key_id: key.id, service: key.service };
+                    state.api_keys.put(hash, caller.clone());
+                    Ok(caller)
+                }
                 Err(StoreError::NotFound) => Err(ApiError::unauthenticated()),
                 Err(other) => Err(other.into()),
             };
@@ -281,5 +289,39 @@ mod tests {
         assert_eq!(limiter.check("a@example.com", 1000 + LOGIN_WINDOW_SECONDS), Ok(()));
         limiter.succeeded("a@example.com");
         assert_eq!(limiter.check("a@example.com", 1001), Ok(()));
+    }
+}
+
+/// How long a looked-up API key is trusted without asking the database.
+pub const API_KEY_CACHE_SECONDS: u64 = 30;
+pub const API_KEY_CACHE_ENTRIES_MAX: usize = 10_000;
+
+/// API keys recently seen, so that the entitlement check — called on every
+/// request of every children's app — costs one database read, not two.
+/// Bounded by a short TTL: a revoked key stops working within
+/// `API_KEY_CACHE_SECONDS` on every server.
+#[derive(Default)]
+pub struct ApiKeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
+}
+
+impl ApiKeyCache {
+    pub fn get(&self, key_sha256: &str) -> Option<Caller> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key_sha256)
+            .filter(|(_, at)| at.elapsed().as_secs() < API_KEY_CACHE_SECONDS)
+            .map(|(caller, _)| caller.clone())
+    }
+
+    pub fn put(&self, key_sha256: String, caller: Caller) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= API_KEY_CACHE_ENTRIES_MAX {
+            entries.retain(|_, (_, at)| at.elapsed().as_secs() < API_KEY_CACHE_SECONDS);
+            if entries.len() >= API_KEY_CACHE_ENTRIES_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key_sha256, (caller, std::time::Instant::now()));
     }
 }

@@ -14,6 +14,7 @@ pub mod billing;
 pub mod children;
 pub mod clock;
 pub mod deletion;
+pub mod entitlements;
 pub mod error;
 pub mod exports;
 pub mod gateway;

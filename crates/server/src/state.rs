@@ -51,6 +51,7 @@ pub struct AppState {
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub vault: Arc<crate::vault::Vault>,
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
+    pub api_keys: Arc<crate::auth::ApiKeyCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,7 @@ impl AppState {
             login_limiter: Arc::default(),
             vault: Arc::new(vault),
             mailer,
+            api_keys: Arc::default(),
         })
     }
 }

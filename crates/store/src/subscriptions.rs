@@ -265,6 +265,29 @@ impl Store {
         rows.iter().map(subscription).collect()
     }
 
+    /// The family's running subscription to a service — the entitlement
+    /// check, one indexed read (`subscriptions_family`, then the plan by key).
+    pub async fn live_subscription_for(
+        &self,
+        family_id: &FamilyId,
+        service: &str,
+    ) -> StoreResult<Option<Subscription>> {
+        static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns = SUBSCRIPTION_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
+            format!(
+                "SELECT {columns} FROM subscriptions s JOIN plans p ON p.id = s.plan_id \
+                 WHERE s.family_id = $1 AND p.service = $2 AND s.status NOT IN ('cancelled', 'expired') \
+                 ORDER BY s.current_period_end DESC LIMIT 1"
+            )
+        });
+        let row = sqlx::query(sqlx::AssertSqlSafe(QUERY.as_str()))
+            .bind(family_id.as_str())
+            .bind(service)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(subscription).transpose()
+    }
+
     /// How many subscriptions are due at `now` (for progress reports).
     pub async fn due_count(&self, now: Timestamp) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1")

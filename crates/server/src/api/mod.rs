@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cancellations;
 pub mod children;
+pub mod entitlements;
 pub mod families;
 pub mod health;
 pub mod plans;
@@ -60,6 +61,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(subscriptions::router())
         .merge(cancellations::router())
         .merge(children::router())
+        .merge(entitlements::router())
         .merge(receipts::router())
         .merge(admin::router())
         .merge(health::router())

@@ -8,6 +8,7 @@
 mod access;
 mod children;
 mod email;
+mod entitlements;
 mod errors;
 mod helpers;
 mod idempotency;
