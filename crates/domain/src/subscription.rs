@@ -159,6 +159,8 @@ pub enum BillingStep {
     Renew { next: i64 },
     /// The current period is unpaid: try the charge again.
     RetryCharge,
+    /// Tell the guardian the renewal is coming (once per period).
+    Remind,
     /// The term is over without renewal, or the grace for an unpaid period ran out.
     Expire { at: Timestamp },
     /// Nothing is due.
@@ -175,6 +177,15 @@ pub struct BillingState {
     pub auto_renew: bool,
     pub commitment_periods: u32,
     pub last_charge_attempt_at: Option<Timestamp>,
+    /// When this period's renewal reminder is due; `None` when it was sent
+    /// or no renewal will happen.
+    pub reminder_at: Option<Timestamp>,
+}
+
+/// When the renewal reminder for the period ending at `period_end` is due:
+/// `reminder_days` calendar days before it.
+pub fn reminder_at(calendar: &Calendar, period_end: Timestamp, reminder_days: u32) -> Result<Timestamp, CalendarError> {
+    calendar.sub_days(period_end, reminder_days)
 }
 
 impl BillingState {
@@ -197,6 +208,10 @@ impl BillingState {
             if self.retry_at().is_some_and(|at| at <= now) {
                 return Ok(BillingStep::RetryCharge);
             }
+        }
+        // A reminder is only worth sending before the renewal it announces.
+        if self.reminder_at.is_some_and(|at| at <= now) && now < self.current.end {
+            return Ok(BillingStep::Remind);
         }
         if self.current.end <= now {
             if !self.auto_renew && self.current.position + 1 >= i64::from(self.commitment_periods) {
@@ -222,6 +237,9 @@ impl BillingState {
         let mut due = self.current.end;
         if let Some(effective_at) = self.effective_at {
             due = due.min(effective_at);
+        }
+        if let Some(reminder_at) = self.reminder_at.filter(|at| *at < self.current.end) {
+            due = due.min(reminder_at);
         }
         if !self.current_period_paid {
             if let Some(retry) = self.retry_at() {
@@ -319,7 +337,21 @@ mod tests {
             auto_renew: true,
             commitment_periods: 0,
             last_charge_attempt_at: Some(at("2027-01-01T00:00:00Z")),
+            reminder_at: None,
         }
+    }
+
+    #[test]
+    fn the_reminder_comes_before_the_renewal_and_only_before_it() {
+        let utc = Calendar::new("UTC").unwrap();
+        let mut active = state(SubscriptionStatus::Active, None);
+        active.reminder_at = Some(reminder_at(&utc, active.current.end, 7).unwrap());
+        assert_eq!(active.reminder_at, Some(at("2027-01-25T00:00:00Z")));
+        assert_eq!(active.due_at(&utc), Some(at("2027-01-25T00:00:00Z")));
+        assert_eq!(active.next_step(&utc, at("2027-01-24T23:59:59Z")).unwrap(), BillingStep::Nothing);
+        assert_eq!(active.next_step(&utc, at("2027-01-25T00:00:00Z")).unwrap(), BillingStep::Remind);
+        // Too late to remind: the renewal goes ahead (the run was not called in time).
+        assert_eq!(active.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(), BillingStep::Renew { next: 1 });
     }
 
     #[test]

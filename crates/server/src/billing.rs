@@ -14,7 +14,9 @@ use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId};
 use baobao_domain::policy::Policy;
-use baobao_domain::subscription::{BillingState, BillingStep, Period, Schedule, SubscriptionStatus, running_status};
+use baobao_domain::subscription::{
+    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, reminder_at, running_status,
+};
 use baobao_store::{LedgerEntry, Subscription, Tx};
 use jiff::Timestamp;
 use serde_json::json;
@@ -60,21 +62,31 @@ pub fn current_period(subscription: &Subscription) -> Period {
     }
 }
 
-pub fn billing_state(subscription: &Subscription, policy: &Policy) -> BillingState {
+pub fn billing_state(subscription: &Subscription, terms: &Terms) -> BillingState {
+    let policy = &terms.policy;
+    let status = SubscriptionStatus::parse(&subscription.status).unwrap_or(SubscriptionStatus::Expired);
+    let renews = status.is_live()
+        && subscription.pending_cancellation_id.is_none()
+        && (policy.auto_renew || subscription.current_position + 1 < i64::from(policy.commitment_periods));
+    let reminded = subscription.reminded_period_start == Some(subscription.current_period_start);
+    let reminder_at = (renews && !reminded)
+        .then(|| reminder_at(&terms.schedule.calendar, subscription.current_period_end, policy.reminder_days).ok())
+        .flatten();
     BillingState {
-        status: SubscriptionStatus::parse(&subscription.status).unwrap_or(SubscriptionStatus::Expired),
+        status,
         current: current_period(subscription),
         current_period_paid: subscription.current_period_paid,
         effective_at: subscription.effective_at,
         auto_renew: policy.auto_renew,
         commitment_periods: policy.commitment_periods,
         last_charge_attempt_at: subscription.last_charge_attempt_at,
+        reminder_at,
     }
 }
 
 /// Recomputes `due_at` after any change to a subscription.
 pub fn refresh_due_at(subscription: &mut Subscription, terms: &Terms) {
-    subscription.due_at = billing_state(subscription, &terms.policy).due_at(&terms.schedule.calendar);
+    subscription.due_at = billing_state(subscription, terms).due_at(&terms.schedule.calendar);
 }
 
 pub fn charge_key(subscription: &Subscription, period_start: Timestamp) -> String {
@@ -88,6 +100,7 @@ pub enum Outcome {
     Recovered,
     CancellationEffective { refunds: u64, fee: bool },
     Expired,
+    Reminded,
     Nothing,
 }
 
@@ -99,7 +112,7 @@ pub async fn apply_step(
     now: Timestamp,
 ) -> ApiResult<Outcome> {
     let terms = Terms::load(state, &subscription).await?;
-    let step = billing_state(&subscription, &terms.policy)
+    let step = billing_state(&subscription, &terms)
         .next_step(&terms.schedule.calendar, now)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let outcome = match step {
@@ -142,6 +155,11 @@ pub async fn apply_step(
                 Outcome::ChargeDeclined
             }
         }
+        BillingStep::Remind => {
+            remind(state, tx, &subscription, &terms, now).await?;
+            subscription.reminded_period_start = Some(subscription.current_period_start);
+            Outcome::Reminded
+        }
         BillingStep::Expire { at } => {
             subscription.status = SubscriptionStatus::Expired.as_str().to_owned();
             subscription.ended_at = Some(at);
@@ -164,6 +182,39 @@ pub async fn apply_step(
         crate::deletion::schedule_retention(state, tx, &subscription, terms.policy.retention_days, ended_at).await?;
     }
     Ok(outcome)
+}
+
+/// Queues the renewal reminder: when it renews, at what price, and the last
+/// moment to cancel without paying for the next period. Logged in the audit trail.
+async fn remind(
+    state: &AppState,
+    tx: &mut Tx,
+    subscription: &Subscription,
+    terms: &Terms,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let plan = state.store.plan(&subscription.plan_id).await?;
+    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let cancel_by = terms.schedule.calendar.sub_days(subscription.current_period_end, terms.policy.notice_days).ok();
+    let payload = json!({
+        "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+        "time_zone": subscription.time_zone,
+        "renews_at": subscription.current_period_end.to_string(),
+        "price": terms.policy.price,
+        "cancel_by": cancel_by.map(|t| t.to_string()),
+        "subscription_id": subscription.id,
+    });
+    let event = format!("{}:{}", subscription.id, subscription.current_period_start.as_microsecond());
+    crate::outbox::email_guardians(tx, state, &guardians, "renewal_reminder", &event, &payload).await?;
+    tx.audit(
+        now,
+        "billing",
+        "reminder.sent",
+        &[subscription.family_id.as_str(), subscription.id.as_str()],
+        &json!({"renews_at": subscription.current_period_end.to_string(), "reminder_days": terms.policy.reminder_days}),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Charges the current period's price once; `true` when it is paid.
@@ -316,6 +367,7 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
                 summary.fees_charged += u64::from(fee);
             }
             Outcome::Expired => summary.expired += 1,
+            Outcome::Reminded => summary.reminders_sent += 1,
             Outcome::Nothing => {}
         }
     }

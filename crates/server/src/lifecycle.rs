@@ -473,6 +473,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         ended_at: None,
         due_at: None,
         created_at: now,
+        reminded_period_start: None,
     };
     let terms = Terms { policy, schedule };
     refresh_due_at(&mut subscription, &terms);

@@ -112,6 +112,9 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
         ("effective", date(&body["effective_at"], zone)),
         ("refund", money(&body["refund"])),
         ("fee", money(&body["fee"])),
+        ("renews", date(&payload["renews_at"], zone)),
+        ("price", money(&payload["price"])),
+        ("cancel_by", date(&payload["cancel_by"], zone)),
     ];
     let subject = t.args(&format!("email-{template}-subject"), &args);
     let text = format!("{}\n\n{}\n", t.args(&format!("email-{template}-body"), &args), t.get("email-footer"));

@@ -332,4 +332,5 @@ pub struct BillingRunSummary {
     pub refunds_issued: u64,
     pub fees_charged: u64,
     pub deletions_performed: u64,
+    pub reminders_sent: u64,
 }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "lifecycle", sql: include_str!("../migrations/0001_lifecycle.sql") },
     Migration { version: 2, name: "children_data", sql: include_str!("../migrations/0002_children_data.sql") },
     Migration { version: 3, name: "outbox", sql: include_str!("../migrations/0003_outbox.sql") },
+    Migration { version: 4, name: "reminders", sql: include_str!("../migrations/0004_reminders.sql") },
 ];
 
 impl Engine {

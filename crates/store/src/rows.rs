@@ -110,6 +110,8 @@ pub struct Subscription {
     pub ended_at: Option<Timestamp>,
     pub due_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The start of the period whose renewal reminder was sent.
+    pub reminded_period_start: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug)]

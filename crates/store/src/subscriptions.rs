@@ -13,7 +13,7 @@ use crate::{
 
 const SUBSCRIPTION_COLUMNS: &str = "id, family_id, plan_id, policy_version, policy_sha256, status, time_zone, \
      signed_up_at, anchor_at, current_position, current_period_start, current_period_end, current_period_paid, \
-     last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, created_at";
+     last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, created_at, reminded_period_start";
 
 fn subscription(row: &AnyRow) -> StoreResult<Subscription> {
     Ok(Subscription {
@@ -36,6 +36,7 @@ fn subscription(row: &AnyRow) -> StoreResult<Subscription> {
         ended_at: optional_instant(row, "ended_at")?,
         due_at: optional_instant(row, "due_at")?,
         created_at: instant(row, "created_at")?,
+        reminded_period_start: optional_instant(row, "reminded_period_start")?,
     })
 }
 
@@ -100,7 +101,7 @@ impl Tx {
     pub async fn insert_subscription(&mut self, s: &Subscription) -> StoreResult<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         )))
         .bind(s.id.as_str())
         .bind(s.family_id.as_str())
@@ -121,6 +122,7 @@ impl Tx {
         .bind(s.ended_at.map(micros))
         .bind(s.due_at.map(micros))
         .bind(micros(s.created_at))
+        .bind(s.reminded_period_start.map(micros))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -148,7 +150,8 @@ impl Tx {
         let result = sqlx::query(
             "UPDATE subscriptions SET status = $2, current_position = $3, current_period_start = $4, \
              current_period_end = $5, current_period_paid = $6, last_charge_attempt_at = $7, \
-             pending_cancellation_id = $8, effective_at = $9, ended_at = $10, due_at = $11 WHERE id = $1",
+             pending_cancellation_id = $8, effective_at = $9, ended_at = $10, due_at = $11, \
+             reminded_period_start = $12 WHERE id = $1",
         )
         .bind(s.id.as_str())
         .bind(&s.status)
@@ -161,6 +164,7 @@ impl Tx {
         .bind(s.effective_at.map(micros))
         .bind(s.ended_at.map(micros))
         .bind(s.due_at.map(micros))
+        .bind(s.reminded_period_start.map(micros))
         .execute(&mut *self.tx)
         .await?;
         if result.rows_affected() == 0 {

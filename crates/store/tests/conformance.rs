@@ -79,6 +79,7 @@ async fn family_with_subscription(store: &Store, due_at: Option<&str>) -> (Famil
         ended_at: None,
         due_at: due_at.map(at),
         created_at: now,
+        reminded_period_start: None,
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_family(&family).await.unwrap();
@@ -110,6 +111,7 @@ async fn add_subscription(store: &Store, family: &FamilyId, plan: &PlanId, due_a
         ended_at: None,
         due_at: due_at.map(at),
         created_at: now,
+        reminded_period_start: None,
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_subscription(&subscription).await.unwrap();

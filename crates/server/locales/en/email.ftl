@@ -5,3 +5,5 @@ email-cancellation_received-body = We received your request to cancel { $plan } 
 email-deletion_certificate-subject = Your child's data was deleted ({ $number })
 email-deletion_certificate-body = The data you asked us to delete was deleted on { $date }: its encryption key was destroyed first, so no copy, backups included, can be read again. The signed deletion certificate is attached; it lists what was deleted and what the law requires us to keep.
 email-footer = Sent by baobao. Anyone can check the attached signed JSON offline with the server's public key (baobao verify).
+email-renewal_reminder-subject = { $plan } renews on { $renews }
+email-renewal_reminder-body = Your subscription to { $plan } renews on { $renews } for { $price }. If you do not want it to renew, cancel by { $cancel_by } on your "My services" page; it takes three pages and you get a signed receipt.

@@ -5,3 +5,5 @@ email-cancellation_received-body = 我们已于 { $received } 收到您取消 { 
 email-deletion_certificate-subject = 孩子的数据已删除（{ $number }）
 email-deletion_certificate-body = 您要求删除的数据已于 { $date } 删除：首先销毁了加密密钥，因此任何副本（包括备份）都无法再被读取。签名的删除证明见附件，其中列出了已删除的内容以及法律要求我们保留的内容。
 email-footer = 本邮件由宝宝发送。任何人都可以用服务器公钥离线核验附件中的签名 JSON（baobao verify）。
+email-renewal_reminder-subject = { $plan } 将于 { $renews } 续费
+email-renewal_reminder-body = 您订阅的 { $plan } 将于 { $renews } 自动续费，费用 { $price }。如不想续费，请在 { $cancel_by } 之前在“我的服务”页面取消；只需三个页面，并会收到签名回执。

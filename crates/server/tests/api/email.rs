@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-baobao_store::on_both_engines!(emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt);
+baobao_store::on_both_engines!(
+    emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt,
+    the_billing_run_reminds_before_every_renewal_once,
+);
 
 struct SmtpListener {
     process: Child,
@@ -132,4 +135,32 @@ async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receip
     assert_eq!(log.len(), 3);
     assert!(log.iter().all(|m| m.status == "sent" && m.recipient.is_empty()), "{log:?}");
     assert_eq!(log.iter().find(|m| m.template == "deletion_certificate").unwrap().attempts, 2);
+}
+
+async fn the_billing_run_reminds_before_every_renewal_once(engine: Engine) {
+    let mail_dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpListener::start(free_port(), &mail_dir.path().join("Maildir"));
+    let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
+    let plan = app.create_plan(json!({"reminder_days": 7, "notice_days": 3})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    deliver(&app, 0).await;
+    // The first period ends 10 Feb 10:00 (Shanghai); the reminder is due 3 Feb.
+    app.set_clock("2027-02-02T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["reminders_sent"], 0);
+    app.set_clock("2027-02-03T03:00:00Z").await;
+    assert_eq!(app.billing_run().await["reminders_sent"], 1);
+    assert_eq!(app.billing_run().await["reminders_sent"], 0, "once per period");
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    let reminder =
+        smtp.messages().into_iter().find(|m| m["subject"].as_str().unwrap().contains("续费")).expect("a reminder");
+    assert_eq!(reminder["subject"], "月度会员 将于 2027-02-10 10:00 续费");
+    let text = reminder["text"].as_str().unwrap();
+    assert!(text.contains("39.00 CNY") && text.contains("2027-02-07 10:00"), "{text}");
+    // The next period gets its own reminder.
+    app.set_clock("2027-03-05T00:00:00Z").await;
+    let run = app.billing_run().await;
+    assert_eq!((run["renewed"].as_i64(), run["reminders_sent"].as_i64()), (Some(1), Some(1)), "{run}");
+    let audit = app.state.store.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "reminder.sent").count(), 2);
 }
