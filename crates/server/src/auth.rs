@@ -325,3 +325,50 @@ impl ApiKeyCache {
         entries.insert(key_sha256, (caller, std::time::Instant::now()));
     }
 }
+
+/// Bits naming who may call a route, for `Allowed<…>`.
+pub mod who {
+    pub const GUARDIAN: u8 = 1;
+    pub const AGENT: u8 = 2;
+    pub const SUPERVISOR: u8 = 4;
+    pub const FINANCE: u8 = 8;
+    pub const COMPLIANCE: u8 = 16;
+    pub const ADMIN: u8 = 32;
+    pub const INTEGRATOR: u8 = 64;
+    pub const STAFF: u8 = AGENT | SUPERVISOR | FINANCE | COMPLIANCE | ADMIN;
+    pub const ANYONE_SIGNED_IN: u8 = GUARDIAN | STAFF | INTEGRATOR;
+}
+
+impl Caller {
+    fn who(&self) -> u8 {
+        match self {
+            Caller::Guardian { .. } => who::GUARDIAN,
+            Caller::Integrator { .. } => who::INTEGRATOR,
+            Caller::Staff { role, .. } => match role {
+                Role::Agent => who::AGENT,
+                Role::Supervisor => who::SUPERVISOR,
+                Role::Finance => who::FINANCE,
+                Role::Compliance => who::COMPLIANCE,
+                Role::Admin => who::ADMIN,
+            },
+        }
+    }
+}
+
+/// A caller among `WHO`, checked before anything else of the request —
+/// before the body is read — so every handler's signature says who may call
+/// it: 401 without credentials, 403 for anyone not named. Which family's
+/// data a guardian or staff member may touch is then the service's check.
+pub struct Allowed<const WHO: u8>(pub Caller);
+
+impl<const WHO: u8> FromRequestParts<AppState> for Allowed<WHO> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if WHO & caller.who() == 0 {
+            return Err(ApiError::forbidden());
+        }
+        Ok(Allowed(caller))
+    }
+}

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiJson;
-use crate::auth::{Caller, Role};
+use crate::auth::{Allowed, Role, who};
 use crate::billing;
 use crate::clock::SIMULATED_NOW_SETTING;
 use crate::error::{ApiError, ApiResult};
@@ -37,7 +37,10 @@ struct ClockView {
 }
 
 #[utoipa::path(get, path = "/v1/admin/clock", tag = "admin", security(("bearer" = [])), responses((status = 200, body = ClockView)))]
-async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ClockView>> {
+async fn get_clock(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
+) -> ApiResult<Json<ClockView>> {
     caller.require_staff(&[Role::Admin])?;
     Ok(Json(ClockView { now: state.clock.now(), simulated: state.clock.as_simulated().is_some() }))
 }
@@ -47,7 +50,7 @@ async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResult<J
     responses((status = 200, body = ClockView), (status = 409, description = "not simulated, or backwards")))]
 async fn set_clock(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<ClockInput>,
 ) -> ApiResult<Json<ClockView>> {
     caller.require_staff(&[Role::Admin])?;
@@ -65,7 +68,10 @@ async fn set_clock(
 
 /// Run billing at the clock's now: renewals, effective cancellations, fees, refunds.
 #[utoipa::path(post, path = "/v1/admin/billing-runs", tag = "admin", security(("bearer" = [])), responses((status = 200, body = BillingRunSummary)))]
-async fn billing_run(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BillingRunSummary>> {
+async fn billing_run(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
+) -> ApiResult<Json<BillingRunSummary>> {
     caller.require_staff(&[Role::Admin])?;
     Ok(Json(billing::run(&state, state.clock.now()).await?))
 }
@@ -81,7 +87,7 @@ struct GatewayInput {
     responses((status = 200, body = GatewayInput)))]
 async fn set_gateway(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<GatewayInput>,
 ) -> ApiResult<Json<GatewayInput>> {
     caller.require_staff(&[Role::Admin])?;

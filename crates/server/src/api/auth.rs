@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, created};
-use crate::auth::{Caller, token_hash};
+use crate::auth::{Allowed, token_hash, who};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, SignInInput};
 use crate::state::AppState;
@@ -29,7 +29,7 @@ async fn sign_in(State(state): State<AppState>, ApiJson(input): ApiJson<SignInIn
     responses((status = 204, description = "signed out")))]
 async fn sign_out(
     State(state): State<AppState>,
-    _signed_in: Caller,
+    _signed_in: Allowed<{ who::ANYONE_SIGNED_IN }>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<StatusCode> {
     let token = headers

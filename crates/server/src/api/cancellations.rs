@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, who};
 use crate::error::ApiResult;
 use crate::lifecycle;
 use crate::state::AppState;
@@ -20,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("id" = String, Path)), responses((status = 200, body = CancellationWithReceipt)))]
 async fn get_cancellation(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CancellationWithReceipt>> {
     Ok(Json(lifecycle::get_cancellation(&state, &caller, &id).await?))

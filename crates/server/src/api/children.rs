@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, created};
-use crate::auth::{Caller, Role};
+use crate::auth::{Allowed, Role, who};
 use crate::children::{self, ApiKeyCreated, ApiKeyInput, RecordCreated, RecordInput, RecordPage};
 use crate::deletion::{self, DeletionInput, DeletionView};
 use crate::error::{ApiError, ApiResult};
@@ -45,7 +45,7 @@ fn family_id(text: &str) -> ApiResult<FamilyId> {
     responses((status = 201, body = ApiKeyCreated)))]
 async fn create_api_key(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<ApiKeyInput>,
 ) -> ApiResult<Response> {
     Ok(created(children::create_api_key(&state, &caller, input).await?))
@@ -56,7 +56,7 @@ async fn create_api_key(
     params(("id" = String, Path)), responses((status = 200, body = Vec<ChildView>)))]
 async fn list_children(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::AGENT | who::SUPERVISOR | who::COMPLIANCE | who::ADMIN }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ChildView>>> {
     Ok(Json(children::children_of(&state, &caller, &family_id(&id)?).await?))
@@ -67,7 +67,7 @@ async fn list_children(
     params(("id" = String, Path)), request_body = ChildInput, responses((status = 201, body = ChildView)))]
 async fn add_child(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ChildInput>,
 ) -> ApiResult<Response> {
@@ -79,7 +79,7 @@ async fn add_child(
     params(("id" = String, Path)), request_body = RecordInput, responses((status = 201, body = RecordCreated)))]
 async fn write_record(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::INTEGRATOR }>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RecordInput>,
 ) -> ApiResult<Response> {
@@ -101,7 +101,7 @@ struct RecordsQuery {
     params(("id" = String, Path), RecordsQuery), responses((status = 200, body = RecordPage)))]
 async fn read_records(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::COMPLIANCE }>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> ApiResult<Json<RecordPage>> {
@@ -114,7 +114,11 @@ async fn read_records(
 /// Ask for a data export (a ZIP built in the background).
 #[utoipa::path(post, path = "/v1/families/{id}/exports", tag = "children", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 202, body = ExportView)))]
-async fn request_export(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn request_export(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let view = exports::request(&state, &caller, &family_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
@@ -123,7 +127,7 @@ async fn request_export(State(state): State<AppState>, caller: Caller, Path(id):
     params(("id" = String, Path)), responses((status = 200, body = Vec<ExportView>)))]
 async fn list_exports(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ExportView>>> {
     Ok(Json(exports::list(&state, &caller, &family_id(&id)?).await?))
@@ -134,7 +138,7 @@ async fn list_exports(
     params(("id" = String, Path)), responses((status = 200, body = ExportView)))]
 async fn get_export(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ExportView>> {
     Ok(Json(ExportView::from(&exports::get(&state, &caller, &id).await?)))
@@ -145,7 +149,7 @@ async fn get_export(
     params(("id" = String, Path)), responses((status = 200, content_type = "application/zip", description = "the ZIP")))]
 async fn download_export(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
@@ -180,7 +184,7 @@ pub async fn serve_export(state: &AppState, export: &baobao_store::Export, reque
     params(("id" = String, Path)), request_body = DeletionInput, responses((status = 201, body = DeletionView)))]
 async fn request_deletion(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DeletionInput>,
 ) -> ApiResult<Response> {
@@ -191,7 +195,7 @@ async fn request_deletion(
     params(("id" = String, Path)), responses((status = 200, body = DeletionView)))]
 async fn get_deletion(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::COMPLIANCE }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletionView>> {
     Ok(Json(deletion::get(&state, &caller, &id).await?))
@@ -202,7 +206,7 @@ async fn get_deletion(
     params(("id" = String, Path)), responses((status = 200, body = ReceiptDocument)))]
 async fn get_certificate(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::COMPLIANCE }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
     Ok(Json(

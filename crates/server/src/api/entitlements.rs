@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiQuery;
-use crate::auth::Caller;
+use crate::auth::{Allowed, who};
 use crate::entitlements::{self, EntitlementView};
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ struct EntitlementQuery {
     responses((status = 200, body = EntitlementView)))]
 async fn entitlement(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::INTEGRATOR }>,
     ApiQuery(query): ApiQuery<EntitlementQuery>,
 ) -> ApiResult<Json<EntitlementView>> {
     Ok(Json(entitlements::check(&state, &caller, &query.family_id, &query.service).await?))

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, created};
-use crate::auth::{Caller, Role};
+use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, SignUpInput};
 use crate::receipts::ReceiptDocument;
@@ -43,7 +43,7 @@ async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpIn
     params(("id" = String, Path)), responses((status = 200, body = FamilyView)))]
 async fn get_family(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FamilyView>> {
     Ok(Json(lifecycle::family(&state, &caller, &family_id(&id)?).await?))
@@ -53,7 +53,7 @@ async fn get_family(
     params(("id" = String, Path)), responses((status = 200, body = Vec<SubscriptionView>)))]
 async fn family_subscriptions(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
     Ok(Json(lifecycle::family_subscriptions(&state, &caller, &family_id(&id)?).await?))
@@ -70,7 +70,7 @@ struct StatementQuery {
     params(("id" = String, Path), StatementQuery), responses((status = 200, body = StatementView), (status = 200, content_type = "text/csv", description = "with format=csv")))]
 async fn statement(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::FINANCE }>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<StatementQuery>,
 ) -> ApiResult<Response> {
@@ -133,7 +133,7 @@ pub fn statement_csv(entries: &[StatementEntryView]) -> Result<String, csv::Erro
     params(("id" = String, Path)), responses((status = 200, body = Vec<ReceiptDocument>)))]
 async fn family_receipts(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ReceiptDocument>>> {
     let family_id = family_id(&id)?;

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, Lang, created};
-use crate::auth::Caller;
+use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, PlanInput, PolicyInput};
 use crate::state::AppState;
@@ -36,7 +36,7 @@ async fn list_plans(State(state): State<AppState>, Lang(locale): Lang) -> ApiRes
     responses((status = 201, body = PlanView), (status = 422, description = "invalid policy")))]
 async fn create_plan(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
     Lang(locale): Lang,
     ApiJson(input): ApiJson<PlanInput>,
 ) -> ApiResult<Response> {
@@ -58,7 +58,7 @@ async fn get_plan(
     request_body = PolicyInput, responses((status = 201, body = PlanView)))]
 async fn publish_policy(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::ADMIN }>,
     Lang(locale): Lang,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<PolicyInput>,

@@ -6,7 +6,7 @@ use baobao_domain::ids::ReceiptId;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, Caller, who};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::keys::KeySet;
 use crate::lifecycle::STAFF_READERS;
@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = ReceiptDocument)))]
 async fn get_receipt(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
     Ok(Json(receipt_for(&state, &caller, &id, None, STAFF_READERS).await?))

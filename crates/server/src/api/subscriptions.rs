@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, Lang, created};
-use crate::auth::Caller;
+use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, CancelInput, SubscribeInput};
 use crate::state::AppState;
@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, body = SubscriptionWithReceipt), (status = 402, description = "payment failed"), (status = 409, description = "terms changed or already subscribed")))]
 async fn subscribe(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     ApiJson(input): ApiJson<SubscribeInput>,
 ) -> ApiResult<Response> {
     Ok(created(lifecycle::subscribe(&state, &caller, input).await?))
@@ -41,7 +41,7 @@ async fn subscribe(
     responses((status = 200, body = SubscriptionView)))]
 async fn get_subscription(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriptionView>> {
     Ok(Json(lifecycle::get_subscription(&state, &caller, &id).await?))
@@ -58,7 +58,7 @@ struct QuoteQuery {
     params(("id" = String, Path), QuoteQuery), responses((status = 200, body = QuoteView)))]
 async fn cancellation_quote(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::AGENT | who::SUPERVISOR | who::ADMIN }>,
     Lang(locale): Lang,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<QuoteQuery>,
@@ -75,7 +75,7 @@ async fn cancellation_quote(
     responses((status = 201, body = CancellationWithReceipt), (status = 409, description = "already pending, not cancellable, quote expired")))]
 async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CancelInput>,
 ) -> ApiResult<Response> {
@@ -87,7 +87,7 @@ async fn cancel(
     params(("id" = String, Path)), responses((status = 200, body = SubscriptionWithReceipt)))]
 async fn resume(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriptionWithReceipt>> {
     Ok(Json(lifecycle::resume(&state, &caller, &id).await?))

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod authorization;
 mod children;
 mod email;
 mod entitlements;

@@ -1,0 +1,193 @@
+//! Every route × every kind of caller: who is let in, who is turned away,
+//! and how. The table below is written independently of the code; a route
+//! in `/openapi.json` without a row fails the test, so no route can be added
+//! without saying who may call it.
+
+use std::collections::BTreeSet;
+
+use baobao_store::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(every_route_admits_exactly_the_callers_it_names);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Guardian,
+    OtherGuardian,
+    Agent,
+    Supervisor,
+    Finance,
+    Compliance,
+    Admin,
+    Integrator,
+}
+
+use Who::*;
+
+const EVERYONE: &[Who] =
+    &[Anonymous, Guardian, OtherGuardian, Agent, Supervisor, Finance, Compliance, Admin, Integrator];
+const STAFF: &[Who] = &[Agent, Supervisor, Finance, Compliance, Admin];
+
+/// What the family's own guardian may do, others of their kind get 404 for.
+struct Route {
+    method: Method,
+    path: &'static str,
+    allowed: Vec<Who>,
+    /// Scoped to one family: another family's guardian is told "not found".
+    family_scoped: bool,
+}
+
+fn route(method: Method, path: &'static str, allowed: &[Who], family_scoped: bool) -> Route {
+    Route { method, path, allowed: allowed.to_vec(), family_scoped }
+}
+
+fn with(base: &[Who], more: &[Who]) -> Vec<Who> {
+    base.iter().chain(more).copied().collect()
+}
+
+fn table() -> Vec<Route> {
+    let guardians = [Guardian, OtherGuardian];
+    let g_staff = with(&guardians, STAFF);
+    vec![
+        route(Method::POST, "/v1/auth/sessions", EVERYONE, false),
+        route(Method::POST, "/v1/families", EVERYONE, false),
+        route(Method::GET, "/v1/plans", EVERYONE, false),
+        route(Method::GET, "/v1/plans/{id}", EVERYONE, false),
+        route(Method::GET, "/.well-known/baobao/keys.json", EVERYONE, false),
+        route(Method::GET, "/healthz", EVERYONE, false),
+        route(Method::GET, "/readyz", EVERYONE, false),
+        route(Method::POST, "/v1/plans", &[Admin], false),
+        route(Method::POST, "/v1/plans/{id}/policies", &[Admin], false),
+        route(Method::POST, "/v1/api-keys", &[Admin], false),
+        route(Method::GET, "/v1/admin/clock", &[Admin], false),
+        route(Method::POST, "/v1/admin/clock", &[Admin], false),
+        route(Method::POST, "/v1/admin/billing-runs", &[Admin], false),
+        route(Method::POST, "/v1/admin/gateway", &[Admin], false),
+        route(Method::GET, "/v1/families/{id}", &g_staff, true),
+        route(Method::GET, "/v1/families/{id}/subscriptions", &g_staff, true),
+        route(Method::GET, "/v1/families/{id}/receipts", &g_staff, true),
+        route(Method::GET, "/v1/families/{id}/statement", &with(&guardians, &[Finance]), true),
+        route(
+            Method::GET,
+            "/v1/families/{id}/children",
+            &with(&guardians, &[Agent, Supervisor, Compliance, Admin]),
+            true,
+        ),
+        route(Method::POST, "/v1/families/{id}/children", &guardians, true),
+        route(Method::GET, "/v1/families/{id}/exports", &guardians, true),
+        route(Method::POST, "/v1/families/{id}/exports", &guardians, true),
+        route(Method::POST, "/v1/families/{id}/deletion-requests", &guardians, true),
+        route(Method::POST, "/v1/subscriptions", &guardians, false),
+        route(Method::GET, "/v1/subscriptions/{id}", &g_staff, true),
+        route(
+            Method::GET,
+            "/v1/subscriptions/{id}/cancellation-quote",
+            &with(&guardians, &[Agent, Supervisor, Admin]),
+            true,
+        ),
+        route(Method::POST, "/v1/subscriptions/{id}/cancellations", &guardians, true),
+        route(Method::POST, "/v1/subscriptions/{id}/resume", &guardians, true),
+        route(Method::GET, "/v1/cancellations/{id}", &g_staff, true),
+        route(Method::GET, "/v1/receipts/{id}", &g_staff, true),
+        route(Method::GET, "/v1/children/{id}/records", &with(&guardians, &[Compliance]), true),
+        route(Method::POST, "/v1/children/{id}/records", &[Integrator], false),
+        route(Method::GET, "/v1/exports/{id}", &guardians, true),
+        route(Method::GET, "/v1/exports/{id}/download", &guardians, true),
+        route(Method::GET, "/v1/deletion-requests/{id}", &with(&guardians, &[Compliance]), true),
+        route(Method::GET, "/v1/deletion-certificates/{id}", &with(&guardians, &[Compliance]), true),
+        route(Method::GET, "/v1/entitlements", &[Integrator], false),
+        // Signing out ends the session it is called with: tested on its own in access.rs.
+        route(Method::DELETE, "/v1/auth/sessions/current", &with(&guardians, &with(STAFF, &[Integrator])), false),
+    ]
+}
+
+async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let plan_id = plan["id"].as_str().unwrap().to_owned();
+    let owner = app.sign_up("owner@example.com").await;
+    let other = app.sign_up("other@example.com").await;
+    let subscribed = app.subscribe(&owner, &plan).await;
+    let subscription_id = subscribed["subscription"]["id"].as_str().unwrap().to_owned();
+    let receipt_id = subscribed["receipt"]["id"].as_str().unwrap().to_owned();
+    let child_id = app.add_child(&owner, "小明").await;
+    let integrator = app.api_key("edu").await;
+    app.set_clock("2027-01-20T00:00:00Z").await;
+    let cancelled = app.cancel(&owner, &subscription_id, json!({"option": "end_of_period"})).await;
+    let cancellation_id = cancelled.body["cancellation"]["id"].as_str().unwrap().to_owned();
+    let export_id =
+        app.post(&format!("/v1/families/{}/exports", owner.family_id), Some(&owner.token), json!({})).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let deletion = app
+        .post(
+            &format!("/v1/families/{}/deletion-requests", owner.family_id),
+            Some(&owner.token),
+            json!({"service": "play"}),
+        )
+        .await;
+    let deletion_id = deletion.body["id"].as_str().unwrap().to_owned();
+    let certificate_id = deletion.body["certificate_id"].as_str().unwrap().to_owned();
+    let mut tokens = vec![
+        (Guardian, owner.token.clone()),
+        (OtherGuardian, other.token.clone()),
+        (Admin, app.admin.clone()),
+        (Integrator, integrator),
+    ];
+    for (who, role) in [(Agent, "agent"), (Supervisor, "supervisor"), (Finance, "finance"), (Compliance, "compliance")]
+    {
+        tokens.push((who, app.staff(&format!("{role}@example.com"), role).await));
+    }
+
+    // Every documented route has a row, and every row is a documented route.
+    let document = app.get("/openapi.json", None).await.body;
+    let documented: BTreeSet<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    let routes = table();
+    let tabled: BTreeSet<String> = routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(documented, tabled, "routes and the authorization table differ");
+
+    for route in routes.iter().filter(|r| r.method != Method::DELETE) {
+        let path = route
+            .path
+            .replace("/v1/families/{id}", &format!("/v1/families/{}", owner.family_id))
+            .replace("/v1/plans/{id}", &format!("/v1/plans/{plan_id}"))
+            .replace("/v1/subscriptions/{id}", &format!("/v1/subscriptions/{subscription_id}"))
+            .replace("/v1/cancellations/{id}", &format!("/v1/cancellations/{cancellation_id}"))
+            .replace("/v1/receipts/{id}", &format!("/v1/receipts/{receipt_id}"))
+            .replace("/v1/children/{id}", &format!("/v1/children/{child_id}"))
+            .replace("/v1/exports/{id}", &format!("/v1/exports/{export_id}"))
+            .replace("/v1/deletion-requests/{id}", &format!("/v1/deletion-requests/{deletion_id}"))
+            .replace("/v1/deletion-certificates/{id}", &format!("/v1/deletion-certificates/{certificate_id}"))
+            .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", owner.family_id));
+        for who in EVERYONE {
+            let token = tokens.iter().find(|(w, _)| w == who).map(|(_, t)| t.as_str());
+            let body = (route.method == Method::POST).then(|| json!({}));
+            let response = app.request(route.method.clone(), &path, token, body, "en").await;
+            let status = response.status;
+            let label = format!("{} {} as {who:?}: {status} {}", route.method, route.path, response.body);
+            let allowed = route.allowed.contains(who);
+            match (who, allowed) {
+                // Another family's data: "not found" — or, for a write whose
+                // (deliberately empty) body is refused first, 422; neither tells
+                // anything or changes anything. access.rs sends valid bodies: 404.
+                (OtherGuardian, true) if route.family_scoped => {
+                    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::UNPROCESSABLE_ENTITY, "{label}")
+                }
+                (_, true) => assert!(status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN, "{label}"),
+                (Anonymous, false) => assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}"),
+                (_, false) => assert_eq!(status, StatusCode::FORBIDDEN, "{label}"),
+            }
+            assert!(status.is_success() || status.is_client_error(), "{label}");
+        }
+    }
+}
