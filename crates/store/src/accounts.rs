@@ -231,3 +231,88 @@ impl Store {
         })
     }
 }
+
+/// A one-time code's state, for checking one the guardian read out.
+#[derive(Clone, Debug)]
+pub struct VerificationCode {
+    pub id: String,
+    pub code_sha256: String,
+    pub attempts: i64,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+impl Tx {
+    pub async fn insert_verification_code(
+        &mut self,
+        id: &str,
+        family_id: &FamilyId,
+        code_sha256: &str,
+        requested_by: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO verification_codes (id, family_id, code_sha256, requested_by, attempts, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6)",
+        )
+        .bind(id)
+        .bind(family_id.as_str())
+        .bind(code_sha256)
+        .bind(requested_by)
+        .bind(micros(created_at))
+        .bind(micros(expires_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The family's newest code, locked for this transaction.
+    pub async fn latest_verification_code(&mut self, family_id: &FamilyId) -> StoreResult<Option<VerificationCode>> {
+        let row = sqlx::query(
+            "SELECT id, code_sha256, attempts, expires_at, used_at FROM verification_codes WHERE family_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(family_id.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok(VerificationCode {
+                id: text(&r, "id")?,
+                code_sha256: text(&r, "code_sha256")?,
+                attempts: crate::integer(&r, "attempts")?,
+                expires_at: instant(&r, "expires_at")?,
+                used_at: crate::optional_instant(&r, "used_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records one try; `used` marks the code spent.
+    pub async fn record_code_attempt(&mut self, id: &str, used_at: Option<Timestamp>) -> StoreResult<()> {
+        sqlx::query("UPDATE verification_codes SET attempts = attempts + 1, used_at = COALESCE($2, used_at) WHERE id = $1")
+            .bind(id)
+            .bind(used_at.map(micros))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// How many codes were sent to the family since `since` (rate limit).
+    pub async fn codes_sent_since(&mut self, family_id: &FamilyId, since: Timestamp) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM verification_codes WHERE family_id = $1 AND created_at >= $2")
+            .bind(family_id.as_str())
+            .bind(micros(since))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        crate::integer(&row, "n")
+    }
+}
+
+impl Store {
+    /// The family a guardian's email belongs to (support's search).
+    pub async fn family_by_guardian_email(&self, email: &str) -> StoreResult<Option<FamilyId>> {
+        let row = sqlx::query("SELECT family_id FROM guardians WHERE email = $1").bind(email).fetch_optional(&self.pool).await?;
+        row.map(|r| id(&r, "family_id")).transpose()
+    }
+}

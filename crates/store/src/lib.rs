@@ -27,6 +27,7 @@ mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use accounts::VerificationCode;
 pub use engine::Engine;
 pub use rows::*;
 
