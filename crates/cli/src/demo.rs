@@ -63,7 +63,7 @@ async fn seed(state: &AppState) -> Result<()> {
     let admin_id = match state.store.staff_by_email(ADMIN_EMAIL).await {
         Ok(staff) => staff.id,
         Err(StoreError::NotFound) => {
-            lifecycle::create_staff(state, ADMIN_EMAIL, ADMIN_PASSWORD, "admin").await.map_err(explain)?
+            lifecycle::create_staff(state, "operator", ADMIN_EMAIL, ADMIN_PASSWORD, "admin").await.map_err(explain)?
         }
         Err(other) => return Err(other.into()),
     };

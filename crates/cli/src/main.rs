@@ -52,6 +52,12 @@ struct ServeArgs {
     /// The sender of email.
     #[arg(long, env = "BAOBAO_MAIL_FROM", default_value = ServerConfig::MAIL_FROM_DEFAULT)]
     mail_from: String,
+    /// Written notices received longer ago than this many days are refused.
+    #[arg(long, env = "BAOBAO_WRITTEN_NOTICE_AGE_DAYS_MAX", default_value_t = ServerConfig::WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT)]
+    written_notice_age_days_max: u32,
+    /// The time zone of the support office: "today" in the staff console.
+    #[arg(long, env = "BAOBAO_STAFF_TIME_ZONE", default_value = "UTC")]
+    staff_time_zone: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -164,6 +170,8 @@ impl ServeArgs {
         ServerConfig {
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
+            written_notice_age_days_max: self.written_notice_age_days_max,
+            staff_time_zone: self.staff_time_zone.clone(),
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }
@@ -230,7 +238,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Staff { command: StaffCommand::Create { email, password, role } } => {
             let store = open_store(&url).await?;
             let state = AppState::new(store, ServeArgs::default_config()).await?;
-            let id = baobao_server::lifecycle::create_staff(&state, &email, &password, &role).await.map_err(|e| {
+            let id = baobao_server::lifecycle::create_staff(&state, "operator", &email, &password, &role).await.map_err(|e| {
                 anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details))
             })?;
             println!("created {role} {id}");

@@ -169,6 +169,11 @@ impl Calendar {
             .map_err(|_| CalendarError::OutOfRange)
     }
 
+    /// The first instant of a calendar date in this zone.
+    pub fn start_of_date(&self, date: jiff::civil::Date) -> Result<Timestamp, CalendarError> {
+        date.to_zoned_datetime(self.zone.clone()).map(|z| z.timestamp()).map_err(|_| CalendarError::OutOfRange)
+    }
+
     /// A calendar date in this zone, for plain-language text ("2026-03-31").
     pub fn date_text(&self, instant: Timestamp) -> String {
         self.zoned(instant).date().to_string()

@@ -148,6 +148,9 @@ id_kinds! {
     Record => "rec" as RecordId,
     Export => "exp" as ExportId,
     Deletion => "del" as DeletionId,
+    WrittenNotice => "wrn" as WrittenNoticeId,
+    WebhookEndpoint => "whk" as WebhookEndpointId,
+    VerificationCode => "vfc" as VerificationCodeId,
 }
 
 #[cfg(test)]

@@ -138,6 +138,9 @@ pub async fn apply_step(
                 &json!({"period_start": period.start.to_string()}),
             )
             .await?;
+            if paid {
+                renewed_webhook(state, tx, &subscription).await?;
+            }
             if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
@@ -150,6 +153,7 @@ pub async fn apply_step(
                 }
                 tx.audit(now, "billing", "subscription.charge_recovered", &[subscription.id.as_str()], &json!({}))
                     .await?;
+                renewed_webhook(state, tx, &subscription).await?;
                 Outcome::Recovered
             } else {
                 Outcome::ChargeDeclined
@@ -182,6 +186,19 @@ pub async fn apply_step(
         crate::deletion::schedule_retention(state, tx, &subscription, terms.policy.retention_days, ended_at).await?;
     }
     Ok(outcome)
+}
+
+/// `subscription.renewed`: a new period is paid for.
+async fn renewed_webhook(state: &AppState, tx: &mut Tx, subscription: &Subscription) -> ApiResult<()> {
+    let service = state.store.plan(&subscription.plan_id).await?.service;
+    let data = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "period_start": subscription.current_period_start.to_string(),
+        "period_end": subscription.current_period_end.to_string(),
+    });
+    let event = charge_key(subscription, subscription.current_period_start);
+    crate::outbox::webhook(tx, state, &service, "subscription.renewed", &event, &data).await
 }
 
 /// Queues the renewal reminder: when it renews, at what price, and the last
@@ -292,30 +309,48 @@ async fn take_effect(
         }
     }
     let refunds = refund_charges_from(state, tx, subscription, effective_at, now).await?;
+    let cancellation_id = subscription.pending_cancellation_id.take();
     subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
     subscription.ended_at = Some(effective_at);
-    subscription.pending_cancellation_id = None;
     tx.audit(
         now,
         "billing",
         "cancellation.effective",
         &[subscription.id.as_str()],
-        &json!({"effective_at": effective_at.to_string(), "refunds": refunds}),
+        &json!({"effective_at": effective_at.to_string(), "refunds": refunds.len()}),
     )
     .await?;
-    Ok(Outcome::CancellationEffective { refunds, fee: fee_charged })
+    let plan = state.store.plan(&subscription.plan_id).await?;
+    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let event = cancellation_id.as_ref().map(|c| c.to_string()).unwrap_or_else(|| subscription.id.to_string());
+    let email = json!({
+        "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+        "time_zone": subscription.time_zone,
+        "effective_at": effective_at.to_string(),
+        "subscription_id": subscription.id,
+    });
+    crate::outbox::email_guardians(tx, state, &guardians, "cancellation_effective", &event, &email).await?;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "cancellation_id": cancellation_id,
+        "effective_at": effective_at.to_string(),
+    });
+    crate::outbox::webhook(tx, state, &plan.service, "subscription.cancelled", &event, &hook).await?;
+    crate::outbox::refunds_issued(tx, state, &guardians, &plan, subscription, &refunds, false).await?;
+    Ok(Outcome::CancellationEffective { refunds: refunds.len() as u64, fee: fee_charged })
 }
 
 /// Refunds every charge for a period that starts at or after
-/// `effective_at` — the invariant's safety net. Returns how many.
+/// `effective_at` — the invariant's safety net. Returns the refunds written.
 pub async fn refund_charges_from(
     state: &AppState,
     tx: &mut Tx,
     subscription: &Subscription,
     effective_at: Timestamp,
     now: Timestamp,
-) -> ApiResult<u64> {
-    let mut refunded = 0;
+) -> ApiResult<Vec<LedgerEntry>> {
+    let mut refunded = Vec::new();
     for charge in state.store.ledger_of_subscription(&subscription.id).await? {
         let late = charge.kind == "charge" && charge.period_start.is_some_and(|start| start >= effective_at);
         if !late {
@@ -324,23 +359,23 @@ pub async fn refund_charges_from(
         let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
         let key = format!("refund:{}", charge.entry_key);
         let reference = state.gateway.refund(&key, amount).await.ok();
-        let written = tx
-            .append_ledger_entry(&LedgerEntry {
-                id: LedgerEntryId::from_random(random_bytes()),
-                family_id: subscription.family_id.clone(),
-                subscription_id: subscription.id.clone(),
-                kind: "refund".to_owned(),
-                amount_minor: charge.amount_minor,
-                currency: charge.currency,
-                period_start: charge.period_start,
-                period_end: charge.period_end,
-                entry_key: key,
-                gateway_reference: reference,
-                note: "charge for a period after the cancellation took effect".to_owned(),
-                created_at: now,
-            })
-            .await?;
-        refunded += u64::from(written);
+        let refund = LedgerEntry {
+            id: LedgerEntryId::from_random(random_bytes()),
+            family_id: subscription.family_id.clone(),
+            subscription_id: subscription.id.clone(),
+            kind: "refund".to_owned(),
+            amount_minor: charge.amount_minor,
+            currency: charge.currency,
+            period_start: charge.period_start,
+            period_end: charge.period_end,
+            entry_key: key,
+            gateway_reference: reference,
+            note: "charge for a period after the cancellation took effect".to_owned(),
+            created_at: now,
+        };
+        if tx.append_ledger_entry(&refund).await? {
+            refunded.push(refund);
+        }
     }
     Ok(refunded)
 }

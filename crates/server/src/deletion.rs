@@ -164,6 +164,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     let key_destroyed_at = locked.key_destroyed_at.unwrap_or(now);
     let records = tx.delete_records(&deletion.family_id, &deletion.service).await?;
     let account_closed = deletion.service == "*" && tx.live_subscriptions_of(&deletion.family_id, "*").await? == 0;
+    let mut evidence = Vec::new();
     let mut deleted: Vec<serde_json::Value> = records
         .iter()
         .map(|(kind, count)| json!({"category": "child_records", "kind": kind, "count": count}))
@@ -178,6 +179,15 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         );
         let children = tx.minimise_children(&deletion.family_id).await?;
         deleted.push(json!({"category": "child_profiles", "fields": ["name", "birth_date"], "count": children}));
+        evidence = tx.minimise_written_notices(&deletion.family_id).await?;
+        if !evidence.is_empty() {
+            deleted.push(json!({
+                "category": "written_notices",
+                "fields": ["sender", "tracking_number", "evidence_file"],
+                "count": evidence.len(),
+                "kept": "each file's SHA-256, proof of what was received",
+            }));
+        }
     }
     let kept: Vec<serde_json::Value> = holds
         .iter()
@@ -232,6 +242,9 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     )
     .await?;
     tx.commit().await?;
+    // The rows no longer name the files: remove them (a file another
+    // family's notice still names stays).
+    crate::support::remove_unused_evidence(state, &evidence).await?;
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 pub const IDEMPOTENCY_STALE_SECONDS: i64 = 60;
 /// Request bodies are read whole to hash them; the API's body limit is this.
 pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
+/// No request body is ever larger (a written notice's evidence, base64).
+pub const REQUEST_BODY_BYTES_HARD_MAX: usize = crate::support::EVIDENCE_REQUEST_BYTES_MAX;
 pub const RESPONSE_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -54,7 +56,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         .unwrap_or_else(|| "anonymous".to_owned());
     let scope = format!("{caller}:{}", request.uri().path());
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, REQUEST_BODY_BYTES_MAX).await else {
+    let Ok(bytes) = to_bytes(body, REQUEST_BODY_BYTES_HARD_MAX).await else {
         return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").into_response();
     };
     let request_sha256 = hex::encode(Sha256::digest(&bytes));

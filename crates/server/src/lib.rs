@@ -27,8 +27,10 @@ pub mod outbox;
 pub mod portal;
 pub mod receipts;
 pub mod state;
+pub mod support;
 pub mod vault;
 pub mod views;
+pub mod webhooks;
 
 pub use state::{AppState, ServerConfig};
 

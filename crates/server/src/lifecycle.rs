@@ -8,7 +8,7 @@ use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{CancellationId, FamilyId, LedgerEntryId, PlanId, QuoteId, StaffId, SubscriptionId};
 use baobao_domain::policy::{Policy, PolicyDraft};
 use baobao_domain::quote::{self, CancelOption, Quote, QuoteInput};
-use baobao_domain::subscription::{Schedule, SubscriptionStatus, running_status};
+use baobao_domain::subscription::{Period, Schedule, SubscriptionStatus, running_status};
 use baobao_domain::{Locale, Money};
 use baobao_store::{
     Cancellation, Child, Family, Guardian, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Staff, StoreError,
@@ -40,6 +40,8 @@ pub const REASON_CATEGORIES: [&str; 6] =
 pub const STAFF_READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
 /// Staff roles that may see quotes (agents quote on the phone).
 pub const STAFF_QUOTERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
+/// Staff roles that file cancellations on a guardian's behalf.
+pub const STAFF_FILERS: &[Role] = &[Role::Agent, Role::Supervisor];
 
 fn new_id<K: baobao_domain::ids::IdKind>() -> baobao_domain::Id<K> {
     baobao_domain::Id::from_random(random_bytes())
@@ -213,8 +215,9 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
     Ok(SessionView { token, expires_at })
 }
 
-/// Creates a staff account (the CLI's `staff create`; admins through the API later).
-pub async fn create_staff(state: &AppState, email: &str, password: &str, role: &str) -> ApiResult<StaffId> {
+/// Creates a staff account (the CLI's `staff create` as `operator`, or an
+/// admin through the API).
+pub async fn create_staff(state: &AppState, actor: &str, email: &str, password: &str, role: &str) -> ApiResult<StaffId> {
     let email = parse_email(email)?;
     auth::check_password_strength(password)?;
     let role = Role::parse(role)
@@ -232,7 +235,7 @@ pub async fn create_staff(state: &AppState, email: &str, password: &str, role: &
         StoreError::Conflict { .. } => ApiError::conflict("email_taken"),
         other => other.into(),
     })?;
-    tx.audit(now, "operator", "staff.created", &[staff.id.as_str()], &json!({"role": role.as_str()})).await?;
+    tx.audit(now, actor, "staff.created", &[staff.id.as_str()], &json!({"role": role.as_str()})).await?;
     tx.commit().await?;
     Ok(staff.id)
 }
@@ -538,6 +541,16 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         &email,
     )
     .await?;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": family_id,
+        "plan_id": plan.id,
+        "status": subscription.status,
+        "period_start": first.start.to_string(),
+        "period_end": first.end.to_string(),
+    });
+    crate::outbox::webhook(&mut tx, state, &plan.service, "subscription.created", subscription.id.as_str(), &hook)
+        .await?;
     // Subscribing again keeps the child's data: a retention deletion is called off.
     tx.cancel_retention_deletion(family_id, &plan.service).await?;
     if let Some(charge) = &first_charge {
@@ -597,7 +610,7 @@ pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
 }
 
 /// Loads a subscription the caller may see, brought up to date first.
-async fn visible_subscription(
+pub async fn visible_subscription(
     state: &AppState,
     caller: &Caller,
     subscription_id: &str,
@@ -634,26 +647,6 @@ pub async fn family_subscriptions(
     Ok(views)
 }
 
-/// The money facts a quote needs, from the ledger.
-async fn quote_input_money(state: &AppState, s: &Subscription, policy: &Policy) -> ApiResult<(Money, Money)> {
-    let totals = state.store.ledger_totals(&s.id).await?;
-    let currency = policy.price.currency;
-    let paid_total = Money { amount_minor: totals.net_paid_minor().max(0), currency };
-    let paid_for_current = if s.current_position >= 0 && s.current_period_paid {
-        state
-            .store
-            .ledger_of_subscription(&s.id)
-            .await?
-            .iter()
-            .find(|e| e.kind == "charge" && e.period_start == Some(s.current_period_start))
-            .map(|e| Money { amount_minor: e.amount_minor, currency })
-            .unwrap_or(Money::zero(currency))
-    } else {
-        Money::zero(currency)
-    };
-    Ok((paid_for_current, paid_total))
-}
-
 fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
     let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
     if status == SubscriptionStatus::PendingCancellation {
@@ -666,17 +659,58 @@ fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
     Ok(())
 }
 
+/// The period a subscription was in at `t` — the current one, or an earlier
+/// one when a written notice arrived before the last renewal.
+fn period_at(s: &Subscription, terms: &Terms, t: Timestamp) -> ApiResult<Period> {
+    if t < s.signed_up_at {
+        return Err(ApiError::unprocessable("received_at_out_of_range"));
+    }
+    let mut period = current_period(s);
+    while t < period.start && period.position > terms.schedule.first_position() {
+        period = terms.schedule.period(period.position - 1).map_err(internal)?;
+    }
+    Ok(period)
+}
+
+/// A quote as it would have been given at `received_at`: the period then,
+/// and the money paid by then, from the ledger.
 async fn compute_quote(state: &AppState, s: &Subscription, terms: &Terms, received_at: Timestamp) -> ApiResult<Quote> {
-    let (paid_for_current, paid_total) = quote_input_money(state, s, &terms.policy).await?;
+    let period = period_at(s, terms, received_at)?;
+    let currency = terms.policy.price.currency;
+    let mut paid_total = 0i64;
+    let mut paid_for_period = 0i64;
+    for entry in state.store.ledger_of_subscription(&s.id).await? {
+        if entry.created_at > received_at {
+            continue;
+        }
+        match entry.kind.as_str() {
+            "charge" => {
+                paid_total += entry.amount_minor;
+                if entry.period_start == Some(period.start) {
+                    paid_for_period += entry.amount_minor;
+                }
+            }
+            "fee" => paid_total += entry.amount_minor,
+            "refund" | "credit" => paid_total -= entry.amount_minor,
+            _ => {}
+        }
+    }
     quote::quote(&QuoteInput {
         policy: &terms.policy,
         schedule: &terms.schedule,
-        current: current_period(s),
-        paid_for_current,
-        paid_total,
+        current: period,
+        paid_for_current: Money { amount_minor: paid_for_period, currency },
+        paid_total: Money { amount_minor: paid_total.max(0), currency },
         received_at,
     })
     .map_err(|_| ApiError::unprocessable("received_at_out_of_range"))
+}
+
+/// The earliest `received_at` staff may register: written notices older
+/// than the configured bound are refused.
+pub fn earliest_received_at(state: &AppState) -> ApiResult<Timestamp> {
+    let days = i64::from(state.config.written_notice_age_days_max);
+    state.clock.now().checked_sub(SignedDuration::from_hours(24 * days)).map_err(internal)
 }
 
 pub async fn cancellation_quote(
@@ -694,7 +728,7 @@ pub async fn cancellation_quote(
             return Err(ApiError::unprocessable("invalid_query")
                 .with("reason", "received_at is for staff registering a request"));
         }
-        Some(t) if t > now || t < subscription.current_period_start => {
+        Some(t) if t > now || t < earliest_received_at(state)? => {
             return Err(ApiError::unprocessable("received_at_out_of_range"));
         }
         Some(t) => t,
@@ -734,12 +768,16 @@ pub struct CancelInput {
     pub quote_id: Option<String>,
     #[serde(default)]
     pub reason: Option<ReasonInput>,
-    /// For the support channel (agents); not used by guardians.
+    /// Support channel: the one-time code the guardian read out to the agent.
     #[serde(default)]
     pub verification_code: Option<String>,
+    /// Support channel, supervisors only: why the guardian was not verified
+    /// with a code (written down and audited).
+    #[serde(default)]
+    pub verification_override_reason: Option<String>,
 }
 
-fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, Option<String>)> {
+pub fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, Option<String>)> {
     let Some(reason) = reason else {
         return Ok((None, None));
     };
@@ -753,26 +791,104 @@ fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, Optio
     Ok((Some(reason.category), text))
 }
 
+pub fn parse_option(option: &str) -> ApiResult<CancelOption> {
+    CancelOption::parse(option)
+        .ok_or_else(|| ApiError::invalid_field("option", "must be now, end_of_period or end_of_commitment"))
+}
+
+/// Cancel through the API or the portal: a guardian for themselves
+/// (self-service), or an agent or supervisor on a guardian's behalf
+/// (support, after verification).
 pub async fn cancel(
     state: &AppState,
     caller: &Caller,
     subscription_id: &str,
     input: CancelInput,
 ) -> ApiResult<CancellationWithReceipt> {
-    caller.require_guardian()?;
-    let option = CancelOption::parse(&input.option)
-        .ok_or_else(|| ApiError::invalid_field("option", "must be now, end_of_period or end_of_commitment"))?;
-    let (reason_category, reason_text) = parse_reason(input.reason)?;
-    let (subscription, terms) = visible_subscription(state, caller, subscription_id, &[]).await?;
+    let option = parse_option(&input.option)?;
+    let reason = parse_reason(input.reason)?;
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_FILERS).await?;
+    let channel = match caller {
+        Caller::Guardian { .. } => {
+            if input.verification_code.is_some() || input.verification_override_reason.is_some() {
+                return Err(ApiError::unprocessable("invalid_field")
+                    .with("field", "verification_code")
+                    .with("reason", "only for support staff"));
+            }
+            Channel::SelfService
+        }
+        _ => Channel::Support(
+            crate::support::verify_guardian(
+                state,
+                caller,
+                &subscription.family_id,
+                input.verification_code.as_deref(),
+                input.verification_override_reason.as_deref(),
+            )
+            .await?,
+        ),
+    };
+    let request = Request { channel, received_at: state.clock.now(), option, quote_id: input.quote_id, reason };
+    let filed = file(state, caller, subscription, &terms, request).await?;
+    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&filed.cancellation), receipt: filed.receipt })
+}
+
+/// How a cancellation request reached baobao; all lead to the same request,
+/// the same quote rules and the same receipt.
+pub enum Channel {
+    SelfService,
+    Support(crate::support::Verified),
+    WrittenNotice(crate::support::NoticeDraft),
+}
+
+impl Channel {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Channel::SelfService => "self_service",
+            Channel::Support(_) => "support",
+            Channel::WrittenNotice(_) => "written_notice",
+        }
+    }
+}
+
+pub struct Request {
+    pub channel: Channel,
+    /// When the guardian asked: now, or the day a letter arrived.
+    pub received_at: Timestamp,
+    pub option: CancelOption,
+    pub quote_id: Option<String>,
+    pub reason: (Option<String>, Option<String>),
+}
+
+pub struct Filed {
+    pub cancellation: Cancellation,
+    pub receipt: receipts::ReceiptDocument,
+    /// Renewal charges refunded because the request came before their period.
+    pub late_refunds: Vec<LedgerEntry>,
+}
+
+/// Files a cancellation request on any channel, in one transaction: the
+/// request, its quote's money (when it takes effect at once, or took effect
+/// already — a letter that arrived before the renewal), the refund of any
+/// charge for a period after `effective_at`, the signed receipt, the
+/// guardian's confirmation, the integrators' webhook and the audit entry.
+pub async fn file(
+    state: &AppState,
+    caller: &Caller,
+    subscription: Subscription,
+    terms: &Terms,
+    request: Request,
+) -> ApiResult<Filed> {
     ensure_cancellable(&subscription)?;
     let now = state.clock.now();
+    let Request { channel, received_at, option, quote_id, reason: (reason_category, reason_text) } = request;
 
-    // A cited quote binds its figures while valid; otherwise quote now.
-    let (quote, quote_id) = match &input.quote_id {
+    // A cited quote binds its figures while valid; otherwise quote at received_at.
+    let (quote, quote_id) = match &quote_id {
         Some(text) => {
             let quote_id = QuoteId::parse(text).map_err(|_| ApiError::not_found("quote"))?;
             let stored = state.store.quote(&quote_id).await.or_not_found("quote")?;
-            if stored.subscription_id != subscription.id {
+            if stored.subscription_id != subscription.id || stored.received_at > received_at {
                 return Err(ApiError::conflict("quote_mismatch").with("quote_id", quote_id.to_string()));
             }
             if now > stored.valid_until || stored.received_at < subscription.current_period_start {
@@ -780,49 +896,65 @@ pub async fn cancel(
             }
             (serde_json::from_str::<Quote>(&stored.body).map_err(internal)?, Some(quote_id))
         }
-        None => (compute_quote(state, &subscription, &terms, now).await?, None),
+        None => (compute_quote(state, &subscription, terms, received_at).await?, None),
     };
     let chosen = quote
         .option(option)
         .ok_or_else(|| ApiError::unprocessable("option_not_available").with("option", option.as_str()))?
         .clone();
-    let immediate = option == CancelOption::Now;
-    let effective_at = if immediate { now } else { chosen.effective_at };
+    let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
+    let ends_now = effective_at <= now;
     let cancellation_id: CancellationId = new_id();
     let currency = terms.policy.price.currency;
 
-    let (stored_receipt, receipt) = receipts::issue(
-        &state.keys,
-        &subscription.family_id,
-        "cancellation",
-        cancellation_id.as_str(),
-        now,
-        json!({
-            "cancellation_id": cancellation_id,
-            "subscription_id": subscription.id,
-            "plan_id": subscription.plan_id,
-            "channel": "self_service",
-            "option": option.as_str(),
-            "received_at": now.to_string(),
-            "effective_at": effective_at.to_string(),
-            "renewals_before_effective": chosen.renewals_before_effective,
-            "refund": chosen.refund,
-            "fee": chosen.fee,
-            "export_until": chosen.export_until.to_string(),
-            "delete_at": chosen.delete_at.to_string(),
-            "quote_id": quote_id,
-            "policy_version": subscription.policy_version,
-            "policy_sha256": subscription.policy_sha256,
-        }),
-    )?;
+    let mut fields = json!({
+        "cancellation_id": cancellation_id,
+        "subscription_id": subscription.id,
+        "plan_id": subscription.plan_id,
+        "channel": channel.as_str(),
+        "option": option.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+        "renewals_before_effective": chosen.renewals_before_effective,
+        "refund": chosen.refund,
+        "fee": chosen.fee,
+        "export_until": chosen.export_until.to_string(),
+        "delete_at": chosen.delete_at.to_string(),
+        "quote_id": quote_id,
+        "policy_version": subscription.policy_version,
+        "policy_sha256": subscription.policy_sha256,
+    });
+    let mut audit_details = json!({
+        "channel": channel.as_str(),
+        "option": option.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+        "refund_minor": chosen.refund.amount_minor,
+        "fee_minor": chosen.fee.amount_minor,
+    });
+    match &channel {
+        Channel::SelfService => {}
+        Channel::Support(verified) => {
+            fields["agent"] = caller.actor().into();
+            fields["verification"] = verified.method().into();
+            audit_details["verification"] = verified.method().into();
+        }
+        Channel::WrittenNotice(notice) => {
+            fields["agent"] = caller.actor().into();
+            fields["written_notice"] = notice.receipt_fields();
+            audit_details["written_notice_id"] = notice.id.as_str().into();
+        }
+    }
+    let (stored_receipt, receipt) =
+        receipts::issue(&state.keys, &subscription.family_id, "cancellation", cancellation_id.as_str(), now, fields)?;
     let cancellation = Cancellation {
         id: cancellation_id.clone(),
         subscription_id: subscription.id.clone(),
         family_id: subscription.family_id.clone(),
-        channel: "self_service".to_owned(),
+        channel: channel.as_str().to_owned(),
         option: option.as_str().to_owned(),
-        status: if immediate { "effective" } else { "scheduled" }.to_owned(),
-        received_at: now,
+        status: if ends_now { "effective" } else { "scheduled" }.to_owned(),
+        received_at,
         effective_at,
         refund_minor: chosen.refund.amount_minor,
         fee_minor: chosen.fee.amount_minor,
@@ -838,7 +970,7 @@ pub async fn cancel(
 
     let guardians = state.store.guardians_of(&subscription.family_id).await?;
     let plan = state.store.plan(&subscription.plan_id).await?;
-    let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": subscription.time_zone});
+    let plan_names = json!({"zh-CN": plan.name_zh_cn, "en": plan.name_en});
     let mut tx = state.store.begin().await?;
     // Re-read under the lock: a concurrent request may have got here first,
     // or a billing run may have started a new period the quote did not see.
@@ -849,24 +981,23 @@ pub async fn cancel(
         return Err(ApiError::conflict("quote_expired")
             .with("quote_id", cancellation.quote_id.as_ref().map(|q| q.to_string()).unwrap_or_default()));
     }
+    if let Channel::Support(verified) = &channel {
+        verified.spend(&mut tx, state, &caller.actor(), &subscription.family_id).await?;
+    }
     tx.insert_cancellation(&cancellation).await.map_err(|e| match e {
         StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
         other => other.into(),
     })?;
-    if immediate {
+    let mut refunds = Vec::new();
+    let mut late_refunds = Vec::new();
+    if ends_now {
         if !chosen.refund.is_zero() {
             let key = format!("refund:{cancellation_id}");
             let reference = state.gateway.refund(&key, chosen.refund).await.ok();
-            tx.append_ledger_entry(&money_entry(
-                &subscription,
-                "refund",
-                chosen.refund,
-                key,
-                reference,
-                "refund on cancellation, as quoted",
-                now,
-            ))
-            .await?;
+            let entry = money_entry(&subscription, "refund", chosen.refund, key, reference, "refund on cancellation, as quoted", now);
+            if tx.append_ledger_entry(&entry).await? {
+                refunds.push(entry);
+            }
         }
         if !chosen.fee.is_zero() {
             let key = format!("fee:{cancellation_id}");
@@ -882,40 +1013,57 @@ pub async fn cancel(
             ))
             .await?;
         }
+        late_refunds = billing::refund_charges_from(state, &mut tx, &subscription, effective_at, now).await?;
+        refunds.extend(late_refunds.iter().cloned());
         subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
-        subscription.ended_at = Some(now);
-        subscription.effective_at = Some(now);
+        subscription.ended_at = Some(effective_at);
+        subscription.effective_at = Some(effective_at);
         subscription.pending_cancellation_id = None;
     } else {
         subscription.status = SubscriptionStatus::PendingCancellation.as_str().to_owned();
         subscription.effective_at = Some(effective_at);
         subscription.pending_cancellation_id = Some(cancellation_id.clone());
     }
-    refresh_due_at(&mut subscription, &terms);
+    refresh_due_at(&mut subscription, terms);
     tx.update_subscription(&subscription).await?;
-    if immediate {
-        crate::deletion::schedule_retention(state, &mut tx, &subscription, terms.policy.retention_days, now).await?;
+    if ends_now {
+        crate::deletion::schedule_retention(state, &mut tx, &subscription, terms.policy.retention_days, effective_at)
+            .await?;
+    }
+    if let Channel::WrittenNotice(notice) = &channel {
+        notice.save(&mut tx, &cancellation_id, late_refunds.len()).await?;
     }
     tx.insert_receipt(&stored_receipt).await?;
-    crate::outbox::email_guardians(
-        &mut tx,
-        state,
-        &guardians,
-        "cancellation_received",
-        stored_receipt.id.as_str(),
-        &email,
-    )
-    .await?;
+    let email = json!({"receipt": receipt, "plan": plan_names, "time_zone": subscription.time_zone, "ended": ends_now});
+    let event = stored_receipt.id.as_str();
+    crate::outbox::email_guardians(&mut tx, state, &guardians, "cancellation_received", event, &email).await?;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "cancellation_id": cancellation_id,
+        "channel": channel.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+    });
+    if ends_now {
+        crate::outbox::webhook(&mut tx, state, &plan.service, "subscription.cancelled", cancellation_id.as_str(), &hook)
+            .await?;
+    } else {
+        crate::outbox::webhook(&mut tx, state, &plan.service, "cancellation.scheduled", cancellation_id.as_str(), &hook)
+            .await?;
+    }
+    crate::outbox::refunds_issued(&mut tx, state, &guardians, &plan, &subscription, &refunds, !late_refunds.is_empty())
+        .await?;
     tx.audit(
         now,
         &caller.actor(),
-        if immediate { "cancellation.effective" } else { "cancellation.scheduled" },
+        if ends_now { "cancellation.effective" } else { "cancellation.scheduled" },
         &[subscription.family_id.as_str(), subscription.id.as_str(), cancellation_id.as_str(), stored_receipt.id.as_str()],
-        &json!({"option": option.as_str(), "effective_at": effective_at.to_string(), "refund_minor": chosen.refund.amount_minor, "fee_minor": chosen.fee.amount_minor}),
+        &audit_details,
     )
     .await?;
     tx.commit().await?;
-    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&cancellation), receipt })
+    Ok(Filed { cancellation, receipt, late_refunds })
 }
 
 fn money_entry(
@@ -994,6 +1142,14 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
         &json!({}),
     )
     .await?;
+    let service = state.store.plan(&subscription.plan_id).await?.service;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "cancellation_id": cancellation_id,
+        "withdrawn_at": now.to_string(),
+    });
+    crate::outbox::webhook(&mut tx, state, &service, "cancellation.withdrawn", cancellation_id.as_str(), &hook).await?;
     tx.commit().await?;
     Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }

@@ -94,6 +94,23 @@ fn date(value: &serde_json::Value, zone: &str) -> String {
     }
 }
 
+/// One line per refund: the amount, and the period it was for.
+fn refund_lines(t: &T, refunds: &serde_json::Value, zone: &str) -> String {
+    let Some(refunds) = refunds.as_array() else { return String::new() };
+    refunds
+        .iter()
+        .map(|r| match r["period_start"].as_str() {
+            Some(_) => t.args(
+                "email-refund-line-period",
+                &[("amount", money(&r["amount"])), ("period", date(&r["period_start"], zone))],
+            ),
+            None => t.args("email-refund-line", &[("amount", money(&r["amount"]))]),
+        })
+        .map(|line| format!("- {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Renders a queued message: `template` names the catalogue entries, the
 /// payload carries `receipt` (the signed document), `plan` (names in both
 /// languages) and `time_zone`.
@@ -115,9 +132,20 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
         ("renews", date(&payload["renews_at"], zone)),
         ("price", money(&payload["price"])),
         ("cancel_by", date(&payload["cancel_by"], zone)),
+        ("ended", date(&payload["effective_at"], zone)),
+        ("code", payload["code"].as_str().unwrap_or_default().to_owned()),
+        ("minutes", payload["valid_minutes"].as_i64().unwrap_or_default().to_string()),
+        ("refunds", refund_lines(&t, &payload["refunds"], zone)),
     ];
     let subject = t.args(&format!("email-{template}-subject"), &args);
-    let text = format!("{}\n\n{}\n", t.args(&format!("email-{template}-body"), &args), t.get("email-footer"));
+    // A cancellation that took effect at once (or took effect already, a
+    // letter registered late) says so instead of "takes effect on".
+    let body_key = if payload["ended"] == true { format!("email-{template}-body-ended") } else { format!("email-{template}-body") };
+    let mut body_text = t.args(&body_key, &args);
+    if payload["after_request"] == true {
+        body_text = format!("{body_text}\n\n{}", t.get("email-refund_issued-after-request"));
+    }
+    let text = format!("{body_text}\n\n{}\n", t.get("email-footer"));
     let attachments = if receipt.is_null() {
         Vec::new()
     } else {

@@ -115,6 +115,57 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Something went wrong on our side (request {request_id}); nothing you sent was lost.",
         "服务器出现问题（请求编号 {request_id}）；您提交的内容没有丢失。",
     ),
+    (
+        "verification_required",
+        "Verify the guardian first: enter the one-time code sent to them (or, as a supervisor, give a written reason to override).",
+        "请先验证监护人身份：输入发送给监护人的一次性验证码（主管也可填写书面理由跳过验证）。",
+    ),
+    (
+        "verification_failed",
+        "That code is not the one sent to the guardian; {attempts_left} tries left.",
+        "验证码与发送给监护人的不一致；还可尝试 {attempts_left} 次。",
+    ),
+    (
+        "verification_expired",
+        "There is no valid code for this family (expired, used or too many tries); send a new one.",
+        "该家庭没有有效的验证码（已过期、已使用或尝试次数过多）；请重新发送。",
+    ),
+    (
+        "override_not_allowed",
+        "Only a supervisor may cancel without the guardian's code.",
+        "只有主管可以在没有监护人验证码的情况下取消。",
+    ),
+    (
+        "too_many_codes",
+        "Several codes were sent to this family just now; wait {minutes} minutes before sending another.",
+        "刚刚已向该家庭发送了多个验证码；请 {minutes} 分钟后再发送。",
+    ),
+    ("no_contact", "This family has no email address to send a code to.", "该家庭没有可接收验证码的邮箱。"),
+    (
+        "received_in_future",
+        "The date received cannot be in the future.",
+        "收到日期不能晚于今天。",
+    ),
+    (
+        "received_too_long_ago",
+        "Written notices received more than {days} days ago cannot be registered here; refer the case to a supervisor.",
+        "收到超过 {days} 天的书面通知无法在此登记；请转交主管处理。",
+    ),
+    (
+        "evidence_type_not_allowed",
+        "The evidence must be one of: {types}.",
+        "证据文件必须是以下类型之一：{types}。",
+    ),
+    (
+        "evidence_type_mismatch",
+        "The evidence file's contents are not a {content_type} file.",
+        "证据文件的内容不是 {content_type} 类型。",
+    ),
+    (
+        "evidence_too_large",
+        "The evidence file is larger than {max_bytes} bytes.",
+        "证据文件超过 {max_bytes} 字节。",
+    ),
 ];
 
 /// The catalogue text for `code` in `locale`, placeholders filled from

@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use baobao_domain::Locale;
-use baobao_store::{Guardian, OutboxMessage, Tx};
+use baobao_store::{Channel, Guardian, LedgerEntry, OutboxMessage, Plan, Subscription, Tx};
+use serde_json::json;
+use sha2::Digest as _;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -50,8 +52,8 @@ pub async fn email_guardians(
             continue;
         }
         let message = OutboxMessage {
-            id: format!("msg_{}", random_token(15).to_ascii_lowercase().replace(['-', '_'], "0")),
-            channel: "email".to_owned(),
+            id: message_id(),
+            channel: Channel::Email.as_str().to_owned(),
             event_key: format!("email:{template}:{event}:{}", guardian.id),
             family_id: Some(guardian.family_id.clone()),
             recipient: guardian.email.clone(),
@@ -70,6 +72,101 @@ pub async fn email_guardians(
     Ok(())
 }
 
+fn message_id() -> String {
+    format!("msg_{}", random_token(15).to_ascii_lowercase().replace(['-', '_'], "0"))
+}
+
+/// Queues a webhook event for every live endpoint of `service`, in the
+/// caller's transaction. `event` names what happened once (a cancellation
+/// id, a ledger entry key), so a retried change queues nothing twice. The
+/// event carries ids, never personal data.
+pub async fn webhook(
+    tx: &mut Tx,
+    state: &AppState,
+    service: &str,
+    event_type: &str,
+    event: &str,
+    data: &serde_json::Value,
+) -> ApiResult<()> {
+    let now = state.clock.wall_now();
+    for endpoint in state.store.webhook_endpoints_of(service).await? {
+        let id = message_id();
+        let body = json!({
+            "id": id.replacen("msg_", "evt_", 1),
+            "type": event_type,
+            "created_at": state.clock.now().to_string(),
+            "service": service,
+            "data": data,
+        });
+        let message = OutboxMessage {
+            id,
+            channel: Channel::Webhook.as_str().to_owned(),
+            event_key: format!("webhook:{event_type}:{event}:{}", endpoint.id),
+            family_id: None,
+            recipient: endpoint.id.to_string(),
+            locale: String::new(),
+            template: event_type.to_owned(),
+            payload: body.to_string(),
+            status: "pending".to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        tx.enqueue(&message).await?;
+    }
+    Ok(())
+}
+
+/// Tells the guardians and the integrators about refunds just written:
+/// one email listing them (with why, when a charge came after the request
+/// that ended its period) and one `refund.issued` event per refund.
+pub async fn refunds_issued(
+    tx: &mut Tx,
+    state: &AppState,
+    guardians: &[Guardian],
+    plan: &Plan,
+    subscription: &Subscription,
+    refunds: &[LedgerEntry],
+    after_request: bool,
+) -> ApiResult<()> {
+    if refunds.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<_> = refunds
+        .iter()
+        .map(|r| {
+            json!({
+                "amount": {"amount_minor": r.amount_minor, "currency": r.currency.to_string()},
+                "period_start": r.period_start.map(|t| t.to_string()),
+                "note": r.note,
+            })
+        })
+        .collect();
+    let payload = json!({
+        "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+        "time_zone": subscription.time_zone,
+        "refunds": listed,
+        "after_request": after_request,
+        "subscription_id": subscription.id,
+    });
+    let event = refunds.iter().map(|r| r.entry_key.as_str()).collect::<Vec<_>>().join("+");
+    let event = hex::encode(sha2::Sha256::digest(event.as_bytes()));
+    email_guardians(tx, state, guardians, "refund_issued", &event, &payload).await?;
+    for refund in refunds {
+        let data = json!({
+            "subscription_id": subscription.id,
+            "family_id": subscription.family_id,
+            "ledger_entry_id": refund.id,
+            "amount": {"amount_minor": refund.amount_minor, "currency": refund.currency.to_string()},
+            "period_start": refund.period_start.map(|t| t.to_string()),
+        });
+        webhook(tx, state, &plan.service, "refund.issued", &refund.entry_key, &data).await?;
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
     pub delivered: u32,
@@ -83,14 +180,16 @@ fn retry_delay(attempts: i64) -> SignedDuration {
     SignedDuration::from_secs(seconds)
 }
 
-/// Delivers what is due at `now` (real time); nothing without a mailer.
+/// Delivers what is due at `now` (real time): emails when there is a
+/// mailer, webhooks always.
 pub async fn deliver_due(state: &AppState, now: Timestamp) -> ApiResult<DeliveryReport> {
     let mut report = DeliveryReport::default();
-    let Some(mailer) = state.mailer.clone() else { return Ok(report) };
+    let channels: &[Channel] =
+        if state.mailer.is_some() { &[Channel::Email, Channel::Webhook] } else { &[Channel::Webhook] };
     let internal = |e: jiff::Error| ApiError::internal(e.to_string());
     for _ in 0..OUTBOX_BATCH_MAX {
         let mut tx = state.store.begin().await?;
-        let Some(message) = tx.claim_due_message(now).await? else { break };
+        let Some(message) = tx.claim_due_message(now, channels).await? else { break };
         tx.lease_message(
             &message.id,
             now.checked_add(SignedDuration::from_secs(OUTBOX_LEASE_SECONDS)).map_err(internal)?,
@@ -98,11 +197,11 @@ pub async fn deliver_due(state: &AppState, now: Timestamp) -> ApiResult<Delivery
         .await?;
         tx.commit().await?;
 
-        let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
-        let locale = Locale::parse(&message.locale).unwrap_or_default();
-        let email =
-            mail::render(&message.template, locale, &message.recipient, &payload, &format!("<{}@baobao>", message.id));
-        let outcome = mailer.send(&email).await;
+        let outcome = if message.channel == Channel::Webhook.as_str() {
+            crate::webhooks::deliver(state, &message, now).await
+        } else {
+            send_email(state, &message).await
+        };
 
         let mut tx = state.store.begin().await?;
         match outcome {
@@ -112,19 +211,27 @@ pub async fn deliver_due(state: &AppState, now: Timestamp) -> ApiResult<Delivery
             }
             Err(error) if message.attempts + 1 < OUTBOX_ATTEMPTS_MAX => {
                 let next = now.checked_add(retry_delay(message.attempts)).map_err(internal)?;
-                tx.mark_attempt_failed(&message.id, Some(next), &error.0).await?;
-                tracing::warn!(message_id = %message.id, attempts = message.attempts + 1, "email not delivered; will retry");
+                tx.mark_attempt_failed(&message.id, Some(next), &error).await?;
+                tracing::warn!(message_id = %message.id, channel = %message.channel, attempts = message.attempts + 1, "message not delivered; will retry");
                 report.retrying += 1;
             }
             Err(error) => {
-                tx.mark_attempt_failed(&message.id, None, &error.0).await?;
-                tracing::error!(message_id = %message.id, "email not delivered; giving up");
+                tx.mark_attempt_failed(&message.id, None, &error).await?;
+                tracing::error!(message_id = %message.id, channel = %message.channel, "message not delivered; giving up");
                 report.failed += 1;
             }
         }
         tx.commit().await?;
     }
     Ok(report)
+}
+
+async fn send_email(state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+    let Some(mailer) = state.mailer.clone() else { return Err("no SMTP relay configured".to_owned()) };
+    let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
+    let locale = Locale::parse(&message.locale).unwrap_or_default();
+    let email = mail::render(&message.template, locale, &message.recipient, &payload, &format!("<{}@baobao>", message.id));
+    mailer.send(&email).await.map_err(|e| e.0)
 }
 
 /// The worker: delivers due messages every couple of seconds while the server runs.

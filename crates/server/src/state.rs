@@ -30,14 +30,27 @@ pub struct ServerConfig {
     /// `smtp://host:port` of the relay emails go through; none: emails wait in the outbox.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Written notices received longer ago than this are refused.
+    pub written_notice_age_days_max: u32,
+    /// The support office's time zone, for "today" in the staff console.
+    pub staff_time_zone: String,
 }
 
 impl ServerConfig {
     pub const MAIL_FROM_DEFAULT: &'static str = "baobao <no-reply@localhost>";
+    pub const WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT: u32 = 90;
 
     /// A configuration with no email, for tools and tests.
     pub fn new(data_dir: PathBuf, clock: ClockMode, gateway: GatewayMode) -> ServerConfig {
-        ServerConfig { data_dir, clock, gateway, smtp_url: None, mail_from: Self::MAIL_FROM_DEFAULT.to_owned() }
+        ServerConfig {
+            data_dir,
+            clock,
+            gateway,
+            smtp_url: None,
+            mail_from: Self::MAIL_FROM_DEFAULT.to_owned(),
+            written_notice_age_days_max: Self::WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT,
+            staff_time_zone: "UTC".to_owned(),
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 mod accounts;
 mod billing;
 mod catalogue;
+mod channels;
 pub mod children;
 mod engine;
 pub mod ledger;
@@ -28,6 +29,8 @@ mod subscriptions;
 pub mod testing;
 
 pub use accounts::VerificationCode;
+pub use channels::{WebhookEndpoint, WrittenNotice};
+pub use outbox::Channel;
 pub use engine::Engine;
 pub use rows::*;
 

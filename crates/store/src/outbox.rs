@@ -32,6 +32,22 @@ fn message(row: &AnyRow) -> StoreResult<OutboxMessage> {
     })
 }
 
+/// How a message leaves the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
 impl Tx {
     /// Queues a message; `false` when one for the same event is queued already.
     pub async fn enqueue(&mut self, m: &OutboxMessage) -> StoreResult<bool> {
@@ -58,16 +74,25 @@ impl Tx {
         Ok(result.rows_affected() == 1)
     }
 
-    /// The message due longest at `now`, locked for this transaction
-    /// (other workers skip it on PostgreSQL).
-    pub async fn claim_due_message(&mut self, now: Timestamp) -> StoreResult<Option<OutboxMessage>> {
+    /// The message on one of `channels` due longest at `now`, locked for
+    /// this transaction (other workers skip it on PostgreSQL).
+    pub async fn claim_due_message(
+        &mut self,
+        now: Timestamp,
+        channels: &[Channel],
+    ) -> StoreResult<Option<OutboxMessage>> {
         let lock = match self.engine {
             Engine::Sqlite => "",
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
         };
+        if channels.is_empty() {
+            return Ok(None);
+        }
+        let channels: Vec<String> = channels.iter().map(|c| format!("'{}'", c.as_str())).collect();
+        let channels = channels.join(", ");
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT 1{lock}"
+             AND channel IN ({channels}) ORDER BY next_attempt_at, id LIMIT 1{lock}"
         )))
         .bind(micros(now))
         .fetch_optional(&mut *self.tx)
@@ -86,10 +111,12 @@ impl Tx {
         Ok(())
     }
 
-    /// Delivered: the recipient's address is no longer kept.
+    /// Delivered: an email address is no longer kept (a webhook's
+    /// recipient is an endpoint id, kept for the delivery log).
     pub async fn mark_delivered(&mut self, id: &str, at: Timestamp) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, recipient = '', attempts = attempts + 1 WHERE id = $1",
+            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, \
+             recipient = CASE WHEN channel = 'email' THEN '' ELSE recipient END WHERE id = $1",
         )
         .bind(id)
         .bind(micros(at))
@@ -130,6 +157,20 @@ impl Store {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE family_id = $1 ORDER BY created_at DESC, id"
         )))
         .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message).collect()
+    }
+}
+
+impl Store {
+    /// Deliveries to one webhook endpoint, newest first: its delivery log.
+    pub async fn deliveries_to(&self, endpoint_id: &str, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE channel = 'webhook' AND recipient = $1 \
+             ORDER BY created_at DESC, id LIMIT {limit}"
+        )))
+        .bind(endpoint_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(message).collect()

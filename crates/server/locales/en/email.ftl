@@ -7,3 +7,15 @@ email-deletion_certificate-body = The data you asked us to delete was deleted on
 email-footer = Sent by baobao. Anyone can check the attached signed JSON offline with the server's public key (baobao verify).
 email-renewal_reminder-subject = { $plan } renews on { $renews }
 email-renewal_reminder-body = Your subscription to { $plan } renews on { $renews } for { $price }. If you do not want it to renew, cancel by { $cancel_by } on your "My services" page; it takes three pages and you get a signed receipt.
+email-cancellation_received-body-ended = We received your request to cancel { $plan } on { $received }. It took effect on { $effective }: nothing more will be charged. Refund: { $refund }. Fee: { $fee }. Receipt number { $number }; the signed receipt is attached.
+email-cancellation_effective-subject = { $plan } has ended
+email-cancellation_effective-body = Your subscription to { $plan } ended on { $ended }, as you asked. Nothing more will be charged. Your child's data stays available for export on the "Children's data" page until it is deleted as the terms say.
+email-refund_issued-subject = A refund for { $plan }
+email-refund_issued-body = We have refunded the following for { $plan }:
+    { $refunds }
+    It goes back to the way you paid; your statement shows it.
+email-refund_issued-after-request = Why: your cancellation request reached us before this period began, so the renewal should not have been charged. We registered your request late, and we are sorry.
+email-refund-line = { $amount }
+email-refund-line-period = { $amount } (the period starting { $period })
+email-verification_code-subject = Your baobao verification code: { $code }
+email-verification_code-body = A support agent asked to verify that they are speaking with you. If you are on the phone with our support, read them this code: { $code }. It works once, for { $minutes } minutes. If you did not contact support, ignore this email: nothing changes without the code.

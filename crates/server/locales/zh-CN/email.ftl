@@ -7,3 +7,15 @@ email-deletion_certificate-body = 您要求删除的数据已于 { $date } 删�
 email-footer = 本邮件由宝宝发送。任何人都可以用服务器公钥离线核验附件中的签名 JSON（baobao verify）。
 email-renewal_reminder-subject = { $plan } 将于 { $renews } 续费
 email-renewal_reminder-body = 您订阅的 { $plan } 将于 { $renews } 自动续费，费用 { $price }。如不想续费，请在 { $cancel_by } 之前在“我的服务”页面取消；只需三个页面，并会收到签名回执。
+email-cancellation_received-body-ended = 我们已于 { $received } 收到您取消 { $plan } 的申请，已于 { $effective } 生效：此后不会再产生任何费用。退款：{ $refund }。费用：{ $fee }。回执号 { $number }；签名回执见附件。
+email-cancellation_effective-subject = { $plan } 已结束
+email-cancellation_effective-body = 按照您的申请，您订阅的 { $plan } 已于 { $ended } 结束，此后不会再产生任何费用。在按条款删除之前，您仍可在“孩子的数据”页面导出孩子的数据。
+email-refund_issued-subject = { $plan } 的退款
+email-refund_issued-body = 我们已为 { $plan } 退还以下款项：
+    { $refunds }
+    款项将原路退回；您的账单中可以查到。
+email-refund_issued-after-request = 原因：您的取消申请在该周期开始之前就已送达，本不应扣除续费。我们登记晚了，深表歉意。
+email-refund-line = { $amount }
+email-refund-line-period = { $amount }（自 { $period } 开始的周期）
+email-verification_code-subject = 您的宝宝验证码：{ $code }
+email-verification_code-body = 客服人员请求确认正在与您本人通话。如果您正在与我们的客服通话，请告诉对方此验证码：{ $code }。验证码仅可使用一次，{ $minutes } 分钟内有效。如果您没有联系客服，请忽略此邮件：没有验证码不会有任何变更。

@@ -21,7 +21,7 @@ use crate::views::{FamilyView, SignUpView, StatementEntryView, StatementView, Su
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(sign_up))
+        .routes(routes!(sign_up, find_families))
         .routes(routes!(get_family))
         .routes(routes!(family_subscriptions))
         .routes(routes!(statement))
@@ -37,6 +37,23 @@ fn family_id(text: &str) -> ApiResult<FamilyId> {
     responses((status = 201, body = SignUpView), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
 async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpInput>) -> ApiResult<Response> {
     Ok(created(lifecycle::sign_up(&state, input).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct FamilySearch {
+    /// A guardian's email address (exact match).
+    email: String,
+}
+
+/// Support: find a family by a guardian's email, with its subscriptions.
+#[utoipa::path(get, path = "/v1/families", tag = "support", security(("bearer" = [])), params(FamilySearch),
+    responses((status = 200, body = Vec<crate::support::FamilyMatch>)))]
+async fn find_families(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::STAFF }>,
+    ApiQuery(query): ApiQuery<FamilySearch>,
+) -> ApiResult<Json<Vec<crate::support::FamilyMatch>>> {
+    Ok(Json(crate::support::find_families(&state, &caller, &query.email).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}", tag = "families", security(("bearer" = [])),

@@ -10,6 +10,7 @@ pub mod families;
 pub mod health;
 pub mod plans;
 pub mod receipts;
+pub mod staff;
 pub mod subscriptions;
 
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(children::router())
         .merge(entitlements::router())
         .merge(receipts::router())
+        .merge(staff::router())
         .merge(admin::router())
         .merge(health::router())
 }
@@ -79,7 +81,10 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::portal::router())
         .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
-        .layer(RequestBodyLimitLayer::new(REQUEST_BODY_BYTES_MAX))
+        // Bodies are 1 MiB at most, except where a route allows more (the
+        // evidence of a written notice); nothing is ever read past the hard cap.
+        .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(RequestBodyLimitLayer::new(crate::idempotency::REQUEST_BODY_BYTES_HARD_MAX))
         .layer(middleware::from_fn(crate::error::localize))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

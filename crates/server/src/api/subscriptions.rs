@@ -69,13 +69,16 @@ async fn cancellation_quote(
     Ok(Json(lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?))
 }
 
-/// Cancel: returns the request and its signed receipt.
+/// Cancel: returns the request and its signed receipt. Guardians cancel
+/// for themselves; agents and supervisors on a guardian's behalf, with the
+/// code the guardian read out (`verification_code`) or, supervisors only,
+/// a written `verification_override_reason`.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/cancellations", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = CancelInput,
     responses((status = 201, body = CancellationWithReceipt), (status = 409, description = "already pending, not cancellable, quote expired")))]
 async fn cancel(
     State(state): State<AppState>,
-    Allowed(caller): Allowed<{ who::GUARDIAN }>,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::AGENT | who::SUPERVISOR }>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CancelInput>,
 ) -> ApiResult<Response> {

@@ -55,7 +55,7 @@ impl TestApp {
         let address = format!("http://{}", listener.local_addr().unwrap());
         let app = baobao_server::api::app(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        baobao_server::lifecycle::create_staff(&state, "admin@test.example", "admin-password-1", "admin")
+        baobao_server::lifecycle::create_staff(&state, "operator", "admin@test.example", "admin-password-1", "admin")
             .await
             .unwrap();
         let mut app = TestApp {
@@ -234,7 +234,7 @@ impl TestApp {
 
     /// A staff member's session token.
     pub async fn staff(&self, email: &str, role: &str) -> String {
-        baobao_server::lifecycle::create_staff(&self.state, email, "staff-password-1", role).await.unwrap();
+        baobao_server::lifecycle::create_staff(&self.state, "operator", email, "staff-password-1", role).await.unwrap();
         let session = self
             .post("/v1/auth/sessions", None, json!({"email": email, "password": "staff-password-1", "realm": "staff"}))
             .await;
