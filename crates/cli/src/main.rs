@@ -238,9 +238,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Staff { command: StaffCommand::Create { email, password, role } } => {
             let store = open_store(&url).await?;
             let state = AppState::new(store, ServeArgs::default_config()).await?;
-            let id = baobao_server::lifecycle::create_staff(&state, "operator", &email, &password, &role).await.map_err(|e| {
-                anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details))
-            })?;
+            let id =
+                baobao_server::lifecycle::create_staff(&state, "operator", &email, &password, &role).await.map_err(
+                    |e| anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details)),
+                )?;
             println!("created {role} {id}");
         }
         Command::Billing { command: BillingCommand::Run { at, serve } } => {

@@ -217,7 +217,13 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
 
 /// Creates a staff account (the CLI's `staff create` as `operator`, or an
 /// admin through the API).
-pub async fn create_staff(state: &AppState, actor: &str, email: &str, password: &str, role: &str) -> ApiResult<StaffId> {
+pub async fn create_staff(
+    state: &AppState,
+    actor: &str,
+    email: &str,
+    password: &str,
+    role: &str,
+) -> ApiResult<StaffId> {
     let email = parse_email(email)?;
     auth::check_password_strength(password)?;
     let role = Role::parse(role)
@@ -838,7 +844,7 @@ pub async fn cancel(
 pub enum Channel {
     SelfService,
     Support(crate::support::Verified),
-    WrittenNotice(crate::support::NoticeDraft),
+    WrittenNotice(Box<crate::support::NoticeDraft>),
 }
 
 impl Channel {
@@ -994,7 +1000,15 @@ pub async fn file(
         if !chosen.refund.is_zero() {
             let key = format!("refund:{cancellation_id}");
             let reference = state.gateway.refund(&key, chosen.refund).await.ok();
-            let entry = money_entry(&subscription, "refund", chosen.refund, key, reference, "refund on cancellation, as quoted", now);
+            let entry = money_entry(
+                &subscription,
+                "refund",
+                chosen.refund,
+                key,
+                reference,
+                "refund on cancellation, as quoted",
+                now,
+            );
             if tx.append_ledger_entry(&entry).await? {
                 refunds.push(entry);
             }
@@ -1046,11 +1060,25 @@ pub async fn file(
         "effective_at": effective_at.to_string(),
     });
     if ends_now {
-        crate::outbox::webhook(&mut tx, state, &plan.service, "subscription.cancelled", cancellation_id.as_str(), &hook)
-            .await?;
+        crate::outbox::webhook(
+            &mut tx,
+            state,
+            &plan.service,
+            "subscription.cancelled",
+            cancellation_id.as_str(),
+            &hook,
+        )
+        .await?;
     } else {
-        crate::outbox::webhook(&mut tx, state, &plan.service, "cancellation.scheduled", cancellation_id.as_str(), &hook)
-            .await?;
+        crate::outbox::webhook(
+            &mut tx,
+            state,
+            &plan.service,
+            "cancellation.scheduled",
+            cancellation_id.as_str(),
+            &hook,
+        )
+        .await?;
     }
     crate::outbox::refunds_issued(&mut tx, state, &guardians, &plan, &subscription, &refunds, !late_refunds.is_empty())
         .await?;
@@ -1058,7 +1086,12 @@ pub async fn file(
         now,
         &caller.actor(),
         if ends_now { "cancellation.effective" } else { "cancellation.scheduled" },
-        &[subscription.family_id.as_str(), subscription.id.as_str(), cancellation_id.as_str(), stored_receipt.id.as_str()],
+        &[
+            subscription.family_id.as_str(),
+            subscription.id.as_str(),
+            cancellation_id.as_str(),
+            stored_receipt.id.as_str(),
+        ],
         &audit_details,
     )
     .await?;

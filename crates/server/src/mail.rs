@@ -140,7 +140,11 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
     let subject = t.args(&format!("email-{template}-subject"), &args);
     // A cancellation that took effect at once (or took effect already, a
     // letter registered late) says so instead of "takes effect on".
-    let body_key = if payload["ended"] == true { format!("email-{template}-body-ended") } else { format!("email-{template}-body") };
+    let body_key = if payload["ended"] == true {
+        format!("email-{template}-body-ended")
+    } else {
+        format!("email-{template}-body")
+    };
     let mut body_text = t.args(&body_key, &args);
     if payload["after_request"] == true {
         body_text = format!("{body_text}\n\n{}", t.get("email-refund_issued-after-request"));

@@ -141,31 +141,19 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "刚刚已向该家庭发送了多个验证码；请 {minutes} 分钟后再发送。",
     ),
     ("no_contact", "This family has no email address to send a code to.", "该家庭没有可接收验证码的邮箱。"),
-    (
-        "received_in_future",
-        "The date received cannot be in the future.",
-        "收到日期不能晚于今天。",
-    ),
+    ("received_in_future", "The date received cannot be in the future.", "收到日期不能晚于今天。"),
     (
         "received_too_long_ago",
         "Written notices received more than {days} days ago cannot be registered here; refer the case to a supervisor.",
         "收到超过 {days} 天的书面通知无法在此登记；请转交主管处理。",
     ),
-    (
-        "evidence_type_not_allowed",
-        "The evidence must be one of: {types}.",
-        "证据文件必须是以下类型之一：{types}。",
-    ),
+    ("evidence_type_not_allowed", "The evidence must be one of: {types}.", "证据文件必须是以下类型之一：{types}。"),
     (
         "evidence_type_mismatch",
         "The evidence file's contents are not a {content_type} file.",
         "证据文件的内容不是 {content_type} 类型。",
     ),
-    (
-        "evidence_too_large",
-        "The evidence file is larger than {max_bytes} bytes.",
-        "证据文件超过 {max_bytes} 字节。",
-    ),
+    ("evidence_too_large", "The evidence file is larger than {max_bytes} bytes.", "证据文件超过 {max_bytes} 字节。"),
 ];
 
 /// The catalogue text for `code` in `locale`, placeholders filled from

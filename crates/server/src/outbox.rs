@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use baobao_domain::Locale;
 use baobao_store::{Channel, Guardian, LedgerEntry, OutboxMessage, Plan, Subscription, Tx};
-use serde_json::json;
-use sha2::Digest as _;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use serde_json::json;
+use sha2::Digest as _;
 
 use crate::auth::random_token;
 use crate::error::{ApiError, ApiResult};
@@ -230,7 +230,8 @@ async fn send_email(state: &AppState, message: &OutboxMessage) -> Result<(), Str
     let Some(mailer) = state.mailer.clone() else { return Err("no SMTP relay configured".to_owned()) };
     let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
     let locale = Locale::parse(&message.locale).unwrap_or_default();
-    let email = mail::render(&message.template, locale, &message.recipient, &payload, &format!("<{}@baobao>", message.id));
+    let email =
+        mail::render(&message.template, locale, &message.recipient, &payload, &format!("<{}@baobao>", message.id));
     mailer.send(&email).await.map_err(|e| e.0)
 }
 

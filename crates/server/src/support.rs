@@ -60,12 +60,7 @@ pub async fn find_families(state: &AppState, caller: &Caller, email: &str) -> Ap
     let mut tx = state.store.begin().await?;
     tx.audit(state.clock.now(), &caller.actor(), "staff.family_found", &[family_id.as_str()], &json!({})).await?;
     tx.commit().await?;
-    Ok(vec![FamilyMatch {
-        id: family.id,
-        time_zone: family.time_zone,
-        guardians: family.guardians,
-        subscriptions,
-    }])
+    Ok(vec![FamilyMatch { id: family.id, time_zone: family.time_zone, guardians: family.guardians, subscriptions }])
 }
 
 // ---------------------------------------------------------------- one-time codes
@@ -133,8 +128,7 @@ pub async fn send_code(state: &AppState, caller: &Caller, family_id: &FamilyId) 
     )
     .await?;
     let payload = json!({"code": code, "valid_minutes": CODE_VALID_MINUTES});
-    crate::outbox::email_guardians(&mut tx, state, &guardians, "verification_code", code_id.as_str(), &payload)
-        .await?;
+    crate::outbox::email_guardians(&mut tx, state, &guardians, "verification_code", code_id.as_str(), &payload).await?;
     tx.audit(
         state.clock.now(),
         &caller.actor(),
@@ -449,7 +443,9 @@ fn parse_received(input: &WrittenNoticeInput, calendar: &Calendar) -> ApiResult<
         (None, Some(instant)) => instant
             .parse::<Timestamp>()
             .map_err(|_| ApiError::invalid_field("received_at", "must be an RFC 3339 instant")),
-        _ => Err(ApiError::invalid_field("received_on", "give either received_on (a date) or received_at (an instant)")),
+        _ => {
+            Err(ApiError::invalid_field("received_on", "give either received_on (a date) or received_at (an instant)"))
+        }
     }
 }
 
@@ -467,7 +463,9 @@ fn decode_evidence(evidence: &EvidenceInput) -> ApiResult<Vec<u8>> {
         return Err(ApiError::unprocessable("evidence_too_large").with("max_bytes", EVIDENCE_BYTES_MAX));
     }
     if !contents_match(&evidence.content_type, &bytes) {
-        return Err(ApiError::unprocessable("evidence_type_mismatch").with("content_type", evidence.content_type.clone()));
+        return Err(
+            ApiError::unprocessable("evidence_type_mismatch").with("content_type", evidence.content_type.clone())
+        );
     }
     Ok(bytes)
 }
@@ -508,7 +506,9 @@ pub async fn register_written_notice(
         return Err(ApiError::unprocessable("received_in_future"));
     }
     if received_at < lifecycle::earliest_received_at(state)? {
-        return Err(ApiError::unprocessable("received_too_long_ago").with("days", state.config.written_notice_age_days_max));
+        return Err(
+            ApiError::unprocessable("received_too_long_ago").with("days", state.config.written_notice_age_days_max)
+        );
     }
     let reason = lifecycle::parse_reason(input.reason)?;
     let (subscription, terms) =
@@ -532,7 +532,7 @@ pub async fn register_written_notice(
         registered_at: now,
     };
     let request = Request {
-        channel: Channel::WrittenNotice(NoticeDraft { id: id.clone(), notice }),
+        channel: Channel::WrittenNotice(Box::new(NoticeDraft { id: id.clone(), notice })),
         received_at,
         option,
         quote_id: None,

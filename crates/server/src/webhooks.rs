@@ -75,11 +75,7 @@ pub async fn deliver(state: &AppState, message: &OutboxMessage, now: Timestamp) 
         .send()
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {}", response.status().as_u16()))
-    }
+    if response.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", response.status().as_u16())) }
 }
 
 // ---------------------------------------------------------------- endpoints
@@ -175,7 +171,8 @@ pub async fn create_endpoint(state: &AppState, caller: &Caller, input: EndpointI
     })
 }
 
-pub const STAFF_DELIVERY_READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
+pub const STAFF_DELIVERY_READERS: &[Role] =
+    &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
 
 pub async fn endpoints(state: &AppState, caller: &Caller) -> ApiResult<Vec<EndpointView>> {
     caller.require_staff(STAFF_DELIVERY_READERS)?;

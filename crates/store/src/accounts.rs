@@ -290,11 +290,13 @@ impl Tx {
 
     /// Records one try; `used` marks the code spent.
     pub async fn record_code_attempt(&mut self, id: &str, used_at: Option<Timestamp>) -> StoreResult<()> {
-        sqlx::query("UPDATE verification_codes SET attempts = attempts + 1, used_at = COALESCE($2, used_at) WHERE id = $1")
-            .bind(id)
-            .bind(used_at.map(micros))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE verification_codes SET attempts = attempts + 1, used_at = COALESCE($2, used_at) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(used_at.map(micros))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -312,7 +314,10 @@ impl Tx {
 impl Store {
     /// The family a guardian's email belongs to (support's search).
     pub async fn family_by_guardian_email(&self, email: &str) -> StoreResult<Option<FamilyId>> {
-        let row = sqlx::query("SELECT family_id FROM guardians WHERE email = $1").bind(email).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT family_id FROM guardians WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| id(&r, "family_id")).transpose()
     }
 }

@@ -140,7 +140,11 @@ impl Tx {
 
 impl Store {
     /// Notices registered in `[from, until)`, oldest first: the day's queue.
-    pub async fn written_notices_registered(&self, from: Timestamp, until: Timestamp) -> StoreResult<Vec<WrittenNotice>> {
+    pub async fn written_notices_registered(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<WrittenNotice>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {NOTICE_COLUMNS} FROM written_notices WHERE registered_at >= $1 AND registered_at < $2 \
              ORDER BY registered_at, id"
@@ -163,21 +167,20 @@ impl Store {
     }
 
     pub async fn written_notice(&self, notice_id: &WrittenNoticeId) -> StoreResult<WrittenNotice> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {NOTICE_COLUMNS} FROM written_notices WHERE id = $1")))
-            .bind(notice_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {NOTICE_COLUMNS} FROM written_notices WHERE id = $1")))
+                .bind(notice_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
         notice(&row)
     }
 
     /// Whether any notice still names this evidence file (files are shared by hash).
     pub async fn evidence_in_use(&self, sha256: &str) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM written_notices WHERE evidence_sha256 = $1 AND sender <> ''",
-        )
-        .bind(sha256)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM written_notices WHERE evidence_sha256 = $1 AND sender <> ''")
+            .bind(sha256)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(integer(&row, "n")? > 0)
     }
 

@@ -26,7 +26,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "children_data", sql: include_str!("../migrations/0002_children_data.sql") },
     Migration { version: 3, name: "outbox", sql: include_str!("../migrations/0003_outbox.sql") },
     Migration { version: 4, name: "reminders", sql: include_str!("../migrations/0004_reminders.sql") },
-    Migration { version: 5, name: "verification_codes", sql: include_str!("../migrations/0005_verification_codes.sql") },
+    Migration {
+        version: 5,
+        name: "verification_codes",
+        sql: include_str!("../migrations/0005_verification_codes.sql"),
+    },
     Migration {
         version: 6,
         name: "written_notices_webhooks",

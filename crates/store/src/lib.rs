@@ -30,8 +30,8 @@ pub mod testing;
 
 pub use accounts::VerificationCode;
 pub use channels::{WebhookEndpoint, WrittenNotice};
-pub use outbox::Channel;
 pub use engine::Engine;
+pub use outbox::Channel;
 pub use rows::*;
 
 use jiff::Timestamp;

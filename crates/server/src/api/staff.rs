@@ -17,7 +17,9 @@ use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle;
 use crate::state::AppState;
-use crate::support::{self, CodeSentView, EVIDENCE_REQUEST_BYTES_MAX, RegisteredNotice, WrittenNoticeInput, WrittenNoticeView};
+use crate::support::{
+    self, CodeSentView, EVIDENCE_REQUEST_BYTES_MAX, RegisteredNotice, WrittenNoticeInput, WrittenNoticeView,
+};
 use crate::webhooks::{self, CreatedEndpoint, DeliveryView, EndpointInput, EndpointView};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -647,7 +647,13 @@ pub async fn cancel(
     };
     let reason =
         form.reason.filter(|r| !r.is_empty()).map(|category| ReasonInput { category, text: form.reason_text.clone() });
-    let input = CancelInput { option, quote_id: Some(form.quote_id), reason, verification_code: None, verification_override_reason: None };
+    let input = CancelInput {
+        option,
+        quote_id: Some(form.quote_id),
+        reason,
+        verification_code: None,
+        verification_override_reason: None,
+    };
     match lifecycle::cancel(&state, &guardian.caller(), &id, input).await {
         Ok(done) => Ok(see_other(&format!("/receipts/{}?new=1", done.receipt.id))),
         Err(error) if error.code == "quote_expired" => {

@@ -89,7 +89,7 @@ fn table() -> Vec<Route> {
             &with(&guardians, &[Agent, Supervisor, Admin]),
             true,
         ),
-        route(Method::POST, "/v1/subscriptions/{id}/cancellations", &guardians, true),
+        route(Method::POST, "/v1/subscriptions/{id}/cancellations", &with(&guardians, &[Agent, Supervisor]), true),
         route(Method::POST, "/v1/subscriptions/{id}/resume", &guardians, true),
         route(Method::GET, "/v1/cancellations/{id}", &g_staff, true),
         route(Method::GET, "/v1/receipts/{id}", &g_staff, true),
@@ -100,6 +100,15 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/v1/deletion-requests/{id}", &with(&guardians, &[Compliance]), true),
         route(Method::GET, "/v1/deletion-certificates/{id}", &with(&guardians, &[Compliance]), true),
         route(Method::GET, "/v1/entitlements", &[Integrator], false),
+        route(Method::GET, "/v1/families", STAFF, false),
+        route(Method::POST, "/v1/families/{id}/verification-codes", &[Agent, Supervisor], false),
+        route(Method::POST, "/v1/written-notices", &[Agent, Supervisor], false),
+        route(Method::GET, "/v1/written-notices", &[Agent, Supervisor, Compliance, Admin], false),
+        route(Method::GET, "/v1/written-notices/{id}/evidence", &[Agent, Supervisor, Compliance], false),
+        route(Method::POST, "/v1/staff", &[Admin], false),
+        route(Method::POST, "/v1/webhook-endpoints", &[Admin], false),
+        route(Method::GET, "/v1/webhook-endpoints", STAFF, false),
+        route(Method::GET, "/v1/webhook-endpoints/{id}/deliveries", STAFF, false),
         // Signing out ends the session it is called with: tested on its own in access.rs.
         route(Method::DELETE, "/v1/auth/sessions/current", &with(&guardians, &with(STAFF, &[Integrator])), false),
     ]
@@ -133,6 +142,13 @@ async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
         .await;
     let deletion_id = deletion.body["id"].as_str().unwrap().to_owned();
     let certificate_id = deletion.body["certificate_id"].as_str().unwrap().to_owned();
+    let endpoint_id = app
+        .post("/v1/webhook-endpoints", Some(&app.admin), json!({"service": "edu", "url": "http://127.0.0.1:9/hook"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut tokens = vec![
         (Guardian, owner.token.clone()),
         (OtherGuardian, other.token.clone()),
@@ -168,7 +184,13 @@ async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
             .replace("/v1/exports/{id}", &format!("/v1/exports/{export_id}"))
             .replace("/v1/deletion-requests/{id}", &format!("/v1/deletion-requests/{deletion_id}"))
             .replace("/v1/deletion-certificates/{id}", &format!("/v1/deletion-certificates/{certificate_id}"))
-            .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", owner.family_id));
+            .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", owner.family_id))
+            .replace("/v1/webhook-endpoints/{id}", &format!("/v1/webhook-endpoints/{endpoint_id}"));
+        let path = if route.method == Method::GET && path == "/v1/families" {
+            "/v1/families?email=owner@example.com".to_owned()
+        } else {
+            path
+        };
         for who in EVERYONE {
             let token = tokens.iter().find(|(w, _)| w == who).map(|(_, t)| t.as_str());
             let body = (route.method == Method::POST).then(|| json!({}));

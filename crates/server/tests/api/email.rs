@@ -19,14 +19,14 @@ baobao_store::on_both_engines!(
     the_billing_run_reminds_before_every_renewal_once,
 );
 
-struct SmtpListener {
+pub struct SmtpListener {
     process: Child,
-    port: u16,
+    pub port: u16,
     maildir: std::path::PathBuf,
 }
 
 impl SmtpListener {
-    fn start(port: u16, maildir: &std::path::Path) -> SmtpListener {
+    pub fn start(port: u16, maildir: &std::path::Path) -> SmtpListener {
         let listener = SmtpListener {
             process: Command::new("python3")
                 .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
@@ -52,7 +52,7 @@ impl SmtpListener {
         (self.port, self.maildir.clone())
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub fn messages(&self) -> Vec<Value> {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/read_maildir.py");
         let output = Command::new("python3").arg(script).arg(&self.maildir).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -67,12 +67,12 @@ impl Drop for SmtpListener {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Delivers what is due `ahead_seconds` from now (real time, as the worker does).
-async fn deliver(app: &TestApp, ahead_seconds: i64) -> outbox::DeliveryReport {
+pub async fn deliver(app: &TestApp, ahead_seconds: i64) -> outbox::DeliveryReport {
     let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(ahead_seconds)).unwrap();
     outbox::deliver_due(&app.state, at).await.unwrap()
 }
@@ -104,12 +104,17 @@ async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receip
     assert_eq!(attached.kind, "subscription");
     receipts::verify(&attached, &keys).unwrap();
 
+    // Within the cooling-off period: ended at once, everything paid refunded.
     app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
-    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    assert_eq!(deliver(&app, 0).await.delivered, 2, "the cancellation and the refund");
     assert_eq!(deliver(&app, 0).await, outbox::DeliveryReport::default(), "each event is sent once");
     let messages = smtp.messages();
-    assert_eq!(messages.len(), 2);
-    assert!(subjects(&messages)[1].starts_with("我们已收到您的取消申请"), "{:?}", subjects(&messages));
+    assert_eq!(messages.len(), 3);
+    let received =
+        messages.iter().find(|m| m["subject"].as_str().unwrap().starts_with("我们已收到您的取消申请")).unwrap();
+    assert!(received["text"].as_str().unwrap().contains("此后不会再产生任何费用"), "{}", received["text"]);
+    let refund = messages.iter().find(|m| m["subject"] == "月度会员 的退款").expect("a refund email");
+    assert!(refund["text"].as_str().unwrap().contains("39.00"), "{}", refund["text"]);
 
     // The relay is down when the data is deleted: the certificate waits and is retried.
     let (port, maildir) = smtp.stop();
@@ -132,7 +137,7 @@ async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receip
     // The outbox kept no address once it delivered.
     let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
     let log = app.state.store.outbox_of(&family_id).await.unwrap();
-    assert_eq!(log.len(), 3);
+    assert_eq!(log.len(), 4);
     assert!(log.iter().all(|m| m.status == "sent" && m.recipient.is_empty()), "{log:?}");
     assert_eq!(log.iter().find(|m| m.template == "deletion_certificate").unwrap().attempts, 2);
 }

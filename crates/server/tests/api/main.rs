@@ -7,6 +7,7 @@
 
 mod access;
 mod authorization;
+mod channels;
 mod children;
 mod email;
 mod entitlements;
