@@ -77,12 +77,6 @@ pub async fn deliver(app: &TestApp, ahead_seconds: i64) -> outbox::DeliveryRepor
     outbox::deliver_due(&app.state, at).await.unwrap()
 }
 
-fn subjects(messages: &[Value]) -> Vec<String> {
-    let mut subjects: Vec<String> = messages.iter().map(|m| m["subject"].as_str().unwrap().to_owned()).collect();
-    subjects.sort();
-    subjects
-}
-
 async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt(engine: Engine) {
     let mail_dir = tempfile::tempdir().unwrap();
     let maildir = mail_dir.path().join("Maildir");
