@@ -15,7 +15,7 @@ email-refund_issued-body = We have refunded the following for { $plan }:
     { $refunds }
     It goes back to the way you paid; your statement shows it.
 email-refund_issued-after-request = Why: your cancellation request reached us before this period began, so the renewal should not have been charged. We registered your request late, and we are sorry.
-email-refund-line = { $amount }
-email-refund-line-period = { $amount } (the period starting { $period })
+email-refund-line = Refund of { $amount }
+email-refund-line-period = Refund of { $amount } for the period starting { $period }
 email-verification_code-subject = Your baobao verification code: { $code }
 email-verification_code-body = A support agent asked to verify that they are speaking with you. If you are on the phone with our support, read them this code: { $code }. It works once, for { $minutes } minutes. If you did not contact support, ignore this email: nothing changes without the code.

@@ -15,7 +15,7 @@ email-refund_issued-body = 我们已为 { $plan } 退还以下款项：
     { $refunds }
     款项将原路退回；您的账单中可以查到。
 email-refund_issued-after-request = 原因：您的取消申请在该周期开始之前就已送达，本不应扣除续费。我们登记晚了，深表歉意。
-email-refund-line = { $amount }
-email-refund-line-period = { $amount }（自 { $period } 开始的周期）
+email-refund-line = 退款 { $amount }
+email-refund-line-period = 退款 { $amount }（自 { $period } 开始的周期）
 email-verification_code-subject = 您的宝宝验证码：{ $code }
 email-verification_code-body = 客服人员请求确认正在与您本人通话。如果您正在与我们的客服通话，请告诉对方此验证码：{ $code }。验证码仅可使用一次，{ $minutes } 分钟内有效。如果您没有联系客服，请忽略此邮件：没有验证码不会有任何变更。

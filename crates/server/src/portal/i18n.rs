@@ -86,11 +86,15 @@ mod tests {
     /// every message resolves, and none is left in the other language.
     #[test]
     fn both_catalogues_have_the_same_keys_and_every_message_resolves() {
-        let en =
-            messages(concat!(include_str!("../../locales/en/portal.ftl"), include_str!("../../locales/en/email.ftl")));
+        let en = messages(concat!(
+            include_str!("../../locales/en/portal.ftl"),
+            include_str!("../../locales/en/email.ftl"),
+            include_str!("../../locales/en/console.ftl")
+        ));
         let zh = messages(concat!(
             include_str!("../../locales/zh-CN/portal.ftl"),
-            include_str!("../../locales/zh-CN/email.ftl")
+            include_str!("../../locales/zh-CN/email.ftl"),
+            include_str!("../../locales/zh-CN/console.ftl")
         ));
         let keys = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&en), keys(&zh));

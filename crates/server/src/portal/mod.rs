@@ -5,6 +5,7 @@
 //! Cancelling takes three pages — the subscription, the options with their
 //! quote, the receipt — and never more clicks than subscribing.
 
+pub mod console;
 pub mod i18n;
 pub mod pages;
 pub mod session;
@@ -37,4 +38,18 @@ pub fn router() -> Router<AppState> {
         .route("/data/exports", post(pages::request_export))
         .route("/data/exports/{id}", get(pages::download_export))
         .route("/data/deletion", post(pages::request_deletion))
+        .route("/console", get(console::home))
+        .route("/console/login", get(console::login_page).post(console::login))
+        .route("/console/logout", post(console::logout))
+        .route("/console/families/{id}", get(console::family))
+        .route("/console/families/{id}/codes", post(console::send_code))
+        .route("/console/subscriptions/{id}/cancel", get(console::cancel_page).post(console::cancel))
+        .route(
+            "/console/subscriptions/{id}/written-notice",
+            get(console::notice_page)
+                .post(console::register_notice)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::support::EVIDENCE_REQUEST_BYTES_MAX)),
+        )
+        .route("/console/written-notices", get(console::notices))
+        .route("/console/webhooks", get(console::webhooks))
 }

@@ -79,9 +79,9 @@ impl IntoResponse for PortalError {
     }
 }
 
-type PageResult = Result<Response, PortalError>;
+pub type PageResult = Result<Response, PortalError>;
 
-fn render<P: Template + HasPage>(status: StatusCode, page: P) -> Response {
+pub fn render<P: Template + HasPage>(status: StatusCode, page: P) -> Response {
     let cookies = page.context().set_cookies.clone();
     let mut response = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -99,7 +99,7 @@ fn render<P: Template + HasPage>(status: StatusCode, page: P) -> Response {
     response
 }
 
-fn ok<P: Template + HasPage>(page: P) -> PageResult {
+pub fn ok<P: Template + HasPage>(page: P) -> PageResult {
     Ok(render(StatusCode::OK, page))
 }
 
@@ -137,30 +137,30 @@ fn require(
     Ok((guardian, page))
 }
 
-fn api(page: &PageContext) -> impl Fn(ApiError) -> PortalError + '_ {
+pub fn api(page: &PageContext) -> impl Fn(ApiError) -> PortalError + '_ {
     move |error| PortalError::api(page.clone(), error)
 }
 
 /// Only paths on this site, so a crafted link cannot send anyone elsewhere.
-fn local_path(next: Option<&str>, default: &str) -> String {
+pub fn local_path(next: Option<&str>, default: &str) -> String {
     match next {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
         _ => default.to_owned(),
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
 }
 
-fn with_cookie(mut response: Response, cookie: String) -> Response {
+pub fn with_cookie(mut response: Response, cookie: String) -> Response {
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
 
-fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
+pub fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
     calendar.zoned(instant).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
@@ -406,7 +406,7 @@ async fn plan_name(state: &AppState, plan_id: &str, t: &crate::portal::i18n::T) 
     }
 }
 
-fn money(view: &crate::views::MoneyView) -> String {
+pub fn money(view: &crate::views::MoneyView) -> String {
     baobao_domain::Currency::parse(&view.currency)
         .map(|currency| Money { amount_minor: view.amount_minor, currency }.display())
         .unwrap_or_else(|_| format!("{} {}", view.amount_minor, view.currency))
@@ -556,6 +556,24 @@ pub struct OptionRow {
     pub explanation: String,
 }
 
+/// A quote's options as a page shows them (the portal's and the console's).
+pub fn option_rows(t: &crate::portal::i18n::T, calendar: &Calendar, quote: &crate::views::QuoteView) -> Vec<OptionRow> {
+    quote
+        .options
+        .iter()
+        .map(|o| OptionRow {
+            value: o.option.clone(),
+            label: t.get(&format!("option-{}", o.option)),
+            effective: local_time(calendar, o.effective_at),
+            renewals: o.renewals_before_effective,
+            refund: money(&o.refund),
+            fee: money(&o.fee),
+            data_until: local_date(calendar, o.delete_at),
+            explanation: o.explanation.clone(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "cancel.html")]
 struct CancelPage {
@@ -584,20 +602,7 @@ async fn cancel_page_model(
     let quote =
         lifecycle::cancellation_quote(state, &guardian.caller(), id, None, page.t.locale).await.map_err(api(&page))?;
     let t = &page.t;
-    let options = quote
-        .options
-        .iter()
-        .map(|o| OptionRow {
-            value: o.option.clone(),
-            label: t.get(&format!("option-{}", o.option)),
-            effective: local_time(&calendar, o.effective_at),
-            renewals: o.renewals_before_effective,
-            refund: money(&o.refund),
-            fee: money(&o.fee),
-            data_until: local_date(&calendar, o.delete_at),
-            explanation: o.explanation.clone(),
-        })
-        .collect();
+    let options = option_rows(t, &calendar, &quote);
     let reasons =
         lifecycle::REASON_CATEGORIES.iter().map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}")))).collect();
     let name = plan_name(state, &view.plan_id, t).await;

@@ -61,6 +61,8 @@ pub struct PageContext {
     /// `Set-Cookie` values the response must carry (a fresh CSRF cookie).
     pub set_cookies: Vec<String>,
     pub path: String,
+    /// A staff console page (its own navigation).
+    pub console: bool,
 }
 
 impl PageContext {
@@ -150,5 +152,29 @@ pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardi
             }
         },
     };
-    PageContext { t: T::new(locale), csrf, signed_in: guardian.is_some(), set_cookies, path: path.to_owned() }
+    PageContext {
+        t: T::new(locale),
+        csrf,
+        signed_in: guardian.is_some(),
+        set_cookies,
+        path: path.to_owned(),
+        console: false,
+    }
+}
+
+/// The staff console's session cookie (apart from a guardian's).
+pub const STAFF_SESSION_COOKIE: &str = "baobao_staff_session";
+
+/// A console page's context: the language from the switch or the
+/// browser, the CSRF token derived from the staff session (or the
+/// double-submit cookie before sign-in).
+pub fn staff_context(headers: &HeaderMap, path: &str, staff_token: Option<&str>) -> PageContext {
+    let mut page = context(headers, path, None);
+    if let Some(token) = staff_token {
+        page.csrf = derived_csrf(token);
+        page.set_cookies.clear();
+        page.signed_in = true;
+    }
+    page.console = true;
+    page
 }

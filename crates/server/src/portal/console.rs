@@ -1,0 +1,721 @@
+//! The staff console: server-rendered pages for support staff on the same
+//! services as the API — find a family, see its whole timeline, cancel on a
+//! guardian's behalf after a one-time code (or a supervisor's override),
+//! register a written notice with its scan, and the day's queue of notices.
+//! Its own session cookie, CSRF on every form, every role checked by the
+//! services exactly as on the API.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use baobao_domain::Money;
+use baobao_domain::calendar::Calendar;
+use baobao_domain::ids::FamilyId;
+use baobao_store::PrincipalKind;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use crate::auth::{self, Caller, Role};
+use crate::error::ApiError;
+use crate::lifecycle::{self, CancelInput, ReasonInput, SignInInput};
+use crate::portal::pages::{
+    HasPage, OptionRow, PageResult, PortalError, api, local_path, local_time, ok, option_rows, render, see_other,
+    with_cookie,
+};
+use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
+use crate::state::AppState;
+use crate::support::{self, EvidenceInput, WrittenNoticeInput};
+
+/// A signed-in staff member, from the console's cookie.
+pub struct Staff {
+    pub caller: Caller,
+    pub role: Role,
+    pub token: String,
+}
+
+async fn staff_of(state: &AppState, headers: &HeaderMap) -> Option<Staff> {
+    let token = session::cookie(headers, STAFF_SESSION_COOKIE)?;
+    let session = state.store.session(&auth::token_hash(&token), state.clock.wall_now()).await.ok()?;
+    if session.principal_kind != PrincipalKind::Staff {
+        return None;
+    }
+    let staff_id = baobao_domain::ids::StaffId::parse(&session.principal_id).ok()?;
+    let staff = state.store.staff(&staff_id).await.ok()?;
+    let role = Role::parse(&staff.role)?;
+    Some(Staff { caller: Caller::Staff { staff_id, role }, role, token })
+}
+
+/// The signed-in staff member and the page, or the console's sign-in page.
+async fn require(state: &AppState, headers: &HeaderMap, path: &str) -> Result<(Staff, PageContext), Response> {
+    match staff_of(state, headers).await {
+        Some(staff) => {
+            let page = session::staff_context(headers, path, Some(&staff.token));
+            Ok((staff, page))
+        }
+        None => Err(see_other(&format!("/console/login?next={}", session::url_escape(path)))),
+    }
+}
+
+fn utc() -> Calendar {
+    Calendar::new("UTC").unwrap_or_else(|_| panic!("no UTC time zone"))
+}
+
+fn calendar(zone: &str) -> Calendar {
+    Calendar::new(zone).unwrap_or_else(|_| utc())
+}
+
+// ------------------------------------------------------------------ sign in
+
+#[derive(Template)]
+#[template(path = "console_login.html")]
+struct LoginPage {
+    page: PageContext,
+    email: String,
+    error: Option<String>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(headers: HeaderMap, Query(query): Query<NextQuery>) -> PageResult {
+    let page = session::staff_context(&headers, "/console/login", None);
+    ok(LoginPage { page, email: String::new(), error: None, next: local_path(query.next.as_deref(), "/console") })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
+    let page = session::staff_context(&headers, "/console/login", None);
+    page.check_csrf(&form.csrf)?;
+    let next = local_path(form.next.as_deref(), "/console");
+    let input = SignInInput { email: form.email.clone(), password: form.password, realm: Some("staff".to_owned()) };
+    match lifecycle::sign_in(&state, input).await {
+        Ok(signed_in) => {
+            let max_age = signed_in.expires_at.as_second() - state.clock.wall_now().as_second();
+            let cookie = session::set_cookie(&headers, STAFF_SESSION_COOKIE, &signed_in.token, max_age);
+            Ok(with_cookie(see_other(&next), cookie))
+        }
+        Err(error) => {
+            let message = match error.code {
+                "invalid_credentials" => page.t.get("login-failed"),
+                "too_many_attempts" => page.t.arg("login-rate-limited", "minutes", error.details["minutes"].clone()),
+                _ => return Err(PortalError::api(page, error)),
+            };
+            let status = error.status;
+            Ok(render(status, LoginPage { page, email: form.email, error: Some(message), next }))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    page.check_csrf(&form.csrf)?;
+    let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    tx.delete_session(&auth::token_hash(&staff.token)).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    Ok(with_cookie(see_other("/console/login"), session::set_cookie(&headers, STAFF_SESSION_COOKIE, "", 0)))
+}
+
+// ------------------------------------------------------------------ search
+
+pub struct FamilyRow {
+    pub id: String,
+    pub guardians: String,
+    pub subscriptions: usize,
+}
+
+pub struct NoticeRow {
+    pub registered: String,
+    pub received: String,
+    pub sender: String,
+    pub tracking: String,
+    pub family_link: String,
+    pub refunded: i64,
+    pub evidence_link: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_home.html")]
+struct HomePage {
+    page: PageContext,
+    email: String,
+    searched: bool,
+    families: Vec<FamilyRow>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    email: Option<String>,
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<SearchQuery>) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let email = query.email.unwrap_or_default().trim().to_owned();
+    let (families, error) = if email.is_empty() {
+        (Vec::new(), None)
+    } else {
+        match support::find_families(&state, &staff.caller, &email).await {
+            Ok(found) => (
+                found
+                    .iter()
+                    .map(|f| FamilyRow {
+                        id: f.id.clone(),
+                        guardians: f
+                            .guardians
+                            .iter()
+                            .map(|g| format!("{} <{}>", g.name, g.email))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        subscriptions: f.subscriptions.len(),
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+                (Vec::new(), Some(crate::messages::render(e.code, page.t.locale, &e.details)))
+            }
+            Err(e) => return Err(PortalError::api(page, e)),
+        }
+    };
+    ok(HomePage { searched: !email.is_empty(), email, families, error, page })
+}
+
+// ------------------------------------------------------------------ a family's timeline
+
+pub struct SubscriptionRow {
+    pub id: String,
+    pub plan: String,
+    pub status: String,
+    pub period: String,
+    pub next: String,
+    pub cancellable: bool,
+}
+
+pub struct EventRow {
+    pub at: String,
+    pub what: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_family.html")]
+struct FamilyPage {
+    page: PageContext,
+    family_id: String,
+    guardians: Vec<String>,
+    subscriptions: Vec<SubscriptionRow>,
+    /// Requests, ledger, receipts, messages and notices, each with its title.
+    sections: Vec<(String, Vec<EventRow>)>,
+    notice: Option<String>,
+    can_file: bool,
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    done: Option<String>,
+}
+
+pub async fn family(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<NoticeQuery>,
+) -> PageResult {
+    let path = format!("/console/families/{id}");
+    let (staff, page) = match require(&state, &headers, &path).await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
+    let family = lifecycle::family(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let zone = calendar(&family.time_zone);
+    let t = &page.t;
+    let store = |e: baobao_store::StoreError| PortalError::api(page.clone(), e.into());
+    let views = lifecycle::family_subscriptions(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let mut subscriptions = Vec::new();
+    let mut requests = Vec::new();
+    for view in &views {
+        let plan = state
+            .store
+            .plan(
+                &baobao_domain::ids::PlanId::parse(&view.plan_id)
+                    .map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?,
+            )
+            .await
+            .map_err(store)?;
+        let name = if t.tag() == "zh-CN" { plan.name_zh_cn.clone() } else { plan.name_en.clone() };
+        subscriptions.push(SubscriptionRow {
+            id: view.id.clone(),
+            plan: name.clone(),
+            status: t.get(&format!("status-{}", view.status)),
+            period: format!(
+                "{} – {}",
+                local_time(&zone, view.current_period.start),
+                local_time(&zone, view.current_period.end)
+            ),
+            next: view.next_renewal_at.map(|at| local_time(&zone, at)).unwrap_or_default(),
+            cancellable: view.pending_cancellation.is_none() && view.ended_at.is_none(),
+        });
+        let subscription_id = baobao_domain::ids::SubscriptionId::parse(&view.id)
+            .map_err(|_| PortalError::api(page.clone(), ApiError::not_found("subscription")))?;
+        for c in state.store.cancellations_of(&subscription_id).await.map_err(store)? {
+            requests.push(EventRow {
+                at: local_time(&zone, c.received_at),
+                what: format!(
+                    "{} · {} · {}",
+                    name,
+                    t.get(&format!("console-channel-{}", c.channel)),
+                    t.get(&format!("option-{}", c.option))
+                ),
+                detail: t.args(
+                    "console-request-detail",
+                    &[
+                        ("status", c.status.clone()),
+                        ("effective", local_time(&zone, c.effective_at)),
+                        ("actor", c.actor.clone()),
+                    ],
+                ),
+            });
+        }
+    }
+    let ledger: Vec<EventRow> = state
+        .store
+        .statement(&family_id)
+        .await
+        .map_err(store)?
+        .iter()
+        .map(|e| EventRow {
+            at: local_time(&zone, e.created_at),
+            what: format!(
+                "{} {}",
+                t.get(&format!("kind-{}", e.kind)),
+                Money { amount_minor: e.amount_minor, currency: e.currency }.display()
+            ),
+            detail: e.note.clone(),
+        })
+        .collect();
+    let receipts: Vec<EventRow> = state
+        .store
+        .receipts_of(&family_id)
+        .await
+        .map_err(store)?
+        .iter()
+        .map(|r| EventRow { at: local_time(&zone, r.created_at), what: r.number.clone(), detail: r.kind.clone() })
+        .collect();
+    let messages: Vec<EventRow> = state
+        .store
+        .outbox_of(&family_id)
+        .await
+        .map_err(store)?
+        .iter()
+        .map(|m| EventRow {
+            at: local_time(&zone, m.created_at),
+            what: m.template.clone(),
+            detail: t.args(
+                "console-message-detail",
+                &[
+                    ("status", m.status.clone()),
+                    ("attempts", m.attempts.to_string()),
+                    ("error", m.last_error.clone().unwrap_or_default()),
+                ],
+            ),
+        })
+        .collect();
+    let notices: Vec<EventRow> = state
+        .store
+        .written_notices_of(&family_id)
+        .await
+        .map_err(store)?
+        .iter()
+        .map(|n| EventRow {
+            at: local_time(&zone, n.received_at),
+            what: format!("{} {}", n.sender, n.tracking_number.clone().unwrap_or_default()),
+            detail: format!("SHA-256 {}", n.evidence_sha256),
+        })
+        .collect();
+    let notice = query.done.map(|receipt| t.arg("console-filed", "number", receipt));
+    ok(FamilyPage {
+        family_id: family.id,
+        guardians: family.guardians.iter().map(|g| format!("{} <{}> · {}", g.name, g.email, g.locale)).collect(),
+        subscriptions,
+        sections: vec![
+            (t.get("console-requests"), requests),
+            (t.get("console-ledger"), ledger),
+            (t.get("console-receipts"), receipts),
+            (t.get("console-messages"), messages),
+            (t.get("console-notices"), notices),
+        ],
+        notice,
+        can_file: matches!(staff.role, Role::Agent | Role::Supervisor),
+        page,
+    })
+}
+
+// ------------------------------------------------------------------ support: cancel on a guardian's behalf
+
+#[derive(Template)]
+#[template(path = "console_cancel.html")]
+struct CancelPage {
+    page: PageContext,
+    subscription_id: String,
+    family_id: String,
+    quote_id: String,
+    options: Vec<OptionRow>,
+    supervisor: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SentQuery {
+    sent: Option<String>,
+}
+
+async fn cancel_model(
+    state: &AppState,
+    staff: &Staff,
+    page: PageContext,
+    id: &str,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let view = lifecycle::get_subscription(state, &staff.caller, id).await.map_err(api(&page))?;
+    let family =
+        FamilyId::parse(&view.family_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
+    let zone = calendar(&lifecycle::family(state, &staff.caller, &family).await.map_err(api(&page))?.time_zone);
+    let quote =
+        lifecycle::cancellation_quote(state, &staff.caller, id, None, page.t.locale).await.map_err(api(&page))?;
+    let options = option_rows(&page.t, &zone, &quote);
+    Ok(render(
+        status,
+        CancelPage {
+            subscription_id: id.to_owned(),
+            family_id: view.family_id,
+            quote_id: quote.id,
+            options,
+            supervisor: staff.role == Role::Supervisor,
+            notice,
+            error,
+            page,
+        },
+    ))
+}
+
+pub async fn cancel_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<SentQuery>,
+) -> PageResult {
+    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/cancel")).await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let notice = query.sent.map(|to| page.t.arg("console-code-sent", "to", to));
+    cancel_model(&state, &staff, page, &id, notice, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    subscription_id: String,
+}
+
+pub async fn send_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    page.check_csrf(&form.csrf)?;
+    let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
+    match support::send_code(&state, &staff.caller, &family_id).await {
+        Ok(sent) => Ok(see_other(&format!(
+            "/console/subscriptions/{}/cancel?sent={}",
+            session::url_escape(&form.subscription_id),
+            session::url_escape(&sent.sent_to.join(", "))
+        ))),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+            let message = crate::messages::render(error.code, page.t.locale, &error.details);
+            let status = error.status;
+            cancel_model(&state, &staff, page, &form.subscription_id, None, Some(message), status).await
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    csrf: String,
+    quote_id: String,
+    option: Option<String>,
+    #[serde(default)]
+    verification_code: String,
+    #[serde(default)]
+    override_reason: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> PageResult {
+    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/cancel")).await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    page.check_csrf(&form.csrf)?;
+    let some = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    let input = CancelInput {
+        option: form.option.clone().unwrap_or_default(),
+        quote_id: some(&form.quote_id),
+        reason: some(&form.reason).map(|category| ReasonInput { category, text: None }),
+        verification_code: some(&form.verification_code),
+        verification_override_reason: some(&form.override_reason),
+    };
+    match lifecycle::cancel(&state, &staff.caller, &id, input).await {
+        Ok(filed) => {
+            let family = lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?.family_id;
+            Ok(see_other(&format!(
+                "/console/families/{family}?done={}",
+                session::url_escape(filed.receipt.body["receipt_number"].as_str().unwrap_or_default())
+            )))
+        }
+        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+            let message = crate::messages::render(error.code, page.t.locale, &error.details);
+            let status = error.status;
+            cancel_model(&state, &staff, page, &id, None, Some(message), status).await
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+// ------------------------------------------------------------------ written notices
+
+#[derive(Template)]
+#[template(path = "console_notice.html")]
+struct NoticeFormPage {
+    page: PageContext,
+    subscription_id: String,
+    today: String,
+    error: Option<String>,
+}
+
+pub async fn notice_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> PageResult {
+    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/written-notice")).await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?;
+    let today = utc().date_text(state.clock.now());
+    ok(NoticeFormPage { page, subscription_id: id, today, error: None })
+}
+
+/// The form is multipart (it carries the scan); read every field, the file
+/// at most the evidence limit.
+async fn notice_fields(
+    mut multipart: Multipart,
+) -> Result<(std::collections::HashMap<String, String>, Option<(String, Vec<u8>)>), ApiError> {
+    let mut fields = std::collections::HashMap::new();
+    let mut file = None;
+    let too_large = || ApiError::unprocessable("evidence_too_large").with("max_bytes", support::EVIDENCE_BYTES_MAX);
+    while let Some(field) = multipart.next_field().await.map_err(|_| too_large())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "evidence" {
+            let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+            let bytes = field.bytes().await.map_err(|_| too_large())?;
+            if !bytes.is_empty() {
+                file = Some((content_type, bytes.to_vec()));
+            }
+        } else {
+            fields.insert(name, field.text().await.unwrap_or_default());
+        }
+    }
+    Ok((fields, file))
+}
+
+pub async fn register_notice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    multipart: Multipart,
+) -> PageResult {
+    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/written-notice")).await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let today = utc().date_text(state.clock.now());
+    let (fields, file) = match notice_fields(multipart).await {
+        Ok(read) => read,
+        Err(error) => {
+            let message = crate::messages::render(error.code, page.t.locale, &error.details);
+            return Ok(render(error.status, NoticeFormPage { page, subscription_id: id, today, error: Some(message) }));
+        }
+    };
+    page.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let field = |name: &str| fields.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let Some((content_type, bytes)) = file else {
+        let message = page.t.get("console-notice-no-file");
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            NoticeFormPage { page, subscription_id: id, today, error: Some(message) },
+        ));
+    };
+    let input = WrittenNoticeInput {
+        subscription_id: id.clone(),
+        received_on: field("received_on"),
+        received_at: None,
+        sender: field("sender").unwrap_or_default(),
+        tracking_number: field("tracking_number"),
+        option: field("option"),
+        reason: None,
+        evidence: EvidenceInput { content_type, content_base64: STANDARD.encode(bytes) },
+    };
+    match support::register_written_notice(&state, &staff.caller, input).await {
+        Ok(registered) => {
+            let family = lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?.family_id;
+            Ok(see_other(&format!(
+                "/console/families/{family}?done={}",
+                session::url_escape(registered.receipt.body["receipt_number"].as_str().unwrap_or_default())
+            )))
+        }
+        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+            let message = crate::messages::render(error.code, page.t.locale, &error.details);
+            Ok(render(error.status, NoticeFormPage { page, subscription_id: id, today, error: Some(message) }))
+        }
+        Err(error) => Err(PortalError::api(page, error)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console_notices.html")]
+struct QueuePage {
+    page: PageContext,
+    date: String,
+    notices: Vec<NoticeRow>,
+}
+
+#[derive(Deserialize)]
+pub struct DateQuery {
+    date: Option<String>,
+}
+
+pub async fn notices(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DateQuery>) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console/written-notices").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (date, notices) =
+        support::notices_registered_on(&state, &staff.caller, query.date.as_deref()).await.map_err(api(&page))?;
+    let zone = calendar(&state.config.staff_time_zone);
+    let mut rows = Vec::new();
+    for n in &notices {
+        let subscription =
+            lifecycle::get_subscription(&state, &staff.caller, &n.subscription_id).await.map_err(api(&page))?;
+        rows.push(NoticeRow {
+            registered: local_time(&zone, n.registered_at),
+            received: local_time(&zone, n.received_at),
+            sender: n.sender.clone(),
+            tracking: n.tracking_number.clone().unwrap_or_default(),
+            family_link: format!("/console/families/{}", subscription.family_id),
+            refunded: n.late_charges_refunded,
+            evidence_link: format!("/v1/written-notices/{}/evidence", n.id),
+        });
+    }
+    ok(QueuePage { page, date: date.to_string(), notices: rows })
+}
+
+// ------------------------------------------------------------------ webhooks
+
+pub struct EndpointRow {
+    pub id: String,
+    pub service: String,
+    pub url: String,
+    pub deliveries: Vec<EventRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console_webhooks.html")]
+struct WebhooksPage {
+    page: PageContext,
+    endpoints: Vec<EndpointRow>,
+}
+
+pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console/webhooks").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let zone = utc();
+    let mut endpoints = Vec::new();
+    for endpoint in crate::webhooks::endpoints(&state, &staff.caller).await.map_err(api(&page))? {
+        let deliveries = crate::webhooks::deliveries(&state, &staff.caller, &endpoint.id)
+            .await
+            .map_err(api(&page))?
+            .iter()
+            .take(50)
+            .map(|d| EventRow {
+                at: local_time(&zone, d.created_at),
+                what: d.event_type.clone(),
+                detail: page.t.args(
+                    "console-message-detail",
+                    &[
+                        ("status", d.status.clone()),
+                        ("attempts", d.attempts.to_string()),
+                        ("error", d.last_error.clone().unwrap_or_default()),
+                    ],
+                ),
+            })
+            .collect();
+        endpoints.push(EndpointRow { id: endpoint.id, service: endpoint.service, url: endpoint.url, deliveries });
+    }
+    ok(WebhooksPage { page, endpoints })
+}
+
+impl HasPage for LoginPage {
+    fn context(&self) -> &PageContext {
+        &self.page
+    }
+}
+
+macro_rules! console_pages {
+    ($($page:ty),*) => { $(impl HasPage for $page { fn context(&self) -> &PageContext { &self.page } })* };
+}
+
+console_pages!(HomePage, FamilyPage, CancelPage, NoticeFormPage, QueuePage, WebhooksPage);

@@ -1,0 +1,201 @@
+//! The staff console over HTTP, as a browser drives it: sign in, find a
+//! family, send the guardian a code, cancel with it, register a written
+//! notice with its scan (multipart), see the day's queue — with CSRF on
+//! every form and roles checked like the API's.
+
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(support_staff_work_a_case_through_the_console);
+
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            client: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+            base: app.address.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            self.cookies.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        let status = response.status();
+        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", "en")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        let status = response.status();
+        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn sign_in(&mut self, email: &str) {
+        let (_, _, page) = self.get("/console/login").await;
+        let csrf = csrf_of(&page);
+        let (status, location, _) = self
+            .post(
+                "/console/login",
+                &[("email", email), ("password", "staff-password-1"), ("csrf", &csrf), ("next", "/console")],
+            )
+            .await;
+        assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console"));
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn support_staff_work_a_case_through_the_console(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.set_clock("2027-01-20T03:00:00Z").await;
+    app.staff("agent@example.com", "agent").await;
+    app.staff("finance@example.com", "finance").await;
+
+    let mut agent = Browser::new(&app);
+    let (status, location, _) = agent.get("/console").await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/login?next=/console"));
+    agent.sign_in("agent@example.com").await;
+
+    let (status, _, found) = agent.get("/console?email=parent%40example.com").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(found.contains(&format!("/console/families/{}", parent.family_id)), "{found}");
+    let (status, _, timeline) = agent.get(&format!("/console/families/{}", parent.family_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline.contains("Cancel for the guardian") && timeline.contains("Monthly"), "{timeline}");
+
+    // The code goes to the guardian; the agent enters what they read out.
+    let (_, _, cancel_page) = agent.get(&format!("/console/subscriptions/{subscription_id}/cancel")).await;
+    let csrf = csrf_of(&cancel_page);
+    let (status, location, _) = agent
+        .post(
+            &format!("/console/families/{}/codes", parent.family_id),
+            &[("csrf", &csrf), ("subscription_id", &subscription_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("sent=pa"), "{location}");
+    let (_, _, cancel_page) = agent.get(&location).await;
+    assert!(cancel_page.contains("Code sent to pa***@example.com"), "{cancel_page}");
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(&outbox.iter().find(|m| m.template == "verification_code").unwrap().payload).unwrap();
+    let code = payload["code"].as_str().unwrap().to_owned();
+    let quote_id = {
+        let start = cancel_page.find("name=\"quote_id\" value=\"").unwrap() + "name=\"quote_id\" value=\"".len();
+        cancel_page[start..].split('"').next().unwrap().to_owned()
+    };
+    let cancel_path = format!("/console/subscriptions/{subscription_id}/cancel");
+    let (status, _, refused) = agent
+        .post(
+            &cancel_path,
+            &[("csrf", &csrf), ("quote_id", &quote_id), ("option", "end_of_period"), ("verification_code", "000000")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("tries left"), "{refused}");
+    let (status, _, _) = agent
+        .post(&cancel_path, &[("quote_id", &quote_id), ("option", "end_of_period"), ("verification_code", &code)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, nothing changes");
+    let (status, location, _) = agent
+        .post(
+            &cancel_path,
+            &[("csrf", &csrf), ("quote_id", &quote_id), ("option", "end_of_period"), ("verification_code", &code)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with(&format!("/console/families/{}?done=BB-", parent.family_id)), "{location}");
+    let (_, _, timeline) = agent.get(&location).await;
+    assert!(timeline.contains("Filed. Receipt number BB-") && timeline.contains("support"), "{timeline}");
+    assert_eq!(app.subscription(&parent, &subscription_id).await["status"], "pending_cancellation");
+
+    // The guardian changes their mind; then their letter arrives.
+    app.post(&format!("/v1/subscriptions/{subscription_id}/resume"), Some(&parent.token), json!({})).await;
+    let (_, _, form) = agent.get(&format!("/console/subscriptions/{subscription_id}/written-notice")).await;
+    let csrf = csrf_of(&form);
+    let letter = b"%PDF-1.4\n% Please cancel. Wang Fang\n%%EOF\n".to_vec();
+    let multipart = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("received_on", "2027-01-19")
+        .text("sender", "Wang Fang")
+        .text("tracking_number", "EMS0001")
+        .text("option", "end_of_period")
+        .part(
+            "evidence",
+            reqwest::multipart::Part::bytes(letter).file_name("letter.pdf").mime_str("application/pdf").unwrap(),
+        );
+    let registered = agent
+        .client
+        .post(format!("{}/console/subscriptions/{subscription_id}/written-notice", app.address))
+        .header("cookie", agent.cookie_header())
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER, "{:?}", registered.text().await);
+    let (_, _, queue) = agent.get("/console/written-notices?date=2027-01-20").await;
+    assert!(queue.contains("Wang Fang") && queue.contains("EMS0001"), "{queue}");
+    let cancellation = app.subscription(&parent, &subscription_id).await;
+    assert_eq!(cancellation["status"], "pending_cancellation");
+
+    // Finance sees the timeline but files nothing; a guardian's session is not a staff session.
+    let mut finance = Browser::new(&app);
+    finance.sign_in("finance@example.com").await;
+    let (status, _, timeline) = finance.get(&format!("/console/families/{}", parent.family_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!timeline.contains("Cancel for the guardian"));
+    let (status, _, _) = finance.get(&format!("/console/subscriptions/{subscription_id}/cancel")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut guardian = Browser::new(&app);
+    guardian.cookies.push(("baobao_staff_session".to_owned(), parent.token.clone()));
+    let (status, _, _) = guardian.get(&format!("/console/families/{}", parent.family_id)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
