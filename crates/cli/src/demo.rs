@@ -21,6 +21,10 @@ use crate::{ServeArgs, open_store};
 
 pub const ADMIN_EMAIL: &str = "admin@demo.baobao.example";
 pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+/// Support staff for the console, one per role that files for guardians.
+pub const SUPPORT_STAFF: [(&str, &str); 2] =
+    [("agent@demo.baobao.example", "agent"), ("supervisor@demo.baobao.example", "supervisor")];
+pub const SUPPORT_PASSWORD: &str = "demo-staff-password";
 pub const PARENT_EMAIL: &str = "parent@demo.baobao.example";
 pub const PARENT_PASSWORD: &str = "demo-parent-password";
 
@@ -49,6 +53,10 @@ pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
         );
         println!("                       -d '{{\"email\":\"{PARENT_EMAIL}\",\"password\":\"{PARENT_PASSWORD}\"}}'");
         println!("  admin login:    {ADMIN_EMAIL} / {ADMIN_PASSWORD} (add \"realm\":\"staff\")");
+        println!("  staff console:  http://{addr}/console");
+        for (email, _) in SUPPORT_STAFF {
+            println!("                  {email} / {SUPPORT_PASSWORD}");
+        }
         println!();
         println!("  The clock is simulated: as admin, POST /v1/admin/clock {{\"now\": \"…\"}} moves time forward,");
         println!("  and POST /v1/admin/billing-runs runs renewals and cancellations at that time.");
@@ -67,6 +75,11 @@ async fn seed(state: &AppState) -> Result<()> {
         }
         Err(other) => return Err(other.into()),
     };
+    for (email, role) in SUPPORT_STAFF {
+        if let Err(StoreError::NotFound) = state.store.staff_by_email(email).await {
+            lifecycle::create_staff(state, "operator", email, SUPPORT_PASSWORD, role).await.map_err(explain)?;
+        }
+    }
     let admin = Caller::Staff { staff_id: admin_id, role: Role::Admin };
     if state.store.plans().await?.is_empty() {
         for plan in sample_plans() {

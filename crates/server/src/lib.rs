@@ -44,9 +44,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     let listener = TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
     tokio::spawn(exports::resume_pending(state.clone()));
-    if state.mailer.is_some() {
-        tokio::spawn(outbox::run_worker(state.clone()));
-    }
+    // Webhooks always; emails when a relay is configured (else they wait).
+    tokio::spawn(outbox::run_worker(state.clone()));
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await
 }
 
