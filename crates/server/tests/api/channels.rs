@@ -22,6 +22,7 @@ baobao_store::on_both_engines!(
     written_notices_with_bad_dates_or_evidence_are_refused_and_change_nothing,
     admins_create_staff_accounts,
     integrators_receive_signed_webhooks_retried_until_delivered_and_logged,
+    a_cancellation_taking_effect_is_confirmed_by_email_once,
 );
 
 fn code_from(messages: &[Value]) -> String {
@@ -510,4 +511,23 @@ async fn integrators_receive_signed_webhooks_retried_until_delivered_and_logged(
     let created = log.iter().find(|d| d["event_type"] == "subscription.created").unwrap();
     assert_eq!(created["attempts"], 2);
     assert_eq!(created["last_error"], "HTTP 500");
+}
+
+async fn a_cancellation_taking_effect_is_confirmed_by_email_once(engine: Engine) {
+    let mail_dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpListener::start(free_port(), &mail_dir.path().join("Maildir"));
+    let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.set_clock("2027-01-20T00:00:00Z").await;
+    app.cancel(&parent, &subscription_id, json!({"option": "end_of_period"})).await;
+    app.set_clock("2027-02-11T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["cancellations_effective"], 1);
+    app.billing_run().await;
+    assert_eq!(deliver(&app, 0).await.delivered, 3, "subscribed, cancellation received, ended");
+    let messages = smtp.messages();
+    let ended: Vec<_> = messages.iter().filter(|m| m["subject"] == "月度会员 已结束").collect();
+    assert_eq!(ended.len(), 1, "{messages:?}");
+    assert!(ended[0]["text"].as_str().unwrap().contains("已于 2027-02-10 10:00 结束"), "{}", ended[0]["text"]);
 }
