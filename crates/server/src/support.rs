@@ -231,7 +231,7 @@ pub async fn verify_guardian(
                 return Err(ApiError::unprocessable("verification_expired"));
             }
             if code_hash(&latest.id, code) != latest.code_sha256 {
-                tx.record_code_attempt(&latest.id, None).await?;
+                tx.record_code_attempt(&latest.id).await?;
                 tx.audit(
                     state.clock.now(),
                     &caller.actor(),
@@ -357,6 +357,7 @@ pub struct WrittenNoticeInput {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct WrittenNoticeView {
     pub id: String,
+    pub family_id: String,
     pub subscription_id: String,
     pub cancellation_id: String,
     #[schema(value_type = String, format = DateTime)]
@@ -377,6 +378,7 @@ impl From<&WrittenNotice> for WrittenNoticeView {
     fn from(n: &WrittenNotice) -> WrittenNoticeView {
         WrittenNoticeView {
             id: n.id.to_string(),
+            family_id: n.family_id.to_string(),
             subscription_id: n.subscription_id.to_string(),
             cancellation_id: n.cancellation_id.to_string(),
             received_at: n.received_at,
@@ -496,11 +498,9 @@ pub async fn register_written_notice(
     let tracking_number = short_text("tracking_number", input.tracking_number.as_deref(), TRACKING_CHARS_MAX)?;
     let option = lifecycle::parse_option(input.option.as_deref().unwrap_or("end_of_period"))?;
     let bytes = decode_evidence(&input.evidence)?;
-    let subscription_id = baobao_domain::ids::SubscriptionId::parse(&input.subscription_id)
-        .map_err(|_| ApiError::not_found("subscription"))?;
-    let subscription = state.store.subscription(&subscription_id).await.or_not_found("subscription")?;
-    let calendar = Calendar::new(&subscription.time_zone).map_err(internal)?;
-    let received_at = parse_received(&input, &calendar)?;
+    let (subscription, terms) =
+        lifecycle::visible_subscription(state, caller, &input.subscription_id, lifecycle::STAFF_FILERS).await?;
+    let received_at = parse_received(&input, &terms.schedule.calendar)?;
     let now = state.clock.now();
     if received_at > now {
         return Err(ApiError::unprocessable("received_in_future"));
@@ -511,8 +511,6 @@ pub async fn register_written_notice(
         );
     }
     let reason = lifecycle::parse_reason(input.reason)?;
-    let (subscription, terms) =
-        lifecycle::visible_subscription(state, caller, subscription_id.as_str(), lifecycle::STAFF_FILERS).await?;
     let evidence_sha256 = store_evidence(&state.config.data_dir, &bytes)?;
     let id = WrittenNoticeId::from_random(random_bytes());
     let notice = WrittenNotice {

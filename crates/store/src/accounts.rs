@@ -288,15 +288,12 @@ impl Tx {
         .transpose()
     }
 
-    /// Records one try; `used` marks the code spent.
-    pub async fn record_code_attempt(&mut self, id: &str, used_at: Option<Timestamp>) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE verification_codes SET attempts = attempts + 1, used_at = COALESCE($2, used_at) WHERE id = $1",
-        )
-        .bind(id)
-        .bind(used_at.map(micros))
-        .execute(&mut *self.tx)
-        .await?;
+    /// Records one wrong try (spending a code is `spend_verification_code`).
+    pub async fn record_code_attempt(&mut self, id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE verification_codes SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

@@ -20,10 +20,10 @@ use serde::Deserialize;
 
 use crate::auth::{self, Caller, Role};
 use crate::error::ApiError;
-use crate::lifecycle::{self, CancelInput, ReasonInput, SignInInput};
+use crate::lifecycle::{self, CancelInput, ReasonInput};
 use crate::portal::pages::{
-    HasPage, OptionRow, PageResult, PortalError, api, local_path, local_time, ok, option_rows, render, see_other,
-    with_cookie,
+    HasPage, LoginForm, NextQuery, OptionRow, PageResult, PortalError, STAFF_SIGN_IN, api, local_time, ok, option_rows,
+    render, see_other, sign_in_page, sign_in_with_form, with_cookie,
 };
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
 use crate::state::AppState;
@@ -69,55 +69,14 @@ fn calendar(zone: &str) -> Calendar {
 
 // ------------------------------------------------------------------ sign in
 
-#[derive(Template)]
-#[template(path = "console_login.html")]
-struct LoginPage {
-    page: PageContext,
-    email: String,
-    error: Option<String>,
-    next: String,
-}
-
-#[derive(Deserialize)]
-pub struct NextQuery {
-    next: Option<String>,
-}
-
 pub async fn login_page(headers: HeaderMap, Query(query): Query<NextQuery>) -> PageResult {
     let page = session::staff_context(&headers, "/console/login", None);
-    ok(LoginPage { page, email: String::new(), error: None, next: local_path(query.next.as_deref(), "/console") })
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    email: String,
-    password: String,
-    #[serde(default)]
-    csrf: String,
-    next: Option<String>,
+    sign_in_page(page, &STAFF_SIGN_IN, query.next.as_deref())
 }
 
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
     let page = session::staff_context(&headers, "/console/login", None);
-    page.check_csrf(&form.csrf)?;
-    let next = local_path(form.next.as_deref(), "/console");
-    let input = SignInInput { email: form.email.clone(), password: form.password, realm: Some("staff".to_owned()) };
-    match lifecycle::sign_in(&state, input).await {
-        Ok(signed_in) => {
-            let max_age = signed_in.expires_at.as_second() - state.clock.wall_now().as_second();
-            let cookie = session::set_cookie(&headers, STAFF_SESSION_COOKIE, &signed_in.token, max_age);
-            Ok(with_cookie(see_other(&next), cookie))
-        }
-        Err(error) => {
-            let message = match error.code {
-                "invalid_credentials" => page.t.get("login-failed"),
-                "too_many_attempts" => page.t.arg("login-rate-limited", "minutes", error.details["minutes"].clone()),
-                _ => return Err(PortalError::api(page, error)),
-            };
-            let status = error.status;
-            Ok(render(status, LoginPage { page, email: form.email, error: Some(message), next }))
-        }
-    }
+    sign_in_with_form(&state, &headers, page, &STAFF_SIGN_IN, form).await
 }
 
 #[derive(Deserialize)]
@@ -608,13 +567,11 @@ pub async fn register_notice(
         evidence: EvidenceInput { content_type, content_base64: STANDARD.encode(bytes) },
     };
     match support::register_written_notice(&state, &staff.caller, input).await {
-        Ok(registered) => {
-            let family = lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?.family_id;
-            Ok(see_other(&format!(
-                "/console/families/{family}?done={}",
-                session::url_escape(registered.receipt.body["receipt_number"].as_str().unwrap_or_default())
-            )))
-        }
+        Ok(registered) => Ok(see_other(&format!(
+            "/console/families/{}?done={}",
+            registered.written_notice.family_id,
+            session::url_escape(registered.receipt.body["receipt_number"].as_str().unwrap_or_default())
+        ))),
         Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
             let message = crate::messages::render(error.code, page.t.locale, &error.details);
             Ok(render(error.status, NoticeFormPage { page, subscription_id: id, today, error: Some(message) }))
@@ -646,14 +603,12 @@ pub async fn notices(State(state): State<AppState>, headers: HeaderMap, Query(qu
     let zone = calendar(&state.config.staff_time_zone);
     let mut rows = Vec::new();
     for n in &notices {
-        let subscription =
-            lifecycle::get_subscription(&state, &staff.caller, &n.subscription_id).await.map_err(api(&page))?;
         rows.push(NoticeRow {
             registered: local_time(&zone, n.registered_at),
             received: local_time(&zone, n.received_at),
             sender: n.sender.clone(),
             tracking: n.tracking_number.clone().unwrap_or_default(),
-            family_link: format!("/console/families/{}", subscription.family_id),
+            family_link: format!("/console/families/{}", n.family_id),
             refunded: n.late_charges_refunded,
             evidence_link: format!("/v1/written-notices/{}/evidence", n.id),
         });
@@ -706,12 +661,6 @@ pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page
         endpoints.push(EndpointRow { id: endpoint.id, service: endpoint.service, url: endpoint.url, deliveries });
     }
     ok(WebhooksPage { page, endpoints })
-}
-
-impl HasPage for LoginPage {
-    fn context(&self) -> &PageContext {
-        &self.page
-    }
 }
 
 macro_rules! console_pages {

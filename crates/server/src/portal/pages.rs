@@ -208,10 +208,40 @@ pub async fn switch_language(
 
 // ------------------------------------------------------------------ sign in and up
 
+/// The two sign-in forms: the portal's for guardians, the console's for staff.
+pub struct SignInForm {
+    realm: Option<&'static str>,
+    pub action: &'static str,
+    home: &'static str,
+    cookie: &'static str,
+    title: &'static str,
+    /// Guardians can sign up instead; staff accounts are made by admins.
+    offers_sign_up: bool,
+}
+
+pub const GUARDIAN_SIGN_IN: SignInForm = SignInForm {
+    realm: None,
+    action: "/login",
+    home: "/services",
+    cookie: SESSION_COOKIE,
+    title: "login-title",
+    offers_sign_up: true,
+};
+
+pub const STAFF_SIGN_IN: SignInForm = SignInForm {
+    realm: Some("staff"),
+    action: "/console/login",
+    home: "/console",
+    cookie: session::STAFF_SESSION_COOKIE,
+    title: "console-login-title",
+    offers_sign_up: false,
+};
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
     page: PageContext,
+    form: &'static SignInForm,
     email: String,
     error: Option<String>,
     next: String,
@@ -219,35 +249,51 @@ struct LoginPage {
 
 #[derive(Deserialize)]
 pub struct NextQuery {
-    next: Option<String>,
+    pub next: Option<String>,
+}
+
+/// An empty sign-in form that leads to `next` (a path on this site).
+pub fn sign_in_page(page: PageContext, form: &'static SignInForm, next: Option<&str>) -> PageResult {
+    ok(LoginPage { page, form, email: String::new(), error: None, next: local_path(next, form.home) })
 }
 
 pub async fn login_page(headers: HeaderMap, guardian: MaybeGuardian, Query(query): Query<NextQuery>) -> PageResult {
     if guardian.0.is_some() {
         return Ok(see_other(&local_path(query.next.as_deref(), "/services")));
     }
-    let page = session::context(&headers, "/login", None);
-    ok(LoginPage { page, email: String::new(), error: None, next: local_path(query.next.as_deref(), "/services") })
+    sign_in_page(session::context(&headers, "/login", None), &GUARDIAN_SIGN_IN, query.next.as_deref())
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     email: String,
     password: String,
+    #[serde(default)]
     csrf: String,
     next: Option<String>,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
-    let page = session::context(&headers, "/login", None);
-    page.check_csrf(&form.csrf)?;
-    let next = local_path(form.next.as_deref(), "/services");
-    let input = SignInInput { email: form.email.clone(), password: form.password, realm: None };
-    match lifecycle::sign_in(&state, input).await {
+/// Signs in from a submitted form: the session cookie and a trip to
+/// `next`, or the form again with what went wrong.
+pub async fn sign_in_with_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    page: PageContext,
+    form: &'static SignInForm,
+    submitted: LoginForm,
+) -> PageResult {
+    page.check_csrf(&submitted.csrf)?;
+    let next = local_path(submitted.next.as_deref(), form.home);
+    let input = SignInInput {
+        email: submitted.email.clone(),
+        password: submitted.password,
+        realm: form.realm.map(str::to_owned),
+    };
+    match lifecycle::sign_in(state, input).await {
         Ok(session_view) => {
-            let response = see_other(&next);
             let max_age = session_view.expires_at.as_second() - state.clock.wall_now().as_second();
-            Ok(with_cookie(response, session::set_cookie(&headers, SESSION_COOKIE, &session_view.token, max_age)))
+            let cookie = session::set_cookie(headers, form.cookie, &session_view.token, max_age);
+            Ok(with_cookie(see_other(&next), cookie))
         }
         Err(error) => {
             let message = match error.code {
@@ -256,9 +302,14 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
                 _ => return Err(PortalError::api(page, error)),
             };
             let status = error.status;
-            Ok(render(status, LoginPage { page, email: form.email, error: Some(message), next }))
+            Ok(render(status, LoginPage { page, form, email: submitted.email, error: Some(message), next }))
         }
     }
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
+    let page = session::context(&headers, "/login", None);
+    sign_in_with_form(&state, &headers, page, &GUARDIAN_SIGN_IN, form).await
 }
 
 #[derive(Template)]
