@@ -28,7 +28,7 @@ fn migrate_applies_the_schema_once() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "applied 0001_lifecycle\napplied 0002_children_data\napplied 0003_outbox\napplied 0004_reminders\napplied 0005_verification_codes\napplied 0006_written_notices_webhooks"
+        "applied 0001_lifecycle\napplied 0002_children_data\napplied 0003_outbox\napplied 0004_reminders\napplied 0005_verification_codes\napplied 0006_written_notices_webhooks\napplied 0007_one_live_subscription"
     );
     let second = baobao().args(["migrate", "--database", &url]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "schema is up to date");
@@ -101,29 +101,31 @@ async fn seed(store: &Store) -> FamilyId {
     let policy = draft.validate().unwrap();
     let family =
         Family { id: FamilyId::from_random([1; 16]), time_zone: "Asia/Shanghai".into(), created_at: signed_up };
-    let plan = Plan {
-        id: PlanId::from_random([2; 16]),
-        service: "edu".into(),
-        name_zh_cn: "月度".into(),
-        name_en: "Monthly".into(),
-        current_version: 1,
-        created_at: signed_up,
-    };
-    let version = PolicyVersion {
-        plan_id: plan.id.clone(),
-        version: 1,
-        sha256: policy.sha256(),
-        terms: serde_json::to_string(&policy).unwrap(),
-        created_at: signed_up,
-    };
     let end: Timestamp = "2027-02-10T02:00:00Z".parse().unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.insert_family(&family).await.unwrap();
-    tx.insert_plan(&plan, &version).await.unwrap();
+    // One live subscription per family and plan: the family holds one plan each.
     for n in 0..SUBSCRIPTIONS {
         let mut random = [3u8; 16];
         random[14..].copy_from_slice(&(n as u16).to_be_bytes());
         let id: SubscriptionId = Id::from_random(random);
+        random[0] = 2;
+        let plan = Plan {
+            id: PlanId::from_random(random),
+            service: "edu".into(),
+            name_zh_cn: "月度".into(),
+            name_en: "Monthly".into(),
+            current_version: 1,
+            created_at: signed_up,
+        };
+        let version = PolicyVersion {
+            plan_id: plan.id.clone(),
+            version: 1,
+            sha256: policy.sha256(),
+            terms: serde_json::to_string(&policy).unwrap(),
+            created_at: signed_up,
+        };
+        tx.insert_plan(&plan, &version).await.unwrap();
         tx.insert_subscription(&Subscription {
             id,
             family_id: family.id.clone(),

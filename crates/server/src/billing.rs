@@ -17,13 +17,13 @@ use baobao_domain::policy::Policy;
 use baobao_domain::subscription::{
     BillingState, BillingStep, Period, Schedule, SubscriptionStatus, reminder_at, running_status,
 };
-use baobao_store::{LedgerEntry, Subscription, Tx};
+use baobao_store::{LedgerEntry, PolicyVersion, Subscription, Tx};
 use jiff::Timestamp;
 use serde_json::json;
 
 use crate::auth::random_bytes;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 use crate::views::BillingRunSummary;
 
 /// A run stops after this many steps even if more are due (the next run
@@ -41,6 +41,16 @@ pub struct Terms {
 impl Terms {
     pub async fn load(state: &AppState, subscription: &Subscription) -> ApiResult<Terms> {
         let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
+        Terms::of(&version, subscription)
+    }
+
+    /// The same, read inside a transaction.
+    pub async fn load_in(tx: &mut Tx, subscription: &Subscription) -> ApiResult<Terms> {
+        let version = tx.policy(&subscription.plan_id, subscription.policy_version).await?;
+        Terms::of(&version, subscription)
+    }
+
+    fn of(version: &PolicyVersion, subscription: &Subscription) -> ApiResult<Terms> {
         let policy: Policy =
             serde_json::from_str(&version.terms).map_err(|e| ApiError::internal(format!("stored policy: {e}")))?;
         let calendar = Calendar::new(&subscription.time_zone).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -106,24 +116,24 @@ pub enum Outcome {
 
 /// Applies the next billing step to a subscription locked in `tx`.
 pub async fn apply_step(
-    state: &AppState,
+    parts: &Parts,
     tx: &mut Tx,
     mut subscription: Subscription,
     now: Timestamp,
 ) -> ApiResult<Outcome> {
-    let terms = Terms::load(state, &subscription).await?;
+    let terms = Terms::load_in(tx, &subscription).await?;
     let step = billing_state(&subscription, &terms)
         .next_step(&terms.schedule.calendar, now)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let outcome = match step {
         BillingStep::Nothing => Outcome::Nothing,
-        BillingStep::TakeEffect => take_effect(state, tx, &mut subscription, now).await?,
+        BillingStep::TakeEffect => take_effect(parts, tx, &mut subscription, now).await?,
         BillingStep::Renew { next } => {
             let period = terms.schedule.period(next).map_err(|e| ApiError::internal(e.to_string()))?;
             subscription.current_position = period.position;
             subscription.current_period_start = period.start;
             subscription.current_period_end = period.end;
-            let paid = charge_period(state, tx, &subscription, &terms.policy, now).await?;
+            let paid = charge_period(parts, tx, &subscription, &terms.policy, now).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if subscription.pending_cancellation_id.is_none() {
@@ -139,12 +149,12 @@ pub async fn apply_step(
             )
             .await?;
             if paid {
-                renewed_webhook(state, tx, &subscription).await?;
+                renewed_webhook(parts, tx, &subscription).await?;
             }
             if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
-            let paid = charge_period(state, tx, &subscription, &terms.policy, now).await?;
+            let paid = charge_period(parts, tx, &subscription, &terms.policy, now).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if paid {
@@ -153,14 +163,14 @@ pub async fn apply_step(
                 }
                 tx.audit(now, "billing", "subscription.charge_recovered", &[subscription.id.as_str()], &json!({}))
                     .await?;
-                renewed_webhook(state, tx, &subscription).await?;
+                renewed_webhook(parts, tx, &subscription).await?;
                 Outcome::Recovered
             } else {
                 Outcome::ChargeDeclined
             }
         }
         BillingStep::Remind => {
-            remind(state, tx, &subscription, &terms, now).await?;
+            remind(parts, tx, &subscription, &terms, now).await?;
             subscription.reminded_period_start = Some(subscription.current_period_start);
             Outcome::Reminded
         }
@@ -183,14 +193,14 @@ pub async fn apply_step(
     tx.update_subscription(&subscription).await?;
     if matches!(outcome, Outcome::CancellationEffective { .. } | Outcome::Expired) {
         let ended_at = subscription.ended_at.unwrap_or(now);
-        crate::deletion::schedule_retention(state, tx, &subscription, terms.policy.retention_days, ended_at).await?;
+        crate::deletion::schedule_retention(tx, &subscription, terms.policy.retention_days, ended_at).await?;
     }
     Ok(outcome)
 }
 
 /// `subscription.renewed`: a new period is paid for.
-async fn renewed_webhook(state: &AppState, tx: &mut Tx, subscription: &Subscription) -> ApiResult<()> {
-    let service = state.store.plan(&subscription.plan_id).await?.service;
+async fn renewed_webhook(parts: &Parts, tx: &mut Tx, subscription: &Subscription) -> ApiResult<()> {
+    let service = tx.plan(&subscription.plan_id).await?.service;
     let data = json!({
         "subscription_id": subscription.id,
         "family_id": subscription.family_id,
@@ -198,20 +208,20 @@ async fn renewed_webhook(state: &AppState, tx: &mut Tx, subscription: &Subscript
         "period_end": subscription.current_period_end.to_string(),
     });
     let event = charge_key(subscription, subscription.current_period_start);
-    crate::outbox::webhook(tx, state, &service, "subscription.renewed", &event, &data).await
+    crate::outbox::webhook(tx, parts, &service, "subscription.renewed", &event, &data).await
 }
 
 /// Queues the renewal reminder: when it renews, at what price, and the last
 /// moment to cancel without paying for the next period. Logged in the audit trail.
 async fn remind(
-    state: &AppState,
+    parts: &Parts,
     tx: &mut Tx,
     subscription: &Subscription,
     terms: &Terms,
     now: Timestamp,
 ) -> ApiResult<()> {
-    let plan = state.store.plan(&subscription.plan_id).await?;
-    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let plan = tx.plan(&subscription.plan_id).await?;
+    let guardians = tx.guardians_of(&subscription.family_id).await?;
     let cancel_by = terms.schedule.calendar.sub_days(subscription.current_period_end, terms.policy.notice_days).ok();
     let payload = json!({
         "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
@@ -222,7 +232,7 @@ async fn remind(
         "subscription_id": subscription.id,
     });
     let event = format!("{}:{}", subscription.id, subscription.current_period_start.as_microsecond());
-    crate::outbox::email_guardians(tx, state, &guardians, "renewal_reminder", &event, &payload).await?;
+    crate::outbox::email_guardians(tx, parts, &guardians, "renewal_reminder", &event, &payload).await?;
     tx.audit(
         now,
         "billing",
@@ -236,7 +246,7 @@ async fn remind(
 
 /// Charges the current period's price once; `true` when it is paid.
 async fn charge_period(
-    state: &AppState,
+    parts: &Parts,
     tx: &mut Tx,
     subscription: &Subscription,
     policy: &Policy,
@@ -246,7 +256,7 @@ async fn charge_period(
         return Ok(true);
     }
     let key = charge_key(subscription, subscription.current_period_start);
-    match state.gateway.charge(&key, policy.price).await {
+    match parts.gateway.charge(&key, policy.price).await {
         Ok(reference) => {
             let entry = LedgerEntry {
                 id: LedgerEntryId::from_random(random_bytes()),
@@ -276,7 +286,7 @@ async fn charge_period(
 /// had one) is charged, any charge for a period starting at or after
 /// `effective_at` is refunded, and the subscription ends.
 async fn take_effect(
-    state: &AppState,
+    parts: &Parts,
     tx: &mut Tx,
     subscription: &mut Subscription,
     now: Timestamp,
@@ -289,7 +299,7 @@ async fn take_effect(
         if cancellation.fee_minor > 0 {
             let fee = Money { amount_minor: cancellation.fee_minor, currency: cancellation.currency };
             let key = format!("fee:{cancellation_id}");
-            let reference = state.gateway.charge(&key, fee).await.ok();
+            let reference = parts.gateway.charge(&key, fee).await.ok();
             fee_charged = tx
                 .append_ledger_entry(&LedgerEntry {
                     id: LedgerEntryId::from_random(random_bytes()),
@@ -308,7 +318,7 @@ async fn take_effect(
                 .await?;
         }
     }
-    let refunds = refund_charges_from(state, tx, subscription, effective_at, now).await?;
+    let refunds = refund_charges_from(parts, tx, subscription, effective_at, now).await?;
     let cancellation_id = subscription.pending_cancellation_id.take();
     subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
     subscription.ended_at = Some(effective_at);
@@ -320,8 +330,8 @@ async fn take_effect(
         &json!({"effective_at": effective_at.to_string(), "refunds": refunds.len()}),
     )
     .await?;
-    let plan = state.store.plan(&subscription.plan_id).await?;
-    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let plan = tx.plan(&subscription.plan_id).await?;
+    let guardians = tx.guardians_of(&subscription.family_id).await?;
     let event = cancellation_id.as_ref().map(|c| c.to_string()).unwrap_or_else(|| subscription.id.to_string());
     let email = json!({
         "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
@@ -329,36 +339,36 @@ async fn take_effect(
         "effective_at": effective_at.to_string(),
         "subscription_id": subscription.id,
     });
-    crate::outbox::email_guardians(tx, state, &guardians, "cancellation_effective", &event, &email).await?;
+    crate::outbox::email_guardians(tx, parts, &guardians, "cancellation_effective", &event, &email).await?;
     let hook = json!({
         "subscription_id": subscription.id,
         "family_id": subscription.family_id,
         "cancellation_id": cancellation_id,
         "effective_at": effective_at.to_string(),
     });
-    crate::outbox::webhook(tx, state, &plan.service, "subscription.cancelled", &event, &hook).await?;
-    crate::outbox::refunds_issued(tx, state, &guardians, &plan, subscription, &refunds, false).await?;
+    crate::outbox::webhook(tx, parts, &plan.service, "subscription.cancelled", &event, &hook).await?;
+    crate::outbox::refunds_issued(tx, parts, &guardians, &plan, subscription, &refunds, false).await?;
     Ok(Outcome::CancellationEffective { refunds: refunds.len() as u64, fee: fee_charged })
 }
 
 /// Refunds every charge for a period that starts at or after
 /// `effective_at` — the invariant's safety net. Returns the refunds written.
 pub async fn refund_charges_from(
-    state: &AppState,
+    parts: &Parts,
     tx: &mut Tx,
     subscription: &Subscription,
     effective_at: Timestamp,
     now: Timestamp,
 ) -> ApiResult<Vec<LedgerEntry>> {
     let mut refunded = Vec::new();
-    for charge in state.store.ledger_of_subscription(&subscription.id).await? {
+    for charge in tx.ledger_of_subscription(&subscription.id).await? {
         let late = charge.kind == "charge" && charge.period_start.is_some_and(|start| start >= effective_at);
         if !late {
             continue;
         }
         let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
         let key = format!("refund:{}", charge.entry_key);
-        let reference = state.gateway.refund(&key, amount).await.ok();
+        let reference = parts.gateway.refund(&key, amount).await.ok();
         let refund = LedgerEntry {
             id: LedgerEntryId::from_random(random_bytes()),
             family_id: subscription.family_id.clone(),

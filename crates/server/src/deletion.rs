@@ -228,7 +228,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     tx.insert_receipt(&stored).await?;
     // The guardians were read before their addresses were minimised: the
     // certificate still reaches them, and the outbox forgets the address once sent.
-    let time_zone = state.store.family(&deletion.family_id).await?.time_zone;
+    let time_zone = tx.family(&deletion.family_id).await?.time_zone;
     let email = json!({"receipt": document, "time_zone": time_zone});
     crate::outbox::email_guardians(&mut tx, state, &guardians, "deletion_certificate", stored.id.as_str(), &email)
         .await?;
@@ -251,13 +251,12 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
 /// When a subscription ends and the family has no other running one of the
 /// same service, its data is scheduled for deletion `retention_days` later.
 pub async fn schedule_retention(
-    state: &AppState,
     tx: &mut Tx,
     subscription: &Subscription,
     retention_days: u32,
     ended_at: Timestamp,
 ) -> ApiResult<()> {
-    let service = state.store.plan(&subscription.plan_id).await?.service;
+    let service = tx.plan(&subscription.plan_id).await?.service;
     if tx.live_subscriptions_of(&subscription.family_id, &service).await? > 0 {
         return Ok(());
     }

@@ -18,6 +18,7 @@ pub mod entitlements;
 pub mod error;
 pub mod exports;
 pub mod gateway;
+pub mod headers;
 pub mod idempotency;
 pub mod keys;
 pub mod lifecycle;
@@ -32,7 +33,7 @@ pub mod vault;
 pub mod views;
 pub mod webhooks;
 
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, Parts, ServerConfig};
 
 use std::net::SocketAddr;
 

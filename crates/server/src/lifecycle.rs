@@ -537,7 +537,10 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     let guardians = state.store.guardians_of(family_id).await?;
     let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
     let mut tx = state.store.begin().await?;
-    tx.insert_subscription(&subscription).await?;
+    if let Err(error) = tx.insert_subscription(&subscription).await {
+        drop(tx);
+        return Err(lost_subscribe_race(state, error, first_charge.as_ref()).await);
+    }
     crate::outbox::email_guardians(
         &mut tx,
         state,
@@ -573,6 +576,22 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     .await?;
     tx.commit().await?;
     Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
+}
+
+/// The database's one-live-subscription-per-plan index refused a second
+/// one (a double-click, two tabs): the answer is "already subscribed", and
+/// the first charge this request took is given back at once.
+async fn lost_subscribe_race(state: &AppState, error: StoreError, first_charge: Option<&LedgerEntry>) -> ApiError {
+    if !matches!(error, StoreError::Conflict { .. }) {
+        return error.into();
+    }
+    if let Some(charge) = first_charge {
+        let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
+        if let Err(refused) = state.gateway.refund(&format!("void:{}", charge.entry_key), amount).await {
+            tracing::error!(entry_key = %charge.entry_key, %refused, "could not void the charge of a duplicate subscription");
+        }
+    }
+    ApiError::conflict("already_subscribed")
 }
 
 pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
@@ -1041,8 +1060,7 @@ pub async fn file(
     refresh_due_at(&mut subscription, terms);
     tx.update_subscription(&subscription).await?;
     if ends_now {
-        crate::deletion::schedule_retention(state, &mut tx, &subscription, terms.policy.retention_days, effective_at)
-            .await?;
+        crate::deletion::schedule_retention(&mut tx, &subscription, terms.policy.retention_days, effective_at).await?;
     }
     if let Channel::WrittenNotice(notice) = &channel {
         notice.save(&mut tx, &cancellation_id, late_refunds.len()).await?;
@@ -1175,7 +1193,7 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
         &json!({}),
     )
     .await?;
-    let service = state.store.plan(&subscription.plan_id).await?.service;
+    let service = tx.plan(&subscription.plan_id).await?.service;
     let hook = json!({
         "subscription_id": subscription.id,
         "family_id": subscription.family_id,

@@ -23,7 +23,7 @@ use sha2::Digest as _;
 use crate::auth::random_token;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 
 /// A message is tried this many times before it is marked failed.
 pub const OUTBOX_ATTEMPTS_MAX: i64 = 12;
@@ -40,13 +40,13 @@ pub const OUTBOX_POLL_MILLISECONDS: u64 = 2000;
 /// ahead must not hold mail back), so the message is due at once.
 pub async fn email_guardians(
     tx: &mut Tx,
-    state: &AppState,
+    parts: &Parts,
     guardians: &[Guardian],
     template: &str,
     event: &str,
     payload: &serde_json::Value,
 ) -> ApiResult<()> {
-    let now = state.clock.wall_now();
+    let now = parts.clock.wall_now();
     for guardian in guardians {
         if guardian.email.ends_with("@invalid") {
             continue;
@@ -82,19 +82,19 @@ fn message_id() -> String {
 /// event carries ids, never personal data.
 pub async fn webhook(
     tx: &mut Tx,
-    state: &AppState,
+    parts: &Parts,
     service: &str,
     event_type: &str,
     event: &str,
     data: &serde_json::Value,
 ) -> ApiResult<()> {
-    let now = state.clock.wall_now();
-    for endpoint in state.store.webhook_endpoints_of(service).await? {
+    let now = parts.clock.wall_now();
+    for endpoint in tx.webhook_endpoints_of(service).await? {
         let id = message_id();
         let body = json!({
             "id": id.replacen("msg_", "evt_", 1),
             "type": event_type,
-            "created_at": state.clock.now().to_string(),
+            "created_at": parts.clock.now().to_string(),
             "service": service,
             "data": data,
         });
@@ -124,7 +124,7 @@ pub async fn webhook(
 /// that ended its period) and one `refund.issued` event per refund.
 pub async fn refunds_issued(
     tx: &mut Tx,
-    state: &AppState,
+    parts: &Parts,
     guardians: &[Guardian],
     plan: &Plan,
     subscription: &Subscription,
@@ -153,7 +153,7 @@ pub async fn refunds_issued(
     });
     let event = refunds.iter().map(|r| r.entry_key.as_str()).collect::<Vec<_>>().join("+");
     let event = hex::encode(sha2::Sha256::digest(event.as_bytes()));
-    email_guardians(tx, state, guardians, "refund_issued", &event, &payload).await?;
+    email_guardians(tx, parts, guardians, "refund_issued", &event, &payload).await?;
     for refund in refunds {
         let data = json!({
             "subscription_id": subscription.id,
@@ -162,7 +162,7 @@ pub async fn refunds_issued(
             "amount": {"amount_minor": refund.amount_minor, "currency": refund.currency.to_string()},
             "period_start": refund.period_start.map(|t| t.to_string()),
         });
-        webhook(tx, state, &plan.service, "refund.issued", &refund.entry_key, &data).await?;
+        webhook(tx, parts, &plan.service, "refund.issued", &refund.entry_key, &data).await?;
     }
     Ok(())
 }

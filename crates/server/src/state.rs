@@ -54,9 +54,20 @@ impl ServerConfig {
     }
 }
 
+/// The store and everything else a handler or worker needs.
+///
+/// `AppState` dereferences to its `Parts`, so `state.clock` reads as
+/// before; code that runs inside an open transaction takes `&Parts`
+/// instead of `&AppState`, and so cannot reach the store's pool by type:
+/// inside a transaction the only way to the database is the `Tx`.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    parts: Arc<Parts>,
+}
+
+/// Everything of `AppState` but the store.
+pub struct Parts {
     pub clock: Arc<dyn Clock>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub keys: Arc<SigningKeys>,
@@ -65,6 +76,14 @@ pub struct AppState {
     pub vault: Arc<crate::vault::Vault>,
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
     pub api_keys: Arc<crate::auth::ApiKeyCache>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +122,7 @@ impl AppState {
             Some(url) => Some(Arc::new(crate::mail::SmtpMailer::new(url, &config.mail_from)?)),
             None => None,
         };
-        Ok(AppState {
-            store,
+        let parts = Parts {
             clock,
             gateway,
             keys: Arc::new(keys),
@@ -113,6 +131,7 @@ impl AppState {
             vault: Arc::new(vault),
             mailer,
             api_keys: Arc::default(),
-        })
+        };
+        Ok(AppState { store, parts: Arc::new(parts) })
     }
 }

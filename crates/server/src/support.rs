@@ -21,7 +21,7 @@ use crate::auth::{Caller, Role, random_bytes, token_hash};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::lifecycle::{self, Channel, ReasonInput, Request};
 use crate::receipts::ReceiptDocument;
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 use crate::views::{CancellationView, GuardianView, SubscriptionView};
 
 pub const CODE_DIGITS: u32 = 6;
@@ -164,16 +164,16 @@ impl Verified {
     /// Inside the cancellation's transaction: a code is spent exactly once
     /// (two agents racing with one code get one cancellation); an override
     /// is written to the audit trail with its reason.
-    pub async fn spend(&self, tx: &mut Tx, state: &AppState, actor: &str, family_id: &FamilyId) -> ApiResult<()> {
+    pub async fn spend(&self, tx: &mut Tx, parts: &Parts, actor: &str, family_id: &FamilyId) -> ApiResult<()> {
         match self {
             Verified::Code { code_id } => {
-                if !tx.spend_verification_code(code_id, state.clock.wall_now()).await? {
+                if !tx.spend_verification_code(code_id, parts.clock.wall_now()).await? {
                     return Err(ApiError::unprocessable("verification_expired"));
                 }
             }
             Verified::SupervisorOverride { reason } => {
                 tx.audit(
-                    state.clock.now(),
+                    parts.clock.now(),
                     actor,
                     "verification.overridden",
                     &[family_id.as_str()],

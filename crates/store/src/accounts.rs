@@ -46,6 +46,32 @@ fn child(row: &AnyRow) -> StoreResult<Child> {
 
 const GUARDIAN_COLUMNS: &str = "id, family_id, email, password_hash, name, locale, time_zone, created_at";
 
+/// `family`, read by the pool or inside a transaction.
+async fn fetch_family<'e, E>(executor: E, family_id: &FamilyId) -> StoreResult<Family>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT id, time_zone, created_at FROM families WHERE id = $1")
+        .bind(family_id.as_str())
+        .fetch_one(executor)
+        .await?;
+    Ok(Family { id: id(&row, "id")?, time_zone: text(&row, "time_zone")?, created_at: instant(&row, "created_at")? })
+}
+
+/// `guardians_of`, read by the pool or inside a transaction.
+async fn fetch_guardians_of<'e, E>(executor: E, family_id: &FamilyId) -> StoreResult<Vec<Guardian>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(family_id.as_str())
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(guardian).collect()
+}
+
 impl Tx {
     pub async fn insert_family(&mut self, family: &Family) -> StoreResult<()> {
         sqlx::query("INSERT INTO families (id, time_zone, created_at) VALUES ($1, $2, $3)")
@@ -144,15 +170,7 @@ impl Tx {
 
 impl Store {
     pub async fn family(&self, family_id: &FamilyId) -> StoreResult<Family> {
-        let row = sqlx::query("SELECT id, time_zone, created_at FROM families WHERE id = $1")
-            .bind(family_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Family {
-            id: id(&row, "id")?,
-            time_zone: text(&row, "time_zone")?,
-            created_at: instant(&row, "created_at")?,
-        })
+        fetch_family(&self.pool, family_id).await
     }
 
     pub async fn guardian_by_email(&self, email: &str) -> StoreResult<Guardian> {
@@ -174,13 +192,7 @@ impl Store {
 
     /// The guardians of a family, oldest first (the first is the primary contact).
     pub async fn guardians_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Guardian>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id = $1 ORDER BY created_at, id"
-        )))
-        .bind(family_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(guardian).collect()
+        fetch_guardians_of(&self.pool, family_id).await
     }
 
     pub async fn children_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Child>> {
@@ -316,5 +328,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| id(&r, "family_id")).transpose()
+    }
+}
+
+/// Reads inside a transaction: they see its own writes and take no other connection.
+impl Tx {
+    pub async fn family(&mut self, family_id: &FamilyId) -> StoreResult<Family> {
+        fetch_family(&mut *self.tx, family_id).await
+    }
+
+    /// The guardians of a family, oldest first (the first is the primary contact).
+    pub async fn guardians_of(&mut self, family_id: &FamilyId) -> StoreResult<Vec<Guardian>> {
+        fetch_guardians_of(&mut *self.tx, family_id).await
     }
 }

@@ -17,7 +17,7 @@ impl Store {
             .bind(run_id.as_str())
             .bind(micros(run_at))
             .bind(micros(started_at))
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }
@@ -32,7 +32,7 @@ impl Store {
             .bind(run_id.as_str())
             .bind(micros(finished_at))
             .bind(summary)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl Store {
         sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         Ok(())
     }

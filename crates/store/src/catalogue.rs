@@ -27,6 +27,34 @@ fn policy(row: &AnyRow) -> StoreResult<PolicyVersion> {
     })
 }
 
+/// `plan`, read by the pool or inside a transaction.
+async fn fetch_plan<'e, E>(executor: E, plan_id: &PlanId) -> StoreResult<Plan>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row =
+        sqlx::query("SELECT id, service, name_zh_cn, name_en, current_version, created_at FROM plans WHERE id = $1")
+            .bind(plan_id.as_str())
+            .fetch_one(executor)
+            .await?;
+    plan(&row)
+}
+
+/// `policy`, read by the pool or inside a transaction.
+async fn fetch_policy<'e, E>(executor: E, plan_id: &PlanId, version: i64) -> StoreResult<PolicyVersion>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT plan_id, version, sha256, terms, created_at FROM policies WHERE plan_id = $1 AND version = $2",
+    )
+    .bind(plan_id.as_str())
+    .bind(version)
+    .fetch_one(executor)
+    .await?;
+    policy(&row)
+}
+
 impl Tx {
     /// A new plan with its first policy version.
     pub async fn insert_plan(&mut self, plan: &Plan, first: &PolicyVersion) -> StoreResult<()> {
@@ -96,23 +124,21 @@ impl Store {
     }
 
     pub async fn plan(&self, plan_id: &PlanId) -> StoreResult<Plan> {
-        let row = sqlx::query(
-            "SELECT id, service, name_zh_cn, name_en, current_version, created_at FROM plans WHERE id = $1",
-        )
-        .bind(plan_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        plan(&row)
+        fetch_plan(&self.pool, plan_id).await
     }
 
     pub async fn policy(&self, plan_id: &PlanId, version: i64) -> StoreResult<PolicyVersion> {
-        let row = sqlx::query(
-            "SELECT plan_id, version, sha256, terms, created_at FROM policies WHERE plan_id = $1 AND version = $2",
-        )
-        .bind(plan_id.as_str())
-        .bind(version)
-        .fetch_one(&self.pool)
-        .await?;
-        policy(&row)
+        fetch_policy(&self.pool, plan_id, version).await
+    }
+}
+
+/// Reads inside a transaction: they see its own writes and take no other connection.
+impl Tx {
+    pub async fn plan(&mut self, plan_id: &PlanId) -> StoreResult<Plan> {
+        fetch_plan(&mut *self.tx, plan_id).await
+    }
+
+    pub async fn policy(&mut self, plan_id: &PlanId, version: i64) -> StoreResult<PolicyVersion> {
+        fetch_policy(&mut *self.tx, plan_id, version).await
     }
 }

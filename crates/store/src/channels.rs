@@ -72,6 +72,20 @@ fn endpoint(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
     })
 }
 
+/// `webhook_endpoints_of`, read by the pool or inside a transaction.
+async fn fetch_webhook_endpoints_of<'e, E>(executor: E, service: &str) -> StoreResult<Vec<WebhookEndpoint>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE service = $1 AND disabled_at IS NULL ORDER BY id"
+    )))
+    .bind(service)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(endpoint).collect()
+}
+
 impl Tx {
     pub async fn insert_written_notice(&mut self, n: &WrittenNotice) -> StoreResult<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -186,13 +200,7 @@ impl Store {
 
     /// The live endpoints of a service.
     pub async fn webhook_endpoints_of(&self, service: &str) -> StoreResult<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE service = $1 AND disabled_at IS NULL ORDER BY id"
-        )))
-        .bind(service)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(endpoint).collect()
+        fetch_webhook_endpoints_of(&self.pool, service).await
     }
 
     pub async fn webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
@@ -211,5 +219,13 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         endpoint(&row)
+    }
+}
+
+/// Reads inside a transaction: they see its own writes and take no other connection.
+impl Tx {
+    /// The live endpoints of a service.
+    pub async fn webhook_endpoints_of(&mut self, service: &str) -> StoreResult<Vec<WebhookEndpoint>> {
+        fetch_webhook_endpoints_of(&mut *self.tx, service).await
     }
 }

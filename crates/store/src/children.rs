@@ -399,7 +399,7 @@ impl Store {
         .bind(file.map(|(_, size)| size))
         .bind(error.map(str::to_owned))
         .bind(micros(at))
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }

@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "written_notices_webhooks",
         sql: include_str!("../migrations/0006_written_notices_webhooks.sql"),
     },
+    Migration {
+        version: 7,
+        name: "one_live_subscription",
+        sql: include_str!("../migrations/0007_one_live_subscription.sql"),
+    },
 ];
 
 impl Engine {
@@ -69,6 +74,15 @@ impl Engine {
                 "PRAGMA synchronous = FULL",
             ],
             Engine::Postgres => &["SET TIME ZONE 'UTC'"],
+        }
+    }
+
+    /// One writer on SQLite: the file has one write lock, so writers wait
+    /// in the pool's queue rather than in the lock's busy loop.
+    pub(crate) fn write_connections_max(self) -> u32 {
+        match self {
+            Engine::Sqlite => 1,
+            Engine::Postgres => crate::WRITE_CONNECTIONS_MAX_POSTGRES,
         }
     }
 

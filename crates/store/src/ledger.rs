@@ -76,6 +76,10 @@ impl Tx {
         totals(&mut *self.tx, subscription_id).await
     }
 
+    pub async fn ledger_of_subscription(&mut self, subscription_id: &SubscriptionId) -> StoreResult<Vec<LedgerEntry>> {
+        entries_of_subscription(&mut *self.tx, subscription_id).await
+    }
+
     /// The charge for the period starting at `period_start`, if any.
     pub async fn charge_for_period(
         &mut self,
@@ -141,12 +145,20 @@ impl Store {
     }
 
     pub async fn ledger_of_subscription(&self, subscription_id: &SubscriptionId) -> StoreResult<Vec<LedgerEntry>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE subscription_id = $1 ORDER BY created_at, id"
-        )))
-        .bind(subscription_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(entry).collect()
+        entries_of_subscription(&self.pool, subscription_id).await
     }
+}
+
+/// A subscription's entries, oldest first, read by the pool or inside a transaction.
+async fn entries_of_subscription<'e, E>(executor: E, subscription_id: &SubscriptionId) -> StoreResult<Vec<LedgerEntry>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE subscription_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(subscription_id.as_str())
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(entry).collect()
 }

@@ -10,8 +10,20 @@
 //! units, so no engine-specific type is ever needed. The conformance suite
 //! in `tests/` runs against both engines.
 //!
-//! Reads go straight to the pool; every change opens a `Tx`, so the reader
+//! Reads go straight to a pool; every change opens a `Tx`, so the reader
 //! of a caller sees exactly where a transaction begins and commits.
+//!
+//! Reads and writes draw from two separate pools. A transaction holds a
+//! writer connection until it commits; if code inside it also read through
+//! the pool it shared with writers, N concurrent transactions could hold
+//! all N connections and each wait for one more — the whole server wedged
+//! until the pool timed out. With a pool of its own for reads, a reader
+//! never waits while holding a connection, so no such cycle can form. (Code
+//! that runs inside a transaction is meant to read through the `Tx` anyway,
+//! so it sees its own writes; the server's types keep the store out of its
+//! reach.) On SQLite the writers' pool has exactly one connection: writers
+//! queue for it in order, instead of spinning on the file lock and failing
+//! with "database is locked", and the readers' connections are `query_only`.
 
 mod accounts;
 mod billing;
@@ -75,12 +87,21 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Connections per process; SQLite serializes writers anyway.
-const POOL_CONNECTIONS_MAX: u32 = 8;
+/// Reading connections per process.
+const READ_CONNECTIONS_MAX: u32 = 8;
+/// Writing connections per process on PostgreSQL; SQLite has one writer.
+const WRITE_CONNECTIONS_MAX_POSTGRES: u32 = 8;
+/// How long a request waits for a connection before it is told the server
+/// is busy (503 with `Retry-After`); well under the request timeout.
+pub const CONNECTION_WAIT_SECONDS_MAX: u64 = 10;
 
 #[derive(Clone)]
 pub struct Store {
+    /// Single statements and read-only work; never held across an await on
+    /// another connection.
     pool: AnyPool,
+    /// Transactions and the few single-statement writes.
+    writes: AnyPool,
     engine: Engine,
 }
 
@@ -96,19 +117,10 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let (engine, url) = Engine::from_url(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS_MAX)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    for statement in engine.session_setup() {
-                        sqlx::raw_sql(*statement).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        Ok(Store { pool, engine })
+        // The writer connects first: on SQLite it switches the file to WAL.
+        let writes = connect_pool(&url, engine, engine.write_connections_max(), Access::Write).await?;
+        let pool = connect_pool(&url, engine, READ_CONNECTIONS_MAX, Access::Read).await?;
+        Ok(Store { pool, writes, engine })
     }
 
     pub fn engine(&self) -> Engine {
@@ -116,7 +128,7 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        engine::migrate(&self.pool, self.engine).await
+        engine::migrate(&self.writes, self.engine).await
     }
 
     /// Ready to serve: the database answers and has every migration this
@@ -126,13 +138,43 @@ impl Store {
     }
 
     pub async fn begin(&self) -> StoreResult<Tx> {
-        let tx = self.pool.begin_with(self.engine.begin_write()).await?;
+        let tx = self.writes.begin_with(self.engine.begin_write()).await?;
         Ok(Tx { tx, engine: self.engine })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writes.close().await;
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+async fn connect_pool(url: &str, engine: Engine, connections_max: u32, access: Access) -> StoreResult<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections_max)
+        .acquire_timeout(std::time::Duration::from_secs(CONNECTION_WAIT_SECONDS_MAX))
+        // A connection the database closed (a restart) is found out before
+        // a request gets it, not by the request's first query.
+        .test_before_acquire(true)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                for statement in engine.session_setup() {
+                    sqlx::raw_sql(*statement).execute(&mut *conn).await?;
+                }
+                if access == Access::Read && engine == Engine::Sqlite {
+                    sqlx::raw_sql("PRAGMA query_only = ON").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
 }
 
 impl Tx {

@@ -32,7 +32,7 @@ impl Store {
         .bind(key)
         .bind(request_sha256)
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
@@ -43,7 +43,7 @@ impl Store {
         )
         .bind(scope)
         .bind(key)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writes)
         .await?;
         let status: Option<i64> = sqlx::Row::try_get(&row, "response_status")?;
         let body: Option<String> = sqlx::Row::try_get(&row, "response_body")?;
@@ -66,7 +66,7 @@ impl Store {
         .bind(key)
         .bind(i64::from(status))
         .bind(body)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }
@@ -79,7 +79,7 @@ impl Store {
         )
         .bind(scope)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&self.writes)
         .await?;
         Ok(())
     }

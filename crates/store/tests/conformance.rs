@@ -89,11 +89,14 @@ async fn family_with_subscription(store: &Store, due_at: Option<&str>) -> (Famil
     (family.id, plan.id, subscription)
 }
 
-async fn add_subscription(store: &Store, family: &FamilyId, plan: &PlanId, due_at: Option<&str>) -> Subscription {
+/// Another family's subscription to `plan` (a family has one live
+/// subscription per plan).
+async fn add_subscription(store: &Store, plan: &PlanId, due_at: Option<&str>) -> Subscription {
     let now = at("2027-01-10T02:00:00Z");
+    let family = Family { id: new_id(5), time_zone: "UTC".into(), created_at: now };
     let subscription = Subscription {
         id: new_id(4),
-        family_id: family.clone(),
+        family_id: family.id.clone(),
         plan_id: plan.clone(),
         policy_version: 1,
         policy_sha256: "ab".repeat(32),
@@ -114,6 +117,7 @@ async fn add_subscription(store: &Store, family: &FamilyId, plan: &PlanId, due_a
         reminded_period_start: None,
     };
     let mut tx = store.begin().await.unwrap();
+    tx.insert_family(&family).await.unwrap();
     tx.insert_subscription(&subscription).await.unwrap();
     tx.commit().await.unwrap();
     subscription
@@ -210,10 +214,10 @@ async fn at_most_one_open_cancellation_per_subscription(engine: Engine) {
 
 async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
     let db = fresh_database(engine).await;
-    let (family, plan, later) = family_with_subscription(&db.store, Some("2027-02-10T02:00:00Z")).await;
-    let earlier = add_subscription(&db.store, &family, &plan, Some("2027-02-01T00:00:00Z")).await;
-    add_subscription(&db.store, &family, &plan, Some("2027-03-01T00:00:00Z")).await;
-    add_subscription(&db.store, &family, &plan, None).await;
+    let (_, plan, later) = family_with_subscription(&db.store, Some("2027-02-10T02:00:00Z")).await;
+    let earlier = add_subscription(&db.store, &plan, Some("2027-02-01T00:00:00Z")).await;
+    add_subscription(&db.store, &plan, Some("2027-03-01T00:00:00Z")).await;
+    add_subscription(&db.store, &plan, None).await;
     let now = at("2027-02-15T00:00:00Z");
     assert_eq!(db.store.due_count(now).await.unwrap(), 2);
     let mut claimed = Vec::new();
@@ -230,8 +234,8 @@ async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
 
 async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
     let db = fresh_database(engine).await;
-    let (family, plan, _) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
-    add_subscription(&db.store, &family, &plan, Some("2027-02-02T00:00:00Z")).await;
+    let (_, plan, _) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
+    add_subscription(&db.store, &plan, Some("2027-02-02T00:00:00Z")).await;
     let now = at("2027-02-15T00:00:00Z");
     let mut first = db.store.begin().await.unwrap();
     let one = first.claim_due_subscription(now).await.unwrap().unwrap();
@@ -243,7 +247,7 @@ async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
             assert_ne!(one.id, two.id);
         }
         Engine::Sqlite => {
-            // SQLite has one writer: a second worker waits for the first.
+            // SQLite has one writer: a second worker queues for it.
             let store = db.store.clone();
             let waiting = tokio::spawn(async move {
                 let mut second = store.begin().await.unwrap();

@@ -15,8 +15,20 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// The stylesheet and the one small script, compiled into the binary.
+const PORTAL_CSS: &str = include_str!("../../assets/portal.css");
+const PORTAL_JS: &str = include_str!("../../assets/portal.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/assets/portal.css", get(|| async { asset("text/css; charset=utf-8", PORTAL_CSS) }))
+        .route("/assets/portal.js", get(|| async { asset("text/javascript; charset=utf-8", PORTAL_JS) }))
         .route("/", get(pages::home))
         .route("/lang", get(pages::switch_language))
         .route("/login", get(pages::login_page).post(pages::login))

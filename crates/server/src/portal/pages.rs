@@ -144,7 +144,7 @@ pub fn api(page: &PageContext) -> impl Fn(ApiError) -> PortalError + '_ {
 /// Only paths on this site, so a crafted link cannot send anyone elsewhere.
 pub fn local_path(next: Option<&str>, default: &str) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        Some(path) if session::is_local_path(path) => path.to_owned(),
         _ => default.to_owned(),
     }
 }

@@ -38,13 +38,9 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= COOKIE_VALUE_CHARS_MAX)
 }
 
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 /// A `Set-Cookie` value; `max_age_seconds` 0 deletes it.
 pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_seconds: i64) -> String {
-    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    let secure = if crate::headers::over_tls(headers) { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
 }
 
@@ -86,6 +82,42 @@ pub fn url_escape(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A redirect target on this site: one `/`, then anything but a second
+/// `/` or a `\`, with no control character or white space anywhere — as
+/// written and after percent-decoding. Browsers drop tabs and newlines
+/// from a `Location` and read `\` as `/`, so `/\t/evil.example` or
+/// `/%5Cevil.example` would otherwise lead to another site.
+pub fn is_local_path(path: &str) -> bool {
+    fn safe(path: &str) -> bool {
+        let mut chars = path.chars();
+        chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/' | '\\'))
+            && !path.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    }
+    path.len() <= REDIRECT_PATH_BYTES_MAX && safe(path) && percent_decoded(path).is_some_and(|decoded| safe(&decoded))
+}
+
+/// A redirect target longer than this is refused.
+pub const REDIRECT_PATH_BYTES_MAX: usize = 2048;
+
+/// `%XX` sequences decoded; `None` when they are malformed or do not decode to UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 /// The signed-in guardian, if the session cookie is valid.
@@ -177,4 +209,38 @@ pub fn staff_context(headers: &HeaderMap, path: &str, staff_token: Option<&str>)
     }
     page.console = true;
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_redirect_targets() {
+        for good in ["/", "/services", "/services/sub_1/cancel?step=2", "/receipts/rcp_1#top", "/caf%C3%A9"] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "services",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%09/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/ok/%0d%0aSet-Cookie:x",
+            "/ok path",
+            "/a%20b",
+            "/%zz",
+            "/%C0",
+            "https://evil.example/",
+            "\\evil.example",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+        assert!(!is_local_path(&format!("/{}", "a".repeat(super::REDIRECT_PATH_BYTES_MAX))));
+    }
 }

@@ -9,6 +9,7 @@ mod access;
 mod authorization;
 mod channels;
 mod children;
+mod concurrency;
 mod console;
 mod email;
 mod entitlements;

@@ -1,0 +1,129 @@
+//! Many parents at the same moment: a burst of sign-ups, subscriptions and
+//! cancellations (each family its own) all succeed, and a double-click on
+//! Subscribe makes one subscription and one charge. Every request here
+//! writes in a transaction that also queues a webhook, which is where the
+//! server once wedged: code inside the transaction took a second pooled
+//! connection, and 8 concurrent writers held all 8 while each waited for
+//! a ninth.
+
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::helpers::{Guardian, TestApp, entries};
+
+baobao_store::on_both_engines!(
+    a_burst_of_sixty_four_parents_subscribing_and_cancelling_at_once_all_succeed,
+    a_double_click_on_subscribe_makes_one_subscription_and_one_charge,
+);
+
+/// Parents acting at the same instant.
+const BURST_PARENTS: usize = 64;
+
+/// POSTs `bodies[i]` to `paths[i]` as `tokens[i]`, all at once; the statuses and bodies in order.
+async fn all_at_once(app: &TestApp, requests: Vec<(String, Option<String>, Value)>) -> Vec<(StatusCode, Value)> {
+    let mut set = JoinSet::new();
+    for (index, (path, token, body)) in requests.into_iter().enumerate() {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.address);
+        set.spawn(async move {
+            let mut request = client.post(url).json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            (index, status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        });
+    }
+    let mut results: Vec<(usize, StatusCode, Value)> = set.join_all().await;
+    results.sort_by_key(|(index, _, _)| *index);
+    results.into_iter().map(|(_, status, body)| (status, body)).collect()
+}
+
+async fn a_burst_of_sixty_four_parents_subscribing_and_cancelling_at_once_all_succeed(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"cooling_off_days": 0})).await;
+    // A webhook endpoint for the service: every change below queues an event for it.
+    let endpoint = app
+        .post("/v1/webhook-endpoints", Some(&app.admin), json!({"service": "edu", "url": "http://127.0.0.1:9/hooks"}))
+        .await;
+    assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.body);
+
+    let sign_ups = (0..BURST_PARENTS)
+        .map(|i| {
+            let guardian = json!({"email": format!("burst{i}@example.com"), "password": "a long password",
+                "name": "王芳", "locale": "zh-CN", "time_zone": "Asia/Shanghai"});
+            ("/v1/families".to_owned(), None, json!({"guardian": guardian}))
+        })
+        .collect();
+    let parents: Vec<Guardian> = all_at_once(&app, sign_ups)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            Guardian {
+                token: body["token"].as_str().unwrap().to_owned(),
+                family_id: body["family"]["id"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+
+    let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let subscribed = all_at_once(
+        &app,
+        parents.iter().map(|p| ("/v1/subscriptions".to_owned(), Some(p.token.clone()), subscribe.clone())).collect(),
+    )
+    .await;
+    let subscription_ids: Vec<String> = subscribed
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::CREATED, "{body}");
+            body["subscription"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+
+    let cancellations = parents
+        .iter()
+        .zip(&subscription_ids)
+        .map(|(p, id)| {
+            (format!("/v1/subscriptions/{id}/cancellations"), Some(p.token.clone()), json!({"option": "end_of_period"}))
+        })
+        .collect();
+    for (status, body) in all_at_once(&app, cancellations).await {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["cancellation"]["status"], "scheduled", "{body}");
+        assert!(body["receipt"]["id"].as_str().is_some_and(|id| id.starts_with("rcp_")), "{body}");
+    }
+    // Every change queued its event for the integrator, none lost.
+    let deliveries = app
+        .get(&format!("/v1/webhook-endpoints/{}/deliveries", endpoint.body["id"].as_str().unwrap()), Some(&app.admin))
+        .await;
+    assert_eq!(deliveries.status, StatusCode::OK, "{}", deliveries.body);
+}
+
+async fn a_double_click_on_subscribe_makes_one_subscription_and_one_charge(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"cooling_off_days": 0})).await;
+    let parent = app.sign_up("double@example.com").await;
+    let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let clicks =
+        (0..8).map(|_| ("/v1/subscriptions".to_owned(), Some(parent.token.clone()), subscribe.clone())).collect();
+    let answers = all_at_once(&app, clicks).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|(status, _)| *status).collect();
+    let created = statuses.iter().filter(|status| **status == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{statuses:?}");
+    for (status, body) in &answers {
+        if *status != StatusCode::CREATED {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"]["code"], "already_subscribed", "{body}");
+        }
+    }
+    let family = app.get(&format!("/v1/families/{}/subscriptions", parent.family_id), Some(&parent.token)).await;
+    assert_eq!(family.status, StatusCode::OK, "{}", family.body);
+    assert_eq!(family.body.as_array().unwrap().len(), 1, "{}", family.body);
+    let statement = app.statement(&parent).await;
+    assert_eq!(entries(&statement, "charge").len(), 1, "{}", statement.len());
+}
