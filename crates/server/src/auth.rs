@@ -132,11 +132,13 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(ApiError::unauthenticated)?;
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER`.
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthenticated)?;
         if token.starts_with(API_KEY_PREFIX) {
@@ -163,6 +165,9 @@ impl FromRequestParts<AppState> for Caller {
             PrincipalKind::Guardian => {
                 let guardian_id = GuardianId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
                 let guardian = state.store.guardian(&guardian_id).await.map_err(|_| ApiError::unauthenticated())?;
+                if let Some(saved_for) = parts.extensions.get::<crate::idempotency::SavedFor>() {
+                    saved_for.set(&guardian.family_id);
+                }
                 let locale = Locale::parse(&guardian.locale).unwrap_or_default();
                 Ok(Caller::Guardian { guardian_id, family_id: guardian.family_id, locale })
             }
@@ -198,97 +203,104 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Argon2id with the crate's default (OWASP-recommended) parameters.
-pub fn hash_password(password: &str) -> ApiResult<String> {
+/// Argon2 runs at most this many at once, on the blocking threads: each
+/// takes tens of milliseconds of one core and 19 MiB, so a burst of
+/// sign-ins queues here instead of stalling the async workers that serve
+/// every other request (`/healthz` included).
+pub const PASSWORD_HASHES_CONCURRENT_MAX: usize = 2;
+static PASSWORD_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PASSWORD_HASHES_CONCURRENT_MAX);
+
+/// Runs `work` off the async workers, within the concurrency limit.
+async fn password_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    let _permit = PASSWORD_WORK.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("password work failed: {e}")))
+}
+
+fn hash_now(password: &str) -> ApiResult<String> {
     let hashed: Result<PasswordHash, _> = Argon2::default().hash_password(password.as_bytes());
     hashed.map(|hash| hash.to_string()).map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
 }
 
-pub fn verify_password(password: &str, phc: &str) -> bool {
+fn verify_now(password: &str, phc: &str) -> bool {
     PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), phc).is_ok()
+}
+
+/// Argon2id with the crate's default (OWASP-recommended) parameters.
+pub async fn hash_password(password: &str) -> ApiResult<String> {
+    let password = password.to_owned();
+    password_work(move || hash_now(&password)).await?
+}
+
+pub async fn verify_password(password: &str, phc: &str) -> ApiResult<bool> {
+    let (password, phc) = (password.to_owned(), phc.to_owned());
+    password_work(move || verify_now(&password, &phc)).await
 }
 
 /// Spends the time of one verification when there is no account, so that
 /// response times do not tell which emails are registered.
-pub fn verify_against_nothing(password: &str) {
+pub async fn verify_against_nothing(password: &str) -> ApiResult<()> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let phc = DUMMY.get_or_init(|| hash_password("not a real password at all").unwrap_or_default());
-    let _ = verify_password(password, phc);
+    let password = password.to_owned();
+    password_work(move || {
+        let phc = DUMMY.get_or_init(|| hash_now("not a real password at all").unwrap_or_default());
+        verify_now(&password, phc);
+    })
+    .await
 }
 
 pub fn check_password_strength(password: &str) -> ApiResult<()> {
     let chars = password.chars().count();
     if !(PASSWORD_CHARS_MIN..=PASSWORD_CHARS_MAX).contains(&chars) {
-        return Err(ApiError::invalid_field(
-            "password",
-            format!("must be {PASSWORD_CHARS_MIN} to {PASSWORD_CHARS_MAX} characters"),
-        ));
+        return Err(ApiError::invalid_field("password", "chars_between")
+            .with("min", PASSWORD_CHARS_MIN)
+            .with("max", PASSWORD_CHARS_MAX));
     }
     Ok(())
 }
 
 /// Failed sign-ins allowed per account within the window, then a pause.
-pub const LOGIN_FAILURES_MAX: u32 = 5;
+pub const LOGIN_FAILURES_MAX: i64 = 5;
 pub const LOGIN_WINDOW_SECONDS: i64 = 15 * 60;
-/// Accounts tracked at once; beyond this, expired entries are dropped first.
-pub const LOGIN_LIMITER_ENTRIES_MAX: usize = 100_000;
 
-/// Slows down password guessing per account, in real time. It lives in the
-/// process: with several servers, each allows its own five tries — still a
-/// few guesses per quarter-hour, not thousands.
-#[derive(Default)]
-pub struct LoginLimiter {
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
+/// Slows down password guessing per account, in real time. The count is
+/// kept in the database (as the SHA-256 of realm and email, never the
+/// address), so a restart does not clear it and every server sees the
+/// same five tries; guessing across many accounts from one address is
+/// held back by the per-address limit on the sign-in routes.
+pub struct LoginLimit<'a> {
+    store: &'a baobao_store::Store,
+    account_sha256: String,
+    now: jiff::Timestamp,
 }
 
-impl LoginLimiter {
-    /// `Err(minutes)` while the account is paused.
-    pub fn check(&self, account: &str, now_second: i64) -> Result<(), i64> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(account) {
-            Some((count, since)) if *count >= LOGIN_FAILURES_MAX && now_second - since < LOGIN_WINDOW_SECONDS => {
-                Err((LOGIN_WINDOW_SECONDS - (now_second - since) + 59) / 60)
-            }
-            _ => Ok(()),
-        }
+impl<'a> LoginLimit<'a> {
+    pub fn new(store: &'a baobao_store::Store, realm: &str, email: &str, now: jiff::Timestamp) -> LoginLimit<'a> {
+        LoginLimit { store, account_sha256: token_hash(&format!("{realm}:{email}")), now }
     }
 
-    pub fn failed(&self, account: &str, now_second: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= LOGIN_LIMITER_ENTRIES_MAX {
-            failures.retain(|_, (_, since)| now_second - *since < LOGIN_WINDOW_SECONDS);
-        }
-        if failures.len() >= LOGIN_LIMITER_ENTRIES_MAX {
-            return;
-        }
-        let entry = failures.entry(account.to_owned()).or_insert((0, now_second));
-        if now_second - entry.1 >= LOGIN_WINDOW_SECONDS {
-            *entry = (0, now_second);
-        }
-        entry.0 += 1;
+    fn window_began_after(&self) -> jiff::Timestamp {
+        self.now.checked_sub(jiff::SignedDuration::from_secs(LOGIN_WINDOW_SECONDS)).unwrap_or(self.now)
     }
 
-    pub fn succeeded(&self, account: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(account);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn five_failures_pause_the_account_for_the_rest_of_the_window() {
-        let limiter = LoginLimiter::default();
-        for _ in 0..LOGIN_FAILURES_MAX {
-            assert_eq!(limiter.check("a@example.com", 1000), Ok(()));
-            limiter.failed("a@example.com", 1000);
+    /// `Err` with the minutes left while the account is paused.
+    pub async fn check(&self) -> ApiResult<()> {
+        if let Some((failures, since)) = self.store.login_failures(&self.account_sha256).await?
+            && failures >= LOGIN_FAILURES_MAX
+            && since >= self.window_began_after()
+        {
+            let left = LOGIN_WINDOW_SECONDS - (self.now.as_second() - since.as_second());
+            return Err(ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+                .with("minutes", (left + 59) / 60));
         }
-        assert_eq!(limiter.check("a@example.com", 1000), Err(15));
-        assert_eq!(limiter.check("b@example.com", 1000), Ok(()));
-        assert_eq!(limiter.check("a@example.com", 1000 + LOGIN_WINDOW_SECONDS), Ok(()));
-        limiter.succeeded("a@example.com");
-        assert_eq!(limiter.check("a@example.com", 1001), Ok(()));
+        Ok(())
+    }
+
+    pub async fn failed(&self) -> ApiResult<()> {
+        Ok(self.store.record_login_failure(&self.account_sha256, self.now, self.window_began_after()).await?)
+    }
+
+    pub async fn succeeded(&self) -> ApiResult<()> {
+        Ok(self.store.clear_login_failures(&self.account_sha256).await?)
     }
 }
 

@@ -31,11 +31,7 @@ pub fn parse_service(service: &str) -> ApiResult<String> {
     let ok = (2..=32).contains(&service.len())
         && service.starts_with(|c: char| c.is_ascii_lowercase())
         && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(service.to_owned())
-    } else {
-        Err(ApiError::invalid_field("service", "2 to 32 of a-z, 0-9, _ and -, starting with a letter"))
-    }
+    if ok { Ok(service.to_owned()) } else { Err(ApiError::invalid_field("service", "service_name")) }
 }
 
 // ------------------------------------------------------------------ API keys
@@ -61,7 +57,7 @@ pub async fn create_api_key(state: &AppState, caller: &Caller, input: ApiKeyInpu
     let service = parse_service(&input.service)?;
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid_field("name", "1 to 100 characters"));
+        return Err(ApiError::invalid_field("name", "chars_between").with("min", 1).with("max", 100));
     }
     let key = format!("{}{}", auth::API_KEY_PREFIX, auth::random_token(32));
     let now = state.clock.now();
@@ -121,7 +117,7 @@ fn parse_kind(kind: &str) -> ApiResult<String> {
     let ok = (2..=KIND_CHARS_MAX).contains(&kind.len())
         && kind.starts_with(|c: char| c.is_ascii_lowercase())
         && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok { Ok(kind.to_owned()) } else { Err(ApiError::invalid_field("kind", "2 to 32 of a-z, 0-9 and _")) }
+    if ok { Ok(kind.to_owned()) } else { Err(ApiError::invalid_field("kind", "record_kind")) }
 }
 
 async fn child_or_404(state: &AppState, child_id: &str) -> ApiResult<baobao_store::Child> {
@@ -141,15 +137,15 @@ pub async fn write_record(
     let kind = parse_kind(&input.kind)?;
     let now = state.clock.now();
     let recorded_at: Timestamp =
-        input.recorded_at.parse().map_err(|_| ApiError::invalid_field("recorded_at", "must be an RFC 3339 instant"))?;
+        input.recorded_at.parse().map_err(|_| ApiError::invalid_field("recorded_at", "rfc3339_instant"))?;
     let earliest: Timestamp = "2000-01-01T00:00:00Z".parse().map_err(internal)?;
     let latest = now.checked_add(jiff::SignedDuration::from_hours(24)).map_err(internal)?;
     if recorded_at < earliest || recorded_at > latest {
-        return Err(ApiError::invalid_field("recorded_at", "must lie between 2000 and tomorrow"));
+        return Err(ApiError::invalid_field("recorded_at", "recorded_at_range"));
     }
     let body = serde_json::to_vec(&input.body).map_err(internal)?;
     if body.len() > RECORD_BODY_BYTES_MAX {
-        return Err(ApiError::invalid_field("body", format!("at most {RECORD_BODY_BYTES_MAX} bytes of JSON")));
+        return Err(ApiError::invalid_field("body", "json_bytes_max").with("max", RECORD_BODY_BYTES_MAX));
     }
     let child = child_or_404(state, child_id).await?;
     let mut tx = state.store.begin().await?;
@@ -216,8 +212,7 @@ impl<'a> Opener<'a> {
 
 fn parse_cursor(after: Option<&str>) -> ApiResult<Option<(Timestamp, String)>> {
     let Some(after) = after else { return Ok(None) };
-    let invalid =
-        || ApiError::unprocessable("invalid_query").with("reason", "after is not a cursor from this endpoint");
+    let invalid = || ApiError::invalid_query("after", "cursor");
     let (micros, id) = after.split_once('.').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let at = Timestamp::from_microsecond(micros).map_err(|_| invalid())?;
@@ -242,10 +237,7 @@ pub async fn read_records(
         match reason {
             Some(r) if r.chars().count() <= REASON_CHARS_MAX => {}
             _ => {
-                return Err(ApiError::invalid_field(
-                    "reason",
-                    format!("staff must state why (1 to {REASON_CHARS_MAX} characters)"),
-                ));
+                return Err(ApiError::invalid_field("reason", "staff_reason").with("max", REASON_CHARS_MAX));
             }
         }
     }

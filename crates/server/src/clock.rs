@@ -77,6 +77,13 @@ impl Clock for SimulatedClock {
     }
 }
 
+/// The years a simulated clock may be set to: far enough ahead for any
+/// retention or commitment a test or demo runs through, near enough that
+/// calendar arithmetic on top of it (a period, a retention, a legal hold of
+/// years) never leaves the range instants can hold.
+pub const SIMULATED_YEAR_MIN: i16 = 2000;
+pub const SIMULATED_YEAR_MAX: i16 = 2200;
+
 /// The settings row that keeps the simulated time.
 pub const SIMULATED_NOW_SETTING: &str = "simulated_clock_now";
 

@@ -79,7 +79,14 @@ pub async fn request(
     caller.require_family(family_id, &[], "family")?;
     caller.require_guardian()?;
     let service = match input.service {
-        Some(service) => crate::children::parse_service(&service)?,
+        Some(service) => {
+            let service = crate::children::parse_service(&service)?;
+            // A certificate for data of a service that never existed would certify nothing.
+            if !state.store.plans().await?.iter().any(|plan| plan.service == service) {
+                return Err(ApiError::invalid_field("service", "unknown_service").with("service", service));
+            }
+            service
+        }
         None => "*".to_owned(),
     };
     let now = state.clock.now();
@@ -163,12 +170,18 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     }
     let key_destroyed_at = locked.key_destroyed_at.unwrap_or(now);
     let records = tx.delete_records(&deletion.family_id, &deletion.service).await?;
+    // Saved answers to the family's requests (Idempotency-Key) may show its
+    // names, birth dates or records: they go too, whatever the scope.
+    let saved_responses = tx.delete_saved_responses_of(&deletion.family_id).await?;
     let account_closed = deletion.service == "*" && tx.live_subscriptions_of(&deletion.family_id, "*").await? == 0;
     let mut evidence = Vec::new();
     let mut deleted: Vec<serde_json::Value> = records
         .iter()
         .map(|(kind, count)| json!({"category": "child_records", "kind": kind, "count": count}))
         .collect();
+    if saved_responses > 0 {
+        deleted.push(json!({"category": "saved_responses", "count": saved_responses}));
+    }
     if account_closed {
         let mut minimised = 0;
         for guardian in &guardians {
@@ -179,6 +192,10 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         );
         let children = tx.minimise_children(&deletion.family_id).await?;
         deleted.push(json!({"category": "child_profiles", "fields": ["name", "birth_date"], "count": children}));
+        let reasons = tx.minimise_cancellation_reasons(&deletion.family_id).await?;
+        if reasons > 0 {
+            deleted.push(json!({"category": "cancellation_reasons", "fields": ["text"], "count": reasons}));
+        }
         evidence = tx.minimise_written_notices(&deletion.family_id).await?;
         if !evidence.is_empty() {
             deleted.push(json!({
@@ -242,6 +259,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     )
     .await?;
     tx.commit().await?;
+    state.store.forget_deleted().await?;
     // The rows no longer name the files: remove them (a file another
     // family's notice still names stays).
     crate::support::remove_unused_evidence(state, &evidence).await?;

@@ -52,8 +52,16 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code)
     }
 
-    pub fn invalid_field(field: &str, reason: impl Into<String>) -> ApiError {
-        ApiError::unprocessable("invalid_field").with("field", field).with("reason", reason.into())
+    /// `reason` is a code of `messages::REASONS`; its placeholders come from `.with(…)`.
+    pub fn invalid_field(field: &str, reason: &'static str) -> ApiError {
+        debug_assert!(crate::messages::REASONS.iter().any(|(code, _, _)| *code == reason), "{reason}");
+        ApiError::unprocessable("invalid_field").with("field", field).with("reason", reason)
+    }
+
+    /// A query parameter that is not valid, with a `messages::REASONS` code.
+    pub fn invalid_query(field: &str, reason: &'static str) -> ApiError {
+        debug_assert!(crate::messages::REASONS.iter().any(|(code, _, _)| *code == reason), "{reason}");
+        ApiError::unprocessable("invalid_query").with("field", field).with("reason", reason)
     }
 
     pub fn not_found(resource: &'static str) -> ApiError {
@@ -82,6 +90,7 @@ impl From<StoreError> for ApiError {
                 _ => ApiError::conflict("conflict").with("constraint", constraint),
             },
             StoreError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            StoreError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -109,6 +118,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// What a 503 (busy, the database away) tells clients to wait before retrying.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
 
 /// The caller's locale: `Accept-Language`, else English.
 #[derive(Clone, Copy, Debug)]
@@ -172,6 +184,15 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
     let body = json!({"error": {"code": error.code, "message": message, "details": error.details}});
     let mut rendered = (error.status, Json(body)).into_response();
     rendered.headers_mut().insert("x-request-id", header_value(&request_id));
+    if error.status == StatusCode::SERVICE_UNAVAILABLE || error.status == StatusCode::TOO_MANY_REQUESTS {
+        let seconds = match (error.details.get("retry_after_seconds"), error.details.get("minutes")) {
+            (Some(seconds), _) => seconds.as_u64(),
+            (None, Some(minutes)) => minutes.as_u64().map(|m| m * 60),
+            (None, None) => None,
+        }
+        .unwrap_or(RETRY_AFTER_SECONDS);
+        rendered.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     rendered.headers_mut().insert(header::CONTENT_LANGUAGE, header_value(locale.tag()));
     rendered
 }

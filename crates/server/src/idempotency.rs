@@ -2,6 +2,16 @@
 //! the first response again (with `Idempotent-Replayed: true`); the same
 //! key with another body is 409.
 //!
+//! Saved responses are personal data and are treated as such: they are
+//! kept for `IDEMPOTENCY_REPLAY_HOURS` (Stripe's window) and then pruned,
+//! each names the family whose guardian received it (so a deletion of the
+//! family's personal data deletes them in the same transaction), and a
+//! response that carried a secret shown once — a session token, an API
+//! key, a webhook signing secret — is never stored: its handler marks it
+//! `Withheld`, and a retry with the same key answers 409
+//! `idempotent_request_done` ("already done") instead of handing the
+//! secret out a second time.
+//!
 //! Keys are scoped to the caller (the SHA-256 of the Authorization header,
 //! or "anonymous") and the path, so two callers never collide. The key is
 //! claimed before the handler runs and the response saved after it; a
@@ -18,6 +28,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use baobao_domain::ids::FamilyId;
+use baobao_store::SavedResponse;
 use baobao_store::requests::Claim;
 use sha2::{Digest, Sha256};
 
@@ -26,6 +38,8 @@ use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 pub const IDEMPOTENCY_STALE_SECONDS: i64 = 60;
+/// How long a saved response is replayed, and kept.
+pub const IDEMPOTENCY_REPLAY_HOURS: i64 = 24;
 /// Request bodies are read whole to hash them; the API's body limit is this.
 pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
 /// No request body is ever larger (a written notice's evidence, base64).
@@ -60,14 +74,17 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").into_response();
     };
     let request_sha256 = hex::encode(Sha256::digest(&bytes));
-    let now = state.clock.now();
+    // Real time: a retry comes seconds after the first try, whatever a
+    // simulated business clock says.
+    let now = state.clock.wall_now();
+    let expired_before = replay_window_start(now);
 
-    let mut claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now).await;
+    let mut claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before).await;
     if let Ok(Claim::Existing(existing)) = &claim {
         let stale = existing.response.is_none()
             && now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
         if stale && state.store.release_idempotency_key(&scope, &key).await.is_ok() {
-            claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now).await;
+            claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before).await;
         }
     }
     match claim {
@@ -77,14 +94,21 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         }
         Ok(Claim::Existing(existing)) => {
             return match existing.response {
-                Some((status, body)) => replay(status, body),
+                Some(SavedResponse::Replayable { status, body }) => replay(status, body),
+                Some(SavedResponse::Withheld { status }) => {
+                    ApiError::conflict("idempotent_request_done").with("status", status).into_response()
+                }
                 None => ApiError::conflict("idempotency_in_progress").into_response(),
             };
         }
         Ok(Claim::Claimed) => {}
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let owner = SavedFor::default();
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(owner.clone());
+    let response = next.run(request).await;
+    let family_id = owner.family();
     if response.status().is_server_error()
         || response.extensions().get::<ApiError>().is_some_and(|e| e.status.is_server_error())
     {
@@ -96,7 +120,15 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     // error itself in the saved body.
     if let Some(error) = response.extensions().get::<ApiError>().cloned() {
         let saved = serde_json::json!({"__api_error": {"status": error.status.as_u16(), "code": error.code, "details": error.details}});
-        let _ = state.store.save_idempotent_response(&scope, &key, error.status.as_u16(), &saved.to_string()).await;
+        let saved = SavedResponse::Replayable { status: error.status.as_u16(), body: saved.to_string() };
+        let _ = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await;
+        return response;
+    }
+    if response.extensions().get::<Withheld>().is_some() {
+        let saved = SavedResponse::Withheld { status: response.status().as_u16() };
+        if let Err(error) = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await {
+            tracing::warn!(%error, "could not save an idempotent response");
+        }
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -104,11 +136,44 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         let _ = state.store.release_idempotency_key(&scope, &key).await;
         return ApiError::internal("response too large to save").into_response();
     };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if let Err(error) = state.store.save_idempotent_response(&scope, &key, parts.status.as_u16(), &text).await {
+    let saved =
+        SavedResponse::Replayable { status: parts.status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned() };
+    if let Err(error) = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await {
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The start of the replay window that ends at `now`.
+pub fn replay_window_start(now: jiff::Timestamp) -> jiff::Timestamp {
+    now.checked_sub(jiff::SignedDuration::from_hours(IDEMPOTENCY_REPLAY_HOURS)).unwrap_or(now)
+}
+
+/// A response extension: this answer carries a secret shown only once, so
+/// it is not saved for replay.
+#[derive(Clone, Copy, Debug)]
+pub struct Withheld;
+
+/// Marks a response as `Withheld`.
+pub fn withheld(mut response: Response) -> Response {
+    response.extensions_mut().insert(Withheld);
+    response
+}
+
+/// A request extension the caller's authentication fills in: the family
+/// whose guardian made the request, so its saved response goes with the
+/// family's personal data.
+#[derive(Clone, Debug, Default)]
+pub struct SavedFor(std::sync::Arc<std::sync::Mutex<Option<FamilyId>>>);
+
+impl SavedFor {
+    pub fn set(&self, family_id: &FamilyId) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(family_id.clone());
+    }
+
+    fn family(&self) -> Option<FamilyId> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 fn replay(status: u16, body: String) -> Response {

@@ -39,7 +39,7 @@ pub const REASON_CATEGORIES: [&str; 6] =
 /// Staff roles that may look at a family's subscriptions and cancellations.
 pub const STAFF_READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
 /// Staff roles that may see quotes (agents quote on the phone).
-pub const STAFF_QUOTERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
+pub const STAFF_QUOTERS: &[Role] = &Role::ALL;
 /// Staff roles that file cancellations on a guardian's behalf.
 pub const STAFF_FILERS: &[Role] = &[Role::Agent, Role::Supervisor];
 
@@ -76,14 +76,14 @@ pub fn parse_email(email: &str) -> ApiResult<String> {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if well_formed { Ok(email) } else { Err(ApiError::invalid_field("email", "not an email address")) }
+    if well_formed { Ok(email) } else { Err(ApiError::invalid_field("email", "email")) }
 }
 
 fn parse_name(field: &str, name: &str) -> ApiResult<String> {
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > NAME_CHARS_MAX || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, format!("must be 1 to {NAME_CHARS_MAX} characters")));
+        return Err(ApiError::invalid_field(field, "chars_between").with("min", 1).with("max", NAME_CHARS_MAX));
     }
     Ok(name.to_owned())
 }
@@ -93,16 +93,16 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
     let email = parse_email(&g.email)?;
     auth::check_password_strength(&g.password)?;
     let name = parse_name("name", &g.name)?;
-    let locale = Locale::parse(&g.locale).ok_or_else(|| ApiError::invalid_field("locale", "must be zh-CN or en"))?;
-    let calendar =
-        Calendar::new(&g.time_zone).map_err(|_| ApiError::invalid_field("time_zone", "not an IANA time zone"))?;
+    let locale = Locale::parse(&g.locale)
+        .ok_or_else(|| ApiError::invalid_field("locale", "one_of").with("allowed", "zh-CN, en"))?;
+    let calendar = Calendar::new(&g.time_zone).map_err(|_| ApiError::invalid_field("time_zone", "time_zone"))?;
     let now = state.clock.now();
     let family = Family { id: new_id(), time_zone: calendar.zone_name().to_owned(), created_at: now };
     let guardian = Guardian {
         id: new_id(),
         family_id: family.id.clone(),
         email,
-        password_hash: auth::hash_password(&g.password)?,
+        password_hash: auth::hash_password(&g.password).await?,
         name,
         locale: locale.tag().to_owned(),
         time_zone: calendar.zone_name().to_owned(),
@@ -174,13 +174,13 @@ pub struct SignInInput {
 pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionView> {
     let invalid = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials");
     let email = input.email.trim().to_lowercase();
-    let wall_second = state.clock.wall_now().as_second();
-    let limiter_key = format!("{}:{email}", input.realm.as_deref().unwrap_or("guardian"));
-    if let Err(minutes) = state.login_limiter.check(&limiter_key, wall_second) {
-        return Err(
-            ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").with("minutes", minutes)
-        );
-    }
+    let limit = auth::LoginLimit::new(
+        &state.store,
+        input.realm.as_deref().unwrap_or("guardian"),
+        &email,
+        state.clock.wall_now(),
+    );
+    limit.check().await?;
     let account = match input.realm.as_deref().unwrap_or("guardian") {
         "guardian" => state
             .store
@@ -190,22 +190,22 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
         "staff" => {
             state.store.staff_by_email(&email).await.map(|s| (PrincipalKind::Staff, s.id.to_string(), s.password_hash))
         }
-        _ => return Err(ApiError::invalid_field("realm", "must be guardian or staff")),
+        _ => return Err(ApiError::invalid_field("realm", "one_of").with("allowed", "guardian, staff")),
     };
     let (kind, principal_id, password_hash) = match account {
         Ok(account) => account,
         Err(StoreError::NotFound) => {
-            auth::verify_against_nothing(&input.password);
-            state.login_limiter.failed(&limiter_key, wall_second);
+            auth::verify_against_nothing(&input.password).await?;
+            limit.failed().await?;
             return Err(invalid());
         }
         Err(other) => return Err(other.into()),
     };
-    if !auth::verify_password(&input.password, &password_hash) {
-        state.login_limiter.failed(&limiter_key, wall_second);
+    if !auth::verify_password(&input.password, &password_hash).await? {
+        limit.failed().await?;
         return Err(invalid());
     }
-    state.login_limiter.succeeded(&limiter_key);
+    limit.succeeded().await?;
     let now = state.clock.wall_now();
     let token = auth::random_token(32);
     let expires_at = session_expiry(now)?;
@@ -226,13 +226,14 @@ pub async fn create_staff(
 ) -> ApiResult<StaffId> {
     let email = parse_email(email)?;
     auth::check_password_strength(password)?;
-    let role = Role::parse(role)
-        .ok_or_else(|| ApiError::invalid_field("role", "must be agent, supervisor, finance, compliance or admin"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        ApiError::invalid_field("role", "one_of").with("allowed", "agent, supervisor, finance, compliance, admin")
+    })?;
     let now = state.clock.now();
     let staff = Staff {
         id: new_id(),
         email,
-        password_hash: auth::hash_password(password)?,
+        password_hash: auth::hash_password(password).await?,
         role: role.as_str().to_owned(),
         created_at: now,
     };
@@ -278,13 +279,13 @@ pub async fn add_child(
     let name = parse_name("name", &input.name)?;
     let now = state.clock.now();
     let birth_date: jiff::civil::Date =
-        input.birth_date.parse().map_err(|_| ApiError::invalid_field("birth_date", "must be a date YYYY-MM-DD"))?;
+        input.birth_date.parse().map_err(|_| ApiError::invalid_field("birth_date", "date"))?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     if birth_date > today || birth_date.year() < today.year() - 25 {
-        return Err(ApiError::invalid_field("birth_date", "must be in the past 25 years"));
+        return Err(ApiError::invalid_field("birth_date", "birth_date_range"));
     }
     if !input.consent {
-        return Err(ApiError::invalid_field("consent", "a guardian's consent is required to add a child"));
+        return Err(ApiError::invalid_field("consent", "consent_required"));
     }
     let child = Child {
         id: new_id::<baobao_domain::ids::Child>(),
@@ -340,8 +341,12 @@ pub struct PolicyInput {
 }
 
 fn parse_policy(value: serde_json::Value, locale: Locale) -> ApiResult<Policy> {
-    let draft: PolicyDraft = serde_json::from_value(value)
-        .map_err(|e| ApiError::unprocessable("invalid_policy").with("field", "policy").with("reason", e.to_string()))?;
+    let draft: PolicyDraft = serde_json::from_value(value).map_err(|e| {
+        ApiError::unprocessable("invalid_policy")
+            .with("field", "policy")
+            .with("reason", "policy_shape")
+            .with("parser", e.to_string())
+    })?;
     draft.validate().map_err(|e| {
         ApiError::unprocessable("invalid_policy").with("field", e.field).with("reason", e.message(locale).to_owned())
     })
@@ -390,9 +395,7 @@ pub async fn publish_policy(
         return Ok(PlanView::new(&plan, &current.0, &current.1, locale));
     }
     if policy.price.currency != current.1.price.currency {
-        return Err(ApiError::unprocessable("invalid_policy")
-            .with("field", "price")
-            .with("reason", "a plan keeps its currency"));
+        return Err(ApiError::unprocessable("invalid_policy").with("field", "price").with("reason", "currency_fixed"));
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -750,8 +753,7 @@ pub async fn cancellation_quote(
     let now = state.clock.now();
     let received_at = match received_at {
         Some(_) if !caller.is_staff() => {
-            return Err(ApiError::unprocessable("invalid_query")
-                .with("reason", "received_at is for staff registering a request"));
+            return Err(ApiError::invalid_query("received_at", "staff_only"));
         }
         Some(t) if t > now || t < earliest_received_at(state)? => {
             return Err(ApiError::unprocessable("received_at_out_of_range"));
@@ -807,18 +809,19 @@ pub fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, O
         return Ok((None, None));
     };
     if !REASON_CATEGORIES.contains(&reason.category.as_str()) {
-        return Err(ApiError::invalid_field("reason.category", REASON_CATEGORIES.join(", ")));
+        return Err(ApiError::invalid_field("reason.category", "one_of").with("allowed", REASON_CATEGORIES.join(", ")));
     }
     let text = reason.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX) {
-        return Err(ApiError::invalid_field("reason.text", format!("at most {REASON_TEXT_CHARS_MAX} characters")));
+        return Err(ApiError::invalid_field("reason.text", "chars_max").with("max", REASON_TEXT_CHARS_MAX));
     }
     Ok((Some(reason.category), text))
 }
 
 pub fn parse_option(option: &str) -> ApiResult<CancelOption> {
-    CancelOption::parse(option)
-        .ok_or_else(|| ApiError::invalid_field("option", "must be now, end_of_period or end_of_commitment"))
+    CancelOption::parse(option).ok_or_else(|| {
+        ApiError::invalid_field("option", "one_of").with("allowed", "now, end_of_period, end_of_commitment")
+    })
 }
 
 /// Cancel through the API or the portal: a guardian for themselves
@@ -836,9 +839,7 @@ pub async fn cancel(
     let channel = match caller {
         Caller::Guardian { .. } => {
             if input.verification_code.is_some() || input.verification_override_reason.is_some() {
-                return Err(ApiError::unprocessable("invalid_field")
-                    .with("field", "verification_code")
-                    .with("reason", "only for support staff"));
+                return Err(ApiError::invalid_field("verification_code", "staff_only"));
             }
             Channel::SelfService
         }

@@ -8,11 +8,26 @@ use baobao_domain::Locale;
 pub const CATALOGUE: &[(&str, &str, &str)] = &[
     (
         "invalid_json",
-        "The request body is not valid JSON for this endpoint: {reason}",
-        "请求体不是此接口可接受的 JSON：{reason}",
+        "The request body is not valid JSON for this endpoint: {reason}.",
+        "请求体不是此接口可接受的 JSON：{reason}。",
     ),
     ("invalid_field", "The field {field} is not valid: {reason}", "字段 {field} 无效：{reason}"),
-    ("invalid_query", "The query parameters are not valid: {reason}", "查询参数无效：{reason}"),
+    ("invalid_query", "The query parameter {field} is not valid: {reason}", "查询参数 {field} 无效：{reason}"),
+    (
+        "gateway_not_simulated",
+        "The payment gateway can be told to fail only when the server runs with --gateway simulated.",
+        "只有在服务器以 --gateway simulated 运行时，才能设置支付网关失败。",
+    ),
+    (
+        "idempotent_request_done",
+        "This request was already carried out with this Idempotency-Key. Its answer held a secret that is shown only once and is not kept; sign in again, or create a new one, with a new key.",
+        "使用此 Idempotency-Key 的请求已经完成。其响应包含只显示一次、不予保存的机密信息；如需要，请使用新的 Idempotency-Key 重新登录或重新创建。",
+    ),
+    (
+        "json_not_object",
+        "The request body must be a JSON object ({…}), not an array or a single value.",
+        "请求体必须是 JSON 对象（{…}），不能是数组或单个值。",
+    ),
     ("invalid_id", "{id} is not a valid identifier here.", "{id} 不是有效的标识符。"),
     ("invalid_policy", "The policy field {field} is not valid: {reason}", "条款字段 {field} 无效：{reason}"),
     ("payload_too_large", "The request body is too large.", "请求体过大。"),
@@ -109,7 +124,12 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("deletion_pending", "A deletion of this data is already under way.", "该数据的删除已在进行中。"),
     ("export_not_ready", "This export is not ready yet (status {status}).", "该导出尚未完成（状态：{status}）。"),
-    ("busy", "The server is busy; retry shortly.", "服务器繁忙，请稍后重试。"),
+    ("busy", "The server is busy; nothing was changed. Retry shortly.", "服务器繁忙，未做任何更改，请稍后重试。"),
+    (
+        "database_unavailable",
+        "The server cannot reach its database right now; nothing was changed. Retry shortly.",
+        "服务器暂时无法连接数据库，未做任何更改，请稍后重试。",
+    ),
     (
         "internal",
         "Something went wrong on our side (request {request_id}); nothing you sent was lost.",
@@ -156,16 +176,92 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("evidence_too_large", "The evidence file is larger than {max_bytes} bytes.", "证据文件超过 {max_bytes} 字节。"),
 ];
 
+/// Why a field (or a body, or a query) is not valid: `details.reason` is
+/// one of these codes, stable for clients, and the message shows its text
+/// in the caller's locale. `{…}` placeholders are filled from the details.
+pub const REASONS: &[(&str, &str, &str)] = &[
+    ("missing_field", "the field {field} is missing", "缺少字段 {field}"),
+    ("unknown_field", "{field} is not a field of this request", "{field} 不是此请求的字段"),
+    ("wrong_type", "{field} has the wrong type or value", "{field} 的类型或取值不正确"),
+    ("syntax", "it is not well-formed JSON", "它不是格式正确的 JSON"),
+    ("shape", "its shape does not match this endpoint", "其结构与此接口不符"),
+    ("chars_between", "must be {min} to {max} characters", "须为 {min} 到 {max} 个字符"),
+    ("chars_max", "must be at most {max} characters", "最多 {max} 个字符"),
+    ("one_line_chars_max", "must be at most {max} characters, on one line", "最多 {max} 个字符，且只能占一行"),
+    ("one_of", "must be one of: {allowed}", "必须是以下之一：{allowed}"),
+    (
+        "rfc3339_instant",
+        "must be an RFC 3339 instant such as 2027-01-10T02:00:00Z",
+        "须为 RFC 3339 格式的时间，例如 2027-01-10T02:00:00Z",
+    ),
+    ("instant_range", "must lie between the years {from} and {until}", "须在 {from} 年到 {until} 年之间"),
+    ("date", "must be a date written YYYY-MM-DD", "须为 YYYY-MM-DD 格式的日期"),
+    (
+        "service_name",
+        "must be 2 to 32 of a-z, 0-9, _ and -, starting with a letter",
+        "须为 2 到 32 个 a-z、0-9、_ 或 - 字符，并以字母开头",
+    ),
+    ("record_kind", "must be 2 to 32 of a-z, 0-9 and _", "须为 2 到 32 个 a-z、0-9 或 _ 字符"),
+    ("recorded_at_range", "must lie between the year 2000 and tomorrow", "须在 2000 年到明天之间"),
+    ("json_bytes_max", "must be at most {max} bytes of JSON", "JSON 最多 {max} 字节"),
+    ("cursor", "is not a cursor this endpoint gave out", "不是此接口提供的游标"),
+    ("url_credentials", "must not carry a user name or password", "不得包含用户名或密码"),
+    ("https_url", "must be an https:// URL (http:// only on this host)", "须为 https:// 网址（仅本机可用 http://）"),
+    ("digits", "must be {digits} digits", "须为 {digits} 位数字"),
+    (
+        "received_on_or_at",
+        "give either received_on (a date) or received_at (an instant), not both",
+        "请在 received_on（日期）和 received_at（时间）中二选一",
+    ),
+    (
+        "code_or_override",
+        "give either the guardian's code or an override reason, not both",
+        "请在监护人的验证码和主管的书面理由中二选一",
+    ),
+    ("staff_reason", "staff must state why, in 1 to {max} characters", "工作人员须说明理由（1 到 {max} 个字符）"),
+    ("staff_only", "{field} is for staff registering a request", "{field} 仅供工作人员登记申请时使用"),
+    ("base64", "must be base64", "须为 base64 编码"),
+    ("required", "is required", "为必填项"),
+    ("email", "is not an email address", "不是有效的邮箱地址"),
+    ("time_zone", "is not an IANA time zone such as Asia/Shanghai", "不是 IANA 时区名，例如 Asia/Shanghai"),
+    ("birth_date_range", "must lie within the past 25 years", "须在过去 25 年之内"),
+    ("consent_required", "a guardian's consent is required to add a child", "添加孩子须经监护人同意"),
+    ("currency_fixed", "a plan keeps its currency", "套餐的币种不可更改"),
+    ("policy_shape", "does not have the fields and types of a policy", "不符合条款的字段和类型"),
+    ("unknown_service", "there is no plan for the service {service}", "不存在服务 {service} 的套餐"),
+];
+
 /// The catalogue text for `code` in `locale`, placeholders filled from
-/// `details` (string or number values).
+/// `details` (string or number values); a `reason` code is shown as its
+/// text from `REASONS`.
 pub fn render(code: &str, locale: Locale, details: &serde_json::Value) -> String {
     let Some((_, en, zh)) = CATALOGUE.iter().find(|(c, _, _)| *c == code) else {
         return code.to_owned();
     };
-    let mut text = match locale {
-        Locale::En => (*en).to_owned(),
-        Locale::ZhCn => (*zh).to_owned(),
-    };
+    let text = pick(locale, en, zh);
+    let reason = details.get("reason").and_then(|r| r.as_str()).and_then(|r| REASONS.iter().find(|(c, _, _)| *c == r));
+    match reason {
+        Some((_, en, zh)) => {
+            let reason_text = fill(pick(locale, en, zh), details, None);
+            fill(text, details, Some(&reason_text))
+        }
+        None => fill(text, details, None),
+    }
+}
+
+fn pick(locale: Locale, en: &str, zh: &str) -> String {
+    match locale {
+        Locale::En => en.to_owned(),
+        Locale::ZhCn => zh.to_owned(),
+    }
+}
+
+/// `{key}` placeholders replaced by the details' values; `{reason}` by
+/// `reason_text` when given.
+fn fill(mut text: String, details: &serde_json::Value, reason_text: Option<&str>) -> String {
+    if let Some(reason_text) = reason_text {
+        text = text.replace("{reason}", reason_text);
+    }
     if let Some(map) = details.as_object() {
         for (key, value) in map {
             let placeholder = format!("{{{key}}}");
@@ -222,6 +318,88 @@ mod tests {
             assert!(!en.is_empty() && !zh.is_empty(), "{code}");
             assert_ne!(en, zh, "{code} is not translated");
         }
+    }
+
+    #[test]
+    fn every_reason_has_text_in_both_locales_and_zh_cn_text_has_no_english_words() {
+        let mut codes: Vec<&str> = REASONS.iter().map(|(c, _, _)| *c).collect();
+        let count = codes.len();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), count, "duplicate reasons");
+        let mut english = Vec::new();
+        for (code, en, zh) in CATALOGUE.iter().chain(REASONS) {
+            assert!(!en.is_empty() && !zh.is_empty(), "{code}");
+            assert_ne!(en, zh, "{code} is not translated");
+            if !english_words(zh).is_empty() {
+                english.push(format!("{code}: {zh} {:?}", english_words(zh)));
+            }
+        }
+        assert_eq!(english, Vec::<String>::new());
+    }
+
+    /// Runs of three or more Latin letters that are not placeholders, field
+    /// names or the few technical names a Chinese text also uses.
+    fn english_words(text: &str) -> Vec<String> {
+        const TECHNICAL: &[&str] = &[
+            "JSON",
+            "RFC",
+            "YYYY",
+            "MM",
+            "DD",
+            "IANA",
+            "Asia",
+            "Shanghai",
+            "SHA",
+            "API",
+            "application",
+            "json",
+            "base64",
+            "http",
+            "https",
+            "Idempotency",
+            "Key",
+            "ASCII",
+        ];
+        // Command-line flags (`--clock simulated`) are what the operator types.
+        let text: String = text
+            .split_whitespace()
+            .scan(false, |after_flag, token| {
+                let skip = *after_flag || token.starts_with("--");
+                *after_flag = token.starts_with("--");
+                Some(if skip { "" } else { token })
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut words = Vec::new();
+        let mut placeholder = false;
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '{' || c == '}')) {
+            if word.starts_with('{') {
+                placeholder = !word.ends_with('}');
+                continue;
+            }
+            if placeholder {
+                placeholder = !word.ends_with('}');
+                continue;
+            }
+            let letters = word.chars().filter(|c| c.is_ascii_alphabetic()).count();
+            if letters >= 3 && !TECHNICAL.contains(&word) && !word.contains('_') {
+                words.push(word.to_owned());
+            }
+        }
+        words
+    }
+
+    #[test]
+    fn a_field_reason_is_shown_in_the_callers_language() {
+        let details = serde_json::json!({"field": "consent", "reason": "consent_required"});
+        assert_eq!(render("invalid_field", Locale::ZhCn, &details), "字段 consent 无效：添加孩子须经监护人同意");
+        assert_eq!(
+            render("invalid_field", Locale::En, &details),
+            "The field consent is not valid: a guardian's consent is required to add a child"
+        );
+        let details = serde_json::json!({"field": "name", "reason": "chars_between", "min": 1, "max": 100});
+        assert_eq!(render("invalid_field", Locale::ZhCn, &details), "字段 name 无效：须为 1 到 100 个字符");
     }
 
     #[test]

@@ -223,6 +223,10 @@ pub async fn deliver_due(state: &AppState, now: Timestamp) -> ApiResult<Delivery
         }
         tx.commit().await?;
     }
+    if report.delivered > 0 {
+        // Delivered messages had their addresses erased: leave no copy behind.
+        state.store.forget_deleted().await?;
+    }
     Ok(report)
 }
 
@@ -235,8 +239,13 @@ async fn send_email(state: &AppState, message: &OutboxMessage) -> Result<(), Str
     mailer.send(&email).await.map_err(|e| e.0)
 }
 
+/// How often the worker forgets saved responses past the replay window
+/// and expired sign-in counts.
+pub const PRUNE_INTERVAL_SECONDS: u64 = 60;
+
 /// The worker: delivers due messages every couple of seconds while the server runs.
 pub async fn run_worker(state: AppState) {
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         if let Err(error) = deliver_due(&state, state.clock.wall_now()).await {
             tracing::error!(
@@ -245,8 +254,23 @@ pub async fn run_worker(state: AppState) {
                 "outbox pass failed"
             );
         }
+        if last_prune.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_INTERVAL_SECONDS) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(error) = prune_request_records(&state).await {
+                tracing::error!(%error, "pruning saved responses failed");
+            }
+        }
         tokio::time::sleep(Duration::from_millis(OUTBOX_POLL_MILLISECONDS)).await;
     }
+}
+
+/// Saved responses are kept for the replay window only; failed sign-ins
+/// for their window only.
+pub async fn prune_request_records(state: &AppState) -> Result<u64, baobao_store::StoreError> {
+    let now = state.clock.wall_now();
+    let login_window_start =
+        now.checked_sub(SignedDuration::from_secs(crate::auth::LOGIN_WINDOW_SECONDS)).unwrap_or(now);
+    state.store.prune_request_records(crate::idempotency::replay_window_start(now), login_window_start).await
 }
 
 #[cfg(test)]

@@ -198,10 +198,7 @@ pub async fn verify_guardian(
 ) -> ApiResult<Verified> {
     let (_, role) = caller.require_staff(&[Role::Agent, Role::Supervisor])?;
     match (code, override_reason) {
-        (Some(_), Some(_)) => Err(ApiError::invalid_field(
-            "verification_override_reason",
-            "give either the guardian's code or an override reason, not both",
-        )),
+        (Some(_), Some(_)) => Err(ApiError::invalid_field("verification_override_reason", "code_or_override")),
         (None, Some(reason)) => {
             if role != Role::Supervisor {
                 return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "override_not_allowed"));
@@ -209,10 +206,9 @@ pub async fn verify_guardian(
             let reason = reason.trim();
             let chars = reason.chars().count();
             if !(OVERRIDE_REASON_CHARS_MIN..=OVERRIDE_REASON_CHARS_MAX).contains(&chars) {
-                return Err(ApiError::invalid_field(
-                    "verification_override_reason",
-                    format!("must be {OVERRIDE_REASON_CHARS_MIN} to {OVERRIDE_REASON_CHARS_MAX} characters"),
-                ));
+                return Err(ApiError::invalid_field("verification_override_reason", "chars_between")
+                    .with("min", OVERRIDE_REASON_CHARS_MIN)
+                    .with("max", OVERRIDE_REASON_CHARS_MAX));
             }
             Ok(Verified::SupervisorOverride { reason: reason.to_owned() })
         }
@@ -220,7 +216,7 @@ pub async fn verify_guardian(
         (Some(code), None) => {
             let code = code.trim();
             if code.len() != CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ApiError::invalid_field("verification_code", format!("must be {CODE_DIGITS} digits")));
+                return Err(ApiError::invalid_field("verification_code", "digits").with("digits", CODE_DIGITS));
             }
             let now = state.clock.wall_now();
             let mut tx = state.store.begin().await?;
@@ -436,18 +432,13 @@ impl NoticeDraft {
 fn parse_received(input: &WrittenNoticeInput, calendar: &Calendar) -> ApiResult<Timestamp> {
     match (&input.received_on, &input.received_at) {
         (Some(day), None) => {
-            let date: jiff::civil::Date =
-                day.parse().map_err(|_| ApiError::invalid_field("received_on", "must be a date YYYY-MM-DD"))?;
-            calendar
-                .start_of_date(date)
-                .map_err(|_| ApiError::invalid_field("received_on", "must be a date YYYY-MM-DD"))
+            let date: jiff::civil::Date = day.parse().map_err(|_| ApiError::invalid_field("received_on", "date"))?;
+            calendar.start_of_date(date).map_err(|_| ApiError::invalid_field("received_on", "date"))
         }
-        (None, Some(instant)) => instant
-            .parse::<Timestamp>()
-            .map_err(|_| ApiError::invalid_field("received_at", "must be an RFC 3339 instant")),
-        _ => {
-            Err(ApiError::invalid_field("received_on", "give either received_on (a date) or received_at (an instant)"))
+        (None, Some(instant)) => {
+            instant.parse::<Timestamp>().map_err(|_| ApiError::invalid_field("received_at", "rfc3339_instant"))
         }
+        _ => Err(ApiError::invalid_field("received_on", "received_on_or_at")),
     }
 }
 
@@ -460,7 +451,7 @@ fn decode_evidence(evidence: &EvidenceInput) -> ApiResult<Vec<u8>> {
     }
     let bytes = STANDARD
         .decode(evidence.content_base64.trim())
-        .map_err(|_| ApiError::invalid_field("evidence.content_base64", "must be base64"))?;
+        .map_err(|_| ApiError::invalid_field("evidence.content_base64", "base64"))?;
     if bytes.len() > EVIDENCE_BYTES_MAX {
         return Err(ApiError::unprocessable("evidence_too_large").with("max_bytes", EVIDENCE_BYTES_MAX));
     }
@@ -475,7 +466,7 @@ fn decode_evidence(evidence: &EvidenceInput) -> ApiResult<Vec<u8>> {
 fn short_text(field: &str, text: Option<&str>, max: usize) -> ApiResult<Option<String>> {
     let text = text.map(str::trim).filter(|t| !t.is_empty());
     if text.is_some_and(|t| t.chars().count() > max || t.chars().any(char::is_control)) {
-        return Err(ApiError::invalid_field(field, format!("at most {max} characters, on one line")));
+        return Err(ApiError::invalid_field(field, "one_line_chars_max").with("max", max));
     }
     Ok(text.map(str::to_owned))
 }
@@ -494,7 +485,7 @@ pub async fn register_written_notice(
 ) -> ApiResult<RegisteredNotice> {
     caller.require_staff(&[Role::Agent, Role::Supervisor])?;
     let sender = short_text("sender", Some(&input.sender), SENDER_CHARS_MAX)?
-        .ok_or_else(|| ApiError::invalid_field("sender", "who sent the notice is required"))?;
+        .ok_or_else(|| ApiError::invalid_field("sender", "required"))?;
     let tracking_number = short_text("tracking_number", input.tracking_number.as_deref(), TRACKING_CHARS_MAX)?;
     let option = lifecycle::parse_option(input.option.as_deref().unwrap_or("end_of_period"))?;
     let bytes = decode_evidence(&input.evidence)?;
@@ -555,7 +546,7 @@ pub async fn notices_registered_on(
     caller.require_staff(&[Role::Agent, Role::Supervisor, Role::Compliance, Role::Admin])?;
     let calendar = Calendar::new(&state.config.staff_time_zone).map_err(internal)?;
     let day: jiff::civil::Date = match day {
-        Some(text) => text.parse().map_err(|_| ApiError::invalid_field("date", "must be a date YYYY-MM-DD"))?,
+        Some(text) => text.parse().map_err(|_| ApiError::invalid_field("date", "date"))?,
         None => calendar.zoned(state.clock.now()).date(),
     };
     let start = calendar.start_of_date(day).map_err(internal)?;

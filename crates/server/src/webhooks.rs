@@ -121,7 +121,7 @@ pub struct CreatedEndpoint {
 
 fn check_url(text: &str) -> ApiResult<String> {
     let text = text.trim();
-    let bad = || ApiError::invalid_field("url", "must be an https:// URL (http:// only for localhost)");
+    let bad = || ApiError::invalid_field("url", "https_url");
     if text.len() > URL_CHARS_MAX {
         return Err(bad());
     }
@@ -133,7 +133,7 @@ fn check_url(text: &str) -> ApiResult<String> {
         _ => return Err(bad()),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::invalid_field("url", "must not carry credentials"));
+        return Err(ApiError::invalid_field("url", "url_credentials"));
     }
     Ok(url.to_string())
 }

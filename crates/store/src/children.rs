@@ -248,6 +248,17 @@ impl Tx {
         Ok(i64::try_from(changed.rows_affected()).unwrap_or(i64::MAX))
     }
 
+    /// The words guardians wrote when they cancelled (they may name a
+    /// child); the category stays, for the provider's statistics.
+    pub async fn minimise_cancellation_reasons(&mut self, family_id: &FamilyId) -> StoreResult<i64> {
+        let changed =
+            sqlx::query("UPDATE cancellations SET reason_text = NULL WHERE family_id = $1 AND reason_text IS NOT NULL")
+                .bind(family_id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(i64::try_from(changed.rows_affected()).unwrap_or(i64::MAX))
+    }
+
     /// Statuses of a family's subscriptions of one service (`*`: all) —
     /// read under this transaction, so a deletion sees a consistent picture.
     pub async fn live_subscriptions_of(&mut self, family_id: &FamilyId, service: &str) -> StoreResult<i64> {

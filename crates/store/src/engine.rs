@@ -38,8 +38,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "one_live_subscription",
-        sql: include_str!("../migrations/0007_one_live_subscription.sql"),
+        name: "one_live_subscription_and_limits",
+        sql: include_str!("../migrations/0007_one_live_subscription_and_limits.sql"),
     },
 ];
 
@@ -66,12 +66,15 @@ impl Engine {
         match self {
             // WAL lets readers run beside the one writer; a writer waits
             // for the lock rather than failing at once; FULL makes every
-            // acknowledged commit survive a power cut, not only a crash.
+            // acknowledged commit survive a power cut, not only a crash;
+            // secure_delete overwrites what a deletion removes, so deleted
+            // personal data does not linger in the file's free pages.
             Engine::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA busy_timeout = 10000",
                 "PRAGMA synchronous = FULL",
+                "PRAGMA secure_delete = ON",
             ],
             Engine::Postgres => &["SET TIME ZONE 'UTC'"],
         }

@@ -62,8 +62,15 @@ pub enum StoreError {
     Conflict { constraint: String },
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
-    #[error("no database connection became free in time")]
+    /// The database is busy (no connection free in time, SQLite's lock
+    /// held elsewhere, a PostgreSQL deadlock or serialization failure):
+    /// nothing was written, and the same request may simply be retried.
+    #[error("the database is busy")]
     Busy,
+    /// The connection to the database failed (it restarted, the network
+    /// went away); nothing was acknowledged.
+    #[error("the database cannot be reached")]
+    Unavailable,
     #[error("database unavailable or failed: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -77,11 +84,27 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::PoolTimedOut => StoreError::Busy,
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => StoreError::Unavailable,
             sqlx::Error::Database(db) if db.is_unique_violation() || db.is_check_violation() => {
                 StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_owned() }
             }
+            // SQLITE_BUSY and SQLITE_LOCKED (with extended codes); PostgreSQL's
+            // serialization_failure, deadlock_detected and lock_not_available.
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| is_busy_code(&code)) => StoreError::Busy,
+            // PostgreSQL's admin_shutdown, crash_shutdown, cannot_connect_now.
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("57P")) => {
+                StoreError::Unavailable
+            }
             _ => StoreError::Database(error),
         }
+    }
+}
+
+fn is_busy_code(code: &str) -> bool {
+    match code.parse::<i64>() {
+        // SQLite's result codes: the primary code is the low byte.
+        Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6),
+        Err(_) => matches!(code, "40001" | "40P01" | "55P03"),
     }
 }
 
@@ -140,6 +163,19 @@ impl Store {
     pub async fn begin(&self) -> StoreResult<Tx> {
         let tx = self.writes.begin_with(self.engine.begin_write()).await?;
         Ok(Tx { tx, engine: self.engine })
+    }
+
+    /// After personal data was deleted: on SQLite, copies the write-ahead
+    /// log into the database and truncates it, so that no earlier page
+    /// image holding the deleted rows stays in the `-wal` file (the pages
+    /// themselves were overwritten by `secure_delete`). Best effort: a
+    /// reader holding an old snapshot delays it to the next deletion.
+    /// PostgreSQL reclaims dead rows by its own (auto)vacuum.
+    pub async fn forget_deleted(&self) -> StoreResult<()> {
+        if self.engine == Engine::Sqlite {
+            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writes).await?;
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

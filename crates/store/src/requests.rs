@@ -1,9 +1,16 @@
-//! Saved responses for `Idempotency-Key`: the first request with a key
-//! claims it, its response is saved, and a retry gets the saved response.
+//! What protects requests rather than records: saved responses for
+//! `Idempotency-Key` (the first request with a key claims it, its response
+//! is saved, and a retry gets the saved response) and the count of failed
+//! sign-ins per account.
+//!
+//! Saved responses are kept for the replay window only and name the family
+//! they belong to, so that a deletion of its personal data takes them too;
+//! a response that held a secret is saved without its body.
 
+use baobao_domain::ids::FamilyId;
 use jiff::Timestamp;
 
-use crate::{IdempotentRequest, Store, StoreResult, instant, micros, text};
+use crate::{IdempotentRequest, SavedResponse, Store, StoreResult, Tx, instant, micros, text};
 
 /// What claiming a key found.
 #[derive(Debug)]
@@ -16,22 +23,28 @@ pub enum Claim {
 
 impl Store {
     /// Claims `(scope, key)` for a request whose body hashes to
-    /// `request_sha256`, or returns what is stored under it.
+    /// `request_sha256`, or returns what is stored under it. A key last
+    /// claimed before `expired_before` is past the replay window and is
+    /// claimed afresh, as if it had never been used.
     pub async fn claim_idempotency_key(
         &self,
         scope: &str,
         key: &str,
         request_sha256: &str,
         now: Timestamp,
+        expired_before: Timestamp,
     ) -> StoreResult<Claim> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (scope, idempotency_key, request_sha256, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (scope, idempotency_key) DO NOTHING",
+             ON CONFLICT (scope, idempotency_key) DO UPDATE SET request_sha256 = excluded.request_sha256, \
+             created_at = excluded.created_at, response_status = NULL, response_body = NULL, family_id = NULL \
+             WHERE idempotency_keys.created_at < $5",
         )
         .bind(scope)
         .bind(key)
         .bind(request_sha256)
         .bind(micros(now))
+        .bind(micros(expired_before))
         .execute(&self.writes)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -47,10 +60,13 @@ impl Store {
         .await?;
         let status: Option<i64> = sqlx::Row::try_get(&row, "response_status")?;
         let body: Option<String> = sqlx::Row::try_get(&row, "response_body")?;
-        let response = match (status, body) {
-            (Some(status), Some(body)) => Some((u16::try_from(status).unwrap_or(500), body)),
-            _ => None,
-        };
+        let response = status.map(|status| {
+            let status = u16::try_from(status).unwrap_or(500);
+            match body {
+                Some(body) => SavedResponse::Replayable { status, body },
+                None => SavedResponse::Withheld { status },
+            }
+        });
         Ok(Claim::Existing(IdempotentRequest {
             request_sha256: text(&row, "request_sha256")?,
             response,
@@ -58,14 +74,27 @@ impl Store {
         }))
     }
 
-    pub async fn save_idempotent_response(&self, scope: &str, key: &str, status: u16, body: &str) -> StoreResult<()> {
+    /// Saves what a retry will get, and whose family's data it shows.
+    pub async fn save_idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &SavedResponse,
+        family_id: Option<&FamilyId>,
+    ) -> StoreResult<()> {
+        let (status, body) = match response {
+            SavedResponse::Replayable { status, body } => (*status, Some(body.as_str())),
+            SavedResponse::Withheld { status } => (*status, None),
+        };
         sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE scope = $1 AND idempotency_key = $2",
+            "UPDATE idempotency_keys SET response_status = $3, response_body = $4, family_id = $5 \
+             WHERE scope = $1 AND idempotency_key = $2",
         )
         .bind(scope)
         .bind(key)
         .bind(i64::from(status))
         .bind(body)
+        .bind(family_id.map(|f| f.as_str().to_owned()))
         .execute(&self.writes)
         .await?;
         Ok(())
@@ -82,5 +111,72 @@ impl Store {
         .execute(&self.writes)
         .await?;
         Ok(())
+    }
+
+    /// Forgets saved responses claimed before `before`, and failed sign-ins
+    /// whose window began before `login_window_before`; the rows removed.
+    pub async fn prune_request_records(&self, before: Timestamp, login_window_before: Timestamp) -> StoreResult<u64> {
+        let responses = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(micros(before))
+            .execute(&self.writes)
+            .await?;
+        let logins = sqlx::query("DELETE FROM login_failures WHERE window_start < $1")
+            .bind(micros(login_window_before))
+            .execute(&self.writes)
+            .await?;
+        Ok(responses.rows_affected() + logins.rows_affected())
+    }
+
+    /// Failed sign-ins of the account since its window began at the returned instant.
+    pub async fn login_failures(&self, account_sha256: &str) -> StoreResult<Option<(i64, Timestamp)>> {
+        let row = sqlx::query("SELECT failures, window_start FROM login_failures WHERE account_sha256 = $1")
+            .bind(account_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((crate::integer(&row, "failures")?, instant(&row, "window_start")?))).transpose()
+    }
+
+    /// Counts one failed sign-in; a window that began before
+    /// `window_expired_before` starts again at `now` with this failure.
+    pub async fn record_login_failure(
+        &self,
+        account_sha256: &str,
+        now: Timestamp,
+        window_expired_before: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_failures (account_sha256, failures, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (account_sha256) DO UPDATE SET \
+             failures = CASE WHEN login_failures.window_start < $3 THEN 1 ELSE login_failures.failures + 1 END, \
+             window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END",
+        )
+        .bind(account_sha256)
+        .bind(micros(now))
+        .bind(micros(window_expired_before))
+        .execute(&self.writes)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn clear_login_failures(&self, account_sha256: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE account_sha256 = $1")
+            .bind(account_sha256)
+            .execute(&self.writes)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Every saved response that shows the family's data: those its own
+    /// guardians received, and any other that names it (a staff member's
+    /// answer about the family). Part of deleting its personal data.
+    pub async fn delete_saved_responses_of(&mut self, family_id: &FamilyId) -> StoreResult<u64> {
+        let deleted =
+            sqlx::query("DELETE FROM idempotency_keys WHERE family_id = $1 OR response_body LIKE '%' || $1 || '%'")
+                .bind(family_id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(deleted.rows_affected())
     }
 }

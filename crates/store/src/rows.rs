@@ -192,8 +192,18 @@ pub struct AuditEntry {
 #[derive(Clone, Debug)]
 pub struct IdempotentRequest {
     pub request_sha256: String,
-    pub response: Option<(u16, String)>,
+    pub response: Option<SavedResponse>,
     pub created_at: Timestamp,
+}
+
+/// What a finished request left for its retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SavedResponse {
+    /// The status and body, replayed as they were.
+    Replayable { status: u16, body: String },
+    /// Done, but the answer held a secret shown only once (a session token,
+    /// an API key, a webhook secret): only the status is kept.
+    Withheld { status: u16 },
 }
 
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::api::ApiJson;
 use crate::auth::{Allowed, Role, who};
 use crate::billing;
-use crate::clock::SIMULATED_NOW_SETTING;
+use crate::clock::{SIMULATED_NOW_SETTING, SIMULATED_YEAR_MAX, SIMULATED_YEAR_MIN};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::views::BillingRunSummary;
@@ -54,8 +54,13 @@ async fn set_clock(
     ApiJson(input): ApiJson<ClockInput>,
 ) -> ApiResult<Json<ClockView>> {
     caller.require_staff(&[Role::Admin])?;
-    let now: Timestamp =
-        input.now.parse().map_err(|_| ApiError::invalid_field("now", "must be an RFC 3339 instant"))?;
+    let now: Timestamp = input.now.parse().map_err(|_| ApiError::invalid_field("now", "rfc3339_instant"))?;
+    let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
+    if !(SIMULATED_YEAR_MIN..=SIMULATED_YEAR_MAX).contains(&year) {
+        return Err(ApiError::invalid_field("now", "instant_range")
+            .with("from", SIMULATED_YEAR_MIN)
+            .with("until", SIMULATED_YEAR_MAX));
+    }
     let simulated = state.clock.as_simulated().ok_or_else(|| ApiError::conflict("clock_not_simulated"))?;
     let now =
         simulated.set(now).map_err(|current| ApiError::conflict("clock_backwards").with("now", current.to_string()))?;
@@ -91,10 +96,7 @@ async fn set_gateway(
     ApiJson(input): ApiJson<GatewayInput>,
 ) -> ApiResult<Json<GatewayInput>> {
     caller.require_staff(&[Role::Admin])?;
-    let simulated = state
-        .gateway
-        .as_simulated()
-        .ok_or_else(|| ApiError::conflict("conflict").with("reason", "the gateway is not simulated"))?;
+    let simulated = state.gateway.as_simulated().ok_or_else(|| ApiError::conflict("gateway_not_simulated"))?;
     simulated.set_decline_charges(input.decline_charges);
     Ok(Json(input))
 }

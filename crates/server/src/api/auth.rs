@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, created};
 use crate::auth::{Allowed, token_hash, who};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::withheld;
 use crate::lifecycle::{self, SignInInput};
 use crate::state::AppState;
 use crate::views::SessionView;
@@ -21,7 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/auth/sessions", tag = "auth", request_body = SignInInput,
     responses((status = 201, body = SessionView), (status = 401, description = "wrong email or password")))]
 async fn sign_in(State(state): State<AppState>, ApiJson(input): ApiJson<SignInInput>) -> ApiResult<Response> {
-    Ok(created(lifecycle::sign_in(&state, input).await?))
+    // The session token is shown once: a retry with the key is told "already done".
+    Ok(withheld(created(lifecycle::sign_in(&state, input).await?)))
 }
 
 /// Sign out: the bearer token stops working.

@@ -18,6 +18,7 @@ use crate::children::{self, ApiKeyCreated, ApiKeyInput, RecordCreated, RecordInp
 use crate::deletion::{self, DeletionInput, DeletionView};
 use crate::error::{ApiError, ApiResult};
 use crate::exports::{self, ExportView};
+use crate::idempotency::withheld;
 use crate::lifecycle::ChildInput;
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
@@ -48,7 +49,8 @@ async fn create_api_key(
     Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<ApiKeyInput>,
 ) -> ApiResult<Response> {
-    Ok(created(children::create_api_key(&state, &caller, input).await?))
+    // The key is shown once.
+    Ok(withheld(created(children::create_api_key(&state, &caller, input).await?)))
 }
 
 /// The family's children.

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::withheld;
 use crate::lifecycle::{self, SignUpInput};
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
@@ -36,7 +37,8 @@ fn family_id(text: &str) -> ApiResult<FamilyId> {
 #[utoipa::path(post, path = "/v1/families", tag = "families", request_body = SignUpInput,
     responses((status = 201, body = SignUpView), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
 async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpInput>) -> ApiResult<Response> {
-    Ok(created(lifecycle::sign_up(&state, input).await?))
+    // The answer holds a session token, shown once.
+    Ok(withheld(created(lifecycle::sign_up(&state, input).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -111,7 +113,7 @@ async fn statement(
             )
                 .into_response())
         }
-        Some(_) => Err(ApiError::unprocessable("invalid_query").with("reason", "format must be json or csv")),
+        Some(_) => Err(ApiError::invalid_query("format", "one_of").with("allowed", "json, csv")),
     }
 }
 

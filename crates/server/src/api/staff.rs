@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::withheld;
 use crate::lifecycle;
 use crate::state::AppState;
 use crate::support::{
@@ -136,7 +137,8 @@ async fn create_endpoint(
     Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<EndpointInput>,
 ) -> ApiResult<Response> {
-    Ok(created(webhooks::create_endpoint(&state, &caller, input).await?))
+    // The signing secret is shown once.
+    Ok(withheld(created(webhooks::create_endpoint(&state, &caller, input).await?)))
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "integrators", security(("bearer" = [])),

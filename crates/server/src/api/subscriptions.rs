@@ -58,14 +58,16 @@ struct QuoteQuery {
     params(("id" = String, Path), QuoteQuery), responses((status = 200, body = QuoteView)))]
 async fn cancellation_quote(
     State(state): State<AppState>,
-    Allowed(caller): Allowed<{ who::GUARDIAN | who::AGENT | who::SUPERVISOR | who::ADMIN }>,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Lang(locale): Lang,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<QuoteQuery>,
 ) -> ApiResult<Json<QuoteView>> {
-    let received_at = query.received_at.map(|t| t.parse::<Timestamp>()).transpose().map_err(|_| {
-        ApiError::unprocessable("invalid_query").with("reason", "received_at must be an RFC 3339 instant")
-    })?;
+    let received_at = query
+        .received_at
+        .map(|t| t.parse::<Timestamp>())
+        .transpose()
+        .map_err(|_| ApiError::invalid_query("received_at", "rfc3339_instant"))?;
     Ok(Json(lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?))
 }
 

@@ -365,6 +365,10 @@ async fn cancel_model(
     error: Option<String>,
     status: StatusCode,
 ) -> PageResult {
+    // Every staff role may read a quote; only those who file cancellations get this page.
+    if !lifecycle::STAFF_FILERS.contains(&staff.role) {
+        return Err(PortalError::api(page, ApiError::not_found("subscription")));
+    }
     let view = lifecycle::get_subscription(state, &staff.caller, id).await.map_err(api(&page))?;
     let family =
         FamilyId::parse(&view.family_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;

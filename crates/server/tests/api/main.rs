@@ -18,3 +18,4 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod portal;
+mod security;
