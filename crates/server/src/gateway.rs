@@ -41,11 +41,13 @@ impl PaymentGateway for LedgerOnlyGateway {
 }
 
 /// Declines charges while `decline_charges` is set; remembers what it did
-/// per key so that a retried key gets the first answer.
+/// per key (the reference and the signed amount: charges positive, refunds
+/// negative) so that a retried key gets the first answer, and so that a
+/// test can hold the ledger against the money that really moved.
 #[derive(Default)]
 pub struct SimulatedGateway {
     decline_charges: AtomicBool,
-    done: Mutex<HashMap<String, String>>,
+    done: Mutex<HashMap<String, (String, i64)>>,
 }
 
 impl SimulatedGateway {
@@ -57,26 +59,31 @@ impl SimulatedGateway {
         self.decline_charges.load(Ordering::SeqCst)
     }
 
-    fn remember(&self, key: &str) -> String {
+    fn remember(&self, key: &str, signed_amount_minor: i64) -> String {
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        done.entry(key.to_owned()).or_insert_with(|| format!("sim:{key}")).clone()
+        done.entry(key.to_owned()).or_insert_with(|| (format!("sim:{key}"), signed_amount_minor)).0.clone()
+    }
+
+    /// Charges less refunds, over everything this gateway did.
+    pub fn net_taken_minor(&self) -> i64 {
+        self.done.lock().unwrap_or_else(|p| p.into_inner()).values().map(|(_, amount)| amount).sum()
     }
 }
 
 #[async_trait]
 impl PaymentGateway for SimulatedGateway {
-    async fn charge(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
-        if let Some(reference) = self.done.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+    async fn charge(&self, key: &str, amount: Money) -> Result<String, GatewayError> {
+        if let Some((reference, _)) = self.done.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(reference.clone());
         }
         if self.declines_charges() {
             return Err(GatewayError::Declined("simulated decline".to_owned()));
         }
-        Ok(self.remember(key))
+        Ok(self.remember(key, amount.amount_minor))
     }
 
-    async fn refund(&self, key: &str, _amount: Money) -> Result<String, GatewayError> {
-        Ok(self.remember(key))
+    async fn refund(&self, key: &str, amount: Money) -> Result<String, GatewayError> {
+        Ok(self.remember(key, -amount.amount_minor))
     }
 
     fn as_simulated(&self) -> Option<&SimulatedGateway> {

@@ -539,20 +539,6 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     )?;
     let guardians = state.store.guardians_of(family_id).await?;
     let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
-    let mut tx = state.store.begin().await?;
-    if let Err(error) = tx.insert_subscription(&subscription).await {
-        drop(tx);
-        return Err(lost_subscribe_race(state, error, first_charge.as_ref()).await);
-    }
-    crate::outbox::email_guardians(
-        &mut tx,
-        state,
-        &guardians,
-        "subscription_confirmed",
-        stored_receipt.id.as_str(),
-        &email,
-    )
-    .await?;
     let hook = json!({
         "subscription_id": subscription.id,
         "family_id": family_id,
@@ -561,40 +547,89 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         "period_start": first.start.to_string(),
         "period_end": first.end.to_string(),
     });
-    crate::outbox::webhook(&mut tx, state, &plan.service, "subscription.created", subscription.id.as_str(), &hook)
-        .await?;
-    // Subscribing again keeps the child's data: a retention deletion is called off.
-    tx.cancel_retention_deletion(family_id, &plan.service).await?;
-    if let Some(charge) = &first_charge {
-        tx.append_ledger_entry(charge).await?;
+    let audit = json!({"plan_id": plan.id, "policy_version": version.version, "policy_sha256": version.sha256});
+    let written = NewSubscription {
+        subscription: &subscription,
+        service: &plan.service,
+        first_charge: first_charge.as_ref(),
+        receipt: &stored_receipt,
+        guardians: &guardians,
+        email: &email,
+        hook: &hook,
+        audit: &audit,
     }
-    tx.insert_receipt(&stored_receipt).await?;
-    tx.audit(
-        now,
-        &caller.actor(),
-        "subscription.created",
-        &[family_id.as_str(), subscription.id.as_str(), stored_receipt.id.as_str()],
-        &json!({"plan_id": plan.id, "policy_version": version.version, "policy_sha256": version.sha256}),
-    )
-    .await?;
-    tx.commit().await?;
+    .write(state, &caller.actor(), now)
+    .await;
+    if let Err(error) = written {
+        return Err(void_first_charge(state, error, first_charge.as_ref()).await);
+    }
     Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }
 
-/// The database's one-live-subscription-per-plan index refused a second
-/// one (a double-click, two tabs): the answer is "already subscribed", and
-/// the first charge this request took is given back at once.
-async fn lost_subscribe_race(state: &AppState, error: StoreError, first_charge: Option<&LedgerEntry>) -> ApiError {
-    if !matches!(error, StoreError::Conflict { .. }) {
-        return error.into();
+/// Everything a sign-up writes, in one transaction.
+struct NewSubscription<'a> {
+    subscription: &'a Subscription,
+    service: &'a str,
+    first_charge: Option<&'a LedgerEntry>,
+    receipt: &'a baobao_store::StoredReceipt,
+    guardians: &'a [Guardian],
+    email: &'a serde_json::Value,
+    hook: &'a serde_json::Value,
+    audit: &'a serde_json::Value,
+}
+
+impl NewSubscription<'_> {
+    async fn write(&self, state: &AppState, actor: &str, now: Timestamp) -> Result<(), ApiError> {
+        let subscription = self.subscription;
+        let mut tx = state.store.begin().await?;
+        tx.insert_subscription(subscription).await.map_err(|error| match error {
+            // The one-live-subscription-per-plan index: a double-click, two tabs.
+            StoreError::Conflict { .. } => ApiError::conflict("already_subscribed"),
+            other => other.into(),
+        })?;
+        let receipt_id = self.receipt.id.as_str();
+        crate::outbox::email_guardians(
+            &mut tx,
+            state,
+            self.guardians,
+            "subscription_confirmed",
+            receipt_id,
+            self.email,
+        )
+        .await?;
+        crate::outbox::webhook(
+            &mut tx,
+            state,
+            self.service,
+            "subscription.created",
+            subscription.id.as_str(),
+            self.hook,
+        )
+        .await?;
+        // Subscribing again keeps the child's data: a retention deletion is called off.
+        tx.cancel_retention_deletion(&subscription.family_id, self.service).await?;
+        if let Some(charge) = self.first_charge {
+            tx.append_ledger_entry(charge).await?;
+        }
+        tx.insert_receipt(self.receipt).await?;
+        let subjects = [subscription.family_id.as_str(), subscription.id.as_str(), receipt_id];
+        tx.audit(now, actor, "subscription.created", &subjects, self.audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
+}
+
+/// Nothing of a sign-up was written (a second one won the race, the
+/// database was busy): the first charge this request took is given back
+/// at once, so the family never pays for a subscription it does not have.
+async fn void_first_charge(state: &AppState, error: ApiError, first_charge: Option<&LedgerEntry>) -> ApiError {
     if let Some(charge) = first_charge {
         let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
         if let Err(refused) = state.gateway.refund(&format!("void:{}", charge.entry_key), amount).await {
-            tracing::error!(entry_key = %charge.entry_key, %refused, "could not void the charge of a duplicate subscription");
+            tracing::error!(entry_key = %charge.entry_key, %refused, "could not void the first charge of an unwritten subscription");
         }
     }
-    ApiError::conflict("already_subscribed")
+    error
 }
 
 pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {

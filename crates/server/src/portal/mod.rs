@@ -7,6 +7,7 @@
 
 pub mod console;
 pub mod i18n;
+pub mod once;
 pub mod pages;
 pub mod session;
 

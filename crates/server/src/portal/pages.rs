@@ -785,6 +785,7 @@ struct PlanPage {
     sha256: String,
     lines: Vec<String>,
     error: Option<String>,
+    form_key: String,
 }
 
 async fn plan_page_model(
@@ -810,6 +811,7 @@ async fn plan_page_model(
             sha256: view.policy.sha256.clone(),
             lines: view.terms_text.iter().map(|l| l.text.clone()).collect(),
             error,
+            form_key: crate::portal::once::form_key(),
             page,
         },
     ))
@@ -830,6 +832,8 @@ pub struct SubscribeForm {
     csrf: String,
     sha256: String,
     accept: Option<String>,
+    #[serde(default)]
+    form_key: String,
 }
 
 pub async fn subscribe(
@@ -845,19 +849,25 @@ pub async fn subscribe(
         let error = page.t.get("plan-accept-required");
         return plan_page_model(&state, page, &id, Some(error), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let input = SubscribeInput { plan_id: id.clone(), accept_policy_sha256: form.sha256 };
-    match lifecycle::subscribe(&state, &guardian.caller(), input).await {
-        Ok(done) => Ok(see_other(&format!("/services/{}?subscribed=1", done.subscription.id))),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
-            let message = match error.code {
-                "policy_hash_mismatch" => page.t.get("plan-terms-changed"),
-                "already_subscribed" => page.t.get("plan-already"),
-                code => messages::render(code, page.t.locale, &error.details),
-            };
-            plan_page_model(&state, page, &id, Some(message), error.status).await
+    // A double-click subscribes once and both clicks land on the subscription.
+    let family_id = guardian.guardian.family_id.clone();
+    let fields = format!("{id}\n{}", form.sha256);
+    crate::portal::once::once(&state, &family_id, &format!("subscribe:{id}"), &form.form_key, &fields, || async {
+        let input = SubscribeInput { plan_id: id.clone(), accept_policy_sha256: form.sha256.clone() };
+        match lifecycle::subscribe(&state, &guardian.caller(), input).await {
+            Ok(done) => Ok(see_other(&format!("/services/{}?subscribed=1", done.subscription.id))),
+            Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+                let message = match error.code {
+                    "policy_hash_mismatch" => page.t.get("plan-terms-changed"),
+                    "already_subscribed" => page.t.get("plan-already"),
+                    code => messages::render(code, page.t.locale, &error.details),
+                };
+                plan_page_model(&state, page.clone(), &id, Some(message), error.status).await
+            }
+            Err(error) => Err(PortalError::api(page.clone(), error)),
         }
-        Err(error) => Err(PortalError::api(page, error)),
-    }
+    })
+    .await
 }
 
 // ------------------------------------------------------------------ receipts

@@ -16,6 +16,7 @@ use crate::helpers::{Guardian, TestApp, entries};
 baobao_store::on_both_engines!(
     a_burst_of_sixty_four_parents_subscribing_and_cancelling_at_once_all_succeed,
     a_double_click_on_subscribe_makes_one_subscription_and_one_charge,
+    an_overloaded_database_is_a_503_with_retry_after_and_changes_nothing,
 );
 
 /// Parents acting at the same instant.
@@ -126,4 +127,36 @@ async fn a_double_click_on_subscribe_makes_one_subscription_and_one_charge(engin
     assert_eq!(family.body.as_array().unwrap().len(), 1, "{}", family.body);
     let statement = app.statement(&parent).await;
     assert_eq!(entries(&statement, "charge").len(), 1, "{}", statement.len());
+    // The losing clicks' charges were given back: the gateway took one price.
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
+}
+
+async fn an_overloaded_database_is_a_503_with_retry_after_and_changes_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    // Every writer connection is taken (SQLite has one, PostgreSQL eight)
+    // by transactions that do not finish while the request waits.
+    let writers = match engine {
+        Engine::Sqlite => 1,
+        Engine::Postgres => 8,
+    };
+    let mut held = Vec::new();
+    for _ in 0..writers {
+        held.push(app.state.store.begin().await.unwrap());
+    }
+    let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let response =
+        app.request(reqwest::Method::POST, "/v1/subscriptions", Some(&parent.token), Some(subscribe), "zh-CN").await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "busy");
+    assert!(response.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert!(response.body["error"]["message"].as_str().unwrap().contains("繁忙"));
+    // The payment the refused request took was given back.
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 0);
+    drop(held);
+    // Nothing was half-written: the same request now goes through, once.
+    app.subscribe(&parent, &plan).await;
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
 }

@@ -12,6 +12,7 @@ baobao_store::on_both_engines!(
     session_cookies_are_http_only_same_site_and_secure_behind_tls,
     forms_without_a_matching_csrf_token_change_nothing,
     repeated_wrong_passwords_pause_the_account,
+    double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks_land_on_it,
 );
 
 fn client() -> reqwest::Client {
@@ -128,4 +129,60 @@ async fn repeated_wrong_passwords_pause_the_account(engine: Engine) {
     let other =
         app.post("/v1/auth/sessions", None, json!({"email": "other@example.com", "password": "a long password"})).await;
     assert_eq!(other.status, StatusCode::CREATED);
+}
+
+/// The value of a hidden input in a rendered form.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in the form")) + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks_land_on_it(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"cooling_off_days": 0})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let client = client();
+    let session = format!("baobao_session={}", parent.token);
+    let plan_path = format!("/plans/{}", plan["id"].as_str().unwrap());
+    let page = client
+        .get(format!("{}{plan_path}", app.address))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields = [
+        ("csrf", hidden(&page, "csrf")),
+        ("sha256", hidden(&page, "sha256")),
+        ("form_key", hidden(&page, "form_key")),
+        ("accept", "yes".to_owned()),
+    ];
+    let click = || client.post(format!("{}{plan_path}", app.address)).header("cookie", &session).form(&fields).send();
+    let (first, second, third) = tokio::join!(click(), click(), click());
+    let locations: Vec<String> = [first, second, third]
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()["location"].to_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(locations[0].starts_with("/services/sub_"), "{locations:?}");
+    assert!(locations.iter().all(|l| *l == locations[0]), "{locations:?}");
+    let statement = app.statement(&parent).await;
+    assert_eq!(statement.iter().filter(|e| e["kind"] == "charge").count(), 1);
+    // A fresh page is a fresh form: subscribing again is refused, not repeated.
+    let again = client
+        .get(format!("{}{plan_path}", app.address))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(hidden(&again, "form_key"), fields[2].1);
 }
