@@ -88,6 +88,8 @@ enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
+    /// Print the OpenAPI document (as served at /openapi.json).
+    Openapi,
     /// Check a signed receipt, certificate or data export (ZIP) offline.
     Verify {
         /// The receipt (JSON) or export (ZIP) to check.
@@ -265,6 +267,9 @@ async fn run(cli: Cli) -> Result<()> {
                 anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned()))
             })?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&baobao_server::api::openapi_document())?);
         }
         Command::Verify { file, keys, data_dir } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
         Command::Keys { command: KeysCommand::RotateMaster { data_dir } } => {

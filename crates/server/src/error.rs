@@ -119,6 +119,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one shape of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `invalid_field`, `not_found`, `busy`, …
+    pub code: String,
+    /// For people, in the caller's locale (`Accept-Language`).
+    pub message: String,
+    /// What a client may act on: the field, the reason code, ids, limits.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
 /// What a 503 (busy, the database away) tells clients to wait before retrying.
 pub const RETRY_AFTER_SECONDS: u64 = 2;
 
@@ -181,7 +198,8 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
         details["resource"] = words.into();
     }
     let message = messages::render(error.code, locale, &details);
-    let body = json!({"error": {"code": error.code, "message": message, "details": error.details}});
+    let body =
+        ErrorBody { error: ErrorDetail { code: error.code.to_owned(), message, details: error.details.clone() } };
     let mut rendered = (error.status, Json(body)).into_response();
     rendered.headers_mut().insert("x-request-id", header_value(&request_id));
     if error.status == StatusCode::SERVICE_UNAVAILABLE || error.status == StatusCode::TOO_MANY_REQUESTS {

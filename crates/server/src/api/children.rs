@@ -89,6 +89,7 @@ async fn write_record(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecordsQuery {
     /// The `next` cursor of the previous page.
     after: Option<String>,

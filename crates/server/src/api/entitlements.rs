@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EntitlementQuery {
     family_id: String,
     /// Must be the service the API key is scoped to.

@@ -42,6 +42,7 @@ async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpIn
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FamilySearch {
     /// A guardian's email address (exact match).
     email: String,
@@ -79,6 +80,7 @@ async fn family_subscriptions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatementQuery {
     /// `json` (default) or `csv`.
     format: Option<String>,

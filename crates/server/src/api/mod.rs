@@ -36,7 +36,7 @@ pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "baobao API", version = "1", description = "Subscriptions for children's online services: ending one is as easy, fair and verifiable as starting one."),
-    components(schemas(crate::views::MoneyView)),
+    components(schemas(crate::views::MoneyView, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -71,12 +71,84 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    openapi_router().split_for_parts().1
+    let mut document = openapi_router().split_for_parts().1;
+    document_errors(&mut document);
+    document
+}
+
+/// Every operation documents the errors it can answer with, in the one
+/// error shape (`ErrorBody`), derived from what the operation is: a
+/// signed-in route can say 401 and 403, a route with an id or a body that
+/// names one 404, a body
+/// 400/413/415/422, a query 422, a POST 409 (its `Idempotency-Key` reused
+/// with another body, or the state of the thing it changes), the sign-in
+/// and sign-up routes 429, and every route 503 (the database busy or
+/// away). Statuses a handler documents itself keep its own words.
+fn document_errors(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    for (path, item) in document.paths.paths.iter_mut() {
+        let operations =
+            [(&mut item.get, false), (&mut item.post, true), (&mut item.put, true), (&mut item.delete, false)];
+        for (operation, is_post) in operations {
+            let Some(operation) = operation.as_mut() else { continue };
+            let has_query = operation.parameters.iter().flatten().any(|p| match p {
+                RefOr::T(parameter) => parameter.parameter_in == utoipa::openapi::path::ParameterIn::Query,
+                RefOr::Ref(_) => false,
+            });
+            let mut statuses = vec![(
+                "503",
+                "The database is busy or cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
+            )];
+            if operation.security.is_some() {
+                statuses.push(("401", "No valid session or API key."));
+                statuses.push(("403", "The caller's role may not call this route."));
+            }
+            if path.contains('{') || operation.request_body.is_some() {
+                statuses
+                    .push(("404", "No such thing (in the path or named in the body), or not the caller's family's."));
+            }
+            if operation.request_body.is_some() {
+                statuses.push(("400", "The body is not well-formed JSON, or the Idempotency-Key header is not valid."));
+                statuses.push(("413", "The body is larger than the limit."));
+                statuses.push(("415", "The body is not application/json."));
+                statuses.push(("422", "A field is missing, unknown or not valid; `details` names it."));
+            } else if has_query {
+                statuses.push(("422", "A query parameter is not valid; `details` names it."));
+            }
+            if is_post {
+                statuses.push((
+                    "409",
+                    "The Idempotency-Key was used with another body, or the thing is not in a state that allows this.",
+                ));
+            }
+            if matches!(path.as_str(), "/v1/auth/sessions" | "/v1/families") && is_post {
+                statuses.push((
+                    "429",
+                    "Too many attempts from this account or address; retry after `Retry-After` seconds.",
+                ));
+            }
+            for (status, description) in statuses {
+                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                    RefOr::T(
+                        ResponseBuilder::new().description(description).content("application/json", content).build(),
+                    )
+                });
+            }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    response.description = "The request succeeded.".to_owned();
+                }
+            }
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
-    let (router, document) = openapi_router().split_for_parts();
-    let document = std::sync::Arc::new(document);
+    let (router, _) = openapi_router().split_for_parts();
+    let document = std::sync::Arc::new(openapi_document());
     router
         .merge(crate::portal::router())
         .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))

@@ -89,6 +89,7 @@ async fn register_written_notice(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NoticeQuery {
     /// The day registered (`YYYY-MM-DD`, support office's time zone); today when absent.
     date: Option<String>,

@@ -48,6 +48,7 @@ async fn get_subscription(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QuoteQuery {
     /// Staff only: the instant the request was received (RFC 3339).
     received_at: Option<String>,
