@@ -58,6 +58,15 @@ struct ServeArgs {
     /// The time zone of the support office: "today" in the staff console.
     #[arg(long, env = "BAOBAO_STAFF_TIME_ZONE", default_value = "UTC")]
     staff_time_zone: String,
+    /// Sign-ups allowed per client address and hour (per server).
+    #[arg(long, env = "BAOBAO_SIGN_UPS_PER_ADDRESS_PER_HOUR", default_value_t = ServerConfig::SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT)]
+    sign_ups_per_address_per_hour: u32,
+    /// Sign-ins allowed per client address and minute (per server).
+    #[arg(long, env = "BAOBAO_SIGN_INS_PER_ADDRESS_PER_MINUTE", default_value_t = ServerConfig::SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT)]
+    sign_ins_per_address_per_minute: u32,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat or comma-separate).
+    #[arg(long, env = "BAOBAO_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -174,6 +183,9 @@ impl ServeArgs {
             mail_from: self.mail_from.clone(),
             written_notice_age_days_max: self.written_notice_age_days_max,
             staff_time_zone: self.staff_time_zone.clone(),
+            sign_ups_per_address_per_hour: self.sign_ups_per_address_per_hour,
+            sign_ins_per_address_per_minute: self.sign_ins_per_address_per_minute,
+            trusted_proxies: self.trusted_proxy.clone(),
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }

@@ -22,6 +22,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod keys;
 pub mod lifecycle;
+pub mod limits;
 pub mod mail;
 pub mod messages;
 pub mod outbox;
@@ -47,7 +48,9 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     tokio::spawn(exports::resume_pending(state.clone()));
     // Webhooks always; emails when a relay is configured (else they wait).
     tokio::spawn(outbox::run_worker(state.clone()));
-    axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown_signal()).await
+    // The peer's address reaches the per-address limits on sign-ups and sign-ins.
+    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -24,6 +24,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "使用此 Idempotency-Key 的请求已经完成。其响应包含只显示一次、不予保存的机密信息；如需要，请使用新的 Idempotency-Key 重新登录或重新创建。",
     ),
     (
+        "too_many_requests",
+        "Too many requests of this kind from your address; retry in {retry_after_seconds} seconds.",
+        "您所在网络地址的此类请求过多，请 {retry_after_seconds} 秒后重试。",
+    ),
+    (
         "json_not_object",
         "The request body must be a JSON object ({…}), not an array or a single value.",
         "请求体必须是 JSON 对象（{…}），不能是数组或单个值。",

@@ -259,6 +259,7 @@ pub async fn run_worker(state: AppState) {
             if let Err(error) = prune_request_records(&state).await {
                 tracing::error!(%error, "pruning saved responses failed");
             }
+            state.address_limits.forget_idle();
         }
         tokio::time::sleep(Duration::from_millis(OUTBOX_POLL_MILLISECONDS)).await;
     }

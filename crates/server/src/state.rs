@@ -34,11 +34,19 @@ pub struct ServerConfig {
     pub written_notice_age_days_max: u32,
     /// The support office's time zone, for "today" in the staff console.
     pub staff_time_zone: String,
+    /// Sign-ups allowed per client address and hour (and as a burst).
+    pub sign_ups_per_address_per_hour: u32,
+    /// Sign-ins allowed per client address and minute (and as a burst).
+    pub sign_ins_per_address_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServerConfig {
     pub const MAIL_FROM_DEFAULT: &'static str = "baobao <no-reply@localhost>";
     pub const WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT: u32 = 90;
+    pub const SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT: u32 = 30;
+    pub const SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT: u32 = 20;
 
     /// A configuration with no email, for tools and tests.
     pub fn new(data_dir: PathBuf, clock: ClockMode, gateway: GatewayMode) -> ServerConfig {
@@ -50,6 +58,9 @@ impl ServerConfig {
             mail_from: Self::MAIL_FROM_DEFAULT.to_owned(),
             written_notice_age_days_max: Self::WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT,
             staff_time_zone: "UTC".to_owned(),
+            sign_ups_per_address_per_hour: Self::SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT,
+            sign_ins_per_address_per_minute: Self::SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -75,6 +86,7 @@ pub struct Parts {
     pub vault: Arc<crate::vault::Vault>,
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
     pub api_keys: Arc<crate::auth::ApiKeyCache>,
+    pub address_limits: Arc<crate::limits::AddressLimits>,
 }
 
 impl std::ops::Deref for AppState {
@@ -121,6 +133,11 @@ impl AppState {
             Some(url) => Some(Arc::new(crate::mail::SmtpMailer::new(url, &config.mail_from)?)),
             None => None,
         };
+        let address_limits = crate::limits::AddressLimits::new(
+            config.sign_ups_per_address_per_hour,
+            config.sign_ins_per_address_per_minute,
+            config.trusted_proxies.clone(),
+        );
         let parts = Parts {
             clock,
             gateway,
@@ -129,6 +146,7 @@ impl AppState {
             vault: Arc::new(vault),
             mailer,
             api_keys: Arc::default(),
+            address_limits: Arc::new(address_limits),
         };
         Ok(AppState { store, parts: Arc::new(parts) })
     }

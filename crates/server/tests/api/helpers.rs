@@ -34,26 +34,31 @@ pub struct Response {
 
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
-        TestApp::spawn_configured(engine, None).await
+        TestApp::spawn_configured(engine, |_| {}).await
     }
 
     /// A server whose email goes to the SMTP relay at `smtp_url`.
     pub async fn spawn_with_smtp(engine: Engine, smtp_url: &str) -> TestApp {
-        TestApp::spawn_configured(engine, Some(smtp_url.to_owned())).await
+        TestApp::spawn_configured(engine, |config| config.smtp_url = Some(smtp_url.to_owned())).await
     }
 
-    async fn spawn_configured(engine: Engine, smtp_url: Option<String>) -> TestApp {
+    /// A server with its configuration changed by `configure`. Every story
+    /// comes from 127.0.0.1, so the per-address limits are set high unless
+    /// `configure` sets them.
+    pub async fn spawn_configured(engine: Engine, configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let db = fresh_database(engine).await;
         db.store.set_setting(baobao_server::clock::SIMULATED_NOW_SETTING, START).await.unwrap();
         let data_dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig {
-            smtp_url,
+        let mut config = ServerConfig {
+            sign_ups_per_address_per_hour: 100_000,
+            sign_ins_per_address_per_minute: 100_000,
             ..ServerConfig::new(data_dir.path().to_owned(), ClockMode::Simulated, GatewayMode::Simulated)
         };
+        configure(&mut config);
         let state = AppState::new(db.store.clone(), config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let app = baobao_server::api::app(state.clone());
+        let app = baobao_server::api::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         baobao_server::lifecycle::create_staff(&state, "operator", "admin@test.example", "admin-password-1", "admin")
             .await

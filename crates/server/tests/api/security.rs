@@ -23,6 +23,7 @@ baobao_store::on_both_engines!(
     field_reasons_are_in_the_callers_language,
     the_bearer_scheme_is_case_insensitive_and_any_staff_member_may_read_a_quote,
     a_far_future_clock_is_refused,
+    sign_ups_and_sign_ins_are_limited_per_address,
 );
 
 fn no_redirects() -> reqwest::Client {
@@ -381,4 +382,41 @@ async fn a_far_future_clock_is_refused(engine: Engine) {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
     assert_eq!(refused.body["error"]["details"]["reason"], "instant_range");
     assert_eq!(app.billing_run().await["steps"], 0, "the clock did not move");
+}
+
+async fn sign_ups_and_sign_ins_are_limited_per_address(engine: Engine) {
+    let app = TestApp::spawn_configured(engine, |config| {
+        config.sign_ups_per_address_per_hour = 3;
+        config.sign_ins_per_address_per_minute = 4;
+    })
+    .await;
+    let sign_up = |n: u32| {
+        json!({"guardian": {"email": format!("p{n}@example.com"), "password": "a long password", "name": "P",
+            "locale": "zh-CN", "time_zone": "Asia/Shanghai"}})
+    };
+    // The test's own admin signed in once already.
+    for n in 0..3 {
+        assert_eq!(app.post("/v1/families", None, sign_up(n)).await.status, StatusCode::CREATED);
+    }
+    let refused = app.request(Method::POST, "/v1/families", None, Some(sign_up(9)), "zh-CN").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "too_many_requests");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("秒后重试"));
+    assert!(refused.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    // The portal's sign-up form shares the allowance.
+    let form = app.client.post(format!("{}/signup", app.address)).form(&[("email", "x@example.com")]).send().await;
+    assert_eq!(form.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let account = app.get("/v1/families?email=p9@example.com", Some(&app.admin)).await;
+    assert_eq!(account.body.as_array().map(Vec::len), Some(0), "the refused sign-up wrote nothing: {}", account.body);
+    // Guessing passwords across accounts from one address is held back too.
+    let statuses: Vec<StatusCode> = {
+        let mut statuses = Vec::new();
+        for n in 0..4 {
+            let body = json!({"email": format!("p{n}@example.com"), "password": "wrong password!"});
+            statuses.push(app.post("/v1/auth/sessions", None, body).await.status);
+        }
+        statuses
+    };
+    assert!(statuses[..3].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
 }
