@@ -299,22 +299,25 @@ async fn take_effect(
         if cancellation.fee_minor > 0 {
             let fee = Money { amount_minor: cancellation.fee_minor, currency: cancellation.currency };
             let key = format!("fee:{cancellation_id}");
-            let reference = parts.gateway.charge(&key, fee).await.ok();
+            // Owed now; taken by the gateway after the commit (money.rs).
             fee_charged = tx
-                .append_ledger_entry(&LedgerEntry {
-                    id: LedgerEntryId::from_random(random_bytes()),
-                    family_id: subscription.family_id.clone(),
-                    subscription_id: subscription.id.clone(),
-                    kind: "fee".to_owned(),
-                    amount_minor: fee.amount_minor,
-                    currency: fee.currency,
-                    period_start: None,
-                    period_end: None,
-                    entry_key: key,
-                    gateway_reference: reference,
-                    note: "early-termination fee, as quoted".to_owned(),
-                    created_at: now,
-                })
+                .append_ledger_entry_to_pay(
+                    &LedgerEntry {
+                        id: LedgerEntryId::from_random(random_bytes()),
+                        family_id: subscription.family_id.clone(),
+                        subscription_id: subscription.id.clone(),
+                        kind: "fee".to_owned(),
+                        amount_minor: fee.amount_minor,
+                        currency: fee.currency,
+                        period_start: None,
+                        period_end: None,
+                        entry_key: key,
+                        gateway_reference: None,
+                        note: "early-termination fee, as quoted".to_owned(),
+                        created_at: now,
+                    },
+                    parts.clock.wall_now(),
+                )
                 .await?;
         }
     }
@@ -347,12 +350,12 @@ async fn take_effect(
         "effective_at": effective_at.to_string(),
     });
     crate::outbox::webhook(tx, parts, &plan.service, "subscription.cancelled", &event, &hook).await?;
-    crate::outbox::refunds_issued(tx, parts, &guardians, &plan, subscription, &refunds, false).await?;
     Ok(Outcome::CancellationEffective { refunds: refunds.len() as u64, fee: fee_charged })
 }
 
 /// Refunds every charge for a period that starts at or after
-/// `effective_at` — the invariant's safety net. Returns the refunds written.
+/// `effective_at` — the invariant's safety net. Returns the refunds written,
+/// their money pending until the gateway confirms it (money.rs).
 pub async fn refund_charges_from(
     parts: &Parts,
     tx: &mut Tx,
@@ -366,9 +369,7 @@ pub async fn refund_charges_from(
         if !late {
             continue;
         }
-        let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
         let key = format!("refund:{}", charge.entry_key);
-        let reference = parts.gateway.refund(&key, amount).await.ok();
         let refund = LedgerEntry {
             id: LedgerEntryId::from_random(random_bytes()),
             family_id: subscription.family_id.clone(),
@@ -379,11 +380,11 @@ pub async fn refund_charges_from(
             period_start: charge.period_start,
             period_end: charge.period_end,
             entry_key: key,
-            gateway_reference: reference,
+            gateway_reference: None,
             note: "charge for a period after the cancellation took effect".to_owned(),
             created_at: now,
         };
-        if tx.append_ledger_entry(&refund).await? {
+        if tx.append_ledger_entry_to_pay(&refund, parts.clock.wall_now()).await? {
             refunded.push(refund);
         }
     }
@@ -418,6 +419,11 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
     }
     // Children's data whose retention ran out (or whose deletion a crash interrupted).
     summary.deletions_performed = crate::deletion::run_due(state, at).await?;
+    // Refunds and fees the steps wrote (and earlier ones due a retry), outside any transaction.
+    let settled = crate::money::settle_due(state, state.clock.wall_now()).await?;
+    summary.money_succeeded = u64::from(settled.succeeded);
+    summary.money_retrying = u64::from(settled.retrying);
+    summary.money_failed = u64::from(settled.failed);
     let text = serde_json::to_string(&summary).map_err(|e| ApiError::internal(e.to_string()))?;
     state.store.finish_billing_run(&run_id, state.clock.now(), &text).await?;
     tracing::info!(run_id = %run_id, steps = summary.steps, "billing run finished");

@@ -289,9 +289,8 @@ async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(Str
         }
     }
 
-    let statement: Vec<crate::views::StatementEntryView> =
-        state.store.statement(family_id).await?.iter().map(crate::views::StatementEntryView::from).collect();
-    archive.whole("statement.csv", crate::api::families::statement_csv(&statement).map_err(internal)?.as_bytes())?;
+    let statement = crate::money::statement(state, family_id).await?;
+    archive.whole("statement.csv", crate::money::statement_csv(&statement).map_err(internal)?.as_bytes())?;
     for receipt in state.store.receipts_of(family_id).await? {
         archive.whole(&format!("receipts/{}.json", receipt.id), receipt.document.as_bytes())?;
     }

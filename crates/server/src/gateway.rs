@@ -47,6 +47,7 @@ impl PaymentGateway for LedgerOnlyGateway {
 #[derive(Default)]
 pub struct SimulatedGateway {
     decline_charges: AtomicBool,
+    fail_refunds: AtomicBool,
     done: Mutex<HashMap<String, (String, i64)>>,
 }
 
@@ -57,6 +58,14 @@ impl SimulatedGateway {
 
     pub fn declines_charges(&self) -> bool {
         self.decline_charges.load(Ordering::SeqCst)
+    }
+
+    pub fn set_fail_refunds(&self, fail: bool) {
+        self.fail_refunds.store(fail, Ordering::SeqCst);
+    }
+
+    pub fn fails_refunds(&self) -> bool {
+        self.fail_refunds.load(Ordering::SeqCst)
     }
 
     fn remember(&self, key: &str, signed_amount_minor: i64) -> String {
@@ -83,6 +92,12 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn refund(&self, key: &str, amount: Money) -> Result<String, GatewayError> {
+        if let Some((reference, _)) = self.done.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(reference.clone());
+        }
+        if self.fails_refunds() {
+            return Err(GatewayError::Declined("simulated refund failure".to_owned()));
+        }
         Ok(self.remember(key, -amount.amount_minor))
     }
 

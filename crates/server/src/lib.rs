@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod mail;
 pub mod messages;
+pub mod money;
 pub mod outbox;
 pub mod portal;
 pub mod receipts;

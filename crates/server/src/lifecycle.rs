@@ -1049,41 +1049,28 @@ pub async fn file(
         StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
         other => other.into(),
     })?;
-    let mut refunds = Vec::new();
+    // Money moves after the commit (money::settle), never under the lock.
+    let mut to_pay = Vec::new();
     let mut late_refunds = Vec::new();
+    let wall_now = state.clock.wall_now();
     if ends_now {
         if !chosen.refund.is_zero() {
             let key = format!("refund:{cancellation_id}");
-            let reference = state.gateway.refund(&key, chosen.refund).await.ok();
-            let entry = money_entry(
-                &subscription,
-                "refund",
-                chosen.refund,
-                key,
-                reference,
-                "refund on cancellation, as quoted",
-                now,
-            );
-            if tx.append_ledger_entry(&entry).await? {
-                refunds.push(entry);
+            let entry =
+                money_entry(&subscription, "refund", chosen.refund, key, "refund on cancellation, as quoted", now);
+            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
+                to_pay.push(entry.id);
             }
         }
         if !chosen.fee.is_zero() {
             let key = format!("fee:{cancellation_id}");
-            let reference = state.gateway.charge(&key, chosen.fee).await.ok();
-            tx.append_ledger_entry(&money_entry(
-                &subscription,
-                "fee",
-                chosen.fee,
-                key,
-                reference,
-                "early-termination fee, as quoted",
-                now,
-            ))
-            .await?;
+            let entry = money_entry(&subscription, "fee", chosen.fee, key, "early-termination fee, as quoted", now);
+            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
+                to_pay.push(entry.id);
+            }
         }
         late_refunds = billing::refund_charges_from(state, &mut tx, &subscription, effective_at, now).await?;
-        refunds.extend(late_refunds.iter().cloned());
+        to_pay.extend(late_refunds.iter().map(|r| r.id.clone()));
         subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
         subscription.ended_at = Some(effective_at);
         subscription.effective_at = Some(effective_at);
@@ -1134,8 +1121,6 @@ pub async fn file(
         )
         .await?;
     }
-    crate::outbox::refunds_issued(&mut tx, state, &guardians, &plan, &subscription, &refunds, !late_refunds.is_empty())
-        .await?;
     tx.audit(
         now,
         &caller.actor(),
@@ -1150,18 +1135,13 @@ pub async fn file(
     )
     .await?;
     tx.commit().await?;
+    // The request is on record; now the gateway, outside any transaction.
+    // What it refuses stays pending for the worker to retry.
+    crate::money::settle(state, &to_pay).await?;
     Ok(Filed { cancellation, receipt, late_refunds })
 }
 
-fn money_entry(
-    s: &Subscription,
-    kind: &str,
-    amount: Money,
-    key: String,
-    reference: Option<String>,
-    note: &str,
-    now: Timestamp,
-) -> LedgerEntry {
+fn money_entry(s: &Subscription, kind: &str, amount: Money, key: String, note: &str, now: Timestamp) -> LedgerEntry {
     LedgerEntry {
         id: LedgerEntryId::from_random(random_bytes()),
         family_id: s.family_id.clone(),
@@ -1172,7 +1152,7 @@ fn money_entry(
         period_start: None,
         period_end: None,
         entry_key: key,
-        gateway_reference: reference,
+        gateway_reference: None,
         note: note.to_owned(),
         created_at: now,
     }

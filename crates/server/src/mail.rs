@@ -99,12 +99,18 @@ fn refund_lines(t: &T, refunds: &serde_json::Value, zone: &str) -> String {
     let Some(refunds) = refunds.as_array() else { return String::new() };
     refunds
         .iter()
-        .map(|r| match r["period_start"].as_str() {
-            Some(_) => t.args(
-                "email-refund-line-period",
-                &[("amount", money(&r["amount"])), ("period", date(&r["period_start"], zone))],
-            ),
-            None => t.args("email-refund-line", &[("amount", money(&r["amount"]))]),
+        .map(|r| {
+            let line = match r["period_start"].as_str() {
+                Some(_) => t.args(
+                    "email-refund-line-period",
+                    &[("amount", money(&r["amount"])), ("period", date(&r["period_start"], zone))],
+                ),
+                None => t.args("email-refund-line", &[("amount", money(&r["amount"]))]),
+            };
+            match r["reference"].as_str() {
+                Some(reference) => format!("{line} ({})", t.arg("email-refund-reference", "reference", reference)),
+                None => line,
+            }
         })
         .map(|line| format!("- {line}"))
         .collect::<Vec<_>>()

@@ -14,11 +14,10 @@
 use std::time::Duration;
 
 use baobao_domain::Locale;
-use baobao_store::{Channel, Guardian, LedgerEntry, OutboxMessage, Plan, Subscription, Tx};
+use baobao_store::{Channel, Guardian, OutboxMessage, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
-use sha2::Digest as _;
 
 use crate::auth::random_token;
 use crate::error::{ApiError, ApiResult};
@@ -119,54 +118,6 @@ pub async fn webhook(
     Ok(())
 }
 
-/// Tells the guardians and the integrators about refunds just written:
-/// one email listing them (with why, when a charge came after the request
-/// that ended its period) and one `refund.issued` event per refund.
-pub async fn refunds_issued(
-    tx: &mut Tx,
-    parts: &Parts,
-    guardians: &[Guardian],
-    plan: &Plan,
-    subscription: &Subscription,
-    refunds: &[LedgerEntry],
-    after_request: bool,
-) -> ApiResult<()> {
-    if refunds.is_empty() {
-        return Ok(());
-    }
-    let listed: Vec<_> = refunds
-        .iter()
-        .map(|r| {
-            json!({
-                "amount": {"amount_minor": r.amount_minor, "currency": r.currency.to_string()},
-                "period_start": r.period_start.map(|t| t.to_string()),
-                "note": r.note,
-            })
-        })
-        .collect();
-    let payload = json!({
-        "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-        "time_zone": subscription.time_zone,
-        "refunds": listed,
-        "after_request": after_request,
-        "subscription_id": subscription.id,
-    });
-    let event = refunds.iter().map(|r| r.entry_key.as_str()).collect::<Vec<_>>().join("+");
-    let event = hex::encode(sha2::Sha256::digest(event.as_bytes()));
-    email_guardians(tx, parts, guardians, "refund_issued", &event, &payload).await?;
-    for refund in refunds {
-        let data = json!({
-            "subscription_id": subscription.id,
-            "family_id": subscription.family_id,
-            "ledger_entry_id": refund.id,
-            "amount": {"amount_minor": refund.amount_minor, "currency": refund.currency.to_string()},
-            "period_start": refund.period_start.map(|t| t.to_string()),
-        });
-        webhook(tx, parts, &plan.service, "refund.issued", &refund.entry_key, &data).await?;
-    }
-    Ok(())
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
     pub delivered: u32,
@@ -253,6 +204,10 @@ pub async fn run_worker(state: AppState) {
                 internal = error.internal.as_deref().unwrap_or(""),
                 "outbox pass failed"
             );
+        }
+        // Refunds and fees due (a retry, or one whose request crashed before paying).
+        if let Err(error) = crate::money::settle_due(&state, state.clock.wall_now()).await {
+            tracing::error!(code = error.code, internal = error.internal.as_deref().unwrap_or(""), "money pass failed");
         }
         if last_prune.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_INTERVAL_SECONDS) {
             last_prune = Some(std::time::Instant::now());

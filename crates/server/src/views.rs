@@ -296,6 +296,23 @@ pub struct StatementEntryView {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub note: String,
+    /// Where the money is: `succeeded` (the gateway confirmed it), `pending`
+    /// (written, not yet confirmed: retried), or `failed` (with finance).
+    pub status: String,
+    /// The gateway's reference, once it confirmed the movement.
+    pub gateway_reference: Option<String>,
+}
+
+impl StatementEntryView {
+    /// An entry and, for a refund or fee, where its money is.
+    pub fn new(e: &LedgerEntry, movement: Option<&baobao_store::MoneyMovement>) -> StatementEntryView {
+        let (status, gateway_reference) = match movement {
+            Some(m) => (m.status.as_str().to_owned(), m.gateway_reference.clone()),
+            // Charges are taken before they are written; credits move no money.
+            None => ("succeeded".to_owned(), e.gateway_reference.clone()),
+        };
+        StatementEntryView { status, gateway_reference, ..StatementEntryView::from(e) }
+    }
 }
 
 impl From<&LedgerEntry> for StatementEntryView {
@@ -309,6 +326,8 @@ impl From<&LedgerEntry> for StatementEntryView {
             period_end: e.period_end,
             created_at: e.created_at,
             note: e.note.clone(),
+            status: "succeeded".to_owned(),
+            gateway_reference: e.gateway_reference.clone(),
         }
     }
 }
@@ -333,4 +352,9 @@ pub struct BillingRunSummary {
     pub fees_charged: u64,
     pub deletions_performed: u64,
     pub reminders_sent: u64,
+    /// Refunds and fees the gateway confirmed in this run, still being
+    /// retried, and failed for good (now with finance).
+    pub money_succeeded: u64,
+    pub money_retrying: u64,
+    pub money_failed: u64,
 }

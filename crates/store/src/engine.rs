@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "one_live_subscription_and_limits",
         sql: include_str!("../migrations/0007_one_live_subscription_and_limits.sql"),
     },
+    Migration { version: 8, name: "money_movements", sql: include_str!("../migrations/0008_money_movements.sql") },
 ];
 
 impl Engine {

@@ -32,6 +32,7 @@ mod channels;
 pub mod children;
 mod engine;
 pub mod ledger;
+mod money;
 mod outbox;
 mod receipts;
 pub mod requests;
@@ -43,6 +44,7 @@ pub mod testing;
 pub use accounts::VerificationCode;
 pub use channels::{WebhookEndpoint, WrittenNotice};
 pub use engine::Engine;
+pub use money::{MoneyMovement, MovementStatus};
 pub use outbox::Channel;
 pub use rows::*;
 

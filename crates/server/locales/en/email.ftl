@@ -19,3 +19,8 @@ email-refund-line = Refund of { $amount }
 email-refund-line-period = Refund of { $amount } for the period starting { $period }
 email-verification_code-subject = Your baobao verification code: { $code }
 email-verification_code-body = A support agent asked to verify that they are speaking with you. If you are on the phone with our support, read them this code: { $code }. It works once, for { $minutes } minutes. If you did not contact support, ignore this email: nothing changes without the code.
+email-refund_failed-subject = Your refund for { $plan } has not gone through yet
+email-refund_failed-body = We tried several times to send you a refund for { $plan }, and the payment provider has not accepted it yet:
+    { $refunds }
+    Our finance team has it now and will send it another way; you do not need to do anything. Your statement shows its status.
+email-refund-reference = Payment reference: { $reference }

@@ -19,3 +19,8 @@ email-refund-line = 退款 { $amount }
 email-refund-line-period = 退款 { $amount }（自 { $period } 开始的周期）
 email-verification_code-subject = 您的宝宝验证码：{ $code }
 email-verification_code-body = 客服人员请求确认正在与您本人通话。如果您正在与我们的客服通话，请告诉对方此验证码：{ $code }。验证码仅可使用一次，{ $minutes } 分钟内有效。如果您没有联系客服，请忽略此邮件：没有验证码不会有任何变更。
+email-refund_failed-subject = 您的 { $plan } 退款尚未完成
+email-refund_failed-body = 我们已多次尝试向您退还 { $plan } 的款项，但支付机构尚未受理：
+    { $refunds }
+    财务人员已接手处理，会通过其他方式退还给您，您无需采取任何行动。账单中可以查看其状态。
+email-refund-reference = 付款参考号：{ $reference }

@@ -85,9 +85,12 @@ async fn billing_run(
 #[serde(deny_unknown_fields)]
 struct GatewayInput {
     decline_charges: bool,
+    /// Refuse refunds too (they are retried, then go to finance).
+    #[serde(default)]
+    fail_refunds: bool,
 }
 
-/// Tell the simulated gateway to decline charges (tests and demos).
+/// Tell the simulated gateway to decline charges or refuse refunds (tests and demos).
 #[utoipa::path(post, path = "/v1/admin/gateway", tag = "admin", security(("bearer" = [])), request_body = GatewayInput,
     responses((status = 200, body = GatewayInput)))]
 async fn set_gateway(
@@ -98,5 +101,6 @@ async fn set_gateway(
     caller.require_staff(&[Role::Admin])?;
     let simulated = state.gateway.as_simulated().ok_or_else(|| ApiError::conflict("gateway_not_simulated"))?;
     simulated.set_decline_charges(input.decline_charges);
+    simulated.set_fail_refunds(input.fail_refunds);
     Ok(Json(input))
 }

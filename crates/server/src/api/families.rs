@@ -16,9 +16,10 @@ use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::withheld;
 use crate::lifecycle::{self, SignUpInput};
+use crate::money;
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
-use crate::views::{FamilyView, SignUpView, StatementEntryView, StatementView, SubscriptionView};
+use crate::views::{FamilyView, SignUpView, StatementView, SubscriptionView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -97,14 +98,13 @@ async fn statement(
 ) -> ApiResult<Response> {
     let family_id = family_id(&id)?;
     caller.require_family(&family_id, &[Role::Finance], "family")?;
-    let entries = state.store.statement(&family_id).await?;
-    let views: Vec<StatementEntryView> = entries.iter().map(StatementEntryView::from).collect();
+    let views = money::statement(&state, &family_id).await?;
     match query.format.as_deref() {
         None | Some("json") => {
             Ok(Json(StatementView { family_id: family_id.to_string(), entries: views }).into_response())
         }
         Some("csv") => {
-            let csv = statement_csv(&views).map_err(|e| ApiError::internal(e.to_string()))?;
+            let csv = money::statement_csv(&views).map_err(|e| ApiError::internal(e.to_string()))?;
             let disposition = format!("attachment; filename=\"statement-{family_id}.csv\"");
             Ok((
                 [
@@ -117,36 +117,6 @@ async fn statement(
         }
         Some(_) => Err(ApiError::invalid_query("format", "one_of").with("allowed", "json, csv")),
     }
-}
-
-pub fn statement_csv(entries: &[StatementEntryView]) -> Result<String, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record([
-        "id",
-        "created_at",
-        "kind",
-        "amount_minor",
-        "currency",
-        "subscription_id",
-        "period_start",
-        "period_end",
-        "note",
-    ])?;
-    for e in entries {
-        writer.write_record([
-            e.id.clone(),
-            e.created_at.to_string(),
-            e.kind.clone(),
-            e.amount.amount_minor.to_string(),
-            e.amount.currency.clone(),
-            e.subscription_id.clone(),
-            e.period_start.map(|t| t.to_string()).unwrap_or_default(),
-            e.period_end.map(|t| t.to_string()).unwrap_or_default(),
-            e.note.clone(),
-        ])?;
-    }
-    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Every receipt issued to the family, oldest first.

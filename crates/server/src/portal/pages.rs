@@ -1089,6 +1089,8 @@ pub struct StatementRow {
     pub amount: String,
     pub period: String,
     pub note: String,
+    /// Where the money is, in words: "sent, reference …", "pending", "failed: …".
+    pub status: String,
 }
 
 #[derive(Template)]
@@ -1101,14 +1103,21 @@ struct StatementPage {
 pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/statement")?;
     let calendar = calendar_of(&guardian);
-    let entries =
-        state.store.statement(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    let entries = crate::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
     let rows = entries
         .iter()
         .map(|e| StatementRow {
             date: local_time(&calendar, e.created_at),
             kind: page.t.get(&format!("kind-{}", e.kind)),
-            amount: Money { amount_minor: e.amount_minor, currency: e.currency }.display(),
+            amount: baobao_domain::money::Currency::parse(&e.amount.currency)
+                .map(|currency| Money { amount_minor: e.amount.amount_minor, currency }.display())
+                .unwrap_or_default(),
+            status: match (e.status.as_str(), &e.gateway_reference) {
+                ("succeeded", Some(reference)) => page.t.arg("money-succeeded", "reference", reference.clone()),
+                ("succeeded", None) => page.t.get("money-succeeded-no-reference"),
+                ("failed", _) => page.t.get("money-failed"),
+                _ => page.t.get("money-pending"),
+            },
             period: match (e.period_start, e.period_end) {
                 (Some(start), Some(end)) => {
                     format!("{} – {}", local_date(&calendar, start), local_date(&calendar, end))
@@ -1123,11 +1132,8 @@ pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardi
 
 pub async fn statement_csv(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/statement")?;
-    let entries =
-        state.store.statement(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    let views: Vec<crate::views::StatementEntryView> =
-        entries.iter().map(crate::views::StatementEntryView::from).collect();
-    let csv = crate::api::families::statement_csv(&views)
+    let views = crate::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
+    let csv = crate::money::statement_csv(&views)
         .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
     let disposition = format!("attachment; filename=\"statement-{}.csv\"", guardian.family_id());
     Ok((

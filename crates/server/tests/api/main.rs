@@ -17,5 +17,6 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod money;
 mod portal;
 mod security;

@@ -1,0 +1,101 @@
+//! Money moves through the gateway outside any database transaction, and a
+//! refund is not "sent" until the gateway said so: written pending with the
+//! cancellation, confirmed with the gateway's reference, or retried and,
+//! after the last attempt, handed to finance — never shown as paid.
+
+use baobao_server::money::{self, MONEY_ATTEMPTS_MAX};
+use baobao_store::{Engine, MovementStatus};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, entries};
+
+baobao_store::on_both_engines!(
+    a_refund_the_gateway_accepts_is_shown_sent_with_its_reference,
+    a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid,
+    a_refused_refund_that_goes_through_on_a_retry_is_sent_once,
+);
+
+async fn fail_refunds(app: &TestApp, fail: bool) {
+    let set =
+        app.post("/v1/admin/gateway", Some(&app.admin), json!({"decline_charges": false, "fail_refunds": fail})).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+}
+
+/// Real time `seconds` ahead: when a retry is due.
+fn later(seconds: i64) -> jiff::Timestamp {
+    jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(seconds)).unwrap()
+}
+
+async fn a_refund_the_gateway_accepts_is_shown_sent_with_its_reference(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    // In the cooling-off period: everything paid comes back.
+    let cancelled = app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    assert_eq!(cancelled.status, StatusCode::CREATED, "{}", cancelled.body);
+    let statement = app.statement(&parent).await;
+    let refund = entries(&statement, "refund")[0];
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert!(refund["gateway_reference"].as_str().unwrap().starts_with("sim:refund:"), "{refund}");
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 0);
+    let csv = app.client.get(format!("{}/v1/families/{}/statement?format=csv", app.address, parent.family_id));
+    let csv = csv.bearer_auth(&parent.token).send().await.unwrap().text().await.unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("status,gateway_reference"), "{csv}");
+}
+
+async fn a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    fail_refunds(&app, true).await;
+    let cancelled = app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    assert_eq!(cancelled.status, StatusCode::CREATED, "the cancellation stands: {}", cancelled.body);
+    let pending = entries(&app.statement(&parent).await, "refund")[0].clone();
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert!(pending["gateway_reference"].is_null());
+    // Not before its time, then once per attempt until the last.
+    assert_eq!(money::settle_due(&app.state, jiff::Timestamp::now()).await.unwrap().retrying, 0);
+    let mut last = money::SettleReport::default();
+    for attempt in 2..=MONEY_ATTEMPTS_MAX {
+        last = money::settle_due(&app.state, later(7 * 3600 * attempt)).await.unwrap();
+    }
+    assert_eq!(last.failed, 1, "{last:?}");
+    let failed = entries(&app.statement(&parent).await, "refund")[0].clone();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["gateway_reference"].is_null());
+    // Nothing was paid out; finance has it; the guardian is told, in their language.
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
+    let queue = app.state.store.failed_movements(10).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].status, MovementStatus::Failed);
+    assert_eq!(queue[0].attempts, MONEY_ATTEMPTS_MAX);
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
+    assert!(outbox.iter().any(|m| m.template == "refund_failed"), "the guardian is told");
+    assert!(!outbox.iter().any(|m| m.template == "refund_issued"), "never told it was sent");
+    // Failed is final: the worker does not pay it behind finance's back.
+    fail_refunds(&app, false).await;
+    assert_eq!(money::settle_due(&app.state, later(100 * 3600)).await.unwrap(), money::SettleReport::default());
+}
+
+async fn a_refused_refund_that_goes_through_on_a_retry_is_sent_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    fail_refunds(&app, true).await;
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    fail_refunds(&app, false).await;
+    let report = money::settle_due(&app.state, later(3600)).await.unwrap();
+    assert_eq!(report.succeeded, 1, "{report:?}");
+    assert_eq!(money::settle_due(&app.state, later(7200)).await.unwrap(), money::SettleReport::default());
+    let refund = entries(&app.statement(&parent).await, "refund")[0].clone();
+    assert_eq!(refund["status"], "succeeded");
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 0);
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
+    assert_eq!(outbox.iter().filter(|m| m.template == "refund_issued").count(), 1);
+}
