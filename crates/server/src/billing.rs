@@ -12,7 +12,7 @@
 
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{BillingRunId, LedgerEntryId};
+use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
 use baobao_domain::policy::Policy;
 use baobao_domain::subscription::{
     BillingState, BillingStep, Period, Schedule, SubscriptionStatus, reminder_at, running_status,
@@ -114,17 +114,101 @@ pub enum Outcome {
     Nothing,
 }
 
-/// Applies the next billing step to a subscription locked in `tx`.
-pub async fn apply_step(
+/// The charge a step asks of the gateway: its key (one per subscription
+/// and period) and the amount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct WantedCharge {
+    key: String,
+    amount: Money,
+}
+
+/// What the gateway answered for a `WantedCharge`.
+type ChargeAnswer = Result<String, crate::gateway::GatewayError>;
+
+fn next_step(subscription: &Subscription, terms: &Terms, now: Timestamp) -> ApiResult<BillingStep> {
+    billing_state(subscription, terms)
+        .next_step(&terms.schedule.calendar, now)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The charge the next step takes, if any.
+fn wanted_charge(subscription: &Subscription, terms: &Terms, now: Timestamp) -> ApiResult<Option<WantedCharge>> {
+    if terms.policy.price.is_zero() {
+        return Ok(None);
+    }
+    let period_start = match next_step(subscription, terms, now)? {
+        BillingStep::Renew { next } => {
+            terms.schedule.period(next).map_err(|e| ApiError::internal(e.to_string()))?.start
+        }
+        BillingStep::RetryCharge => subscription.current_period_start,
+        _ => return Ok(None),
+    };
+    Ok(Some(WantedCharge { key: charge_key(subscription, period_start), amount: terms.policy.price }))
+}
+
+/// Which subscription a step is for.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    /// The next one due, in `due_at` order (the billing run).
+    NextDue,
+    /// This one, if it is due (bringing it up to date before a quote).
+    This(&'a SubscriptionId),
+}
+
+/// One billing step. It is decided under the subscription's row lock; a
+/// charge the step needs is asked of the gateway with no transaction open
+/// (SQLite's one writer never waits on a network call, and no PostgreSQL
+/// row stays locked meanwhile); then, under the lock again, the step is
+/// applied with the gateway's answer — if it is still the step decided.
+/// If something moved the subscription on in between (another worker, a
+/// cancellation), a charge nobody recorded is voided. `None`: nothing due.
+async fn step(state: &AppState, claim: Claim<'_>, now: Timestamp) -> ApiResult<Option<Outcome>> {
+    let mut tx = state.store.begin().await?;
+    let subscription = match claim {
+        Claim::NextDue => tx.claim_due_subscription(now).await?,
+        Claim::This(id) => Some(tx.subscription_for_update(id).await?).filter(|s| s.due_at.is_some_and(|d| d <= now)),
+    };
+    let Some(mut subscription) = subscription else { return Ok(None) };
+    let terms = Terms::load_in(&mut tx, &subscription).await?;
+    let mut answer = None;
+    if let Some(wanted) = wanted_charge(&subscription, &terms, now)? {
+        drop(tx);
+        let asked = state.gateway.charge(&wanted.key, wanted.amount).await;
+        tx = state.store.begin().await?;
+        subscription = tx.subscription_for_update(&subscription.id).await?;
+        if wanted_charge(&subscription, &terms, now)?.as_ref() != Some(&wanted) {
+            let recorded = tx.ledger_of_subscription(&subscription.id).await?.iter().any(|e| e.entry_key == wanted.key);
+            drop(tx);
+            if asked.is_ok() && !recorded {
+                void_charge(state, &wanted).await;
+            }
+            return Ok(Some(Outcome::Nothing));
+        }
+        answer = Some(asked);
+    }
+    let outcome = apply_step(state, &mut tx, subscription, now, answer).await?;
+    tx.commit().await?;
+    Ok(Some(outcome))
+}
+
+/// Gives back a charge the gateway took for a step that did not happen.
+async fn void_charge(state: &AppState, charge: &WantedCharge) {
+    if let Err(refused) = state.gateway.refund(&format!("void:{}", charge.key), charge.amount).await {
+        tracing::error!(entry_key = %charge.key, %refused, "could not void a charge for a step that did not happen");
+    }
+}
+
+/// Applies the next billing step to a subscription locked in `tx`; a
+/// step that charges is given the gateway's `answer` (asked by `step`).
+async fn apply_step(
     parts: &Parts,
     tx: &mut Tx,
     mut subscription: Subscription,
     now: Timestamp,
+    answer: Option<ChargeAnswer>,
 ) -> ApiResult<Outcome> {
     let terms = Terms::load_in(tx, &subscription).await?;
-    let step = billing_state(&subscription, &terms)
-        .next_step(&terms.schedule.calendar, now)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let step = next_step(&subscription, &terms, now)?;
     let outcome = match step {
         BillingStep::Nothing => Outcome::Nothing,
         BillingStep::TakeEffect => take_effect(parts, tx, &mut subscription, now).await?,
@@ -133,7 +217,7 @@ pub async fn apply_step(
             subscription.current_position = period.position;
             subscription.current_period_start = period.start;
             subscription.current_period_end = period.end;
-            let paid = charge_period(parts, tx, &subscription, &terms.policy, now).await?;
+            let paid = charge_period(tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if subscription.pending_cancellation_id.is_none() {
@@ -154,7 +238,7 @@ pub async fn apply_step(
             if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
-            let paid = charge_period(parts, tx, &subscription, &terms.policy, now).await?;
+            let paid = charge_period(tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if paid {
@@ -244,19 +328,21 @@ async fn remind(
     Ok(())
 }
 
-/// Charges the current period's price once; `true` when it is paid.
+/// Records the current period's charge as the gateway answered it; `true`
+/// when it is paid.
 async fn charge_period(
-    parts: &Parts,
     tx: &mut Tx,
     subscription: &Subscription,
     policy: &Policy,
     now: Timestamp,
+    answer: Option<ChargeAnswer>,
 ) -> ApiResult<bool> {
     if policy.price.is_zero() {
         return Ok(true);
     }
+    let answer = answer.ok_or_else(|| ApiError::internal("a charge was applied that the gateway was not asked for"))?;
     let key = charge_key(subscription, subscription.current_period_start);
-    match parts.gateway.charge(&key, policy.price).await {
+    match answer {
         Ok(reference) => {
             let entry = LedgerEntry {
                 id: LedgerEntryId::from_random(random_bytes()),
@@ -397,12 +483,7 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
     state.store.start_billing_run(&run_id, at, state.clock.now()).await?;
     let mut summary = BillingRunSummary { id: run_id.to_string(), run_at: at, ..BillingRunSummary::default() };
     while summary.steps < BILLING_STEPS_PER_RUN_MAX {
-        let mut tx = state.store.begin().await?;
-        let Some(subscription) = tx.claim_due_subscription(at).await? else {
-            break;
-        };
-        let outcome = apply_step(state, &mut tx, subscription, at).await?;
-        tx.commit().await?;
+        let Some(outcome) = step(state, Claim::NextDue, at).await? else { break };
         summary.steps += 1;
         match outcome {
             Outcome::Renewed | Outcome::Recovered => summary.renewed += 1,
@@ -438,13 +519,9 @@ pub async fn settle(
     now: Timestamp,
 ) -> ApiResult<()> {
     for _ in 0..SETTLE_STEPS_MAX {
-        let mut tx = state.store.begin().await?;
-        let subscription = tx.subscription_for_update(subscription_id).await?;
-        if subscription.due_at.is_none_or(|due| due > now) {
+        if step(state, Claim::This(subscription_id), now).await?.is_none() {
             return Ok(());
         }
-        apply_step(state, &mut tx, subscription, now).await?;
-        tx.commit().await?;
     }
     Err(ApiError::internal("subscription did not settle"))
 }

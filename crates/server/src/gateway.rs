@@ -48,6 +48,10 @@ impl PaymentGateway for LedgerOnlyGateway {
 pub struct SimulatedGateway {
     decline_charges: AtomicBool,
     fail_refunds: AtomicBool,
+    /// While set, charges wait (as a slow provider would) until released.
+    hold_charges: AtomicBool,
+    charges_waiting: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
     done: Mutex<HashMap<String, (String, i64)>>,
 }
 
@@ -58,6 +62,32 @@ impl SimulatedGateway {
 
     pub fn declines_charges(&self) -> bool {
         self.decline_charges.load(Ordering::SeqCst)
+    }
+
+    /// Makes charges wait until `hold_charges(false)`: a test can then
+    /// show that nothing waits on the database while the gateway answers.
+    pub fn hold_charges(&self, hold: bool) {
+        self.hold_charges.store(hold, Ordering::SeqCst);
+        if !hold {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Charges waiting for `hold_charges(false)`.
+    pub fn charges_waiting(&self) -> usize {
+        self.charges_waiting.load(Ordering::SeqCst)
+    }
+
+    async fn wait_while_held(&self) {
+        self.charges_waiting.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let released = self.released.notified();
+            if !self.hold_charges.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
+        self.charges_waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn set_fail_refunds(&self, fail: bool) {
@@ -82,6 +112,7 @@ impl SimulatedGateway {
 #[async_trait]
 impl PaymentGateway for SimulatedGateway {
     async fn charge(&self, key: &str, amount: Money) -> Result<String, GatewayError> {
+        self.wait_while_held().await;
         if let Some((reference, _)) = self.done.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(reference.clone());
         }

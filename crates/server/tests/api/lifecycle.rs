@@ -315,6 +315,9 @@ async fn the_statement_downloads_as_csv(engine: Engine) {
     assert!(response.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = response.body.as_str().unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "id,created_at,kind,amount_minor,currency,subscription_id,period_start,period_end,note,status,gateway_reference");
+    assert_eq!(
+        lines[0],
+        "id,created_at,kind,amount_minor,currency,subscription_id,period_start,period_end,note,status,gateway_reference"
+    );
     assert!(lines[1].contains(",charge,3900,CNY,"), "{text}");
 }

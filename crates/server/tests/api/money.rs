@@ -14,6 +14,8 @@ baobao_store::on_both_engines!(
     a_refund_the_gateway_accepts_is_shown_sent_with_its_reference,
     a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid,
     a_refused_refund_that_goes_through_on_a_retry_is_sent_once,
+    a_renewal_charge_holds_no_database_lock_while_the_gateway_answers,
+    a_charge_declined_at_renewal_leaves_the_subscription_past_due,
 );
 
 async fn fail_refunds(app: &TestApp, fail: bool) {
@@ -98,4 +100,45 @@ async fn a_refused_refund_that_goes_through_on_a_retry_is_sent_once(engine: Engi
     let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
     let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
     assert_eq!(outbox.iter().filter(|m| m.template == "refund_issued").count(), 1);
+}
+
+async fn a_renewal_charge_holds_no_database_lock_while_the_gateway_answers(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    app.set_clock("2027-02-12T00:00:00Z").await;
+    let gateway = app.state.gateway.as_simulated().unwrap();
+    gateway.hold_charges(true);
+    let state = app.state.clone();
+    let run = tokio::spawn(async move { baobao_server::billing::run(&state, state.clock.now()).await });
+    for _ in 0..1000 {
+        if gateway.charges_waiting() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(gateway.charges_waiting(), 1, "the renewal is asking the gateway");
+    // Meanwhile another family signs up and adds a child: on SQLite through
+    // the one writer, which the renewal must not be holding.
+    let other = app.sign_up("other@example.com").await;
+    app.add_child(&other, "小红").await;
+    gateway.hold_charges(false);
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.renewed, 1, "{summary:?}");
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 2);
+}
+
+async fn a_charge_declined_at_renewal_leaves_the_subscription_past_due(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.set_clock("2027-02-12T00:00:00Z").await;
+    app.post("/v1/admin/gateway", Some(&app.admin), json!({"decline_charges": true})).await;
+    let run = app.billing_run().await;
+    assert_eq!(run["charges_declined"], 1, "{run}");
+    assert_eq!(app.subscription(&parent, &subscription_id).await["status"], "past_due");
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1, "no entry for the declined charge");
+    assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
 }
