@@ -18,6 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Parts};
 use crate::views::StatementEntryView;
@@ -199,6 +200,47 @@ async fn gone_to_finance(
         "subscription_id": subscription.id,
     });
     crate::outbox::email_guardians(tx, parts, &guardians, "refund_failed", movement.entry_id.as_str(), &payload).await
+}
+
+/// A refund or fee the gateway refused at every attempt: finance's queue.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FailedPaymentView {
+    pub ledger_entry_id: String,
+    pub family_id: String,
+    pub subscription_id: String,
+    /// `refund` or `fee`.
+    pub kind: String,
+    pub amount: crate::views::MoneyView,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub failed_at: Option<Timestamp>,
+    pub note: String,
+}
+
+/// Finance's queue, newest first.
+pub const FAILED_PAYMENTS_LISTED_MAX: u32 = 500;
+
+pub async fn failed_payments(state: &AppState, caller: &Caller) -> ApiResult<Vec<FailedPaymentView>> {
+    caller.require_staff(&[Role::Finance, Role::Admin])?;
+    let failed = state.store.failed_movements(FAILED_PAYMENTS_LISTED_MAX).await?;
+    Ok(failed
+        .into_iter()
+        .map(|m| FailedPaymentView {
+            ledger_entry_id: m.entry_id.to_string(),
+            family_id: m.family_id.to_string(),
+            subscription_id: m.subscription_id.to_string(),
+            kind: m.kind,
+            amount: crate::views::MoneyView {
+                amount_minor: m.amount.amount_minor,
+                currency: m.amount.currency.to_string(),
+            },
+            attempts: m.attempts,
+            last_error: m.last_error,
+            failed_at: m.settled_at,
+            note: m.note,
+        })
+        .collect())
 }
 
 /// A family's statement: every ledger entry, with where its money is.

@@ -50,3 +50,6 @@ console-notice-no-file = Attach the scan or the saved email as evidence.
 console-queue-title = Written notices registered on { $date }
 console-registered = Registered
 console-refunded = Charges refunded
+console-nav-finance = Failed payments
+console-finance-intro = Refunds and fees the payment provider refused at every attempt. The family was told; settle each one another way and note it in the ledger.
+console-failed-detail = { $attempts } attempts; last error: { $error }

@@ -50,3 +50,6 @@ console-notice-no-file = 请附上扫描件或保存的邮件作为证据。
 console-queue-title = { $date } 登记的书面通知
 console-registered = 登记时间
 console-refunded = 已退款次数
+console-nav-finance = 付款失败
+console-finance-intro = 支付机构多次尝试后仍拒绝的退款和费用。已通知家庭；请通过其他方式逐笔处理，并在账目中记录。
+console-failed-detail = 已尝试 { $attempts } 次；最后一次错误：{ $error }

@@ -32,6 +32,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(evidence))
         .routes(routes!(create_endpoint, list_endpoints))
         .routes(routes!(deliveries))
+        .routes(routes!(failed_payments))
+}
+
+/// Refunds and fees the payment gateway refused at every attempt, newest first: finance's queue.
+#[utoipa::path(get, path = "/v1/finance/failed-payments", tag = "finance", security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::money::FailedPaymentView>)))]
+async fn failed_payments(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::FINANCE | who::ADMIN }>,
+) -> ApiResult<Json<Vec<crate::money::FailedPaymentView>>> {
+    Ok(Json(crate::money::failed_payments(&state, &caller).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -667,8 +667,50 @@ pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page
     ok(WebhooksPage { page, endpoints })
 }
 
+#[derive(Template)]
+#[template(path = "console_finance.html")]
+struct FinancePage {
+    page: PageContext,
+    rows: Vec<FailedRow>,
+}
+
+pub struct FailedRow {
+    pub at: String,
+    pub family_id: String,
+    pub what: String,
+    pub amount: String,
+    pub detail: String,
+}
+
+/// Finance's queue: refunds and fees the gateway refused at every attempt.
+pub async fn finance(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let (staff, page) = match require(&state, &headers, "/console/finance").await {
+        Ok(signed_in) => signed_in,
+        Err(redirect) => return Ok(redirect),
+    };
+    let zone = utc();
+    let rows = crate::money::failed_payments(&state, &staff.caller)
+        .await
+        .map_err(api(&page))?
+        .into_iter()
+        .map(|f| FailedRow {
+            at: f.failed_at.map(|t| local_time(&zone, t)).unwrap_or_default(),
+            family_id: f.family_id,
+            what: page.t.get(&format!("kind-{}", f.kind)),
+            amount: baobao_domain::money::Currency::parse(&f.amount.currency)
+                .map(|currency| Money { amount_minor: f.amount.amount_minor, currency }.display())
+                .unwrap_or_default(),
+            detail: page.t.args(
+                "console-failed-detail",
+                &[("attempts", f.attempts.to_string()), ("error", f.last_error.unwrap_or_default())],
+            ),
+        })
+        .collect();
+    ok(FinancePage { page, rows })
+}
+
 macro_rules! console_pages {
     ($($page:ty),*) => { $(impl HasPage for $page { fn context(&self) -> &PageContext { &self.page } })* };
 }
 
-console_pages!(HomePage, FamilyPage, CancelPage, NoticeFormPage, QueuePage, WebhooksPage);
+console_pages!(HomePage, FamilyPage, CancelPage, NoticeFormPage, QueuePage, WebhooksPage, FinancePage);

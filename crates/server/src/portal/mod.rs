@@ -65,4 +65,5 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/written-notices", get(console::notices))
         .route("/console/webhooks", get(console::webhooks))
+        .route("/console/finance", get(console::finance))
 }

@@ -106,6 +106,7 @@ fn table() -> Vec<Route> {
         route(Method::POST, "/v1/webhook-endpoints", &[Admin], false),
         route(Method::GET, "/v1/webhook-endpoints", STAFF, false),
         route(Method::GET, "/v1/webhook-endpoints/{id}/deliveries", STAFF, false),
+        route(Method::GET, "/v1/finance/failed-payments", &[Finance, Admin], false),
         // Signing out ends the session it is called with: tested on its own in access.rs.
         route(Method::DELETE, "/v1/auth/sessions/current", &with(&guardians, &with(STAFF, &[Integrator])), false),
     ]

@@ -74,6 +74,11 @@ async fn a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid(engi
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].status, MovementStatus::Failed);
     assert_eq!(queue[0].attempts, MONEY_ATTEMPTS_MAX);
+    let finance = app.staff("finance@example.com", "finance").await;
+    let listed = app.get("/v1/finance/failed-payments", Some(&finance)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body[0]["family_id"], parent.family_id.as_str());
+    assert_eq!(listed.body[0]["amount"]["amount_minor"], 3900);
     let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
     let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
     assert!(outbox.iter().any(|m| m.template == "refund_failed"), "the guardian is told");
