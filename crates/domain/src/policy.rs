@@ -19,11 +19,16 @@ pub const TRIAL_DAYS_MAX: u32 = 366;
 pub const COOLING_OFF_DAYS_MAX: u32 = 366;
 pub const COMMITMENT_PERIODS_MAX: u32 = 120;
 pub const RETENTION_DAYS_MAX: u32 = 3660;
+/// The renewal reminder comes `reminder_days` before the notice deadline
+/// (`period_end − notice_days`): never fewer than this many days before it.
 pub const REMINDER_DAYS_MIN: u32 = 5;
 pub const REMINDER_DAYS_DEFAULT: u32 = 7;
-pub const ANNUAL_REMINDER_DAYS_MIN: u32 = 15;
-pub const ANNUAL_REMINDER_DAYS_MAX: u32 = 45;
-pub const ANNUAL_REMINDER_DAYS_DEFAULT: u32 = 30;
+/// For a period of a year or longer, the reminder lands this many days
+/// before the renewal (`notice_days + reminder_days`), as California's
+/// automatic-renewal law asks; by default 30.
+pub const ANNUAL_REMINDER_LEAD_DAYS_MIN: u32 = 15;
+pub const ANNUAL_REMINDER_LEAD_DAYS_MAX: u32 = 45;
+pub const ANNUAL_REMINDER_LEAD_DAYS_DEFAULT: u32 = 30;
 pub const LEGAL_HOLDS_MAX: usize = 16;
 pub const LEGAL_HOLD_YEARS_MAX: u32 = 30;
 pub const ADDRESS_CHARS_MAX: usize = 500;
@@ -257,33 +262,54 @@ impl PolicyDraft {
         })
     }
 
+    /// The reminder is due `reminder_days` before the notice deadline, so
+    /// `notice_days + reminder_days` is how long before the renewal it
+    /// lands: inside the period (for the shortest period of this length),
+    /// and 15–45 days for a period of a year or longer. Defaults fit.
     fn validated_reminder_days(&self, period: PeriodLength) -> Result<u32, PolicyError> {
+        let notice = self.notice_days;
         if period.is_a_year_or_longer() {
-            let days = self.reminder_days.unwrap_or(ANNUAL_REMINDER_DAYS_DEFAULT);
-            if !(ANNUAL_REMINDER_DAYS_MIN..=ANNUAL_REMINDER_DAYS_MAX).contains(&days) {
+            let days = self
+                .reminder_days
+                .unwrap_or(ANNUAL_REMINDER_LEAD_DAYS_DEFAULT.saturating_sub(notice).max(REMINDER_DAYS_MIN));
+            let lead = notice + days;
+            if days < REMINDER_DAYS_MIN
+                || !(ANNUAL_REMINDER_LEAD_DAYS_MIN..=ANNUAL_REMINDER_LEAD_DAYS_MAX).contains(&lead)
+            {
                 return Err(PolicyError::new(
                     "reminder_days",
                     format!(
-                        "for a period of a year or longer must be between {ANNUAL_REMINDER_DAYS_MIN} and {ANNUAL_REMINDER_DAYS_MAX}"
+                        "must be at least {REMINDER_DAYS_MIN}, and with notice_days ({notice}) put the reminder {ANNUAL_REMINDER_LEAD_DAYS_MIN} to {ANNUAL_REMINDER_LEAD_DAYS_MAX} days before the renewal of a period of a year or longer"
                     ),
-                    format!("一年及以上的周期必须在 {ANNUAL_REMINDER_DAYS_MIN} 到 {ANNUAL_REMINDER_DAYS_MAX} 天之间"),
+                    format!(
+                        "不得少于 {REMINDER_DAYS_MIN} 天，且与提前通知天数（{notice} 天）相加后，须使一年及以上周期的续费提醒在续费前 {ANNUAL_REMINDER_LEAD_DAYS_MIN} 到 {ANNUAL_REMINDER_LEAD_DAYS_MAX} 天之间送达"
+                    ),
                 ));
             }
             return Ok(days);
         }
-        // A week-long period cannot have a 7-day reminder: the default
-        // shrinks to fit, but never under the legal minimum.
-        let fitting_default = REMINDER_DAYS_DEFAULT.min(period.min_days().saturating_sub(1));
-        let days = self.reminder_days.unwrap_or(fitting_default);
+        // A short period cannot fit a 7-day reminder before its deadline:
+        // the default shrinks to fit, but never under the legal minimum.
+        let room = period.min_days().saturating_sub(1).saturating_sub(notice);
+        let days = self.reminder_days.unwrap_or(REMINDER_DAYS_DEFAULT.min(room));
         if days < REMINDER_DAYS_MIN {
             return Err(PolicyError::new(
                 "reminder_days",
-                format!("must be at least {REMINDER_DAYS_MIN}"),
-                format!("不得少于 {REMINDER_DAYS_MIN} 天"),
+                format!(
+                    "must be at least {REMINDER_DAYS_MIN} (with notice_days {notice}, the period leaves room for {room})"
+                ),
+                format!("不得少于 {REMINDER_DAYS_MIN} 天（提前通知 {notice} 天后，周期内只剩 {room} 天）"),
             ));
         }
-        if days >= period.min_days() {
-            return Err(PolicyError::new("reminder_days", "must be shorter than the period", "必须短于一个周期"));
+        if notice + days >= period.min_days() {
+            return Err(PolicyError::new(
+                "reminder_days",
+                format!(
+                    "with notice_days ({notice}) must be shorter than the period ({} days at the least)",
+                    period.min_days()
+                ),
+                format!("与提前通知天数（{notice} 天）相加后必须短于一个周期（至少 {} 天）", period.min_days()),
+            ));
         }
         Ok(days)
     }
@@ -527,12 +553,15 @@ impl Policy {
             );
         }
         let reminder = self.reminder_days;
+        let lead = self.reminder_days + self.notice_days;
         push(
             "reminder",
             if zh {
-                format!("每次续费前至少 {reminder} 天，我们会提醒您。")
+                format!("在最后取消日期前 {reminder} 天（即每次续费前 {lead} 天），我们会提醒您。")
             } else {
-                format!("We remind you at least {reminder} days before every renewal.")
+                format!(
+                    "We remind you {reminder} days before the last day to cancel, {lead} days before every renewal."
+                )
             },
         );
         let retention = self.retention_days;
@@ -638,7 +667,10 @@ mod tests {
         assert!(policy.auto_renew);
         assert_eq!(policy.early_termination_fee, EarlyTerminationFee::None);
         let annual = draft(with(monthly(), "period", "P1Y".into())).validate().unwrap();
-        assert_eq!(annual.reminder_days, ANNUAL_REMINDER_DAYS_DEFAULT);
+        assert_eq!(annual.reminder_days + annual.notice_days, ANNUAL_REMINDER_LEAD_DAYS_DEFAULT);
+        // A week-long period with two days' notice: the default shrinks to fit.
+        let weekly = draft(with(with(monthly(), "period", "P7D".into()), "notice_days", 1.into())).validate().unwrap();
+        assert_eq!(weekly.reminder_days, 5);
     }
 
     /// Each (field, value) makes an otherwise valid draft invalid, and the
@@ -650,7 +682,10 @@ mod tests {
             (with(monthly(), "notice_days", 28.into()), "notice_days"),
             (with(monthly(), "reminder_days", 4.into()), "reminder_days"),
             (with(with(monthly(), "period", "P1Y".into()), "reminder_days", 7.into()), "reminder_days"),
-            (with(with(monthly(), "period", "P1Y".into()), "reminder_days", 46.into()), "reminder_days"),
+            (with(with(monthly(), "period", "P1Y".into()), "reminder_days", 39.into()), "reminder_days"),
+            // The reminder must fall inside the period, before the deadline.
+            (with(with(monthly(), "notice_days", 20.into()), "reminder_days", 8.into()), "reminder_days"),
+            (with(with(monthly(), "period", "P7D".into()), "notice_days", 2.into()), "reminder_days"),
             (with(monthly(), "retention_days", serde_json::Value::Null), "retention_days"),
             (with(monthly(), "channels", serde_json::json!(["support"])), "channels"),
             (

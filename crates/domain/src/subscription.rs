@@ -182,10 +182,24 @@ pub struct BillingState {
     pub reminder_at: Option<Timestamp>,
 }
 
-/// When the renewal reminder for the period ending at `period_end` is due:
-/// `reminder_days` calendar days before it.
-pub fn reminder_at(calendar: &Calendar, period_end: Timestamp, reminder_days: u32) -> Result<Timestamp, CalendarError> {
-    calendar.sub_days(period_end, reminder_days)
+/// The last moment to cancel for the end of `period` without another
+/// renewal: `notice_days` calendar days before it ends.
+pub fn notice_deadline(calendar: &Calendar, period: &Period, notice_days: u32) -> Result<Timestamp, CalendarError> {
+    calendar.sub_days(period.end, notice_days)
+}
+
+/// When the renewal reminder for `period` is due: `reminder_days` calendar
+/// days before its notice deadline, so the parent still has that long to
+/// cancel without another renewal — and never before the period began (a
+/// trial shorter than the lead time is reminded at once, at sign-up).
+pub fn reminder_at(
+    calendar: &Calendar,
+    period: &Period,
+    notice_days: u32,
+    reminder_days: u32,
+) -> Result<Timestamp, CalendarError> {
+    let deadline = notice_deadline(calendar, period, notice_days)?;
+    Ok(calendar.sub_days(deadline, reminder_days)?.max(period.start))
 }
 
 impl BillingState {
@@ -345,11 +359,13 @@ mod tests {
     fn the_reminder_comes_before_the_renewal_and_only_before_it() {
         let utc = Calendar::new("UTC").unwrap();
         let mut active = state(SubscriptionStatus::Active, None);
-        active.reminder_at = Some(reminder_at(&utc, active.current.end, 7).unwrap());
-        assert_eq!(active.reminder_at, Some(at("2027-01-25T00:00:00Z")));
-        assert_eq!(active.due_at(&utc), Some(at("2027-01-25T00:00:00Z")));
-        assert_eq!(active.next_step(&utc, at("2027-01-24T23:59:59Z")).unwrap(), BillingStep::Nothing);
-        assert_eq!(active.next_step(&utc, at("2027-01-25T00:00:00Z")).unwrap(), BillingStep::Remind);
+        // Seven days' notice, reminded seven days before that deadline.
+        active.reminder_at = Some(reminder_at(&utc, &active.current, 7, 7).unwrap());
+        assert_eq!(notice_deadline(&utc, &active.current, 7).unwrap(), at("2027-01-25T00:00:00Z"));
+        assert_eq!(active.reminder_at, Some(at("2027-01-18T00:00:00Z")));
+        assert_eq!(active.due_at(&utc), Some(at("2027-01-18T00:00:00Z")));
+        assert_eq!(active.next_step(&utc, at("2027-01-17T23:59:59Z")).unwrap(), BillingStep::Nothing);
+        assert_eq!(active.next_step(&utc, at("2027-01-18T00:00:00Z")).unwrap(), BillingStep::Remind);
         // Too late to remind: the renewal goes ahead (the run was not called in time).
         assert_eq!(active.next_step(&utc, at("2027-02-01T00:00:00Z")).unwrap(), BillingStep::Renew { next: 1 });
     }
@@ -395,5 +411,49 @@ mod tests {
             BillingStep::Expire { at: at("2027-02-01T00:00:00Z") }
         );
         assert_eq!(state(SubscriptionStatus::Cancelled, None).due_at(&utc), None);
+    }
+
+    #[test]
+    fn a_trial_shorter_than_the_lead_time_is_reminded_at_once() {
+        let utc = Calendar::new("UTC").unwrap();
+        let trial = Period { position: -1, start: at("2027-01-01T00:00:00Z"), end: at("2027-01-08T00:00:00Z") };
+        assert_eq!(reminder_at(&utc, &trial, 3, 7).unwrap(), trial.start);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// For every valid policy and period: the reminder is due at or
+        /// before `deadline − reminder_days`, and within the period — which
+        /// for a full period means exactly then.
+        #[test]
+        fn the_reminder_always_leaves_reminder_days_before_the_deadline(
+            months in 1u32..=12,
+            notice_days in 0u32..40,
+            reminder_days in 5u32..40,
+            start_day in 0i64..3000,
+            zone in proptest::sample::select(vec!["UTC", "Asia/Shanghai", "America/New_York", "Europe/Berlin"]),
+        ) {
+            let draft: crate::policy::PolicyDraft = serde_json::from_value(serde_json::json!({
+                "price": {"amount_minor": 3900, "currency": "CNY"},
+                "period": format!("P{months}M"),
+                "notice_days": notice_days,
+                "reminder_days": reminder_days,
+                "retention_days": 30,
+            })).unwrap();
+            let Ok(policy) = draft.validate() else { return Ok(()) };
+            let calendar = Calendar::new(zone).unwrap();
+            let start = Timestamp::from_second(1_790_000_000 + start_day * 86_400).unwrap();
+            let schedule = Schedule { signed_up_at: start, anchor: start, length: policy.period, calendar: calendar.clone() };
+            for position in 0..3 {
+                let period = schedule.period(position).unwrap();
+                let deadline = notice_deadline(&calendar, &period, policy.notice_days).unwrap();
+                let due = reminder_at(&calendar, &period, policy.notice_days, policy.reminder_days).unwrap();
+                let latest = calendar.sub_days(deadline, policy.reminder_days).unwrap();
+                proptest::prop_assert!(due <= latest, "{due} after {latest}");
+                proptest::prop_assert!(due >= period.start);
+                proptest::prop_assert_eq!(due, latest, "a full period fits the lead time");
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
 use baobao_domain::policy::Policy;
 use baobao_domain::subscription::{
-    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, reminder_at, running_status,
+    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at, running_status,
 };
 use baobao_store::{LedgerEntry, PolicyVersion, Subscription, Tx};
 use jiff::Timestamp;
@@ -64,6 +64,10 @@ impl Terms {
     }
 }
 
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(error.to_string())
+}
+
 pub fn current_period(subscription: &Subscription) -> Period {
     Period {
         position: subscription.current_position,
@@ -80,7 +84,10 @@ pub fn billing_state(subscription: &Subscription, terms: &Terms) -> BillingState
         && (policy.auto_renew || subscription.current_position + 1 < i64::from(policy.commitment_periods));
     let reminded = subscription.reminded_period_start == Some(subscription.current_period_start);
     let reminder_at = (renews && !reminded)
-        .then(|| reminder_at(&terms.schedule.calendar, subscription.current_period_end, policy.reminder_days).ok())
+        .then(|| {
+            let period = current_period(subscription);
+            reminder_at(&terms.schedule.calendar, &period, policy.notice_days, policy.reminder_days).ok()
+        })
         .flatten();
     BillingState {
         status,
@@ -306,13 +313,27 @@ async fn remind(
 ) -> ApiResult<()> {
     let plan = tx.plan(&subscription.plan_id).await?;
     let guardians = tx.guardians_of(&subscription.family_id).await?;
-    let cancel_by = terms.schedule.calendar.sub_days(subscription.current_period_end, terms.policy.notice_days).ok();
+    let current = current_period(subscription);
+    let calendar = &terms.schedule.calendar;
+    let cancel_by = notice_deadline(calendar, &current, terms.policy.notice_days).map_err(internal)?;
+    // Said as it is now: a run that reaches the reminder after the deadline
+    // (one was missed) never names a date already past as if it still held.
+    let variant = if now > cancel_by {
+        "late"
+    } else if current.is_trial() {
+        "trial"
+    } else {
+        "on_time"
+    };
+    let next_end = terms.schedule.period(current.position + 1).map_err(internal)?.end;
     let payload = json!({
         "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
         "time_zone": subscription.time_zone,
         "renews_at": subscription.current_period_end.to_string(),
         "price": terms.policy.price,
-        "cancel_by": cancel_by.map(|t| t.to_string()),
+        "cancel_by": cancel_by.to_string(),
+        "ends_if_cancelled_now": next_end.to_string(),
+        "variant": variant,
         "subscription_id": subscription.id,
     });
     let event = format!("{}:{}", subscription.id, subscription.current_period_start.as_microsecond());
@@ -322,7 +343,12 @@ async fn remind(
         "billing",
         "reminder.sent",
         &[subscription.family_id.as_str(), subscription.id.as_str()],
-        &json!({"renews_at": subscription.current_period_end.to_string(), "reminder_days": terms.policy.reminder_days}),
+        &json!({
+            "renews_at": subscription.current_period_end.to_string(),
+            "cancel_by": cancel_by.to_string(),
+            "reminder_days": terms.policy.reminder_days,
+            "variant": variant,
+        }),
     )
     .await?;
     Ok(())

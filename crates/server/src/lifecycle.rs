@@ -563,6 +563,8 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     if let Err(error) = written {
         return Err(void_first_charge(state, error, first_charge.as_ref()).await);
     }
+    // A trial shorter than the reminder's lead time is reminded now, at sign-up.
+    billing::settle(state, &subscription.id, now).await?;
     Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }
 
@@ -638,7 +640,12 @@ pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
         && s.pending_cancellation_id.is_none()
         && (terms.policy.auto_renew || s.current_position + 1 < i64::from(terms.policy.commitment_periods));
     let notice_deadline = if renews && s.current_position >= 0 {
-        terms.schedule.calendar.sub_days(s.current_period_end, terms.policy.notice_days).ok()
+        baobao_domain::subscription::notice_deadline(
+            &terms.schedule.calendar,
+            &current_period(s),
+            terms.policy.notice_days,
+        )
+        .ok()
     } else if renews {
         Some(s.current_period_end)
     } else {

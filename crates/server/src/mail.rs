@@ -138,6 +138,7 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
         ("renews", date(&payload["renews_at"], zone)),
         ("price", money(&payload["price"])),
         ("cancel_by", date(&payload["cancel_by"], zone)),
+        ("ends", date(&payload["ends_if_cancelled_now"], zone)),
         ("ended", date(&payload["effective_at"], zone)),
         ("code", payload["code"].as_str().unwrap_or_default().to_owned()),
         ("minutes", payload["valid_minutes"].as_i64().unwrap_or_default().to_string()),
@@ -146,10 +147,10 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
     let subject = t.args(&format!("email-{template}-subject"), &args);
     // A cancellation that took effect at once (or took effect already, a
     // letter registered late) says so instead of "takes effect on".
-    let body_key = if payload["ended"] == true {
-        format!("email-{template}-body-ended")
-    } else {
-        format!("email-{template}-body")
+    let body_key = match (payload["ended"] == true, payload["variant"].as_str()) {
+        (true, _) => format!("email-{template}-body-ended"),
+        (false, Some(variant)) if variant != "on_time" => format!("email-{template}-body-{variant}"),
+        (false, _) => format!("email-{template}-body"),
     };
     let mut body_text = t.args(&body_key, &args);
     if payload["after_request"] == true {

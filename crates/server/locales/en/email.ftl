@@ -24,3 +24,5 @@ email-refund_failed-body = We tried several times to send you a refund for { $pl
     { $refunds }
     Our finance team has it now and will send it another way; you do not need to do anything. Your statement shows its status.
 email-refund-reference = Payment reference: { $reference }
+email-renewal_reminder-body-late = The last day to cancel { $plan } without another renewal was { $cancel_by }; we are sorry this reminder comes late. It renews on { $renews } for { $price }. If you cancel now, it ends on { $ends }, after that one more renewal. Cancelling takes three pages on your "My services" page, with a signed receipt.
+email-renewal_reminder-body-trial = Your free trial of { $plan } becomes paid on { $renews }: { $price } for each period. If you do not want that, cancel by { $cancel_by } on your "My services" page; it takes three pages and you get a signed receipt.

@@ -24,3 +24,5 @@ email-refund_failed-body = 我们已多次尝试向您退还 { $plan } 的款项
     { $refunds }
     财务人员已接手处理，会通过其他方式退还给您，您无需采取任何行动。账单中可以查看其状态。
 email-refund-reference = 付款参考号：{ $reference }
+email-renewal_reminder-body-late = 不续费的最后取消日期 { $cancel_by } 已过，很抱歉这封提醒晚到了。{ $plan } 将于 { $renews } 续费，费用 { $price }。如现在取消，服务将在再续费一次后于 { $ends } 结束。在“我的服务”页面取消只需三步，并会获得签名回执。
+email-renewal_reminder-body-trial = 您的 { $plan } 免费试用将于 { $renews } 转为付费：每个周期 { $price }。如不需要，请在 { $cancel_by } 前在“我的服务”页面取消；只需三步，并会获得签名回执。

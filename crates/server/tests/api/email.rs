@@ -17,6 +17,8 @@ use crate::helpers::TestApp;
 baobao_store::on_both_engines!(
     emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt,
     the_billing_run_reminds_before_every_renewal_once,
+    a_reminder_comes_before_the_last_day_to_cancel_and_a_late_one_says_so,
+    a_trial_shorter_than_the_lead_time_is_reminded_at_sign_up,
 );
 
 pub struct SmtpListener {
@@ -144,10 +146,11 @@ async fn the_billing_run_reminds_before_every_renewal_once(engine: Engine) {
     let parent = app.sign_up("parent@example.com").await;
     app.subscribe(&parent, &plan).await;
     deliver(&app, 0).await;
-    // The first period ends 10 Feb 10:00 (Shanghai); the reminder is due 3 Feb.
-    app.set_clock("2027-02-02T00:00:00Z").await;
+    // The first period ends 10 Feb 10:00 (Shanghai); the last day to cancel
+    // is 7 Feb 10:00, and the reminder is due seven days before that: 31 Jan.
+    app.set_clock("2027-01-31T01:59:59Z").await;
     assert_eq!(app.billing_run().await["reminders_sent"], 0);
-    app.set_clock("2027-02-03T03:00:00Z").await;
+    app.set_clock("2027-01-31T02:00:00Z").await;
     assert_eq!(app.billing_run().await["reminders_sent"], 1);
     assert_eq!(app.billing_run().await["reminders_sent"], 0, "once per period");
     assert_eq!(deliver(&app, 0).await.delivered, 1);
@@ -162,4 +165,55 @@ async fn the_billing_run_reminds_before_every_renewal_once(engine: Engine) {
     assert_eq!((run["renewed"].as_i64(), run["reminders_sent"].as_i64()), (Some(1), Some(1)), "{run}");
     let audit = app.state.store.audit_entries(0, 1000).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.action == "reminder.sent").count(), 2);
+}
+
+async fn a_reminder_comes_before_the_last_day_to_cancel_and_a_late_one_says_so(engine: Engine) {
+    let mail_dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpListener::start(free_port(), &mail_dir.path().join("Maildir"));
+    let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
+    // Seven days' notice and a seven-day reminder: the reminder lands two
+    // weeks before the renewal, a week before the last day to cancel.
+    let plan = app.create_plan(json!({"reminder_days": 7, "notice_days": 7, "cooling_off_days": 0})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    deliver(&app, 0).await;
+    // An hour before the deadline (3 Feb 10:00 Shanghai) the parent has been reminded.
+    app.set_clock("2027-02-03T01:00:00Z").await;
+    assert_eq!(app.billing_run().await["reminders_sent"], 1);
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    let on_time = smtp.messages().into_iter().find(|m| m["subject"].as_str().unwrap().contains("续费")).unwrap();
+    assert!(on_time["text"].as_str().unwrap().contains("2027-02-03 10:00"), "{on_time}");
+
+    // The next period's reminder is due 24 Feb, but no run comes until 5 March,
+    // after that period's deadline (3 March): the email says what is true now.
+    app.set_clock("2027-02-11T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["renewed"], 1);
+    app.set_clock("2027-03-05T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["reminders_sent"], 1);
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    let late = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m["subject"].as_str().unwrap().contains("续费"))
+        .find(|m| m["text"].as_str().unwrap().contains("已过"))
+        .expect("a late reminder");
+    let text = late["text"].as_str().unwrap();
+    assert!(text.contains("2027-03-03 10:00") && text.contains("2027-04-10 10:00"), "{text}");
+    assert!(text.contains("39.00"), "{text}");
+}
+
+async fn a_trial_shorter_than_the_lead_time_is_reminded_at_sign_up(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"trial_days": 5, "notice_days": 3, "reminder_days": 5})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    let family_id = baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap();
+    let outbox = app.state.store.outbox_of(&family_id).await.unwrap();
+    let reminder = outbox.iter().find(|m| m.template == "renewal_reminder").expect("reminded at sign-up");
+    let payload: Value = serde_json::from_str(&reminder.payload).unwrap();
+    assert_eq!(payload["variant"], "trial");
+    let rendered =
+        baobao_server::mail::render("renewal_reminder", baobao_domain::Locale::En, "p@example.com", &payload, "<m@b>");
+    assert!(rendered.text.contains("free trial") && rendered.text.contains("becomes paid"), "{}", rendered.text);
+    assert_eq!(app.billing_run().await["reminders_sent"], 0, "once");
 }
