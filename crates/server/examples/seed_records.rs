@@ -6,10 +6,11 @@
 
 use baobao_domain::Locale;
 use baobao_domain::ids::{ChildId, FamilyId, GuardianId, RecordId, StaffId};
-use baobao_server::auth::{Caller, Role, random_bytes};
+use baobao_server::auth::{Caller, Role};
 use baobao_server::lifecycle::{
     self, ChildInput, GuardianInput, PlanInput, PlanNamesInput, SignUpInput, SubscribeInput,
 };
+use baobao_server::random::random_bytes;
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::vault::record_binding;
 use baobao_server::{AppState, ServerConfig};

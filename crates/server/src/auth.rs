@@ -16,11 +16,9 @@ use axum::http::request::Parts;
 use baobao_domain::Locale;
 use baobao_domain::ids::{ApiKeyId, FamilyId, GuardianId, StaffId};
 use baobao_store::{PrincipalKind, StoreError};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
+use crate::random::token_hash;
 use crate::state::AppState;
 
 /// How long a session lasts.
@@ -143,14 +141,13 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(ApiError::unauthenticated)?;
         if token.starts_with(API_KEY_PREFIX) {
             let hash = token_hash(token);
-            if let Some(caller) = state.api_keys.get(&hash) {
-                return Ok(caller);
+            if let Some((key_id, service)) = state.api_keys.get(&hash) {
+                return Ok(Caller::Integrator { key_id, service });
             }
             return match state.store.api_key_by_hash(&hash).await {
                 Ok(key) => {
-                    let caller = Caller::Integrator { key_id: key.id, service: key.service };
-                    state.api_keys.put(hash, caller.clone());
-                    Ok(caller)
+                    state.api_keys.put(hash, key.id.clone(), key.service.clone());
+                    Ok(Caller::Integrator { key_id: key.id, service: key.service })
                 }
                 Err(StoreError::NotFound) => Err(ApiError::unauthenticated()),
                 Err(other) => Err(other.into()),
@@ -165,7 +162,7 @@ impl FromRequestParts<AppState> for Caller {
             PrincipalKind::Guardian => {
                 let guardian_id = GuardianId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
                 let guardian = state.store.guardian(&guardian_id).await.map_err(|_| ApiError::unauthenticated())?;
-                if let Some(saved_for) = parts.extensions.get::<crate::idempotency::SavedFor>() {
+                if let Some(saved_for) = parts.extensions.get::<SavedFor>() {
                     saved_for.set(&guardian.family_id);
                 }
                 let locale = Locale::parse(&guardian.locale).unwrap_or_default();
@@ -179,28 +176,6 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
     }
-}
-
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // The OS random source failing is not something to serve through.
-    if getrandom::fill(&mut bytes).is_err() {
-        panic!("the operating system's random source failed");
-    }
-    bytes
-}
-
-/// A random token of `bytes` bytes, base64url.
-pub fn random_token(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    if getrandom::fill(&mut buffer).is_err() {
-        panic!("the operating system's random source failed");
-    }
-    URL_SAFE_NO_PAD.encode(buffer)
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Argon2 runs at most this many at once, on the blocking threads: each
@@ -304,37 +279,19 @@ impl<'a> LoginLimit<'a> {
     }
 }
 
-/// How long a looked-up API key is trusted without asking the database.
-pub const API_KEY_CACHE_SECONDS: u64 = 30;
-pub const API_KEY_CACHE_ENTRIES_MAX: usize = 10_000;
+/// A request extension the caller's authentication fills in: the family
+/// whose guardian made the request, so its saved response goes with the
+/// family's personal data.
+#[derive(Clone, Debug, Default)]
+pub struct SavedFor(std::sync::Arc<std::sync::Mutex<Option<FamilyId>>>);
 
-/// API keys recently seen, so that the entitlement check — called on every
-/// request of every children's app — costs one database read, not two.
-/// Bounded by a short TTL: a revoked key stops working within
-/// `API_KEY_CACHE_SECONDS` on every server.
-#[derive(Default)]
-pub struct ApiKeyCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
-}
-
-impl ApiKeyCache {
-    pub fn get(&self, key_sha256: &str) -> Option<Caller> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key_sha256)
-            .filter(|(_, at)| at.elapsed().as_secs() < API_KEY_CACHE_SECONDS)
-            .map(|(caller, _)| caller.clone())
+impl SavedFor {
+    pub fn set(&self, family_id: &FamilyId) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(family_id.clone());
     }
 
-    pub fn put(&self, key_sha256: String, caller: Caller) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= API_KEY_CACHE_ENTRIES_MAX {
-            entries.retain(|_, (_, at)| at.elapsed().as_secs() < API_KEY_CACHE_SECONDS);
-            if entries.len() >= API_KEY_CACHE_ENTRIES_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(key_sha256, (caller, std::time::Instant::now()));
+    pub fn family(&self) -> Option<FamilyId> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

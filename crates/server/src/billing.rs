@@ -21,8 +21,8 @@ use baobao_store::{LedgerEntry, PolicyVersion, Subscription, Tx};
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::auth::random_bytes;
 use crate::error::{ApiError, ApiResult};
+use crate::random::random_bytes;
 use crate::state::{AppState, Parts};
 use crate::views::BillingRunSummary;
 

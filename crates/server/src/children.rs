@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::{self, Caller, Role, random_bytes};
+use crate::auth::{self, Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::random::random_bytes;
 use crate::state::AppState;
 use crate::vault::{DataKey, record_binding};
 use crate::views::ChildView;
@@ -59,13 +60,13 @@ pub async fn create_api_key(state: &AppState, caller: &Caller, input: ApiKeyInpu
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid_field("name", "chars_between").with("min", 1).with("max", 100));
     }
-    let key = format!("{}{}", auth::API_KEY_PREFIX, auth::random_token(32));
+    let key = format!("{}{}", auth::API_KEY_PREFIX, crate::random::random_token(32));
     let now = state.clock.now();
     let stored = ApiKey {
         id: ApiKeyId::from_random(random_bytes()),
         service: service.clone(),
         name: name.clone(),
-        key_sha256: auth::token_hash(&key),
+        key_sha256: crate::random::token_hash(&key),
         created_at: now,
         revoked_at: None,
     };

@@ -22,14 +22,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, random_bytes};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::random::random_bytes;
 use crate::receipts::{self, ReceiptDocument};
 use crate::state::AppState;
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::internal(error.to_string())
 }
+
+/// Deletions performed per billing run at most; the next run goes on.
+pub const DELETIONS_PER_RUN_MAX: u64 = 100_000;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -316,7 +320,7 @@ pub async fn run_due(state: &AppState, at: Timestamp) -> ApiResult<u64> {
         drop(tx);
         perform(state, &due.id).await?;
         performed += 1;
-        if performed >= crate::billing::BILLING_STEPS_PER_RUN_MAX {
+        if performed >= DELETIONS_PER_RUN_MAX {
             break;
         }
     }

@@ -159,7 +159,7 @@ pub fn request_locale(request: &Request) -> Locale {
 /// (and axum's own 404/405) into the JSON error body in that locale.
 pub async fn localize(mut request: Request, next: Next) -> Response {
     let locale = request_locale(&request);
-    let request_id = crate::auth::random_token(12);
+    let request_id = crate::random::random_token(12);
     request.extensions_mut().insert(RequestLocale(locale));
     request.extensions_mut().insert(RequestId(request_id.clone()));
     let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());

@@ -21,10 +21,11 @@ use utoipa::ToSchema;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use crate::auth::{Caller, random_bytes};
+use crate::auth::Caller;
 use crate::children::Opener;
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::keys::{KeySet, SignatureBlock};
+use crate::random::random_bytes;
 use crate::state::AppState;
 
 /// Records fetched per page while writing: the memory bound of an export.

@@ -28,11 +28,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use baobao_domain::ids::FamilyId;
 use baobao_store::SavedResponse;
 use baobao_store::requests::Claim;
 use sha2::{Digest, Sha256};
 
+use crate::auth::SavedFor;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -42,8 +42,9 @@ pub const IDEMPOTENCY_STALE_SECONDS: i64 = 60;
 pub const IDEMPOTENCY_REPLAY_HOURS: i64 = 24;
 /// Request bodies are read whole to hash them; the API's body limit is this.
 pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
-/// No request body is ever larger (a written notice's evidence, base64).
-pub const REQUEST_BODY_BYTES_HARD_MAX: usize = crate::support::EVIDENCE_REQUEST_BYTES_MAX;
+/// No request body is ever larger: a written notice's evidence (4 MiB,
+/// base64 in JSON) is the largest, and `support` checks it against this.
+pub const REQUEST_BODY_BYTES_HARD_MAX: usize = 6 * 1024 * 1024;
 pub const RESPONSE_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -158,22 +159,6 @@ pub struct Withheld;
 pub fn withheld(mut response: Response) -> Response {
     response.extensions_mut().insert(Withheld);
     response
-}
-
-/// A request extension the caller's authentication fills in: the family
-/// whose guardian made the request, so its saved response goes with the
-/// family's personal data.
-#[derive(Clone, Debug, Default)]
-pub struct SavedFor(std::sync::Arc<std::sync::Mutex<Option<FamilyId>>>);
-
-impl SavedFor {
-    pub fn set(&self, family_id: &FamilyId) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(family_id.clone());
-    }
-
-    fn family(&self) -> Option<FamilyId> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
 }
 
 fn replay(status: u16, body: String) -> Response {

@@ -19,9 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::{self, Caller, Role, random_bytes};
+use crate::auth::{self, Caller, Role};
 use crate::billing::{self, Terms, charge_key, current_period, refresh_due_at};
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::random::random_bytes;
 use crate::receipts;
 use crate::state::AppState;
 use crate::views::{
@@ -108,7 +109,7 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         time_zone: calendar.zone_name().to_owned(),
         created_at: now,
     };
-    let token = auth::random_token(32);
+    let token = crate::random::random_token(32);
     let expires_at = session_expiry(state.clock.wall_now())?;
     let mut tx = state.store.begin().await?;
     tx.insert_family(&family).await?;
@@ -118,7 +119,7 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         other => other.into(),
     })?;
     tx.insert_session(
-        &auth::token_hash(&token),
+        &crate::random::token_hash(&token),
         PrincipalKind::Guardian,
         guardian.id.as_str(),
         state.clock.wall_now(),
@@ -207,10 +208,10 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
     }
     limit.succeeded().await?;
     let now = state.clock.wall_now();
-    let token = auth::random_token(32);
+    let token = crate::random::random_token(32);
     let expires_at = session_expiry(now)?;
     let mut tx = state.store.begin().await?;
-    tx.insert_session(&auth::token_hash(&token), kind, &principal_id, now, expires_at).await?;
+    tx.insert_session(&crate::random::token_hash(&token), kind, &principal_id, now, expires_at).await?;
     tx.commit().await?;
     Ok(SessionView { token, expires_at })
 }

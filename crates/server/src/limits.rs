@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use governor::{Quota, RateLimiter, clock::Clock as _, clock::DefaultClock, state::keyed::DefaultKeyedStateStore};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 type KeyedLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
@@ -82,16 +81,20 @@ impl AddressLimits {
     }
 }
 
-pub async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn per_address(
+    State(limits): State<std::sync::Arc<AddressLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(kind) = limited(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let Some(client) = state.address_limits.client(&request) else {
+    let Some(client) = limits.client(&request) else {
         return next.run(request).await;
     };
     let limiter = match kind {
-        Limited::SignUp => &state.address_limits.sign_ups,
-        Limited::SignIn => &state.address_limits.sign_ins,
+        Limited::SignUp => &limits.sign_ups,
+        Limited::SignIn => &limits.sign_ins,
     };
     match limiter.check_key(&client) {
         Ok(()) => next.run(request).await,

@@ -19,9 +19,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::random_token;
 use crate::error::{ApiError, ApiResult};
 use crate::mail;
+use crate::random::random_token;
 use crate::state::{AppState, Parts};
 
 /// A message is tried this many times before it is marked failed.

@@ -43,8 +43,8 @@ pub fn issue(
     issued_at: Timestamp,
     mut fields: serde_json::Value,
 ) -> Result<(StoredReceipt, ReceiptDocument), ApiError> {
-    let id = ReceiptId::from_random(crate::auth::random_bytes());
-    let number = receipt_number(issued_at, crate::auth::random_bytes());
+    let id = ReceiptId::from_random(crate::random::random_bytes());
+    let number = receipt_number(issued_at, crate::random::random_bytes());
     if let Some(map) = fields.as_object_mut() {
         map.insert("receipt_id".into(), id.as_str().into());
         map.insert("receipt_number".into(), number.clone().into());

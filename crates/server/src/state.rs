@@ -85,7 +85,7 @@ pub struct Parts {
     pub config: Arc<ServerConfig>,
     pub vault: Arc<crate::vault::Vault>,
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
-    pub api_keys: Arc<crate::auth::ApiKeyCache>,
+    pub api_keys: Arc<crate::key_cache::ApiKeyCache>,
     pub address_limits: Arc<crate::limits::AddressLimits>,
 }
 

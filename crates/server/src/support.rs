@@ -17,9 +17,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Role, random_bytes, token_hash};
+use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::lifecycle::{self, Channel, ReasonInput, Request};
+use crate::random::{random_bytes, token_hash};
 use crate::receipts::ReceiptDocument;
 use crate::state::{AppState, Parts};
 use crate::views::{CancellationView, GuardianView, SubscriptionView};
@@ -250,7 +251,8 @@ pub async fn verify_guardian(
 /// Largest evidence file (a scanned letter, a saved email).
 pub const EVIDENCE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// The request carrying it, base64 and all.
-pub const EVIDENCE_REQUEST_BYTES_MAX: usize = 6 * 1024 * 1024;
+pub const EVIDENCE_REQUEST_BYTES_MAX: usize = crate::idempotency::REQUEST_BODY_BYTES_HARD_MAX;
+const _: () = assert!(EVIDENCE_BYTES_MAX.div_ceil(3) * 4 + 64 * 1024 <= EVIDENCE_REQUEST_BYTES_MAX);
 pub const EVIDENCE_TYPES: [&str; 5] = ["application/pdf", "image/jpeg", "image/png", "message/rfc822", "text/plain"];
 
 /// Checks that the bytes are what the type says: a PDF starts `%PDF-`, a

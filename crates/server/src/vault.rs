@@ -27,7 +27,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::random_bytes;
+use crate::random::random_bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {

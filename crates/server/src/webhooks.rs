@@ -21,8 +21,9 @@ use serde_json::json;
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Role, random_bytes, random_token};
+use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::random::{random_bytes, random_token};
 use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "baobao-signature";

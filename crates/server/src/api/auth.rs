@@ -7,10 +7,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, created};
-use crate::auth::{Allowed, token_hash, who};
+use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::withheld;
 use crate::lifecycle::{self, SignInInput};
+use crate::random::token_hash;
 use crate::state::AppState;
 use crate::views::SessionView;
 

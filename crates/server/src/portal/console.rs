@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use crate::auth::{self, Caller, Role};
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::lifecycle::{self, CancelInput, ReasonInput};
 use crate::portal::pages::{
@@ -38,7 +38,7 @@ pub struct Staff {
 
 async fn staff_of(state: &AppState, headers: &HeaderMap) -> Option<Staff> {
     let token = session::cookie(headers, STAFF_SESSION_COOKIE)?;
-    let session = state.store.session(&auth::token_hash(&token), state.clock.wall_now()).await.ok()?;
+    let session = state.store.session(&crate::random::token_hash(&token), state.clock.wall_now()).await.ok()?;
     if session.principal_kind != PrincipalKind::Staff {
         return None;
     }
@@ -92,7 +92,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     };
     page.check_csrf(&form.csrf)?;
     let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.delete_session(&auth::token_hash(&staff.token)).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    tx.delete_session(&crate::random::token_hash(&staff.token))
+        .await
+        .map_err(|e| PortalError::api(page.clone(), e.into()))?;
     tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
     Ok(with_cookie(see_other("/console/login"), session::set_cookie(&headers, STAFF_SESSION_COOKIE, "", 0)))
 }

@@ -27,7 +27,7 @@ const FORM_REPEAT_POLL_MILLISECONDS: u64 = 50;
 
 /// A fresh key for a form about to be rendered.
 pub fn form_key() -> String {
-    crate::auth::random_token(18)
+    crate::random::random_token(18)
 }
 
 /// Runs `work` once per `form_key` of this family and form; a repeat gets

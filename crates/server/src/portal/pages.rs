@@ -13,7 +13,6 @@ use baobao_domain::{Locale, Money};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::auth;
 use crate::error::{ApiError, OrNotFound};
 use crate::lifecycle::{self, CancelInput, GuardianInput, ReasonInput, SignInInput, SignUpInput, SubscribeInput};
 use crate::messages;
@@ -68,7 +67,7 @@ impl IntoResponse for PortalError {
                     "not_found" | "forbidden" => page.t.get("error-not-found"),
                     "internal" => {
                         tracing::error!(internal = error.internal.as_deref().unwrap_or(""), "portal page failed");
-                        page.t.arg("error-internal", "request_id", auth::random_token(6))
+                        page.t.arg("error-internal", "request_id", crate::random::random_token(6))
                     }
                     code => messages::render(code, page.t.locale, &error.details),
                 };
@@ -426,7 +425,7 @@ pub async fn logout(
     let page = session::context(&headers, "/logout", Some(&guardian));
     page.check_csrf(&form.csrf)?;
     let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.delete_session(&auth::token_hash(&guardian.token))
+    tx.delete_session(&crate::random::token_hash(&guardian.token))
         .await
         .map_err(|e| PortalError::api(page.clone(), e.into()))?;
     tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;

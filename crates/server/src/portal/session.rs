@@ -16,7 +16,7 @@ use baobao_domain::ids::{FamilyId, GuardianId};
 use baobao_store::{Guardian, PrincipalKind};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::portal::i18n::T;
 use crate::portal::pages::PortalError;
 use crate::state::AppState;
@@ -145,7 +145,7 @@ impl SignedInGuardian {
 
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedInGuardian> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    let session = state.store.session(&auth::token_hash(&token), state.clock.wall_now()).await.ok()?;
+    let session = state.store.session(&crate::random::token_hash(&token), state.clock.wall_now()).await.ok()?;
     if session.principal_kind != PrincipalKind::Guardian {
         return None;
     }
@@ -178,7 +178,7 @@ pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardi
         None => match cookie(headers, CSRF_COOKIE) {
             Some(existing) => existing,
             None => {
-                let fresh = auth::random_token(18);
+                let fresh = crate::random::random_token(18);
                 set_cookies.push(set_cookie(headers, CSRF_COOKIE, &fresh, 60 * 60 * 24));
                 fresh
             }
