@@ -167,7 +167,7 @@ test('a parent signs up, subscribes and cancels in English; cancelling takes no 
   journeys.cancel = { ...counts };
   await page.getByRole('heading', { name: 'Cancellation receipt' }).waitFor();
   await page.getByText(/^BB-2027/).first().waitFor();
-  await page.getByText('Your subscription has ended. Any refund shown is on its way.').waitFor();
+  await page.getByText(/Your subscription has ended\. A refund is sent as soon as the payment provider accepts it/).waitFor();
   await assertAccessible(page, 'receipt page');
   await shot(page, 'receipt-desktop');
   await page.emulateMedia({ media: 'print' });
@@ -189,15 +189,17 @@ test('a parent signs up, subscribes and cancels in English; cancelling takes no 
 
   // The statement: the charge and the cooling-off refund, and the CSV.
   await page.goto(`${base}/statement`);
-  await page.getByRole('cell', { name: 'Charge' }).waitFor();
-  await page.getByRole('cell', { name: 'Refund' }).waitFor();
+  await page.getByRole('cell', { name: 'Charge', exact: true }).waitFor();
+  await page.getByRole('cell', { name: 'Refund', exact: true }).waitFor();
+  // A refund shows where its money is: the gateway confirmed it, with its reference.
+  await page.getByRole('cell', { name: /^Sent \(reference sim:refund:/ }).waitFor();
   await assertAccessible(page, 'statement page');
   await shot(page, 'statement-desktop');
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download as CSV' }).click()]);
   const csvFile = path.join(OUT, 'statement.csv');
   await csv.saveAs(csvFile);
   const lines = readFileSync(csvFile, 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'id,created_at,kind,amount_minor,currency,subscription_id,period_start,period_end,note');
+  assert.equal(lines[0], 'id,created_at,kind,amount_minor,currency,subscription_id,period_start,period_end,note,status,gateway_reference');
   assert.ok(lines.some((l) => l.includes(',charge,3900,CNY,')) && lines.some((l) => l.includes(',refund,3900,CNY,')), lines.join('\n'));
 
   await page.goto(`${base}/receipts`);
