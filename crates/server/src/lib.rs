@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod portal;
 pub mod random;
 pub mod receipts;
+pub mod retry;
 pub mod state;
 pub mod support;
 pub mod vault;

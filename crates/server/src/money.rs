@@ -48,9 +48,7 @@ impl SettleReport {
 }
 
 fn retry_delay(attempts: i64) -> SignedDuration {
-    let exponent = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-    let seconds = MONEY_RETRY_DELAY_SECONDS_MIN.saturating_mul(1i64 << exponent).min(MONEY_RETRY_DELAY_SECONDS_MAX);
-    SignedDuration::from_secs(seconds)
+    crate::retry::backoff(attempts, MONEY_RETRY_DELAY_SECONDS_MIN, MONEY_RETRY_DELAY_SECONDS_MAX)
 }
 
 fn internal(error: jiff::Error) -> ApiError {

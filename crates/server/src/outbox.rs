@@ -126,9 +126,7 @@ pub struct DeliveryReport {
 }
 
 fn retry_delay(attempts: i64) -> SignedDuration {
-    let exponent = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-    let seconds = OUTBOX_RETRY_DELAY_SECONDS_MIN.saturating_mul(1i64 << exponent).min(OUTBOX_RETRY_DELAY_SECONDS_MAX);
-    SignedDuration::from_secs(seconds)
+    crate::retry::backoff(attempts, OUTBOX_RETRY_DELAY_SECONDS_MIN, OUTBOX_RETRY_DELAY_SECONDS_MAX)
 }
 
 /// Delivers what is due at `now` (real time): emails when there is a

@@ -145,15 +145,11 @@ async fn double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks
     let client = client();
     let session = format!("baobao_session={}", parent.token);
     let plan_path = format!("/plans/{}", plan["id"].as_str().unwrap());
-    let page = client
-        .get(format!("{}{plan_path}", app.address))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let plan_page = || async {
+        let response = client.get(format!("{}{plan_path}", app.address)).header("cookie", &session).send().await;
+        response.unwrap().text().await.unwrap()
+    };
+    let page = plan_page().await;
     let fields = [
         ("csrf", hidden(&page, "csrf")),
         ("sha256", hidden(&page, "sha256")),
@@ -175,14 +171,6 @@ async fn double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks
     let statement = app.statement(&parent).await;
     assert_eq!(statement.iter().filter(|e| e["kind"] == "charge").count(), 1);
     // A fresh page is a fresh form: subscribing again is refused, not repeated.
-    let again = client
-        .get(format!("{}{plan_path}", app.address))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = plan_page().await;
     assert_ne!(hidden(&again, "form_key"), fields[2].1);
 }
