@@ -97,6 +97,15 @@ pub struct Quote {
     pub options: Vec<QuoteOption>,
 }
 
+impl QuoteOption {
+    /// What the renewals that still happen before this option takes effect
+    /// cost, at `price` per period: the other half of "what leaving costs",
+    /// beside the fee.
+    pub fn renewals_cost(&self, price: Money) -> Money {
+        price.times(self.renewals_before_effective)
+    }
+}
+
 impl Quote {
     pub fn option(&self, option: CancelOption) -> Option<&QuoteOption> {
         self.options.iter().find(|o| o.option == option)

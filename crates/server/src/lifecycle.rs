@@ -816,7 +816,8 @@ pub async fn cancellation_quote(
     let mut tx = state.store.begin().await?;
     tx.insert_quote(&stored).await?;
     tx.commit().await?;
-    Ok(QuoteView::new(stored.id.as_str(), subscription.id.as_str(), &quote, locale, &terms.schedule.calendar))
+    let price = terms.policy.price;
+    Ok(QuoteView::new(stored.id.as_str(), subscription.id.as_str(), &quote, price, locale, &terms.schedule.calendar))
 }
 
 // ---------------------------------------------------------------- cancellations

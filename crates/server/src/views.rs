@@ -175,6 +175,8 @@ pub struct QuoteOptionView {
     #[schema(value_type = String, format = DateTime)]
     pub effective_at: Timestamp,
     pub renewals_before_effective: u32,
+    /// What those renewals cost together.
+    pub renewals_cost: MoneyView,
     pub refund: MoneyView,
     pub fee: MoneyView,
     #[schema(value_type = String, format = DateTime)]
@@ -185,11 +187,12 @@ pub struct QuoteOptionView {
 }
 
 impl QuoteOptionView {
-    fn new(option: &QuoteOption, locale: Locale, calendar: &Calendar) -> QuoteOptionView {
+    fn new(option: &QuoteOption, price: Money, locale: Locale, calendar: &Calendar) -> QuoteOptionView {
         QuoteOptionView {
             option: option.option.as_str().to_owned(),
             effective_at: option.effective_at,
             renewals_before_effective: option.renewals_before_effective,
+            renewals_cost: option.renewals_cost(price).into(),
             refund: option.refund.into(),
             fee: option.fee.into(),
             export_until: option.export_until,
@@ -211,13 +214,20 @@ pub struct QuoteView {
 }
 
 impl QuoteView {
-    pub fn new(id: &str, subscription_id: &str, quote: &Quote, locale: Locale, calendar: &Calendar) -> QuoteView {
+    pub fn new(
+        id: &str,
+        subscription_id: &str,
+        quote: &Quote,
+        price: Money,
+        locale: Locale,
+        calendar: &Calendar,
+    ) -> QuoteView {
         QuoteView {
             id: id.to_owned(),
             subscription_id: subscription_id.to_owned(),
             received_at: quote.received_at,
             valid_until: quote.valid_until,
-            options: quote.options.iter().map(|o| QuoteOptionView::new(o, locale, calendar)).collect(),
+            options: quote.options.iter().map(|o| QuoteOptionView::new(o, price, locale, calendar)).collect(),
         }
     }
 }

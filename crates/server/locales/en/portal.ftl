@@ -177,3 +177,5 @@ money-succeeded = Sent (reference { $reference })
 money-succeeded-no-reference = Done
 money-pending = Pending: not yet confirmed by the payment provider
 money-failed = Not paid yet: our finance team is on it
+cancel-renewals-none = None
+cancel-renewals-cost = { $count } more, { $cost } in all

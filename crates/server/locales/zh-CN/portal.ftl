@@ -177,3 +177,5 @@ money-succeeded = 已完成（参考号 { $reference }）
 money-succeeded-no-reference = 已完成
 money-pending = 处理中：支付机构尚未确认
 money-failed = 尚未完成：财务人员正在处理
+cancel-renewals-none = 无
+cancel-renewals-cost = 还将续费 { $count } 次：共 { $cost }

@@ -599,11 +599,12 @@ pub struct OptionRow {
     pub value: String,
     pub label: String,
     pub effective: String,
-    pub renewals: u32,
+    pub renewals: String,
     pub refund: String,
     pub fee: String,
     pub data_until: String,
     pub explanation: String,
+    pub checked: bool,
 }
 
 /// A quote's options as a page shows them (the portal's and the console's).
@@ -615,7 +616,12 @@ pub fn option_rows(t: &crate::portal::i18n::T, calendar: &Calendar, quote: &crat
             value: o.option.clone(),
             label: t.get(&format!("option-{}", o.option)),
             effective: local_time(calendar, o.effective_at),
-            renewals: o.renewals_before_effective,
+            renewals: match o.renewals_before_effective {
+                0 => t.get("cancel-renewals-none"),
+                n => t.args("cancel-renewals-cost", &[("count", n.to_string()), ("cost", money(&o.renewals_cost))]),
+            },
+            // One option only (the cooling-off period): nothing to choose, so it is chosen.
+            checked: quote.options.len() == 1,
             refund: money(&o.refund),
             fee: money(&o.fee),
             data_until: local_date(calendar, o.delete_at),

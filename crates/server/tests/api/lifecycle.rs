@@ -250,6 +250,9 @@ async fn leaving_inside_the_commitment_costs_the_quoted_fee_and_no_more(engine: 
     let commitment = option(&quote, "end_of_commitment");
     assert_eq!(commitment["fee"]["amount_minor"], 0);
     assert_eq!(commitment["renewals_before_effective"], 11);
+    // What staying costs, beside what leaving early costs: 11 × 29.00 = 319.00.
+    assert_eq!(commitment["renewals_cost"]["amount_minor"], 31900);
+    assert_eq!(option(&quote, "end_of_period")["renewals_cost"]["amount_minor"], 0);
     assert!(quote["options"].as_array().unwrap().iter().all(|o| o["option"] != "now"));
     let refused = app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
     assert_eq!(refused.body["error"]["code"], "option_not_available");
