@@ -51,17 +51,40 @@ pub struct FamilyMatch {
 
 /// Support's search: the family a guardian's email belongs to, with its
 /// subscriptions. Exact match only (no browsing of families); audited.
-pub async fn find_families(state: &AppState, caller: &Caller, email: &str) -> ApiResult<Vec<FamilyMatch>> {
-    let email = lifecycle::parse_email(email)?;
-    let Some(family_id) = state.store.family_by_guardian_email(&email).await? else {
-        return Ok(Vec::new());
-    };
-    let family = lifecycle::family(state, caller, &family_id).await?;
-    let subscriptions = lifecycle::family_subscriptions(state, caller, &family_id).await?;
-    let mut tx = state.store.begin().await?;
-    tx.audit(state.clock.now(), &caller.actor(), "staff.family_found", &[family_id.as_str()], &json!({})).await?;
-    tx.commit().await?;
-    Ok(vec![FamilyMatch { id: family.id, time_zone: family.time_zone, guardians: family.guardians, subscriptions }])
+/// A search shorter than this matches too many families to be a search.
+pub const FAMILY_SEARCH_CHARS_MIN: usize = 3;
+pub const FAMILY_SEARCH_CHARS_MAX: usize = 254;
+/// Families one search shows at most.
+pub const FAMILY_SEARCH_RESULTS_MAX: u32 = 20;
+
+/// Support finds a family by family id, receipt id or number, or part of
+/// a guardian's email or name; every family shown is an audited staff access.
+pub async fn find_families(state: &AppState, caller: &Caller, query: &str) -> ApiResult<Vec<FamilyMatch>> {
+    let query = query.trim();
+    let chars = query.chars().count();
+    if !(FAMILY_SEARCH_CHARS_MIN..=FAMILY_SEARCH_CHARS_MAX).contains(&chars) {
+        return Err(ApiError::invalid_query("q", "chars_between")
+            .with("min", FAMILY_SEARCH_CHARS_MIN)
+            .with("max", FAMILY_SEARCH_CHARS_MAX));
+    }
+    let mut found = Vec::new();
+    for family_id in state.store.search_families(query, FAMILY_SEARCH_RESULTS_MAX).await? {
+        let family = lifecycle::family(state, caller, &family_id).await?;
+        let subscriptions = lifecycle::family_subscriptions(state, caller, &family_id).await?;
+        found.push(FamilyMatch {
+            id: family.id,
+            time_zone: family.time_zone,
+            guardians: family.guardians,
+            subscriptions,
+        });
+    }
+    if !found.is_empty() {
+        let ids: Vec<&str> = found.iter().map(|f| f.id.as_str()).collect();
+        let mut tx = state.store.begin().await?;
+        tx.audit(state.clock.now(), &caller.actor(), "staff.family_found", &ids, &json!({})).await?;
+        tx.commit().await?;
+    }
+    Ok(found)
 }
 
 // ---------------------------------------------------------------- one-time codes

@@ -322,6 +322,34 @@ impl Tx {
 
 impl Store {
     /// The family a guardian's email belongs to (support's search).
+    /// Families a support agent may mean by `query`: a family id, a receipt
+    /// id or number (found even after the family's personal data was
+    /// deleted: receipts are kept), or part of a guardian's email or name.
+    /// At most `limit`, oldest family first.
+    pub async fn search_families(&self, query: &str, limit: u32) -> StoreResult<Vec<FamilyId>> {
+        let rows = if query.starts_with("fam_") {
+            sqlx::query("SELECT id AS family_id FROM families WHERE id = $1").bind(query).fetch_all(&self.pool).await?
+        } else if query.starts_with("rcp_") || query.to_ascii_uppercase().starts_with("BB-") {
+            sqlx::query("SELECT DISTINCT family_id FROM receipts WHERE id = $1 OR number = $2")
+                .bind(query)
+                .bind(query.to_ascii_uppercase())
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            sqlx::query(
+                "SELECT g.family_id, MIN(f.created_at) AS since FROM guardians g JOIN families f ON f.id = g.family_id \
+                 WHERE LOWER(g.email) LIKE $1 ESCAPE '\\' OR LOWER(g.name) LIKE $1 ESCAPE '\\' \
+                 GROUP BY g.family_id ORDER BY since, g.family_id LIMIT $2",
+            )
+            .bind(format!("%{escaped}%"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.iter().map(|r| id(r, "family_id")).collect()
+    }
+
     pub async fn family_by_guardian_email(&self, email: &str) -> StoreResult<Option<FamilyId>> {
         let row = sqlx::query("SELECT family_id FROM guardians WHERE email = $1")
             .bind(email)

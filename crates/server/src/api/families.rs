@@ -45,11 +45,14 @@ async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpIn
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct FamilySearch {
-    /// A guardian's email address (exact match).
-    email: String,
+    /// A family id, a receipt id or number (`BB-…`), or part of a guardian's
+    /// email or name (at least 3 characters).
+    q: Option<String>,
+    /// A guardian's email address (the same as `q`).
+    email: Option<String>,
 }
 
-/// Support: find a family by a guardian's email, with its subscriptions.
+/// Support: find families by id, receipt number, or part of a guardian's email or name, with their subscriptions.
 #[utoipa::path(get, path = "/v1/families", tag = "support", security(("bearer" = [])), params(FamilySearch),
     responses((status = 200, body = Vec<crate::support::FamilyMatch>)))]
 async fn find_families(
@@ -57,7 +60,8 @@ async fn find_families(
     Allowed(caller): Allowed<{ who::STAFF }>,
     ApiQuery(query): ApiQuery<FamilySearch>,
 ) -> ApiResult<Json<Vec<crate::support::FamilyMatch>>> {
-    Ok(Json(crate::support::find_families(&state, &caller, &query.email).await?))
+    let search = query.q.or(query.email).unwrap_or_default();
+    Ok(Json(crate::support::find_families(&state, &caller, &search).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}", tag = "families", security(("bearer" = [])),

@@ -130,6 +130,7 @@ struct HomePage {
 #[derive(Deserialize)]
 pub struct SearchQuery {
     email: Option<String>,
+    q: Option<String>,
 }
 
 pub async fn home(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<SearchQuery>) -> PageResult {
@@ -137,7 +138,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, Query(query
         Ok(signed_in) => signed_in,
         Err(redirect) => return Ok(redirect),
     };
-    let email = query.email.unwrap_or_default().trim().to_owned();
+    let email = query.q.or(query.email).unwrap_or_default().trim().to_owned();
     let (families, error) = if email.is_empty() {
         (Vec::new(), None)
     } else {

@@ -23,6 +23,7 @@ baobao_store::on_both_engines!(
     admins_create_staff_accounts,
     integrators_receive_signed_webhooks_retried_until_delivered_and_logged,
     a_cancellation_taking_effect_is_confirmed_by_email_once,
+    support_finds_a_family_by_part_of_an_email_or_name_by_id_or_by_receipt_number_even_after_deletion,
 );
 
 fn code_from(messages: &[Value]) -> String {
@@ -530,4 +531,41 @@ async fn a_cancellation_taking_effect_is_confirmed_by_email_once(engine: Engine)
     let ended: Vec<_> = messages.iter().filter(|m| m["subject"] == "月度会员 已结束").collect();
     assert_eq!(ended.len(), 1, "{messages:?}");
     assert!(ended[0]["text"].as_str().unwrap().contains("已于 2027-02-10 10:00 结束"), "{}", ended[0]["text"]);
+}
+
+async fn support_finds_a_family_by_part_of_an_email_or_name_by_id_or_by_receipt_number_even_after_deletion(
+    engine: Engine,
+) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let agent = app.staff("agent@example.com", "agent").await;
+    let parent = app.sign_up("wang.fang@example.com").await;
+    app.sign_up("li.lei@example.com").await;
+    let receipt = app.subscribe(&parent, &plan).await["receipt"].clone();
+    let number = receipt["body"]["receipt_number"].as_str().unwrap().to_owned();
+    let found = |q: String| {
+        let app = &app;
+        let agent = agent.clone();
+        async move {
+            let response = app.get(&format!("/v1/families?q={q}"), Some(&agent)).await;
+            assert_eq!(response.status, StatusCode::OK, "{q}: {}", response.body);
+            response.body.as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("WANG.f".into()).await, vec![parent.family_id.clone()], "part of the email, any case");
+    assert_eq!(found("example.com".into()).await.len(), 2);
+    assert_eq!(found("%25%25%25".into()).await, Vec::<String>::new(), "a wildcard is a character like any other");
+    assert_eq!(found(parent.family_id.clone()).await, vec![parent.family_id.clone()]);
+    assert_eq!(found(number.to_lowercase()).await, vec![parent.family_id.clone()], "a receipt number");
+    let short = app.get("/v1/families?q=ab", Some(&agent)).await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", short.body);
+
+    // After "delete everything" the guardian's email and name are gone, but
+    // the receipts the law keeps still lead support to the family.
+    app.cancel(&parent, receipt["body"]["subscription_id"].as_str().unwrap(), json!({"option": "now"})).await;
+    let deleted =
+        app.post(&format!("/v1/families/{}/deletion-requests", parent.family_id), Some(&parent.token), json!({})).await;
+    assert_eq!(deleted.status, StatusCode::CREATED, "{}", deleted.body);
+    assert_eq!(found("wang.fang".into()).await, Vec::<String>::new());
+    assert_eq!(found(number).await, vec![parent.family_id.clone()]);
 }
