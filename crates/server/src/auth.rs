@@ -257,9 +257,11 @@ impl<'a> LoginLimit<'a> {
         self.now.checked_sub(jiff::SignedDuration::from_secs(LOGIN_WINDOW_SECONDS)).unwrap_or(self.now)
     }
 
-    /// `Err` with the minutes left while the account is paused.
-    pub async fn check(&self) -> ApiResult<()> {
-        if let Some((failures, since)) = self.store.login_failures(&self.account_sha256).await?
+    /// `Err` with the minutes left while the account is paused; else
+    /// whether earlier failures are on record (to clear on success).
+    pub async fn check(&self) -> ApiResult<bool> {
+        let recorded = self.store.login_failures(&self.account_sha256).await?;
+        if let Some((failures, since)) = recorded
             && failures >= LOGIN_FAILURES_MAX
             && since >= self.window_began_after()
         {
@@ -267,7 +269,7 @@ impl<'a> LoginLimit<'a> {
             return Err(ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
                 .with("minutes", (left + 59) / 60));
         }
-        Ok(())
+        Ok(recorded.is_some())
     }
 
     pub async fn failed(&self) -> ApiResult<()> {

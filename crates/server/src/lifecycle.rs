@@ -181,7 +181,7 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
         &email,
         state.clock.wall_now(),
     );
-    limit.check().await?;
+    let had_failures = limit.check().await?;
     let account = match input.realm.as_deref().unwrap_or("guardian") {
         "guardian" => state
             .store
@@ -206,7 +206,9 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
         limit.failed().await?;
         return Err(invalid());
     }
-    limit.succeeded().await?;
+    if had_failures {
+        limit.succeeded().await?;
+    }
     let now = state.clock.wall_now();
     let token = crate::random::random_token(32);
     let expires_at = session_expiry(now)?;
@@ -1145,8 +1147,15 @@ pub async fn file(
     .await?;
     tx.commit().await?;
     // The request is on record; now the gateway, outside any transaction.
-    // What it refuses stays pending for the worker to retry.
-    crate::money::settle(state, &to_pay).await?;
+    // What it refuses, or what a failure here leaves, stays pending for the
+    // worker: the guardian's answer is the filed request either way.
+    if let Err(error) = crate::money::settle(state, &to_pay).await {
+        tracing::warn!(
+            code = error.code,
+            internal = error.internal.as_deref().unwrap_or(""),
+            "settling after a cancellation failed; the worker retries"
+        );
+    }
     Ok(Filed { cancellation, receipt, late_refunds })
 }
 
