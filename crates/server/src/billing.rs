@@ -179,13 +179,13 @@ async fn step(state: &AppState, claim: Claim<'_>, now: Timestamp) -> ApiResult<O
     let terms = Terms::load_in(&mut tx, &subscription).await?;
     let mut answer = None;
     if let Some(wanted) = wanted_charge(&subscription, &terms, now)? {
-        drop(tx);
+        tx.rollback().await?;
         let asked = state.gateway.charge(&wanted.key, wanted.amount).await;
         tx = state.store.begin().await?;
         subscription = tx.subscription_for_update(&subscription.id).await?;
         if wanted_charge(&subscription, &terms, now)?.as_ref() != Some(&wanted) {
             let recorded = tx.ledger_of_subscription(&subscription.id).await?.iter().any(|e| e.entry_key == wanted.key);
-            drop(tx);
+            tx.rollback().await?;
             if asked.is_ok() && !recorded {
                 void_charge(state, &wanted).await;
             }

@@ -317,7 +317,7 @@ pub async fn run_due(state: &AppState, at: Timestamp) -> ApiResult<u64> {
     loop {
         let mut tx = state.store.begin().await?;
         let Some(due) = tx.claim_due_deletion(at).await? else { break };
-        drop(tx);
+        tx.rollback().await?;
         perform(state, &due.id).await?;
         performed += 1;
         if performed >= DELETIONS_PER_RUN_MAX {

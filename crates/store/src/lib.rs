@@ -220,6 +220,14 @@ impl Tx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Ends the transaction without its changes, now: its locks are
+    /// released before this returns (dropping a `Tx` rolls back too, but
+    /// only when its connection is next used).
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 pub(crate) fn micros(instant: Timestamp) -> i64 {
