@@ -55,6 +55,12 @@ fn files_with_markers(dir: &Path, markers: &[&str]) -> Vec<String> {
     found
 }
 
+/// The `name` column of every row `sql` selects.
+async fn names(db: &mut sqlx::AnyConnection, sql: String) -> Vec<String> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String, _>("name").unwrap()).collect()
+}
+
 /// Every row of every table, as text, that holds a marker. On SQLite the
 /// raw files (database and write-ahead log) are read as well, so that
 /// deleted rows lingering in free pages count too.
@@ -67,24 +73,11 @@ async fn rows_with_markers(app: &TestApp, markers: &[&str]) -> Vec<String> {
             "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables WHERE table_schema = 'public'"
         }
     };
-    let tables: Vec<String> = sqlx::query(tables_sql)
-        .fetch_all(&mut db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String, _>("name").unwrap())
-        .collect();
+    let tables = names(&mut db, tables_sql.to_owned()).await;
     for table in tables {
         let sql = match app.db.store.engine() {
             Engine::Sqlite => {
-                let columns: Vec<String> =
-                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-                        .fetch_all(&mut db)
-                        .await
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.try_get::<String, _>("name").unwrap())
-                        .collect();
+                let columns = names(&mut db, format!("SELECT name FROM pragma_table_info('{table}')")).await;
                 let joined = columns.iter().map(|c| format!("COALESCE(CAST(\"{c}\" AS TEXT), '')")).collect::<Vec<_>>();
                 format!("SELECT {} AS row_text FROM \"{table}\"", joined.join(" || '|' || "))
             }
