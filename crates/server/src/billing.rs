@@ -224,7 +224,7 @@ async fn apply_step(
             subscription.current_position = period.position;
             subscription.current_period_start = period.start;
             subscription.current_period_end = period.end;
-            let paid = charge_period(tx, &subscription, &terms.policy, now, answer).await?;
+            let paid = charge_period(&parts.keys, tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if subscription.pending_cancellation_id.is_none() {
@@ -245,7 +245,7 @@ async fn apply_step(
             if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
-            let paid = charge_period(tx, &subscription, &terms.policy, now, answer).await?;
+            let paid = charge_period(&parts.keys, tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if paid {
@@ -357,6 +357,7 @@ async fn remind(
 /// Records the current period's charge as the gateway answered it; `true`
 /// when it is paid.
 async fn charge_period(
+    keys: &crate::keys::SigningKeys,
     tx: &mut Tx,
     subscription: &Subscription,
     policy: &Policy,
@@ -384,7 +385,24 @@ async fn charge_period(
                 note: "renewal".to_owned(),
                 created_at: now,
             };
-            tx.append_ledger_entry(&entry).await?;
+            if tx.append_ledger_entry(&entry).await? {
+                let plan = tx.plan(&subscription.plan_id).await?;
+                let fields = json!({
+                    "subscription_id": subscription.id,
+                    "plan_id": plan.id,
+                    "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+                    "ledger_entry_id": entry.id,
+                    "charge": policy.price,
+                    "current_period": {
+                        "start": subscription.current_period_start.to_string(),
+                        "end": subscription.current_period_end.to_string(),
+                    },
+                    "gateway_reference": entry.gateway_reference,
+                });
+                let (stored, _) =
+                    crate::receipts::issue(keys, &subscription.family_id, "charge", entry.id.as_str(), now, fields)?;
+                tx.insert_receipt(&stored).await?;
+            }
             Ok(true)
         }
         Err(declined) => {

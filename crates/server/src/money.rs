@@ -108,8 +108,9 @@ async fn settle_next(
                 &json!({"kind": movement.kind, "reference": reference}),
             )
             .await?;
+            let receipt = money_receipt(&mut tx, state, &movement, &reference, business_now).await?;
             if movement.kind == "refund" {
-                refund_sent(&mut tx, state, &movement, &reference).await?;
+                refund_sent(&mut tx, state, &movement, &reference, &receipt).await?;
             }
             SettleReport { succeeded: 1, ..SettleReport::default() }
         }
@@ -134,9 +135,44 @@ async fn settle_next(
     Ok(Some(report))
 }
 
+/// The signed receipt of a refund or fee the gateway confirmed: what moved,
+/// for which subscription, under which gateway reference.
+async fn money_receipt(
+    tx: &mut Tx,
+    parts: &Parts,
+    movement: &MoneyMovement,
+    reference: &str,
+    issued_at: Timestamp,
+) -> ApiResult<crate::receipts::ReceiptDocument> {
+    let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
+    let plan = tx.plan(&subscription.plan_id).await?;
+    let fields = json!({
+        "subscription_id": subscription.id,
+        "plan_id": plan.id,
+        "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+        "ledger_entry_id": movement.entry_id,
+        movement.kind.as_str(): movement.amount,
+        "period_start": movement.period_start.map(|t| t.to_string()),
+        "note": movement.note,
+        "gateway_reference": reference,
+    });
+    let subject = movement.entry_id.as_str();
+    let (stored, document) =
+        crate::receipts::issue(&parts.keys, &movement.family_id, &movement.kind, subject, issued_at, fields)?;
+    tx.insert_receipt(&stored).await?;
+    Ok(document)
+}
+
 /// The gateway confirmed a refund: now the guardian is told it was sent,
-/// with its reference, and the integrators get `refund.issued`.
-async fn refund_sent(tx: &mut Tx, parts: &Parts, movement: &MoneyMovement, reference: &str) -> ApiResult<()> {
+/// with its reference and the signed receipt, and the integrators get
+/// `refund.issued`.
+async fn refund_sent(
+    tx: &mut Tx,
+    parts: &Parts,
+    movement: &MoneyMovement,
+    reference: &str,
+    receipt: &crate::receipts::ReceiptDocument,
+) -> ApiResult<()> {
     let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
     let plan = tx.plan(&subscription.plan_id).await?;
     let guardians = tx.guardians_of(&movement.family_id).await?;
@@ -154,6 +190,7 @@ async fn refund_sent(tx: &mut Tx, parts: &Parts, movement: &MoneyMovement, refer
         }],
         "after_request": after_request,
         "subscription_id": subscription.id,
+        "receipt": receipt,
     });
     crate::outbox::email_guardians(tx, parts, &guardians, "refund_issued", movement.entry_id.as_str(), &payload)
         .await?;

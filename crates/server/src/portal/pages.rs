@@ -1009,6 +1009,7 @@ fn receipt_page(
         ("fee", "receipt-fee"),
         ("price", "receipt-price"),
         ("first_charge", "receipt-first-charge"),
+        ("charge", "receipt-charge"),
     ] {
         if let Some(amount) = body_money(body, key) {
             rows.push((t.get(label), amount));
@@ -1039,6 +1040,9 @@ fn receipt_page(
             .collect::<Vec<_>>()
             .join("; ");
         rows.push((t.get("receipt-kept"), text));
+    }
+    if let Some(reference) = body["gateway_reference"].as_str() {
+        rows.push((t.get("receipt-gateway-reference"), reference.to_owned()));
     }
     if let Some(until) = body_instant(body, "export_until") {
         rows.push((t.get("receipt-data-until"), local_date(calendar, until)));

@@ -45,6 +45,13 @@ async fn a_refund_the_gateway_accepts_is_shown_sent_with_its_reference(engine: E
     let csv = app.client.get(format!("{}/v1/families/{}/statement?format=csv", app.address, parent.family_id));
     let csv = csv.bearer_auth(&parent.token).send().await.unwrap().text().await.unwrap();
     assert!(csv.lines().next().unwrap().ends_with("status,gateway_reference"), "{csv}");
+    // The money that moved has its own signed receipt, with the gateway's reference.
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let refund_receipt =
+        receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "refund").expect("a refund receipt");
+    assert_eq!(refund_receipt["body"]["gateway_reference"], refund["gateway_reference"]);
+    assert_eq!(refund_receipt["body"]["refund"]["amount_minor"], 3900);
+    app.assert_receipt_verifies(refund_receipt).await;
 }
 
 async fn a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid(engine: Engine) {
@@ -132,6 +139,12 @@ async fn a_renewal_charge_holds_no_database_lock_while_the_gateway_answers(engin
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.renewed, 1, "{summary:?}");
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 2);
+    // The renewal's charge has a signed receipt of its own.
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let charge = receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "charge").expect("a charge receipt");
+    assert_eq!(charge["body"]["charge"]["amount_minor"], 3900);
+    assert_eq!(charge["body"]["current_period"]["start"], "2027-02-10T02:00:00Z");
+    app.assert_receipt_verifies(charge).await;
 }
 
 async fn a_charge_declined_at_renewal_leaves_the_subscription_past_due(engine: Engine) {
