@@ -423,11 +423,13 @@ async fn take_effect(
 ) -> ApiResult<Outcome> {
     let effective_at = subscription.effective_at.unwrap_or(now);
     let mut fee_charged = false;
+    let mut fee_owed = None;
     if let Some(cancellation_id) = subscription.pending_cancellation_id.clone() {
         let cancellation = tx.cancellation(&cancellation_id).await?;
         tx.set_cancellation_status(&cancellation_id, "effective", None).await?;
         if cancellation.fee_minor > 0 {
             let fee = Money { amount_minor: cancellation.fee_minor, currency: cancellation.currency };
+            fee_owed = Some(fee);
             let key = format!("fee:{cancellation_id}");
             // Owed now; taken by the gateway after the commit (money.rs).
             fee_charged = tx
@@ -471,6 +473,9 @@ async fn take_effect(
         "time_zone": subscription.time_zone,
         "effective_at": effective_at.to_string(),
         "subscription_id": subscription.id,
+        // Said as it happened: with the early-termination fee when one was due.
+        "fee": fee_owed,
+        "variant": if fee_owed.is_some() { "fee" } else { "on_time" },
     });
     crate::outbox::email_guardians(tx, parts, &guardians, "cancellation_effective", &event, &email).await?;
     let hook = json!({

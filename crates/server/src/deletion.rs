@@ -250,7 +250,9 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     // The guardians were read before their addresses were minimised: the
     // certificate still reaches them, and the outbox forgets the address once sent.
     let time_zone = tx.family(&deletion.family_id).await?.time_zone;
-    let email = json!({"receipt": document, "time_zone": time_zone});
+    // A deletion the terms called for (retention) was not "asked for".
+    let variant = if deletion.cause == "retention" { "retention" } else { "on_request" };
+    let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
     crate::outbox::email_guardians(&mut tx, state, &guardians, "deletion_certificate", stored.id.as_str(), &email)
         .await?;
     tx.complete_deletion(&deletion.id, &stored.id, now).await?;

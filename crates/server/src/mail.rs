@@ -134,7 +134,7 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
         ("received", date(&body["received_at"], zone)),
         ("effective", date(&body["effective_at"], zone)),
         ("refund", money(&body["refund"])),
-        ("fee", money(&body["fee"])),
+        ("fee", money(if body["fee"].is_null() { &payload["fee"] } else { &body["fee"] })),
         ("renews", date(&payload["renews_at"], zone)),
         ("price", money(&payload["price"])),
         ("cancel_by", date(&payload["cancel_by"], zone)),

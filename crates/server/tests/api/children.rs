@@ -378,6 +378,9 @@ async fn retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_of
     let certificate =
         receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "deletion_certificate").expect("a certificate");
     assert_eq!(certificate["body"]["cause"], "retention");
+    // Nobody asked for this deletion: the email says why it happened.
+    let email = app.queued_email(&parent, "deletion_certificate", baobao_domain::Locale::En).await;
+    assert!(email.contains("retention period ran out") && !email.contains("asked us to delete"), "{email}");
     assert_eq!(app.billing_run().await["deletions_performed"], 0, "a deletion is done once");
 
     // A family that comes back within retention keeps its data.

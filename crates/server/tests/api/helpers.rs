@@ -209,6 +209,17 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The email of `template` queued for the family, rendered in `locale` as it would be sent.
+    pub async fn queued_email(&self, guardian: &Guardian, template: &str, locale: baobao_domain::Locale) -> String {
+        let family_id = baobao_domain::ids::FamilyId::parse(&guardian.family_id).unwrap();
+        let outbox = self.state.store.outbox_of(&family_id).await.unwrap();
+        let message = outbox.iter().find(|m| m.template == template).unwrap_or_else(|| panic!("no {template} email"));
+        let payload: Value = serde_json::from_str(&message.payload).unwrap();
+        baobao_server::mail::render(template, locale, "guardian@example.com", &payload, "<m@baobao>").text
+    }
+}
+
 /// The entries of `kind` in a statement.
 pub fn entries<'a>(statement: &'a [Value], kind: &str) -> Vec<&'a Value> {
     statement.iter().filter(|e| e["kind"] == kind).collect()

@@ -265,6 +265,9 @@ async fn leaving_inside_the_commitment_costs_the_quoted_fee_and_no_more(engine: 
     let statement = app.statement(&parent).await;
     assert_eq!(entries(&statement, "fee").iter().map(|e| amount(e)).sum::<i64>(), 10000);
     assert_eq!(entries(&statement, "charge").len(), 1);
+    // The "it has ended" email says the fee was taken, not "nothing more will be charged".
+    let ended = app.queued_email(&parent, "cancellation_effective", baobao_domain::Locale::En).await;
+    assert!(ended.contains("100.00") && !ended.contains("Nothing more will be charged"), "{ended}");
 }
 
 async fn a_new_policy_version_leaves_existing_subscriptions_on_their_terms(engine: Engine) {
