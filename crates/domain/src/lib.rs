@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod canonical;
 pub mod ids;
 pub mod locale;
+pub mod merkle;
 pub mod money;
 pub mod policy;
 pub mod quote;
