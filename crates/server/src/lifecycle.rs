@@ -566,8 +566,11 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     if let Err(error) = written {
         return Err(void_first_charge(state, error, first_charge.as_ref()).await);
     }
-    // A trial shorter than the reminder's lead time is reminded now, at sign-up.
-    billing::settle(state, &subscription.id, now).await?;
+    // A trial shorter than the reminder's lead time is reminded now, at
+    // sign-up; any other subscription has nothing due yet and costs no write.
+    if subscription.due_at.is_some_and(|due| due <= now) {
+        billing::settle(state, &subscription.id, now).await?;
+    }
     Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
 }
 

@@ -13,13 +13,14 @@
 //! language. A refund is never shown as paid before the gateway said so.
 
 use baobao_domain::ids::{FamilyId, LedgerEntryId};
-use baobao_store::{MoneyMovement, Tx};
+use baobao_store::{MoneyMovement, Plan, Subscription, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::receipts::ReceiptDocument;
 use crate::state::{AppState, Parts};
 use crate::views::StatementEntryView;
 
@@ -108,9 +109,12 @@ async fn settle_next(
                 &json!({"kind": movement.kind, "reference": reference}),
             )
             .await?;
-            let receipt = money_receipt(&mut tx, state, &movement, &reference, business_now).await?;
+            let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
+            let plan = tx.plan(&subscription.plan_id).await?;
+            let paid = Paid { movement: &movement, subscription: &subscription, plan: &plan, reference: &reference };
+            let receipt = paid.receipt(&mut tx, state, business_now).await?;
             if movement.kind == "refund" {
-                refund_sent(&mut tx, state, &movement, &reference, &receipt).await?;
+                paid.refund_sent(&mut tx, state, &receipt).await?;
             }
             SettleReport { succeeded: 1, ..SettleReport::default() }
         }
@@ -135,74 +139,69 @@ async fn settle_next(
     Ok(Some(report))
 }
 
-/// The signed receipt of a refund or fee the gateway confirmed: what moved,
-/// for which subscription, under which gateway reference.
-async fn money_receipt(
-    tx: &mut Tx,
-    parts: &Parts,
-    movement: &MoneyMovement,
-    reference: &str,
-    issued_at: Timestamp,
-) -> ApiResult<crate::receipts::ReceiptDocument> {
-    let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
-    let plan = tx.plan(&subscription.plan_id).await?;
-    let fields = json!({
-        "subscription_id": subscription.id,
-        "plan_id": plan.id,
-        "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-        "ledger_entry_id": movement.entry_id,
-        movement.kind.as_str(): movement.amount,
-        "period_start": movement.period_start.map(|t| t.to_string()),
-        "note": movement.note,
-        "gateway_reference": reference,
-    });
-    let subject = movement.entry_id.as_str();
-    let (stored, document) =
-        crate::receipts::issue(&parts.keys, &movement.family_id, &movement.kind, subject, issued_at, fields)?;
-    tx.insert_receipt(&stored).await?;
-    Ok(document)
+/// A refund or fee the gateway confirmed, with what it belongs to.
+struct Paid<'a> {
+    movement: &'a MoneyMovement,
+    subscription: &'a Subscription,
+    plan: &'a Plan,
+    reference: &'a str,
 }
 
-/// The gateway confirmed a refund: now the guardian is told it was sent,
-/// with its reference and the signed receipt, and the integrators get
-/// `refund.issued`.
-async fn refund_sent(
-    tx: &mut Tx,
-    parts: &Parts,
-    movement: &MoneyMovement,
-    reference: &str,
-    receipt: &crate::receipts::ReceiptDocument,
-) -> ApiResult<()> {
-    let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
-    let plan = tx.plan(&subscription.plan_id).await?;
-    let guardians = tx.guardians_of(&movement.family_id).await?;
-    // A refund of a charge for a period after the cancellation took effect
-    // (a letter registered after the renewal ran) says why it happened.
-    let after_request = movement.entry_key.starts_with("refund:charge:");
-    let payload = json!({
-        "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-        "time_zone": subscription.time_zone,
-        "refunds": [{
-            "amount": movement.amount,
+impl Paid<'_> {
+    /// The signed receipt: what moved, for which subscription, under which
+    /// gateway reference.
+    async fn receipt(&self, tx: &mut Tx, parts: &Parts, issued_at: Timestamp) -> ApiResult<ReceiptDocument> {
+        let (movement, plan) = (self.movement, self.plan);
+        let fields = json!({
+            "subscription_id": self.subscription.id,
+            "plan_id": plan.id,
+            "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+            "ledger_entry_id": movement.entry_id,
+            movement.kind.as_str(): movement.amount,
             "period_start": movement.period_start.map(|t| t.to_string()),
             "note": movement.note,
-            "reference": reference,
-        }],
-        "after_request": after_request,
-        "subscription_id": subscription.id,
-        "receipt": receipt,
-    });
-    crate::outbox::email_guardians(tx, parts, &guardians, "refund_issued", movement.entry_id.as_str(), &payload)
-        .await?;
-    let data = json!({
-        "subscription_id": subscription.id,
-        "family_id": movement.family_id,
-        "ledger_entry_id": movement.entry_id,
-        "amount": movement.amount,
-        "period_start": movement.period_start.map(|t| t.to_string()),
-        "gateway_reference": reference,
-    });
-    crate::outbox::webhook(tx, parts, &plan.service, "refund.issued", &movement.entry_key, &data).await
+            "gateway_reference": self.reference,
+        });
+        let subject = movement.entry_id.as_str();
+        let (stored, document) =
+            crate::receipts::issue(&parts.keys, &movement.family_id, &movement.kind, subject, issued_at, fields)?;
+        tx.insert_receipt(&stored).await?;
+        Ok(document)
+    }
+
+    /// Now the guardian is told the refund was sent, with its reference
+    /// and the signed receipt, and the integrators get `refund.issued`.
+    async fn refund_sent(&self, tx: &mut Tx, parts: &Parts, receipt: &ReceiptDocument) -> ApiResult<()> {
+        let (movement, subscription, plan) = (self.movement, self.subscription, self.plan);
+        let guardians = tx.guardians_of(&movement.family_id).await?;
+        // A refund of a charge for a period after the cancellation took effect
+        // (a letter registered after the renewal ran) says why it happened.
+        let after_request = movement.entry_key.starts_with("refund:charge:");
+        let payload = json!({
+            "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+            "time_zone": subscription.time_zone,
+            "refunds": [{
+                "amount": movement.amount,
+                "period_start": movement.period_start.map(|t| t.to_string()),
+                "note": movement.note,
+                "reference": self.reference,
+            }],
+            "after_request": after_request,
+            "subscription_id": subscription.id,
+            "receipt": receipt,
+        });
+        crate::outbox::email_guardians(tx, parts, &guardians, "refund_issued", movement.entry_id.as_str(), &payload)
+            .await?;
+        let data = json!({
+            "subscription_id": subscription.id,
+            "family_id": movement.family_id,
+            "ledger_entry_id": movement.entry_id,
+            "amount": movement.amount,
+            "period_start": movement.period_start.map(|t| t.to_string()),
+            "gateway_reference": self.reference,
+        });
+        crate::outbox::webhook(tx, parts, &plan.service, "refund.issued", &movement.entry_key, &data).await
+    }
 }
 
 /// Every attempt failed: it is finance's now (the console's queue and the

@@ -9,6 +9,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::{StoreError, StoreResult};
 
+/// How long a SQLite connection waits for a lock another process holds.
+pub(crate) const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 10000";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -73,7 +76,7 @@ impl Engine {
             Engine::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
-                "PRAGMA busy_timeout = 10000",
+                SQLITE_BUSY_TIMEOUT,
                 "PRAGMA synchronous = FULL",
                 "PRAGMA secure_delete = ON",
             ],

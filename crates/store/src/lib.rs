@@ -170,13 +170,20 @@ impl Store {
     /// After personal data was deleted: on SQLite, copies the write-ahead
     /// log into the database and truncates it, so that no earlier page
     /// image holding the deleted rows stays in the `-wal` file (the pages
-    /// themselves were overwritten by `secure_delete`). Best effort: a
-    /// reader holding an old snapshot delays it to the next deletion.
-    /// PostgreSQL reclaims dead rows by its own (auto)vacuum.
+    /// themselves were overwritten by `secure_delete`). Best effort and
+    /// without waiting: a reader holding an old snapshot makes it give up
+    /// at once (rather than hold the one writer for the busy timeout), and
+    /// the next deletion or delivery does it. PostgreSQL reclaims dead rows
+    /// by its own (auto)vacuum.
     pub async fn forget_deleted(&self) -> StoreResult<()> {
-        if self.engine == Engine::Sqlite {
-            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writes).await?;
+        if self.engine != Engine::Sqlite {
+            return Ok(());
         }
+        let mut writer = self.writes.acquire().await?;
+        sqlx::raw_sql("PRAGMA busy_timeout = 0").execute(&mut *writer).await?;
+        let checkpoint = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *writer).await;
+        sqlx::raw_sql(engine::SQLITE_BUSY_TIMEOUT).execute(&mut *writer).await?;
+        checkpoint?;
         Ok(())
     }
 
