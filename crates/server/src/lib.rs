@@ -19,6 +19,7 @@ pub mod error;
 pub mod exports;
 pub mod gateway;
 pub mod headers;
+pub mod i18n;
 pub mod idempotency;
 pub mod key_cache;
 pub mod keys;

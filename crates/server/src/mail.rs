@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::portal::i18n::T;
+use crate::i18n::T;
 
 pub const SMTP_TIMEOUT_SECONDS: u64 = 10;
 

@@ -21,9 +21,9 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::lifecycle::{self, CancelInput, ReasonInput};
+use crate::portal::page::{PageResult, PortalError, api, has_page, local_time, ok, render, see_other, with_cookie};
 use crate::portal::pages::{
-    HasPage, LoginForm, NextQuery, OptionRow, PageResult, PortalError, STAFF_SIGN_IN, api, local_time, ok, option_rows,
-    render, see_other, sign_in_page, sign_in_with_form, with_cookie,
+    LoginForm, NextQuery, OptionRow, STAFF_SIGN_IN, option_rows, sign_in_page, sign_in_with_form,
 };
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
 use crate::state::AppState;
@@ -712,8 +712,4 @@ pub async fn finance(State(state): State<AppState>, headers: HeaderMap) -> PageR
     ok(FinancePage { page, rows })
 }
 
-macro_rules! console_pages {
-    ($($page:ty),*) => { $(impl HasPage for $page { fn context(&self) -> &PageContext { &self.page } })* };
-}
-
-console_pages!(HomePage, FamilyPage, CancelPage, NoticeFormPage, QueuePage, WebhooksPage, FinancePage);
+has_page!(HomePage, FamilyPage, CancelPage, NoticeFormPage, QueuePage, WebhooksPage, FinancePage);

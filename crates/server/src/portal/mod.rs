@@ -6,8 +6,8 @@
 //! quote, the receipt — and never more clicks than subscribing.
 
 pub mod console;
-pub mod i18n;
 pub mod once;
+pub mod page;
 pub mod pages;
 pub mod session;
 

@@ -5,8 +5,8 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{PlanId, ReceiptId};
 use baobao_domain::{Locale, Money};
@@ -16,102 +16,15 @@ use serde::Deserialize;
 use crate::error::{ApiError, OrNotFound};
 use crate::lifecycle::{self, CancelInput, GuardianInput, ReasonInput, SignInInput, SignUpInput, SubscribeInput};
 use crate::messages;
+use crate::portal::page::{
+    PageResult, PortalError, api, has_page, local_path, local_time, ok, render, see_other, with_cookie,
+};
 use crate::portal::session::{self, LANG_COOKIE, MaybeGuardian, PageContext, SESSION_COOKIE, SignedInGuardian};
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
 use crate::views::SubscriptionView;
 
-/// What can go wrong on a page, shown as a page (never as JSON).
-pub enum Failure {
-    SignIn(String),
-    Csrf(PageContext),
-    Api(PageContext, ApiError),
-}
-
-/// Boxed, so that every page's `Result` stays small.
-pub struct PortalError(Box<Failure>);
-
-impl PortalError {
-    pub fn sign_in(next: String) -> PortalError {
-        PortalError(Box::new(Failure::SignIn(next)))
-    }
-
-    pub fn csrf(page: PageContext) -> PortalError {
-        PortalError(Box::new(Failure::Csrf(page)))
-    }
-
-    pub fn api(page: PageContext, error: ApiError) -> PortalError {
-        PortalError(Box::new(Failure::Api(page, error)))
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    page: PageContext,
-    message: String,
-}
-
-impl IntoResponse for PortalError {
-    fn into_response(self) -> Response {
-        match *self.0 {
-            Failure::SignIn(next) => {
-                Redirect::to(&format!("/login?next={}", session::url_escape(&next))).into_response()
-            }
-            Failure::Csrf(page) => {
-                let message = page.t.get("error-csrf");
-                render(StatusCode::FORBIDDEN, ErrorPage { page, message })
-            }
-            Failure::Api(page, error) => {
-                let message = match error.code {
-                    "not_found" | "forbidden" => page.t.get("error-not-found"),
-                    "internal" => {
-                        tracing::error!(internal = error.internal.as_deref().unwrap_or(""), "portal page failed");
-                        page.t.arg("error-internal", "request_id", crate::random::random_token(6))
-                    }
-                    code => messages::render(code, page.t.locale, &error.details),
-                };
-                let status = if error.code == "forbidden" { StatusCode::NOT_FOUND } else { error.status };
-                render(status, ErrorPage { page, message })
-            }
-        }
-    }
-}
-
-pub type PageResult = Result<Response, PortalError>;
-
-pub fn render<P: Template + HasPage>(status: StatusCode, page: P) -> Response {
-    let cookies = page.context().set_cookies.clone();
-    let mut response = match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "template failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    };
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-pub fn ok<P: Template + HasPage>(page: P) -> PageResult {
-    Ok(render(StatusCode::OK, page))
-}
-
-pub trait HasPage {
-    fn context(&self) -> &PageContext;
-}
-
-macro_rules! has_page {
-    ($($page:ty),*) => { $(impl HasPage for $page { fn context(&self) -> &PageContext { &self.page } })* };
-}
-
 has_page!(
-    ErrorPage,
     LoginPage,
     SignupPage,
     ServicesPage,
@@ -134,33 +47,6 @@ fn require(
     let guardian = guardian.0.ok_or_else(|| PortalError::sign_in(path.to_owned()))?;
     let page = session::context(headers, path, Some(&guardian));
     Ok((guardian, page))
-}
-
-pub fn api(page: &PageContext) -> impl Fn(ApiError) -> PortalError + '_ {
-    move |error| PortalError::api(page.clone(), error)
-}
-
-/// Only paths on this site, so a crafted link cannot send anyone elsewhere.
-pub fn local_path(next: Option<&str>, default: &str) -> String {
-    match next {
-        Some(path) if session::is_local_path(path) => path.to_owned(),
-        _ => default.to_owned(),
-    }
-}
-
-pub fn see_other(location: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
-}
-
-pub fn with_cookie(mut response: Response, cookie: String) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-pub fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
-    calendar.zoned(instant).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
 fn local_date(calendar: &Calendar, instant: Timestamp) -> String {
@@ -447,7 +333,7 @@ pub struct ServiceRow {
     pub href: String,
 }
 
-async fn plan_name(state: &AppState, plan_id: &str, t: &crate::portal::i18n::T) -> String {
+async fn plan_name(state: &AppState, plan_id: &str, t: &crate::i18n::T) -> String {
     let Ok(plan_id) = PlanId::parse(plan_id) else { return String::new() };
     match state.store.plan(&plan_id).await {
         Ok(plan) if t.locale == Locale::ZhCn => plan.name_zh_cn,
@@ -608,7 +494,7 @@ pub struct OptionRow {
 }
 
 /// A quote's options as a page shows them (the portal's and the console's).
-pub fn option_rows(t: &crate::portal::i18n::T, calendar: &Calendar, quote: &crate::views::QuoteView) -> Vec<OptionRow> {
+pub fn option_rows(t: &crate::i18n::T, calendar: &Calendar, quote: &crate::views::QuoteView) -> Vec<OptionRow> {
     quote
         .options
         .iter()
@@ -757,7 +643,7 @@ struct PlansPage {
     plans: Vec<PlanRow>,
 }
 
-fn price_line(t: &crate::portal::i18n::T, policy: &serde_json::Value) -> String {
+fn price_line(t: &crate::i18n::T, policy: &serde_json::Value) -> String {
     let price = serde_json::from_value::<Money>(policy["price"].clone()).map(|m| m.display()).unwrap_or_default();
     let period = serde_json::from_value::<baobao_domain::PeriodLength>(policy["period"].clone())
         .map(|p| baobao_domain::policy::period_words(p, t.locale))

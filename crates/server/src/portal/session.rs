@@ -17,8 +17,7 @@ use baobao_store::{Guardian, PrincipalKind};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::portal::i18n::T;
-use crate::portal::pages::PortalError;
+use crate::i18n::T;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "baobao_session";
@@ -64,14 +63,6 @@ pub struct PageContext {
 impl PageContext {
     pub fn lang_switch_href(&self) -> String {
         format!("/lang?to={}&next={}", self.t.other().tag(), url_escape(&self.path))
-    }
-
-    /// The token a submitted form must carry.
-    pub fn check_csrf(&self, submitted: &str) -> Result<(), PortalError> {
-        let matches = !self.csrf.is_empty()
-            && submitted.len() == self.csrf.len()
-            && submitted.bytes().zip(self.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if matches { Ok(()) } else { Err(PortalError::csrf(self.clone())) }
     }
 }
 

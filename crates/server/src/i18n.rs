@@ -1,4 +1,4 @@
-//! The portal's text: Fluent catalogues (`locales/en`, `locales/zh-CN`),
+//! The text of pages, console and emails: Fluent catalogues (`locales/en`, `locales/zh-CN`),
 //! embedded at compile time. Pages never carry inline strings; they ask `T`.
 
 use std::borrow::Cow;
@@ -87,14 +87,14 @@ mod tests {
     #[test]
     fn both_catalogues_have_the_same_keys_and_every_message_resolves() {
         let en = messages(concat!(
-            include_str!("../../locales/en/portal.ftl"),
-            include_str!("../../locales/en/email.ftl"),
-            include_str!("../../locales/en/console.ftl")
+            include_str!("../locales/en/portal.ftl"),
+            include_str!("../locales/en/email.ftl"),
+            include_str!("../locales/en/console.ftl")
         ));
         let zh = messages(concat!(
-            include_str!("../../locales/zh-CN/portal.ftl"),
-            include_str!("../../locales/zh-CN/email.ftl"),
-            include_str!("../../locales/zh-CN/console.ftl")
+            include_str!("../locales/zh-CN/portal.ftl"),
+            include_str!("../locales/zh-CN/email.ftl"),
+            include_str!("../locales/zh-CN/console.ftl")
         ));
         let keys = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&en), keys(&zh));
