@@ -9,15 +9,17 @@ use baobao_domain::Locale;
 use baobao_domain::ids::FamilyId;
 use baobao_server::auth::{Caller, Role};
 use baobao_server::error::ApiError;
-use baobao_server::lifecycle::{
-    self, ChildInput, GuardianInput, PlanInput, PlanNamesInput, SignUpInput, SubscribeInput,
-};
+use baobao_server::services::accounts::{GuardianInput, SignUpInput};
+use baobao_server::services::children::ChildInput;
+use baobao_server::services::plans::{PlanInput, PlanNamesInput};
+use baobao_server::services::subscriptions::SubscribeInput;
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::{AppState, messages};
 use baobao_store::StoreError;
 use serde_json::json;
 
 use crate::{ServeArgs, open_store};
+use baobao_server::services::{accounts, children, plans, subscriptions};
 
 pub const ADMIN_EMAIL: &str = "admin@demo.baobao.example";
 pub const ADMIN_PASSWORD: &str = "demo-admin-password";
@@ -71,24 +73,24 @@ async fn seed(state: &AppState) -> Result<()> {
     let admin_id = match state.store.staff_by_email(ADMIN_EMAIL).await {
         Ok(staff) => staff.id,
         Err(StoreError::NotFound) => {
-            lifecycle::create_staff(state, "operator", ADMIN_EMAIL, ADMIN_PASSWORD, "admin").await.map_err(explain)?
+            accounts::create_staff(state, "operator", ADMIN_EMAIL, ADMIN_PASSWORD, "admin").await.map_err(explain)?
         }
         Err(other) => return Err(other.into()),
     };
     for (email, role) in SUPPORT_STAFF {
         if let Err(StoreError::NotFound) = state.store.staff_by_email(email).await {
-            lifecycle::create_staff(state, "operator", email, SUPPORT_PASSWORD, role).await.map_err(explain)?;
+            accounts::create_staff(state, "operator", email, SUPPORT_PASSWORD, role).await.map_err(explain)?;
         }
     }
     let admin = Caller::Staff { staff_id: admin_id, role: Role::Admin };
     if state.store.plans().await?.is_empty() {
         for plan in sample_plans() {
-            lifecycle::create_plan(state, &admin, plan, Locale::En).await.map_err(explain)?;
+            plans::create_plan(state, &admin, plan, Locale::En).await.map_err(explain)?;
         }
         eprintln!("baobao: created the sample plans");
     }
     if let Err(StoreError::NotFound) = state.store.guardian_by_email(PARENT_EMAIL).await {
-        let signed_up = lifecycle::sign_up(
+        let signed_up = accounts::sign_up(
             state,
             SignUpInput {
                 guardian: GuardianInput {
@@ -105,7 +107,7 @@ async fn seed(state: &AppState) -> Result<()> {
         let family_id = FamilyId::parse(&signed_up.family.id)?;
         let guardian_id = baobao_domain::ids::GuardianId::parse(&signed_up.guardian.id)?;
         let parent = Caller::Guardian { guardian_id, family_id: family_id.clone(), locale: Locale::ZhCn };
-        lifecycle::add_child(
+        children::add_child(
             state,
             &parent,
             &family_id,
@@ -113,9 +115,9 @@ async fn seed(state: &AppState) -> Result<()> {
         )
         .await
         .map_err(explain)?;
-        let plans = lifecycle::plans(state, Locale::En).await.map_err(explain)?;
+        let plans = plans::plans(state, Locale::En).await.map_err(explain)?;
         if let Some(monthly) = plans.iter().find(|p| p.service == "edu") {
-            lifecycle::subscribe(
+            subscriptions::subscribe(
                 state,
                 &parent,
                 SubscribeInput { plan_id: monthly.id.clone(), accept_policy_sha256: monthly.policy.sha256.clone() },

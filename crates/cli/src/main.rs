@@ -252,10 +252,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Staff { command: StaffCommand::Create { email, password, role } } => {
             let store = open_store(&url).await?;
             let state = AppState::new(store, ServeArgs::default_config()).await?;
-            let id =
-                baobao_server::lifecycle::create_staff(&state, "operator", &email, &password, &role).await.map_err(
-                    |e| anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details)),
-                )?;
+            let id = baobao_server::services::accounts::create_staff(&state, "operator", &email, &password, &role)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details))
+                })?;
             println!("created {role} {id}");
         }
         Command::Billing { command: BillingCommand::Run { at, serve } } => {
@@ -275,7 +276,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let due = state.store.due_count(at).await?;
             eprintln!("baobao: billing at {at}: {due} subscription(s) due");
-            let summary = baobao_server::billing::run(&state, at).await.map_err(|e| {
+            let summary = baobao_server::services::billing::run(&state, at).await.map_err(|e| {
                 anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned()))
             })?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -296,7 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
             let state = AppState::new(store, config).await?;
             let family_id = baobao_domain::ids::FamilyId::parse(&family)?;
             state.store.family(&family_id).await.context("no such family")?;
-            let (sha256, size) = baobao_server::exports::write_file(&state, &family_id, &out)
+            let (sha256, size) = baobao_server::services::exports::write_file(&state, &family_id, &out)
                 .await
                 .map_err(|e| anyhow::anyhow!("export failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned())))?;
             println!("wrote {} ({size} bytes, sha256 {sha256})", out.display());

@@ -24,7 +24,7 @@ pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<
     };
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     if bytes.starts_with(b"PK\x03\x04") {
-        let manifest = baobao_server::exports::verify(file, &key_set)
+        let manifest = baobao_server::services::exports::verify(file, &key_set)
             .with_context(|| format!("{} does NOT verify", file.display()))?;
         println!(
             "OK: export {} of family {}: {} files match the manifest signed by {}",

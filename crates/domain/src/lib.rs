@@ -16,6 +16,7 @@ pub mod money;
 pub mod policy;
 pub mod quote;
 pub mod subscription;
+pub mod text;
 
 pub use calendar::{Calendar, CalendarError, PeriodLength};
 pub use ids::Id;
@@ -24,3 +25,4 @@ pub use money::{Currency, Money, MoneyError};
 pub use policy::{Policy, PolicyDraft, PolicyError};
 pub use quote::{CancelOption, Quote, QuoteInput, QuoteOption};
 pub use subscription::SubscriptionStatus;
+pub use text::{EmailAddress, Name, ServiceName, TextError};

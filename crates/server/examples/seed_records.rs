@@ -7,10 +7,12 @@
 use baobao_domain::Locale;
 use baobao_domain::ids::{ChildId, FamilyId, GuardianId, RecordId, StaffId};
 use baobao_server::auth::{Caller, Role};
-use baobao_server::lifecycle::{
-    self, ChildInput, GuardianInput, PlanInput, PlanNamesInput, SignUpInput, SubscribeInput,
-};
 use baobao_server::random::random_bytes;
+use baobao_server::services::accounts::{GuardianInput, SignUpInput};
+use baobao_server::services::children::ChildInput;
+use baobao_server::services::plans::{PlanInput, PlanNamesInput};
+use baobao_server::services::subscriptions::SubscribeInput;
+use baobao_server::services::{accounts, children, plans, subscriptions};
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::vault::record_binding;
 use baobao_server::{AppState, ServerConfig};
@@ -31,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::new(store, config).await?;
     let fail = |e: baobao_server::error::ApiError| format!("{}: {:?}", e.code, e.details);
     let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };
-    let plan = lifecycle::create_plan(
+    let plan = plans::create_plan(
         &state,
         &admin,
         PlanInput {
@@ -44,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await
     .map_err(fail)?;
     let email = format!("bench-{}@example.com", hex_id());
-    let signed_up = lifecycle::sign_up(
+    let signed_up = accounts::sign_up(
         &state,
         SignUpInput {
             guardian: GuardianInput {
@@ -64,14 +66,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         family_id: family_id.clone(),
         locale: Locale::En,
     };
-    lifecycle::subscribe(
+    subscriptions::subscribe(
         &state,
         &parent,
         SubscribeInput { plan_id: plan.id, accept_policy_sha256: plan.policy.sha256 },
     )
     .await
     .map_err(fail)?;
-    let child = lifecycle::add_child(
+    let child = children::add_child(
         &state,
         &parent,
         &family_id,

@@ -343,3 +343,10 @@ impl<const WHO: u8> FromRequestParts<AppState> for Allowed<WHO> {
         Ok(Allowed(caller))
     }
 }
+
+/// Staff roles that may look at a family's subscriptions and cancellations.
+pub const STAFF_READERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
+/// Staff roles that may see quotes (agents quote on the phone).
+pub const STAFF_QUOTERS: &[Role] = &Role::ALL;
+/// Staff roles that file cancellations on a guardian's behalf.
+pub const STAFF_FILERS: &[Role] = &[Role::Agent, Role::Supervisor];

@@ -81,6 +81,11 @@ impl ApiError {
     }
 }
 
+/// An unexpected failure: a 500 whose cause is logged, never shown.
+pub fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(error.to_string())
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {

@@ -10,34 +10,27 @@
 
 pub mod api;
 pub mod auth;
-pub mod billing;
-pub mod children;
 pub mod clock;
-pub mod deletion;
-pub mod entitlements;
 pub mod error;
-pub mod exports;
+pub mod fields;
 pub mod gateway;
 pub mod headers;
 pub mod i18n;
 pub mod idempotency;
 pub mod key_cache;
 pub mod keys;
-pub mod lifecycle;
 pub mod limits;
 pub mod mail;
 pub mod messages;
-pub mod money;
-pub mod outbox;
 pub mod portal;
 pub mod random;
 pub mod receipts;
 pub mod retry;
+pub mod services;
 pub mod state;
-pub mod support;
 pub mod vault;
 pub mod views;
-pub mod webhooks;
+pub mod worker;
 
 pub use state::{AppState, Parts, ServerConfig};
 
@@ -50,9 +43,9 @@ use tokio::net::TcpListener;
 pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
-    tokio::spawn(exports::resume_pending(state.clone()));
+    tokio::spawn(services::exports::resume_pending(state.clone()));
     // Webhooks always; emails when a relay is configured (else they wait).
-    tokio::spawn(outbox::run_worker(state.clone()));
+    tokio::spawn(worker::run(state.clone()));
     // The peer's address reaches the per-address limits on sign-ups and sign-ins.
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await

@@ -15,6 +15,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// A new random id of any kind.
+pub fn new_id<K: baobao_domain::ids::IdKind>() -> baobao_domain::Id<K> {
+    baobao_domain::Id::from_random(random_bytes())
+}
+
 /// A random token of `bytes` bytes, base64url.
 pub fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];

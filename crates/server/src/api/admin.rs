@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 
 use crate::api::ApiJson;
 use crate::auth::{Allowed, Role, who};
-use crate::billing;
 use crate::clock::{SIMULATED_NOW_SETTING, SIMULATED_YEAR_MAX, SIMULATED_YEAR_MIN};
 use crate::error::{ApiError, ApiResult};
+use crate::services::billing;
 use crate::state::AppState;
 use crate::views::BillingRunSummary;
 

@@ -10,8 +10,9 @@ use crate::api::{ApiJson, created};
 use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::withheld;
-use crate::lifecycle::{self, SignInInput};
 use crate::random::token_hash;
+use crate::services::accounts;
+use crate::services::accounts::SignInInput;
 use crate::state::AppState;
 use crate::views::SessionView;
 
@@ -24,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, body = SessionView), (status = 401, description = "wrong email or password")))]
 async fn sign_in(State(state): State<AppState>, ApiJson(input): ApiJson<SignInInput>) -> ApiResult<Response> {
     // The session token is shown once: a retry with the key is told "already done".
-    Ok(withheld(created(lifecycle::sign_in(&state, input).await?)))
+    Ok(withheld(created(accounts::sign_in(&state, input).await?)))
 }
 
 /// Sign out: the bearer token stops working.

@@ -7,7 +7,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Allowed, who};
 use crate::error::ApiResult;
-use crate::lifecycle;
+use crate::services::cancellations;
 use crate::state::AppState;
 use crate::views::CancellationWithReceipt;
 
@@ -23,5 +23,5 @@ async fn get_cancellation(
     Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CancellationWithReceipt>> {
-    Ok(Json(lifecycle::get_cancellation(&state, &caller, &id).await?))
+    Ok(Json(cancellations::get_cancellation(&state, &caller, &id).await?))
 }

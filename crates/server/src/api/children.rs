@@ -14,13 +14,13 @@ use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Allowed, Role, who};
-use crate::children::{self, ApiKeyCreated, ApiKeyInput, RecordCreated, RecordInput, RecordPage};
-use crate::deletion::{self, DeletionInput, DeletionView};
 use crate::error::{ApiError, ApiResult};
-use crate::exports::{self, ExportView};
 use crate::idempotency::withheld;
-use crate::lifecycle::ChildInput;
 use crate::receipts::ReceiptDocument;
+use crate::services::children::ChildInput;
+use crate::services::children::{self, ApiKeyCreated, ApiKeyInput, RecordCreated, RecordInput, RecordPage};
+use crate::services::deletion::{self, DeletionInput, DeletionView};
+use crate::services::exports::{self, ExportView};
 use crate::state::AppState;
 use crate::views::ChildView;
 
@@ -73,7 +73,7 @@ async fn add_child(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ChildInput>,
 ) -> ApiResult<Response> {
-    Ok(created(crate::lifecycle::add_child(&state, &caller, &family_id(&id)?, input).await?))
+    Ok(created(crate::services::children::add_child(&state, &caller, &family_id(&id)?, input).await?))
 }
 
 /// Write a record for a child (integrators, with a key for a service the family subscribes to).

@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use crate::api::ApiQuery;
 use crate::auth::{Allowed, who};
-use crate::entitlements::{self, EntitlementView};
 use crate::error::ApiResult;
+use crate::services::entitlements::{self, EntitlementView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,12 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, created};
+use crate::auth;
 use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::withheld;
-use crate::lifecycle::{self, SignUpInput};
-use crate::money;
 use crate::receipts::ReceiptDocument;
+use crate::services::accounts;
+use crate::services::accounts::SignUpInput;
+use crate::services::money;
+use crate::services::subscriptions;
 use crate::state::AppState;
 use crate::views::{FamilyView, SignUpView, StatementView, SubscriptionView};
 
@@ -39,7 +42,7 @@ fn family_id(text: &str) -> ApiResult<FamilyId> {
     responses((status = 201, body = SignUpView), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
 async fn sign_up(State(state): State<AppState>, ApiJson(input): ApiJson<SignUpInput>) -> ApiResult<Response> {
     // The answer holds a session token, shown once.
-    Ok(withheld(created(lifecycle::sign_up(&state, input).await?)))
+    Ok(withheld(created(accounts::sign_up(&state, input).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,14 +57,14 @@ struct FamilySearch {
 
 /// Support: find families by id, receipt number, or part of a guardian's email or name, with their subscriptions.
 #[utoipa::path(get, path = "/v1/families", tag = "support", security(("bearer" = [])), params(FamilySearch),
-    responses((status = 200, body = Vec<crate::support::FamilyMatch>)))]
+    responses((status = 200, body = Vec<crate::services::search::FamilyMatch>)))]
 async fn find_families(
     State(state): State<AppState>,
     Allowed(caller): Allowed<{ who::STAFF }>,
     ApiQuery(query): ApiQuery<FamilySearch>,
-) -> ApiResult<Json<Vec<crate::support::FamilyMatch>>> {
+) -> ApiResult<Json<Vec<crate::services::search::FamilyMatch>>> {
     let search = query.q.or(query.email).unwrap_or_default();
-    Ok(Json(crate::support::find_families(&state, &caller, &search).await?))
+    Ok(Json(crate::services::search::find_families(&state, &caller, &search).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}", tag = "families", security(("bearer" = [])),
@@ -71,7 +74,7 @@ async fn get_family(
     Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FamilyView>> {
-    Ok(Json(lifecycle::family(&state, &caller, &family_id(&id)?).await?))
+    Ok(Json(accounts::family(&state, &caller, &family_id(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/v1/families/{id}/subscriptions", tag = "families", security(("bearer" = [])),
@@ -81,7 +84,7 @@ async fn family_subscriptions(
     Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
-    Ok(Json(lifecycle::family_subscriptions(&state, &caller, &family_id(&id)?).await?))
+    Ok(Json(subscriptions::family_subscriptions(&state, &caller, &family_id(&id)?).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -132,7 +135,7 @@ async fn family_receipts(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ReceiptDocument>>> {
     let family_id = family_id(&id)?;
-    caller.require_family(&family_id, lifecycle::STAFF_READERS, "family")?;
+    caller.require_family(&family_id, auth::STAFF_READERS, "family")?;
     let mut documents = Vec::new();
     for stored in state.store.receipts_of(&family_id).await? {
         documents.push(serde_json::from_str(&stored.document).map_err(|e| ApiError::internal(e.to_string()))?);

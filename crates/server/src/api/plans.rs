@@ -10,7 +10,8 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, Lang, created};
 use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
-use crate::lifecycle::{self, PlanInput, PolicyInput};
+use crate::services::plans;
+use crate::services::plans::{PlanInput, PolicyInput};
 use crate::state::AppState;
 use crate::views::PlanView;
 
@@ -28,7 +29,7 @@ fn plan_id(text: &str) -> ApiResult<PlanId> {
 /// The catalogue, each plan with its current terms (fields and plain language).
 #[utoipa::path(get, path = "/v1/plans", tag = "plans", responses((status = 200, body = Vec<PlanView>)))]
 async fn list_plans(State(state): State<AppState>, Lang(locale): Lang) -> ApiResult<Json<Vec<PlanView>>> {
-    Ok(Json(lifecycle::plans(&state, locale).await?))
+    Ok(Json(plans::plans(&state, locale).await?))
 }
 
 /// Create a plan with its first policy version (admin).
@@ -40,7 +41,7 @@ async fn create_plan(
     Lang(locale): Lang,
     ApiJson(input): ApiJson<PlanInput>,
 ) -> ApiResult<Response> {
-    Ok(created(lifecycle::create_plan(&state, &caller, input, locale).await?))
+    Ok(created(plans::create_plan(&state, &caller, input, locale).await?))
 }
 
 #[utoipa::path(get, path = "/v1/plans/{id}", tag = "plans", params(("id" = String, Path)), responses((status = 200, body = PlanView)))]
@@ -49,7 +50,7 @@ async fn get_plan(
     Lang(locale): Lang,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PlanView>> {
-    Ok(Json(lifecycle::plan(&state, &plan_id(&id)?, locale).await?))
+    Ok(Json(plans::plan(&state, &plan_id(&id)?, locale).await?))
 }
 
 /// Publish a new policy version (admin). Existing subscriptions keep the
@@ -63,5 +64,5 @@ async fn publish_policy(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<PolicyInput>,
 ) -> ApiResult<Response> {
-    Ok(created(lifecycle::publish_policy(&state, &caller, &plan_id(&id)?, input, locale).await?))
+    Ok(created(plans::publish_policy(&state, &caller, &plan_id(&id)?, input, locale).await?))
 }

@@ -6,10 +6,10 @@ use baobao_domain::ids::ReceiptId;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::STAFF_READERS;
 use crate::auth::{Allowed, Caller, who};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::keys::KeySet;
-use crate::lifecycle::STAFF_READERS;
 use crate::receipts::ReceiptDocument;
 use crate::state::AppState;
 

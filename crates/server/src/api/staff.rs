@@ -16,12 +16,14 @@ use crate::api::{ApiJson, ApiQuery, created};
 use crate::auth::{Allowed, Role, who};
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::withheld;
-use crate::lifecycle;
+use crate::services::accounts;
+use crate::services::cancellations::{RegisteredNotice, WrittenNoticeInput};
+use crate::services::evidence::EVIDENCE_REQUEST_BYTES_MAX;
+use crate::services::notices::WrittenNoticeView;
+use crate::services::verification::CodeSentView;
+use crate::services::webhooks::{self, CreatedEndpoint, DeliveryView, EndpointInput, EndpointView};
+use crate::services::{cancellations, evidence, notices, verification};
 use crate::state::AppState;
-use crate::support::{
-    self, CodeSentView, EVIDENCE_REQUEST_BYTES_MAX, RegisteredNotice, WrittenNoticeInput, WrittenNoticeView,
-};
-use crate::webhooks::{self, CreatedEndpoint, DeliveryView, EndpointInput, EndpointView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,12 +39,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Refunds and fees the payment gateway refused at every attempt, newest first: finance's queue.
 #[utoipa::path(get, path = "/v1/finance/failed-payments", tag = "finance", security(("bearer" = [])),
-    responses((status = 200, body = Vec<crate::money::FailedPaymentView>)))]
+    responses((status = 200, body = Vec<crate::services::money::FailedPaymentView>)))]
 async fn failed_payments(
     State(state): State<AppState>,
     Allowed(caller): Allowed<{ who::FINANCE | who::ADMIN }>,
-) -> ApiResult<Json<Vec<crate::money::FailedPaymentView>>> {
-    Ok(Json(crate::money::failed_payments(&state, &caller).await?))
+) -> ApiResult<Json<Vec<crate::services::money::FailedPaymentView>>> {
+    Ok(Json(crate::services::money::failed_payments(&state, &caller).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,9 +71,9 @@ async fn create_staff(
     Allowed(caller): Allowed<{ who::ADMIN }>,
     ApiJson(input): ApiJson<StaffInput>,
 ) -> ApiResult<Response> {
-    let id = lifecycle::create_staff(&state, &caller.actor(), &input.email, &input.password, &input.role).await?;
+    let id = accounts::create_staff(&state, &caller.actor(), &input.email, &input.password, &input.role).await?;
     let role = Role::parse(&input.role).map(Role::as_str).unwrap_or_default().to_owned();
-    Ok(created(StaffView { id: id.to_string(), email: lifecycle::parse_email(&input.email)?, role }))
+    Ok(created(StaffView { id: id.to_string(), email: crate::fields::parse_email(&input.email)?, role }))
 }
 
 /// Support: send the family's guardians a one-time code to read out.
@@ -84,7 +86,7 @@ async fn send_code(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let family_id = FamilyId::parse(&id).map_err(|_| ApiError::not_found("family"))?;
-    Ok(created(support::send_code(&state, &caller, &family_id).await?))
+    Ok(created(verification::send_code(&state, &caller, &family_id).await?))
 }
 
 /// Register a letter or email asking to cancel, with the scan as evidence:
@@ -96,7 +98,7 @@ async fn register_written_notice(
     Allowed(caller): Allowed<{ who::AGENT | who::SUPERVISOR }>,
     ApiJson(input): ApiJson<WrittenNoticeInput>,
 ) -> ApiResult<Response> {
-    Ok(created(support::register_written_notice(&state, &caller, input).await?))
+    Ok(created(cancellations::register_written_notice(&state, &caller, input).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -120,7 +122,7 @@ async fn written_notices(
     Allowed(caller): Allowed<{ who::AGENT | who::SUPERVISOR | who::COMPLIANCE | who::ADMIN }>,
     ApiQuery(query): ApiQuery<NoticeQuery>,
 ) -> ApiResult<Json<NoticeQueue>> {
-    let (date, written_notices) = support::notices_registered_on(&state, &caller, query.date.as_deref()).await?;
+    let (date, written_notices) = notices::notices_registered_on(&state, &caller, query.date.as_deref()).await?;
     Ok(Json(NoticeQueue { date: date.to_string(), written_notices }))
 }
 
@@ -132,7 +134,7 @@ async fn evidence(
     Allowed(caller): Allowed<{ who::AGENT | who::SUPERVISOR | who::COMPLIANCE }>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (content_type, bytes) = support::evidence(&state, &caller, &id).await?;
+    let (content_type, bytes) = evidence::evidence(&state, &caller, &id).await?;
     let mut response = bytes.into_response();
     let value = HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     response.headers_mut().insert(header::CONTENT_TYPE, value);

@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 use crate::api::{ApiJson, ApiQuery, Lang, created};
 use crate::auth::{Allowed, who};
 use crate::error::{ApiError, ApiResult};
-use crate::lifecycle::{self, CancelInput, SubscribeInput};
+use crate::services::cancellations::CancelInput;
+use crate::services::subscriptions::SubscribeInput;
+use crate::services::{cancellations, subscriptions};
 use crate::state::AppState;
 use crate::views::{CancellationWithReceipt, QuoteView, SubscriptionView, SubscriptionWithReceipt};
 
@@ -33,7 +35,7 @@ async fn subscribe(
     Allowed(caller): Allowed<{ who::GUARDIAN }>,
     ApiJson(input): ApiJson<SubscribeInput>,
 ) -> ApiResult<Response> {
-    Ok(created(lifecycle::subscribe(&state, &caller, input).await?))
+    Ok(created(subscriptions::subscribe(&state, &caller, input).await?))
 }
 
 /// Status, current period, next renewal and notice deadline.
@@ -44,7 +46,7 @@ async fn get_subscription(
     Allowed(caller): Allowed<{ who::GUARDIAN | who::STAFF }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriptionView>> {
-    Ok(Json(lifecycle::get_subscription(&state, &caller, &id).await?))
+    Ok(Json(subscriptions::get_subscription(&state, &caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,7 +71,7 @@ async fn cancellation_quote(
         .map(|t| t.parse::<Timestamp>())
         .transpose()
         .map_err(|_| ApiError::invalid_query("received_at", "rfc3339_instant"))?;
-    Ok(Json(lifecycle::cancellation_quote(&state, &caller, &id, received_at, locale).await?))
+    Ok(Json(cancellations::cancellation_quote(&state, &caller, &id, received_at, locale).await?))
 }
 
 /// Cancel: returns the request and its signed receipt. Guardians cancel
@@ -85,7 +87,7 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<CancelInput>,
 ) -> ApiResult<Response> {
-    Ok(created(lifecycle::cancel(&state, &caller, &id, input).await?))
+    Ok(created(cancellations::cancel(&state, &caller, &id, input).await?))
 }
 
 /// Withdraw a scheduled cancellation before it takes effect.
@@ -96,5 +98,5 @@ async fn resume(
     Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SubscriptionWithReceipt>> {
-    Ok(Json(lifecycle::resume(&state, &caller, &id).await?))
+    Ok(Json(cancellations::resume(&state, &caller, &id).await?))
 }

@@ -18,16 +18,20 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use crate::auth;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::lifecycle::{self, CancelInput, ReasonInput};
 use crate::portal::page::{PageResult, PortalError, api, has_page, local_time, ok, render, see_other, with_cookie};
 use crate::portal::pages::{
     LoginForm, NextQuery, OptionRow, STAFF_SIGN_IN, option_rows, sign_in_page, sign_in_with_form,
 };
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
+use crate::services::cancellations::WrittenNoticeInput;
+use crate::services::cancellations::{CancelInput, ReasonInput};
+use crate::services::evidence::EvidenceInput;
+use crate::services::{accounts, notices, search, subscriptions, verification};
+use crate::services::{cancellations, evidence};
 use crate::state::AppState;
-use crate::support::{self, EvidenceInput, WrittenNoticeInput};
 
 /// A signed-in staff member, from the console's cookie.
 pub struct Staff {
@@ -142,7 +146,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, Query(query
     let (families, error) = if email.is_empty() {
         (Vec::new(), None)
     } else {
-        match support::find_families(&state, &staff.caller, &email).await {
+        match search::find_families(&state, &staff.caller, &email).await {
             Ok(found) => (
                 found
                     .iter()
@@ -215,11 +219,11 @@ pub async fn family(
         Err(redirect) => return Ok(redirect),
     };
     let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
-    let family = lifecycle::family(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let family = accounts::family(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
     let zone = calendar(&family.time_zone);
     let t = &page.t;
     let store = |e: baobao_store::StoreError| PortalError::api(page.clone(), e.into());
-    let views = lifecycle::family_subscriptions(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let views = subscriptions::family_subscriptions(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
     let mut subscriptions = Vec::new();
     let mut requests = Vec::new();
     for view in &views {
@@ -369,15 +373,15 @@ async fn cancel_model(
     status: StatusCode,
 ) -> PageResult {
     // Every staff role may read a quote; only those who file cancellations get this page.
-    if !lifecycle::STAFF_FILERS.contains(&staff.role) {
+    if !auth::STAFF_FILERS.contains(&staff.role) {
         return Err(PortalError::api(page, ApiError::not_found("subscription")));
     }
-    let view = lifecycle::get_subscription(state, &staff.caller, id).await.map_err(api(&page))?;
+    let view = subscriptions::get_subscription(state, &staff.caller, id).await.map_err(api(&page))?;
     let family =
         FamilyId::parse(&view.family_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
-    let zone = calendar(&lifecycle::family(state, &staff.caller, &family).await.map_err(api(&page))?.time_zone);
+    let zone = calendar(&accounts::family(state, &staff.caller, &family).await.map_err(api(&page))?.time_zone);
     let quote =
-        lifecycle::cancellation_quote(state, &staff.caller, id, None, page.t.locale).await.map_err(api(&page))?;
+        cancellations::cancellation_quote(state, &staff.caller, id, None, page.t.locale).await.map_err(api(&page))?;
     let options = option_rows(&page.t, &zone, &quote);
     Ok(render(
         status,
@@ -427,7 +431,7 @@ pub async fn send_code(
     };
     page.check_csrf(&form.csrf)?;
     let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
-    match support::send_code(&state, &staff.caller, &family_id).await {
+    match verification::send_code(&state, &staff.caller, &family_id).await {
         Ok(sent) => Ok(see_other(&format!(
             "/console/subscriptions/{}/cancel?sent={}",
             session::url_escape(&form.subscription_id),
@@ -475,9 +479,10 @@ pub async fn cancel(
         verification_code: some(&form.verification_code),
         verification_override_reason: some(&form.override_reason),
     };
-    match lifecycle::cancel(&state, &staff.caller, &id, input).await {
+    match cancellations::cancel(&state, &staff.caller, &id, input).await {
         Ok(filed) => {
-            let family = lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?.family_id;
+            let family =
+                subscriptions::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?.family_id;
             Ok(see_other(&format!(
                 "/console/families/{family}?done={}",
                 session::url_escape(filed.receipt.body["receipt_number"].as_str().unwrap_or_default())
@@ -508,7 +513,7 @@ pub async fn notice_page(State(state): State<AppState>, headers: HeaderMap, Path
         Ok(signed_in) => signed_in,
         Err(redirect) => return Ok(redirect),
     };
-    lifecycle::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?;
+    subscriptions::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?;
     let today = utc().date_text(state.clock.now());
     ok(NoticeFormPage { page, subscription_id: id, today, error: None })
 }
@@ -520,7 +525,7 @@ async fn notice_fields(
 ) -> Result<(std::collections::HashMap<String, String>, Option<(String, Vec<u8>)>), ApiError> {
     let mut fields = std::collections::HashMap::new();
     let mut file = None;
-    let too_large = || ApiError::unprocessable("evidence_too_large").with("max_bytes", support::EVIDENCE_BYTES_MAX);
+    let too_large = || ApiError::unprocessable("evidence_too_large").with("max_bytes", evidence::EVIDENCE_BYTES_MAX);
     while let Some(field) = multipart.next_field().await.map_err(|_| too_large())? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "evidence" {
@@ -573,7 +578,7 @@ pub async fn register_notice(
         reason: None,
         evidence: EvidenceInput { content_type, content_base64: STANDARD.encode(bytes) },
     };
-    match support::register_written_notice(&state, &staff.caller, input).await {
+    match cancellations::register_written_notice(&state, &staff.caller, input).await {
         Ok(registered) => Ok(see_other(&format!(
             "/console/families/{}?done={}",
             registered.written_notice.family_id,
@@ -606,7 +611,7 @@ pub async fn notices(State(state): State<AppState>, headers: HeaderMap, Query(qu
         Err(redirect) => return Ok(redirect),
     };
     let (date, notices) =
-        support::notices_registered_on(&state, &staff.caller, query.date.as_deref()).await.map_err(api(&page))?;
+        notices::notices_registered_on(&state, &staff.caller, query.date.as_deref()).await.map_err(api(&page))?;
     let zone = calendar(&state.config.staff_time_zone);
     let mut rows = Vec::new();
     for n in &notices {
@@ -646,8 +651,8 @@ pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> Page
     };
     let zone = utc();
     let mut endpoints = Vec::new();
-    for endpoint in crate::webhooks::endpoints(&state, &staff.caller).await.map_err(api(&page))? {
-        let deliveries = crate::webhooks::deliveries(&state, &staff.caller, &endpoint.id)
+    for endpoint in crate::services::webhooks::endpoints(&state, &staff.caller).await.map_err(api(&page))? {
+        let deliveries = crate::services::webhooks::deliveries(&state, &staff.caller, &endpoint.id)
             .await
             .map_err(api(&page))?
             .iter()
@@ -692,7 +697,7 @@ pub async fn finance(State(state): State<AppState>, headers: HeaderMap) -> PageR
         Err(redirect) => return Ok(redirect),
     };
     let zone = utc();
-    let rows = crate::money::failed_payments(&state, &staff.caller)
+    let rows = crate::services::money::failed_payments(&state, &staff.caller)
         .await
         .map_err(api(&page))?
         .into_iter()

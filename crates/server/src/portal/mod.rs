@@ -61,7 +61,7 @@ pub fn router() -> Router<AppState> {
             "/console/subscriptions/{id}/written-notice",
             get(console::notice_page)
                 .post(console::register_notice)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::support::EVIDENCE_REQUEST_BYTES_MAX)),
+                .layer(axum::extract::DefaultBodyLimit::max(crate::services::evidence::EVIDENCE_REQUEST_BYTES_MAX)),
         )
         .route("/console/written-notices", get(console::notices))
         .route("/console/webhooks", get(console::webhooks))

@@ -14,13 +14,17 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::error::{ApiError, OrNotFound};
-use crate::lifecycle::{self, CancelInput, GuardianInput, ReasonInput, SignInInput, SignUpInput, SubscribeInput};
 use crate::messages;
 use crate::portal::page::{
     PageResult, PortalError, api, has_page, local_path, local_time, ok, render, see_other, with_cookie,
 };
 use crate::portal::session::{self, LANG_COOKIE, MaybeGuardian, PageContext, SESSION_COOKIE, SignedInGuardian};
 use crate::receipts::ReceiptDocument;
+use crate::services::accounts::{GuardianInput, SignInInput, SignUpInput};
+use crate::services::cancellations::{CancelInput, ReasonInput};
+use crate::services::plans;
+use crate::services::subscriptions::SubscribeInput;
+use crate::services::{accounts, cancellations, subscriptions};
 use crate::state::AppState;
 use crate::views::SubscriptionView;
 
@@ -174,7 +178,7 @@ pub async fn sign_in_with_form(
         password: submitted.password,
         realm: form.realm.map(str::to_owned),
     };
-    match lifecycle::sign_in(state, input).await {
+    match accounts::sign_in(state, input).await {
         Ok(session_view) => {
             let max_age = session_view.expires_at.as_second() - state.clock.wall_now().as_second();
             let cookie = session::set_cookie(headers, form.cookie, &session_view.token, max_age);
@@ -265,7 +269,7 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form
             time_zone: form.time_zone.clone(),
         },
     };
-    match lifecycle::sign_up(&state, input).await {
+    match accounts::sign_up(&state, input).await {
         Ok(view) => {
             let max_age = view.expires_at.as_second() - state.clock.wall_now().as_second();
             Ok(with_cookie(see_other("/plans"), session::set_cookie(&headers, SESSION_COOKIE, &view.token, max_age)))
@@ -390,8 +394,9 @@ struct ServicesPage {
 pub async fn services(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/services")?;
     let calendar = calendar_of(&guardian);
-    let views =
-        lifecycle::family_subscriptions(&state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    let views = subscriptions::family_subscriptions(&state, &guardian.caller(), guardian.family_id())
+        .await
+        .map_err(api(&page))?;
     let mut rows = Vec::new();
     for view in &views {
         rows.push(service_row(&state, view, &page, &calendar).await);
@@ -425,7 +430,7 @@ pub async fn service(
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, &format!("/services/{id}"))?;
     let calendar = calendar_of(&guardian);
-    let view = lifecycle::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    let view = subscriptions::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
     let notice = if query.subscribed.is_some() {
         Some(page.t.get("service-subscribed"))
     } else if query.resumed.is_some() {
@@ -461,7 +466,7 @@ pub async fn service_terms(
     Path(id): Path<String>,
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, &format!("/services/{id}/terms"))?;
-    let view = lifecycle::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    let view = subscriptions::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
     let plan_id =
         PlanId::parse(&view.plan_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
     let version = state.store.policy(&plan_id, view.policy_version).await.or_not_found("plan").map_err(api(&page))?;
@@ -537,16 +542,17 @@ async fn cancel_page_model(
     error: Option<String>,
 ) -> PageResult {
     let calendar = calendar_of(guardian);
-    let view = lifecycle::get_subscription(state, &guardian.caller(), id).await.map_err(api(&page))?;
+    let view = subscriptions::get_subscription(state, &guardian.caller(), id).await.map_err(api(&page))?;
     if view.pending_cancellation.is_some() || view.ended_at.is_some() {
         return Ok(see_other(&format!("/services/{id}")));
     }
-    let quote =
-        lifecycle::cancellation_quote(state, &guardian.caller(), id, None, page.t.locale).await.map_err(api(&page))?;
+    let quote = cancellations::cancellation_quote(state, &guardian.caller(), id, None, page.t.locale)
+        .await
+        .map_err(api(&page))?;
     let t = &page.t;
     let options = option_rows(t, &calendar, &quote);
     let reasons =
-        lifecycle::REASON_CATEGORIES.iter().map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}")))).collect();
+        cancellations::REASON_CATEGORIES.iter().map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}")))).collect();
     let name = plan_name(state, &view.plan_id, t).await;
     ok(CancelPage {
         subscription_id: id.to_owned(),
@@ -601,7 +607,7 @@ pub async fn cancel(
         verification_code: None,
         verification_override_reason: None,
     };
-    match lifecycle::cancel(&state, &guardian.caller(), &id, input).await {
+    match cancellations::cancel(&state, &guardian.caller(), &id, input).await {
         Ok(done) => Ok(see_other(&format!("/receipts/{}?new=1", done.receipt.id))),
         Err(error) if error.code == "quote_expired" => {
             let message = page.t.get("cancel-quote-expired");
@@ -624,7 +630,7 @@ pub async fn resume(
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, &format!("/services/{id}"))?;
     page.check_csrf(&form.csrf)?;
-    lifecycle::resume(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    cancellations::resume(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
     Ok(see_other(&format!("/services/{id}?resumed=1")))
 }
 
@@ -653,7 +659,7 @@ fn price_line(t: &crate::i18n::T, policy: &serde_json::Value) -> String {
 
 pub async fn plans(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (_, page) = require(guardian, &headers, "/plans")?;
-    let views = lifecycle::plans(&state, page.t.locale).await.map_err(api(&page))?;
+    let views = plans::plans(&state, page.t.locale).await.map_err(api(&page))?;
     let plans = views
         .iter()
         .map(|p| PlanRow {
@@ -687,7 +693,7 @@ async fn plan_page_model(
     status: StatusCode,
 ) -> PageResult {
     let plan_id = PlanId::parse(id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
-    let view = lifecycle::plan(state, &plan_id, page.t.locale).await.map_err(api(&page))?;
+    let view = plans::plan(state, &plan_id, page.t.locale).await.map_err(api(&page))?;
     let t = &page.t;
     Ok(render(
         status,
@@ -745,7 +751,7 @@ pub async fn subscribe(
     let fields = format!("{id}\n{}", form.sha256);
     crate::portal::once::once(&state, &family_id, &format!("subscribe:{id}"), &form.form_key, &fields, || async {
         let input = SubscribeInput { plan_id: id.clone(), accept_policy_sha256: form.sha256.clone() };
-        match lifecycle::subscribe(&state, &guardian.caller(), input).await {
+        match subscriptions::subscribe(&state, &guardian.caller(), input).await {
             Ok(done) => Ok(see_other(&format!("/services/{}?subscribed=1", done.subscription.id))),
             Err(error) if error.status.is_client_error() && error.code != "not_found" => {
                 let message = match error.code {
@@ -998,7 +1004,7 @@ struct StatementPage {
 pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/statement")?;
     let calendar = calendar_of(&guardian);
-    let entries = crate::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
+    let entries = crate::services::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
     let rows = entries
         .iter()
         .map(|e| StatementRow {
@@ -1027,8 +1033,8 @@ pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardi
 
 pub async fn statement_csv(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/statement")?;
-    let views = crate::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
-    let csv = crate::money::statement_csv(&views)
+    let views = crate::services::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
+    let csv = crate::services::money::statement_csv(&views)
         .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
     let disposition = format!("attachment; filename=\"statement-{}.csv\"", guardian.family_id());
     Ok((
@@ -1070,10 +1076,12 @@ async fn data_page_model(
     let t = &page.t;
     let children =
         state.store.children_of(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    let exports = crate::exports::list(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    let exports =
+        crate::services::exports::list(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
     let mut services: Vec<(String, String)> = Vec::new();
-    for view in
-        lifecycle::family_subscriptions(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?
+    for view in subscriptions::family_subscriptions(state, &guardian.caller(), guardian.family_id())
+        .await
+        .map_err(api(&page))?
     {
         if let Ok(plan_id) = PlanId::parse(&view.plan_id)
             && let Ok(plan) = state.store.plan(&plan_id).await
@@ -1108,7 +1116,7 @@ pub async fn request_export(
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/data")?;
     page.check_csrf(&form.csrf)?;
-    crate::exports::request(&state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
+    crate::services::exports::request(&state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
     Ok(see_other("/data"))
 }
 
@@ -1120,7 +1128,7 @@ pub async fn download_export(
     request: axum::extract::Request,
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/data")?;
-    let export = crate::exports::get(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
+    let export = crate::services::exports::get(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
     if export.status != "ready" {
         return Err(PortalError::api(page, ApiError::conflict("export_not_ready").with("status", export.status)));
     }
@@ -1147,9 +1155,10 @@ pub async fn request_deletion(
         return data_page_model(&state, &guardian, page, Some(error), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let service = (form.scope != "*").then_some(form.scope);
-    let input = crate::deletion::DeletionInput { service };
-    let done =
-        crate::deletion::request(&state, &guardian.caller(), guardian.family_id(), input).await.map_err(api(&page))?;
+    let input = crate::services::deletion::DeletionInput { service };
+    let done = crate::services::deletion::request(&state, &guardian.caller(), guardian.family_id(), input)
+        .await
+        .map_err(api(&page))?;
     let certificate =
         done.certificate.ok_or_else(|| PortalError::api(page.clone(), ApiError::internal("no certificate")))?;
     // A closed account has no session any more: show the certificate now.

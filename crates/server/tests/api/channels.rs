@@ -466,7 +466,11 @@ async fn integrators_receive_signed_webhooks_retried_until_delivered_and_logged(
     app.post(&format!("/v1/subscriptions/{subscription_id}/resume"), Some(&parent.token), json!({})).await;
     assert_eq!(app.post(&cancel_path, Some(&parent.token), json!({"option": "now"})).await.status, StatusCode::CREATED);
     assert_eq!(deliver(&app, 0).await.delivered, 5);
-    assert_eq!(deliver(&app, 3600).await, baobao_server::outbox::DeliveryReport::default(), "each event once");
+    assert_eq!(
+        deliver(&app, 3600).await,
+        baobao_server::services::delivery::DeliveryReport::default(),
+        "each event once"
+    );
 
     let got = receiver.got.lock().unwrap().clone();
     let mut types = Vec::new();

@@ -173,7 +173,7 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
     std::fs::write(&zip_path, &bytes).unwrap();
 
     let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
-    let manifest = baobao_server::exports::verify(&zip_path, &keys).unwrap();
+    let manifest = baobao_server::services::exports::verify(&zip_path, &keys).unwrap();
     let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
     for expected in [
         format!("children/{child}/profile.json"),
@@ -226,7 +226,7 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
             std::io::Write::write_all(&mut writer, b"added later").unwrap();
         }
         writer.finish().unwrap();
-        let error = baobao_server::exports::verify(&tampered_path, &keys).unwrap_err().to_string();
+        let error = baobao_server::services::exports::verify(&tampered_path, &keys).unwrap_err().to_string();
         assert!(error.contains(if extra.is_some() { "note.txt" } else { "growth.jsonl" }), "{error}");
     }
     // Someone else's export is not theirs to see.
@@ -282,7 +282,7 @@ async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: 
     let after = app.get(&format!("/v1/children/{child}/records"), Some(&parent.token)).await;
     assert_eq!(after.body["records"].as_array().unwrap().len(), 0);
     // … and the backed-up rows no longer open: their key is gone.
-    let mut opener = baobao_server::children::Opener::new(&app.state, backup_rows[0].family_id.clone());
+    let mut opener = baobao_server::services::children::Opener::new(&app.state, backup_rows[0].family_id.clone());
     for row in &backup_rows {
         let error = opener.open(row).unwrap_err();
         assert_eq!(error.code, "data_deleted");
@@ -305,7 +305,8 @@ async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: 
             family_id: baobao_domain::ids::FamilyId::parse(&parent.family_id).unwrap(),
             locale: baobao_domain::Locale::En,
         };
-        let read = baobao_server::children::read_records(&restored_state, &caller, &child, None, None, None).await;
+        let read =
+            baobao_server::services::children::read_records(&restored_state, &caller, &child, None, None, None).await;
         assert_eq!(read.err().map(|e| e.code), Some("data_deleted"));
     }
     // The subscription runs on; new records start a new key.

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use baobao_server::keys::KeySet;
-use baobao_server::outbox;
 use baobao_server::receipts::{self, ReceiptDocument};
+use baobao_server::services::delivery;
 use baobao_store::Engine;
 use serde_json::{Value, json};
 
@@ -74,9 +74,9 @@ pub fn free_port() -> u16 {
 }
 
 /// Delivers what is due `ahead_seconds` from now (real time, as the worker does).
-pub async fn deliver(app: &TestApp, ahead_seconds: i64) -> outbox::DeliveryReport {
+pub async fn deliver(app: &TestApp, ahead_seconds: i64) -> delivery::DeliveryReport {
     let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(ahead_seconds)).unwrap();
-    outbox::deliver_due(&app.state, at).await.unwrap()
+    delivery::deliver_due(&app.state, at).await.unwrap()
 }
 
 async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receipt(engine: Engine) {
@@ -103,7 +103,7 @@ async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receip
     // Within the cooling-off period: ended at once, everything paid refunded.
     app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
     assert_eq!(deliver(&app, 0).await.delivered, 2, "the cancellation and the refund");
-    assert_eq!(deliver(&app, 0).await, outbox::DeliveryReport::default(), "each event is sent once");
+    assert_eq!(deliver(&app, 0).await, delivery::DeliveryReport::default(), "each event is sent once");
     let messages = smtp.messages();
     assert_eq!(messages.len(), 3);
     let received =
@@ -118,7 +118,7 @@ async fn emails_reach_the_guardian_once_in_their_language_with_the_signed_receip
         app.post(&format!("/v1/families/{}/deletion-requests", parent.family_id), Some(&parent.token), json!({})).await;
     assert_eq!(deleted.status, reqwest::StatusCode::CREATED);
     assert_eq!(deliver(&app, 0).await.retrying, 1);
-    assert_eq!(deliver(&app, 0).await, outbox::DeliveryReport::default(), "not retried before its time");
+    assert_eq!(deliver(&app, 0).await, delivery::DeliveryReport::default(), "not retried before its time");
     let smtp = SmtpListener::start(port, &maildir);
     assert_eq!(deliver(&app, 120).await.delivered, 1);
     let messages = smtp.messages();

@@ -60,9 +60,15 @@ impl TestApp {
         let address = format!("http://{}", listener.local_addr().unwrap());
         let app = baobao_server::api::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        baobao_server::lifecycle::create_staff(&state, "operator", "admin@test.example", "admin-password-1", "admin")
-            .await
-            .unwrap();
+        baobao_server::services::accounts::create_staff(
+            &state,
+            "operator",
+            "admin@test.example",
+            "admin-password-1",
+            "admin",
+        )
+        .await
+        .unwrap();
         let mut app = TestApp {
             address,
             client: reqwest::Client::new(),
@@ -250,7 +256,9 @@ impl TestApp {
 
     /// A staff member's session token.
     pub async fn staff(&self, email: &str, role: &str) -> String {
-        baobao_server::lifecycle::create_staff(&self.state, "operator", email, "staff-password-1", role).await.unwrap();
+        baobao_server::services::accounts::create_staff(&self.state, "operator", email, "staff-password-1", role)
+            .await
+            .unwrap();
         let session = self
             .post("/v1/auth/sessions", None, json!({"email": email, "password": "staff-password-1", "realm": "staff"}))
             .await;

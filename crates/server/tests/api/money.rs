@@ -3,7 +3,7 @@
 //! cancellation, confirmed with the gateway's reference, or retried and,
 //! after the last attempt, handed to finance — never shown as paid.
 
-use baobao_server::money::{self, MONEY_ATTEMPTS_MAX};
+use baobao_server::services::money::{self, MONEY_ATTEMPTS_MAX};
 use baobao_store::{Engine, MovementStatus};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -123,7 +123,7 @@ async fn a_renewal_charge_holds_no_database_lock_while_the_gateway_answers(engin
     let gateway = app.state.gateway.as_simulated().unwrap();
     gateway.hold_charges(true);
     let state = app.state.clone();
-    let run = tokio::spawn(async move { baobao_server::billing::run(&state, state.clock.now()).await });
+    let run = tokio::spawn(async move { baobao_server::services::billing::run(&state, state.clock.now()).await });
     for _ in 0..1000 {
         if gateway.charges_waiting() == 1 {
             break;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::billing::current_period;
 use crate::error::{ApiError, ApiResult};
+use crate::services::billing::current_period;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

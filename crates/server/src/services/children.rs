@@ -13,10 +13,14 @@ use utoipa::ToSchema;
 
 use crate::auth::{self, Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::fields::{parse_name, parse_service};
+use crate::random::new_id;
 use crate::random::random_bytes;
 use crate::state::AppState;
 use crate::vault::{DataKey, record_binding};
 use crate::views::ChildView;
+use crate::views::ConsentView;
+use baobao_store::Child;
 
 /// A record body may be at most this large, as JSON.
 pub const RECORD_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -26,13 +30,6 @@ pub const KIND_CHARS_MAX: usize = 32;
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::internal(error.to_string())
-}
-
-pub fn parse_service(service: &str) -> ApiResult<String> {
-    let ok = (2..=32).contains(&service.len())
-        && service.starts_with(|c: char| c.is_ascii_lowercase())
-        && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok { Ok(service.to_owned()) } else { Err(ApiError::invalid_field("service", "service_name")) }
 }
 
 // ------------------------------------------------------------------ API keys
@@ -277,5 +274,61 @@ pub async fn read_records(
 
 pub async fn children_of(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<Vec<ChildView>> {
     caller.require_family(family_id, &[Role::Agent, Role::Supervisor, Role::Compliance, Role::Admin], "family")?;
-    Ok(state.store.children_of(family_id).await?.iter().map(crate::lifecycle::child_view).collect())
+    Ok(state.store.children_of(family_id).await?.iter().map(crate::services::children::child_view).collect())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChildInput {
+    pub name: String,
+    /// `YYYY-MM-DD`
+    pub birth_date: String,
+    /// The guardian's consent to processing the child's data; must be `true`.
+    pub consent: bool,
+}
+
+pub async fn add_child(
+    state: &AppState,
+    caller: &Caller,
+    family_id: &FamilyId,
+    input: ChildInput,
+) -> ApiResult<ChildView> {
+    caller.require_family(family_id, &[], "family")?;
+    let (guardian_id, _) = caller.require_guardian()?;
+    let name = parse_name("name", &input.name)?;
+    let now = state.clock.now();
+    let birth_date: jiff::civil::Date =
+        input.birth_date.parse().map_err(|_| ApiError::invalid_field("birth_date", "date"))?;
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    if birth_date > today || birth_date.year() < today.year() - 25 {
+        return Err(ApiError::invalid_field("birth_date", "birth_date_range"));
+    }
+    if !input.consent {
+        return Err(ApiError::invalid_field("consent", "consent_required"));
+    }
+    let child = Child {
+        id: new_id::<baobao_domain::ids::Child>(),
+        family_id: family_id.clone(),
+        name,
+        birth_date: birth_date.to_string(),
+        consent_by: guardian_id.clone(),
+        consent_at: now,
+        created_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_child(&child).await?;
+    tx.audit(now, &caller.actor(), "child.added", &[family_id.as_str(), child.id.as_str()], &json!({"consent": true}))
+        .await?;
+    tx.commit().await?;
+    Ok(child_view(&child))
+}
+
+pub fn child_view(child: &Child) -> ChildView {
+    ChildView {
+        id: child.id.to_string(),
+        family_id: child.family_id.to_string(),
+        name: child.name.clone(),
+        birth_date: child.birth_date.clone(),
+        consent: ConsentView { given_by: child.consent_by.to_string(), given_at: child.consent_at },
+    }
 }

@@ -142,7 +142,7 @@ fn check_url(text: &str) -> ApiResult<String> {
 /// Admins register an integrator's endpoint for one service.
 pub async fn create_endpoint(state: &AppState, caller: &Caller, input: EndpointInput) -> ApiResult<CreatedEndpoint> {
     caller.require_staff(&[Role::Admin])?;
-    let service = crate::children::parse_service(&input.service)?;
+    let service = crate::fields::parse_service(&input.service)?;
     let url = check_url(&input.url)?;
     let now = state.clock.now();
     let endpoint = WebhookEndpoint {

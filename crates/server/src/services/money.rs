@@ -190,8 +190,15 @@ impl Paid<'_> {
             "subscription_id": subscription.id,
             "receipt": receipt,
         });
-        crate::outbox::email_guardians(tx, parts, &guardians, "refund_issued", movement.entry_id.as_str(), &payload)
-            .await?;
+        crate::services::outbox::email_guardians(
+            tx,
+            parts,
+            &guardians,
+            "refund_issued",
+            movement.entry_id.as_str(),
+            &payload,
+        )
+        .await?;
         let data = json!({
             "subscription_id": subscription.id,
             "family_id": movement.family_id,
@@ -200,7 +207,7 @@ impl Paid<'_> {
             "period_start": movement.period_start.map(|t| t.to_string()),
             "gateway_reference": self.reference,
         });
-        crate::outbox::webhook(tx, parts, &plan.service, "refund.issued", &movement.entry_key, &data).await
+        crate::services::outbox::webhook(tx, parts, &plan.service, "refund.issued", &movement.entry_key, &data).await
     }
 }
 
@@ -233,7 +240,15 @@ async fn gone_to_finance(
         "refunds": [{"amount": movement.amount, "period_start": movement.period_start.map(|t| t.to_string())}],
         "subscription_id": subscription.id,
     });
-    crate::outbox::email_guardians(tx, parts, &guardians, "refund_failed", movement.entry_id.as_str(), &payload).await
+    crate::services::outbox::email_guardians(
+        tx,
+        parts,
+        &guardians,
+        "refund_failed",
+        movement.entry_id.as_str(),
+        &payload,
+    )
+    .await
 }
 
 /// A refund or fee the gateway refused at every attempt: finance's queue.

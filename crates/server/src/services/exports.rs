@@ -22,10 +22,10 @@ use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
 use crate::auth::Caller;
-use crate::children::Opener;
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::keys::{KeySet, SignatureBlock};
 use crate::random::random_bytes;
+use crate::services::children::Opener;
 use crate::state::AppState;
 
 /// Records fetched per page while writing: the memory bound of an export.
@@ -290,8 +290,8 @@ async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(Str
         }
     }
 
-    let statement = crate::money::statement(state, family_id).await?;
-    archive.whole("statement.csv", crate::money::statement_csv(&statement).map_err(internal)?.as_bytes())?;
+    let statement = crate::services::money::statement(state, family_id).await?;
+    archive.whole("statement.csv", crate::services::money::statement_csv(&statement).map_err(internal)?.as_bytes())?;
     for receipt in state.store.receipts_of(family_id).await? {
         archive.whole(&format!("receipts/{}.json", receipt.id), receipt.document.as_bytes())?;
     }

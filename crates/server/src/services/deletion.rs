@@ -84,7 +84,7 @@ pub async fn request(
     caller.require_guardian()?;
     let service = match input.service {
         Some(service) => {
-            let service = crate::children::parse_service(&service)?;
+            let service = crate::fields::parse_service(&service)?;
             // A certificate for data of a service that never existed would certify nothing.
             if !state.store.plans().await?.iter().any(|plan| plan.service == service) {
                 return Err(ApiError::invalid_field("service", "unknown_service").with("service", service));
@@ -253,8 +253,15 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     // A deletion the terms called for (retention) was not "asked for".
     let variant = if deletion.cause == "retention" { "retention" } else { "on_request" };
     let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
-    crate::outbox::email_guardians(&mut tx, state, &guardians, "deletion_certificate", stored.id.as_str(), &email)
-        .await?;
+    crate::services::outbox::email_guardians(
+        &mut tx,
+        state,
+        &guardians,
+        "deletion_certificate",
+        stored.id.as_str(),
+        &email,
+    )
+    .await?;
     tx.complete_deletion(&deletion.id, &stored.id, now).await?;
     tx.audit(
         now,
@@ -268,7 +275,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     state.store.forget_deleted().await?;
     // The rows no longer name the files: remove them (a file another
     // family's notice still names stays).
-    crate::support::remove_unused_evidence(state, &evidence).await?;
+    crate::services::evidence::remove_unused_evidence(state, &evidence).await?;
     Ok(())
 }
 

@@ -284,7 +284,7 @@ async fn apply_step(
     tx.update_subscription(&subscription).await?;
     if matches!(outcome, Outcome::CancellationEffective { .. } | Outcome::Expired) {
         let ended_at = subscription.ended_at.unwrap_or(now);
-        crate::deletion::schedule_retention(tx, &subscription, terms.policy.retention_days, ended_at).await?;
+        crate::services::deletion::schedule_retention(tx, &subscription, terms.policy.retention_days, ended_at).await?;
     }
     Ok(outcome)
 }
@@ -299,7 +299,7 @@ async fn renewed_webhook(parts: &Parts, tx: &mut Tx, subscription: &Subscription
         "period_end": subscription.current_period_end.to_string(),
     });
     let event = charge_key(subscription, subscription.current_period_start);
-    crate::outbox::webhook(tx, parts, &service, "subscription.renewed", &event, &data).await
+    crate::services::outbox::webhook(tx, parts, &service, "subscription.renewed", &event, &data).await
 }
 
 /// Queues the renewal reminder: when it renews, at what price, and the last
@@ -337,7 +337,7 @@ async fn remind(
         "subscription_id": subscription.id,
     });
     let event = format!("{}:{}", subscription.id, subscription.current_period_start.as_microsecond());
-    crate::outbox::email_guardians(tx, parts, &guardians, "renewal_reminder", &event, &payload).await?;
+    crate::services::outbox::email_guardians(tx, parts, &guardians, "renewal_reminder", &event, &payload).await?;
     tx.audit(
         now,
         "billing",
@@ -477,14 +477,14 @@ async fn take_effect(
         "fee": fee_owed,
         "variant": if fee_owed.is_some() { "fee" } else { "on_time" },
     });
-    crate::outbox::email_guardians(tx, parts, &guardians, "cancellation_effective", &event, &email).await?;
+    crate::services::outbox::email_guardians(tx, parts, &guardians, "cancellation_effective", &event, &email).await?;
     let hook = json!({
         "subscription_id": subscription.id,
         "family_id": subscription.family_id,
         "cancellation_id": cancellation_id,
         "effective_at": effective_at.to_string(),
     });
-    crate::outbox::webhook(tx, parts, &plan.service, "subscription.cancelled", &event, &hook).await?;
+    crate::services::outbox::webhook(tx, parts, &plan.service, "subscription.cancelled", &event, &hook).await?;
     Ok(Outcome::CancellationEffective { refunds: refunds.len() as u64, fee: fee_charged })
 }
 
@@ -548,9 +548,9 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
         }
     }
     // Children's data whose retention ran out (or whose deletion a crash interrupted).
-    summary.deletions_performed = crate::deletion::run_due(state, at).await?;
+    summary.deletions_performed = crate::services::deletion::run_due(state, at).await?;
     // Refunds and fees the steps wrote (and earlier ones due a retry), outside any transaction.
-    let settled = crate::money::settle_due(state, state.clock.wall_now()).await?;
+    let settled = crate::services::money::settle_due(state, state.clock.wall_now()).await?;
     summary.money_succeeded = u64::from(settled.succeeded);
     summary.money_retrying = u64::from(settled.retrying);
     summary.money_failed = u64::from(settled.failed);

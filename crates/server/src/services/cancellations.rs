@@ -1,0 +1,700 @@
+//! Cancellations: the quote, and the one filing path every channel takes
+//! (self-service, support after verification, a written notice), and
+//! withdrawing a scheduled cancellation (resume).
+
+use baobao_domain::Locale;
+use baobao_domain::Money;
+use baobao_domain::ids::CancellationId;
+use baobao_domain::ids::LedgerEntryId;
+use baobao_domain::ids::QuoteId;
+use baobao_domain::ids::WrittenNoticeId;
+use baobao_domain::quote;
+use baobao_domain::quote::CancelOption;
+use baobao_domain::quote::Quote;
+use baobao_domain::quote::QuoteInput;
+use baobao_domain::subscription::Period;
+use baobao_domain::subscription::SubscriptionStatus;
+use baobao_domain::subscription::running_status;
+use baobao_store::Cancellation;
+use baobao_store::LedgerEntry;
+use baobao_store::StoreError;
+use baobao_store::StoredQuote;
+use baobao_store::Subscription;
+use baobao_store::WrittenNotice;
+use jiff::SignedDuration;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth;
+use crate::auth::Caller;
+use crate::auth::Role;
+use crate::auth::{STAFF_FILERS, STAFF_QUOTERS, STAFF_READERS};
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::error::OrNotFound;
+use crate::error::internal;
+use crate::random::new_id;
+use crate::random::random_bytes;
+use crate::receipts;
+use crate::receipts::ReceiptDocument;
+use crate::services::billing;
+use crate::services::billing::Terms;
+use crate::services::billing::current_period;
+use crate::services::billing::refresh_due_at;
+use crate::services::evidence::{EvidenceInput, decode_evidence, store_evidence};
+use crate::services::notices::{
+    NoticeDraft, SENDER_CHARS_MAX, TRACKING_CHARS_MAX, WrittenNoticeView, parse_received, short_text,
+};
+use crate::services::subscriptions;
+use crate::services::subscriptions::{subscription_view, visible_subscription};
+use crate::state::AppState;
+use crate::views::CancellationView;
+use crate::views::CancellationWithReceipt;
+use crate::views::QuoteView;
+use crate::views::SubscriptionWithReceipt;
+
+pub const REASON_TEXT_CHARS_MAX: usize = 1000;
+pub const REASON_CATEGORIES: [&str; 6] =
+    ["child_outgrew", "cost", "service_quality", "privacy_safety", "switching", "other"];
+
+fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
+    let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
+    if status == SubscriptionStatus::PendingCancellation {
+        let effective_at = s.effective_at.map(|t| t.to_string()).unwrap_or_default();
+        return Err(ApiError::conflict("cancellation_pending").with("effective_at", effective_at));
+    }
+    if !status.can_cancel() {
+        return Err(ApiError::conflict("not_cancellable").with("status", s.status.clone()));
+    }
+    Ok(())
+}
+
+/// The period a subscription was in at `t` — the current one, or an earlier
+/// one when a written notice arrived before the last renewal.
+fn period_at(s: &Subscription, terms: &Terms, t: Timestamp) -> ApiResult<Period> {
+    if t < s.signed_up_at {
+        return Err(ApiError::unprocessable("received_at_out_of_range"));
+    }
+    let mut period = current_period(s);
+    while t < period.start && period.position > terms.schedule.first_position() {
+        period = terms.schedule.period(period.position - 1).map_err(internal)?;
+    }
+    Ok(period)
+}
+
+/// A quote as it would have been given at `received_at`: the period then,
+/// and the money paid by then, from the ledger.
+async fn compute_quote(state: &AppState, s: &Subscription, terms: &Terms, received_at: Timestamp) -> ApiResult<Quote> {
+    let period = period_at(s, terms, received_at)?;
+    let currency = terms.policy.price.currency;
+    let mut paid_total = 0i64;
+    let mut paid_for_period = 0i64;
+    for entry in state.store.ledger_of_subscription(&s.id).await? {
+        if entry.created_at > received_at {
+            continue;
+        }
+        match entry.kind.as_str() {
+            "charge" => {
+                paid_total += entry.amount_minor;
+                if entry.period_start == Some(period.start) {
+                    paid_for_period += entry.amount_minor;
+                }
+            }
+            "fee" => paid_total += entry.amount_minor,
+            "refund" | "credit" => paid_total -= entry.amount_minor,
+            _ => {}
+        }
+    }
+    quote::quote(&QuoteInput {
+        policy: &terms.policy,
+        schedule: &terms.schedule,
+        current: period,
+        paid_for_current: Money { amount_minor: paid_for_period, currency },
+        paid_total: Money { amount_minor: paid_total.max(0), currency },
+        received_at,
+    })
+    .map_err(|_| ApiError::unprocessable("received_at_out_of_range"))
+}
+
+/// The earliest `received_at` staff may register: written notices older
+/// than the configured bound are refused.
+pub fn earliest_received_at(state: &AppState) -> ApiResult<Timestamp> {
+    let days = i64::from(state.config.written_notice_age_days_max);
+    state.clock.now().checked_sub(SignedDuration::from_hours(24 * days)).map_err(internal)
+}
+
+pub async fn cancellation_quote(
+    state: &AppState,
+    caller: &Caller,
+    subscription_id: &str,
+    received_at: Option<Timestamp>,
+    locale: Locale,
+) -> ApiResult<QuoteView> {
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_QUOTERS).await?;
+    ensure_cancellable(&subscription)?;
+    let now = state.clock.now();
+    let received_at = match received_at {
+        Some(_) if !caller.is_staff() => {
+            return Err(ApiError::invalid_query("received_at", "staff_only"));
+        }
+        Some(t) if t > now || t < earliest_received_at(state)? => {
+            return Err(ApiError::unprocessable("received_at_out_of_range"));
+        }
+        Some(t) => t,
+        None => now,
+    };
+    let quote = compute_quote(state, &subscription, &terms, received_at).await?;
+    let stored = StoredQuote {
+        id: new_id(),
+        subscription_id: subscription.id.clone(),
+        received_at,
+        valid_until: quote.valid_until,
+        body: serde_json::to_string(&quote).map_err(internal)?,
+        created_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_quote(&stored).await?;
+    tx.commit().await?;
+    let price = terms.policy.price;
+    Ok(QuoteView::new(stored.id.as_str(), subscription.id.as_str(), &quote, price, locale, &terms.schedule.calendar))
+}
+
+// ---------------------------------------------------------------- cancellations
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonInput {
+    pub category: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelInput {
+    /// `now`, `end_of_period` or `end_of_commitment`.
+    pub option: String,
+    #[serde(default)]
+    pub quote_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<ReasonInput>,
+    /// Support channel: the one-time code the guardian read out to the agent.
+    #[serde(default)]
+    pub verification_code: Option<String>,
+    /// Support channel, supervisors only: why the guardian was not verified
+    /// with a code (written down and audited).
+    #[serde(default)]
+    pub verification_override_reason: Option<String>,
+}
+
+pub fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, Option<String>)> {
+    let Some(reason) = reason else {
+        return Ok((None, None));
+    };
+    if !REASON_CATEGORIES.contains(&reason.category.as_str()) {
+        return Err(ApiError::invalid_field("reason.category", "one_of").with("allowed", REASON_CATEGORIES.join(", ")));
+    }
+    let text = reason.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX) {
+        return Err(ApiError::invalid_field("reason.text", "chars_max").with("max", REASON_TEXT_CHARS_MAX));
+    }
+    Ok((Some(reason.category), text))
+}
+
+pub fn parse_option(option: &str) -> ApiResult<CancelOption> {
+    CancelOption::parse(option).ok_or_else(|| {
+        ApiError::invalid_field("option", "one_of").with("allowed", "now, end_of_period, end_of_commitment")
+    })
+}
+
+/// Cancel through the API or the portal: a guardian for themselves
+/// (self-service), or an agent or supervisor on a guardian's behalf
+/// (support, after verification).
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    subscription_id: &str,
+    input: CancelInput,
+) -> ApiResult<CancellationWithReceipt> {
+    let option = parse_option(&input.option)?;
+    let reason = parse_reason(input.reason)?;
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_FILERS).await?;
+    let channel = match caller {
+        Caller::Guardian { .. } => {
+            if input.verification_code.is_some() || input.verification_override_reason.is_some() {
+                return Err(ApiError::invalid_field("verification_code", "staff_only"));
+            }
+            Channel::SelfService
+        }
+        _ => Channel::Support(
+            crate::services::verification::verify_guardian(
+                state,
+                caller,
+                &subscription.family_id,
+                input.verification_code.as_deref(),
+                input.verification_override_reason.as_deref(),
+            )
+            .await?,
+        ),
+    };
+    let request = Request { channel, received_at: state.clock.now(), option, quote_id: input.quote_id, reason };
+    let filed = file(state, caller, subscription, &terms, request).await?;
+    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&filed.cancellation), receipt: filed.receipt })
+}
+
+/// How a cancellation request reached baobao; all lead to the same request,
+/// the same quote rules and the same receipt.
+pub enum Channel {
+    SelfService,
+    Support(crate::services::verification::Verified),
+    WrittenNotice(Box<crate::services::notices::NoticeDraft>),
+}
+
+impl Channel {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Channel::SelfService => "self_service",
+            Channel::Support(_) => "support",
+            Channel::WrittenNotice(_) => "written_notice",
+        }
+    }
+}
+
+pub struct Request {
+    pub channel: Channel,
+    /// When the guardian asked: now, or the day a letter arrived.
+    pub received_at: Timestamp,
+    pub option: CancelOption,
+    pub quote_id: Option<String>,
+    pub reason: (Option<String>, Option<String>),
+}
+
+pub struct Filed {
+    pub cancellation: Cancellation,
+    pub receipt: receipts::ReceiptDocument,
+    /// Renewal charges refunded because the request came before their period.
+    pub late_refunds: Vec<LedgerEntry>,
+}
+
+/// Files a cancellation request on any channel, in one transaction: the
+/// request, its quote's money (when it takes effect at once, or took effect
+/// already — a letter that arrived before the renewal), the refund of any
+/// charge for a period after `effective_at`, the signed receipt, the
+/// guardian's confirmation, the integrators' webhook and the audit entry.
+pub async fn file(
+    state: &AppState,
+    caller: &Caller,
+    subscription: Subscription,
+    terms: &Terms,
+    request: Request,
+) -> ApiResult<Filed> {
+    ensure_cancellable(&subscription)?;
+    let now = state.clock.now();
+    let Request { channel, received_at, option, quote_id, reason: (reason_category, reason_text) } = request;
+
+    // A cited quote binds its figures while valid; otherwise quote at received_at.
+    let (quote, quote_id) = match &quote_id {
+        Some(text) => {
+            let quote_id = QuoteId::parse(text).map_err(|_| ApiError::not_found("quote"))?;
+            let stored = state.store.quote(&quote_id).await.or_not_found("quote")?;
+            if stored.subscription_id != subscription.id || stored.received_at > received_at {
+                return Err(ApiError::conflict("quote_mismatch").with("quote_id", quote_id.to_string()));
+            }
+            if now > stored.valid_until || stored.received_at < subscription.current_period_start {
+                return Err(ApiError::conflict("quote_expired").with("quote_id", quote_id.to_string()));
+            }
+            (serde_json::from_str::<Quote>(&stored.body).map_err(internal)?, Some(quote_id))
+        }
+        None => (compute_quote(state, &subscription, terms, received_at).await?, None),
+    };
+    let chosen = quote
+        .option(option)
+        .ok_or_else(|| ApiError::unprocessable("option_not_available").with("option", option.as_str()))?
+        .clone();
+    let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
+    let ends_now = effective_at <= now;
+    let cancellation_id: CancellationId = new_id();
+    let currency = terms.policy.price.currency;
+
+    let mut fields = json!({
+        "cancellation_id": cancellation_id,
+        "subscription_id": subscription.id,
+        "plan_id": subscription.plan_id,
+        "channel": channel.as_str(),
+        "option": option.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+        "renewals_before_effective": chosen.renewals_before_effective,
+        "refund": chosen.refund,
+        "fee": chosen.fee,
+        "export_until": chosen.export_until.to_string(),
+        "delete_at": chosen.delete_at.to_string(),
+        "quote_id": quote_id,
+        "policy_version": subscription.policy_version,
+        "policy_sha256": subscription.policy_sha256,
+    });
+    let mut audit_details = json!({
+        "channel": channel.as_str(),
+        "option": option.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+        "refund_minor": chosen.refund.amount_minor,
+        "fee_minor": chosen.fee.amount_minor,
+    });
+    match &channel {
+        Channel::SelfService => {}
+        Channel::Support(verified) => {
+            fields["agent"] = caller.actor().into();
+            fields["verification"] = verified.method().into();
+            audit_details["verification"] = verified.method().into();
+        }
+        Channel::WrittenNotice(notice) => {
+            fields["agent"] = caller.actor().into();
+            fields["written_notice"] = notice.receipt_fields();
+            audit_details["written_notice_id"] = notice.id.as_str().into();
+        }
+    }
+    let (stored_receipt, receipt) =
+        receipts::issue(&state.keys, &subscription.family_id, "cancellation", cancellation_id.as_str(), now, fields)?;
+    let cancellation = Cancellation {
+        id: cancellation_id.clone(),
+        subscription_id: subscription.id.clone(),
+        family_id: subscription.family_id.clone(),
+        channel: channel.as_str().to_owned(),
+        option: option.as_str().to_owned(),
+        status: if ends_now { "effective" } else { "scheduled" }.to_owned(),
+        received_at,
+        effective_at,
+        refund_minor: chosen.refund.amount_minor,
+        fee_minor: chosen.fee.amount_minor,
+        currency,
+        quote_id,
+        reason_category,
+        reason_text,
+        receipt_id: stored_receipt.id.clone(),
+        actor: caller.actor(),
+        withdrawn_at: None,
+        created_at: now,
+    };
+
+    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let plan = state.store.plan(&subscription.plan_id).await?;
+    let plan_names = json!({"zh-CN": plan.name_zh_cn, "en": plan.name_en});
+    let mut tx = state.store.begin().await?;
+    // Re-read under the lock: a concurrent request may have got here first,
+    // or a billing run may have started a new period the quote did not see.
+    let quoted_period_start = subscription.current_period_start;
+    let mut subscription = tx.subscription_for_update(&subscription.id).await?;
+    ensure_cancellable(&subscription)?;
+    if subscription.current_period_start != quoted_period_start {
+        return Err(ApiError::conflict("quote_expired")
+            .with("quote_id", cancellation.quote_id.as_ref().map(|q| q.to_string()).unwrap_or_default()));
+    }
+    if let Channel::Support(verified) = &channel {
+        verified.spend(&mut tx, state, &caller.actor(), &subscription.family_id).await?;
+    }
+    tx.insert_cancellation(&cancellation).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
+        other => other.into(),
+    })?;
+    // Money moves after the commit (money::settle), never under the lock.
+    let mut to_pay = Vec::new();
+    let mut late_refunds = Vec::new();
+    let wall_now = state.clock.wall_now();
+    if ends_now {
+        if !chosen.refund.is_zero() {
+            let key = format!("refund:{cancellation_id}");
+            let entry =
+                money_entry(&subscription, "refund", chosen.refund, key, "refund on cancellation, as quoted", now);
+            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
+                to_pay.push(entry.id);
+            }
+        }
+        if !chosen.fee.is_zero() {
+            let key = format!("fee:{cancellation_id}");
+            let entry = money_entry(&subscription, "fee", chosen.fee, key, "early-termination fee, as quoted", now);
+            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
+                to_pay.push(entry.id);
+            }
+        }
+        late_refunds = billing::refund_charges_from(state, &mut tx, &subscription, effective_at, now).await?;
+        to_pay.extend(late_refunds.iter().map(|r| r.id.clone()));
+        subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+        subscription.ended_at = Some(effective_at);
+        subscription.effective_at = Some(effective_at);
+        subscription.pending_cancellation_id = None;
+    } else {
+        subscription.status = SubscriptionStatus::PendingCancellation.as_str().to_owned();
+        subscription.effective_at = Some(effective_at);
+        subscription.pending_cancellation_id = Some(cancellation_id.clone());
+    }
+    refresh_due_at(&mut subscription, terms);
+    tx.update_subscription(&subscription).await?;
+    if ends_now {
+        crate::services::deletion::schedule_retention(
+            &mut tx,
+            &subscription,
+            terms.policy.retention_days,
+            effective_at,
+        )
+        .await?;
+    }
+    if let Channel::WrittenNotice(notice) = &channel {
+        notice.save(&mut tx, &cancellation_id, late_refunds.len()).await?;
+    }
+    tx.insert_receipt(&stored_receipt).await?;
+    let email = json!({"receipt": receipt, "plan": plan_names, "time_zone": subscription.time_zone, "ended": ends_now});
+    let event = stored_receipt.id.as_str();
+    crate::services::outbox::email_guardians(&mut tx, state, &guardians, "cancellation_received", event, &email)
+        .await?;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "cancellation_id": cancellation_id,
+        "channel": channel.as_str(),
+        "received_at": received_at.to_string(),
+        "effective_at": effective_at.to_string(),
+    });
+    if ends_now {
+        crate::services::outbox::webhook(
+            &mut tx,
+            state,
+            &plan.service,
+            "subscription.cancelled",
+            cancellation_id.as_str(),
+            &hook,
+        )
+        .await?;
+    } else {
+        crate::services::outbox::webhook(
+            &mut tx,
+            state,
+            &plan.service,
+            "cancellation.scheduled",
+            cancellation_id.as_str(),
+            &hook,
+        )
+        .await?;
+    }
+    tx.audit(
+        now,
+        &caller.actor(),
+        if ends_now { "cancellation.effective" } else { "cancellation.scheduled" },
+        &[
+            subscription.family_id.as_str(),
+            subscription.id.as_str(),
+            cancellation_id.as_str(),
+            stored_receipt.id.as_str(),
+        ],
+        &audit_details,
+    )
+    .await?;
+    tx.commit().await?;
+    // The request is on record; now the gateway, outside any transaction.
+    // What it refuses, or what a failure here leaves, stays pending for the
+    // worker: the guardian's answer is the filed request either way.
+    if let Err(error) = crate::services::money::settle(state, &to_pay).await {
+        tracing::warn!(
+            code = error.code,
+            internal = error.internal.as_deref().unwrap_or(""),
+            "settling after a cancellation failed; the worker retries"
+        );
+    }
+    Ok(Filed { cancellation, receipt, late_refunds })
+}
+
+fn money_entry(s: &Subscription, kind: &str, amount: Money, key: String, note: &str, now: Timestamp) -> LedgerEntry {
+    LedgerEntry {
+        id: LedgerEntryId::from_random(random_bytes()),
+        family_id: s.family_id.clone(),
+        subscription_id: s.id.clone(),
+        kind: kind.to_owned(),
+        amount_minor: amount.amount_minor,
+        currency: amount.currency,
+        period_start: None,
+        period_end: None,
+        entry_key: key,
+        gateway_reference: None,
+        note: note.to_owned(),
+        created_at: now,
+    }
+}
+
+pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<SubscriptionWithReceipt> {
+    caller.require_guardian()?;
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, &[]).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let mut subscription = tx.subscription_for_update(&subscription.id).await?;
+    let (Some(cancellation_id), Some(effective_at)) =
+        (subscription.pending_cancellation_id.clone(), subscription.effective_at)
+    else {
+        return Err(ApiError::conflict("nothing_to_resume"));
+    };
+    if effective_at <= now {
+        return Err(ApiError::conflict("nothing_to_resume"));
+    }
+    let (stored_receipt, receipt) = receipts::issue(
+        &state.keys,
+        &subscription.family_id,
+        "withdrawal",
+        cancellation_id.as_str(),
+        now,
+        json!({
+            "cancellation_id": cancellation_id,
+            "subscription_id": subscription.id,
+            "channel": "self_service",
+            "withdrawn_at": now.to_string(),
+            "cancellation_would_have_taken_effect_at": effective_at.to_string(),
+            "policy_version": subscription.policy_version,
+            "policy_sha256": subscription.policy_sha256,
+        }),
+    )?;
+    tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now)).await?;
+    subscription.status =
+        running_status(subscription.current_position, subscription.current_period_paid).as_str().to_owned();
+    subscription.pending_cancellation_id = None;
+    subscription.effective_at = None;
+    refresh_due_at(&mut subscription, &terms);
+    tx.update_subscription(&subscription).await?;
+    tx.insert_receipt(&stored_receipt).await?;
+    tx.audit(
+        now,
+        &caller.actor(),
+        "cancellation.withdrawn",
+        &[
+            subscription.family_id.as_str(),
+            subscription.id.as_str(),
+            cancellation_id.as_str(),
+            stored_receipt.id.as_str(),
+        ],
+        &json!({}),
+    )
+    .await?;
+    let service = tx.plan(&subscription.plan_id).await?.service;
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": subscription.family_id,
+        "cancellation_id": cancellation_id,
+        "withdrawn_at": now.to_string(),
+    });
+    crate::services::outbox::webhook(
+        &mut tx,
+        state,
+        &service,
+        "cancellation.withdrawn",
+        cancellation_id.as_str(),
+        &hook,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
+}
+
+pub async fn get_cancellation(
+    state: &AppState,
+    caller: &Caller,
+    cancellation_id: &str,
+) -> ApiResult<CancellationWithReceipt> {
+    let cancellation_id = CancellationId::parse(cancellation_id).map_err(|_| ApiError::not_found("cancellation"))?;
+    let cancellation = state.store.cancellation(&cancellation_id).await.or_not_found("cancellation")?;
+    caller.require_family(&cancellation.family_id, STAFF_READERS, "cancellation")?;
+    let stored = state.store.receipt(&cancellation.receipt_id).await?;
+    let receipt = serde_json::from_str(&stored.document).map_err(internal)?;
+    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&cancellation), receipt })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrittenNoticeInput {
+    pub subscription_id: String,
+    /// The day the letter or email arrived (`YYYY-MM-DD`, in the family's
+    /// time zone); the request counts as received at that day's start.
+    #[serde(default)]
+    pub received_on: Option<String>,
+    /// Or the exact instant (RFC 3339), e.g. an email's arrival time.
+    #[serde(default)]
+    pub received_at: Option<String>,
+    pub sender: String,
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+    /// What the letter asks for; `end_of_period` when it does not say.
+    #[serde(default)]
+    pub option: Option<String>,
+    #[serde(default)]
+    pub reason: Option<ReasonInput>,
+    pub evidence: EvidenceInput,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RegisteredNotice {
+    pub written_notice: WrittenNoticeView,
+    pub cancellation: CancellationView,
+    pub receipt: ReceiptDocument,
+}
+
+/// Registers a letter or email asking to cancel: the quote is the one the
+/// guardian would have had on the day it arrived; a renewal charged after
+/// that day for a period the notice already ended is refunded in the same
+/// transaction, and the guardian is told why.
+pub async fn register_written_notice(
+    state: &AppState,
+    caller: &Caller,
+    input: WrittenNoticeInput,
+) -> ApiResult<RegisteredNotice> {
+    caller.require_staff(&[Role::Agent, Role::Supervisor])?;
+    let sender = short_text("sender", Some(&input.sender), SENDER_CHARS_MAX)?
+        .ok_or_else(|| ApiError::invalid_field("sender", "required"))?;
+    let tracking_number = short_text("tracking_number", input.tracking_number.as_deref(), TRACKING_CHARS_MAX)?;
+    let option = parse_option(input.option.as_deref().unwrap_or("end_of_period"))?;
+    let bytes = decode_evidence(&input.evidence)?;
+    let (subscription, terms) =
+        subscriptions::visible_subscription(state, caller, &input.subscription_id, auth::STAFF_FILERS).await?;
+    let received_at =
+        parse_received(input.received_on.as_deref(), input.received_at.as_deref(), &terms.schedule.calendar)?;
+    let now = state.clock.now();
+    if received_at > now {
+        return Err(ApiError::unprocessable("received_in_future"));
+    }
+    if received_at < earliest_received_at(state)? {
+        return Err(
+            ApiError::unprocessable("received_too_long_ago").with("days", state.config.written_notice_age_days_max)
+        );
+    }
+    let reason = parse_reason(input.reason)?;
+    let evidence_sha256 = store_evidence(&state.config.data_dir, &bytes)?;
+    let id = WrittenNoticeId::from_random(random_bytes());
+    let notice = WrittenNotice {
+        id: id.clone(),
+        family_id: subscription.family_id.clone(),
+        subscription_id: subscription.id.clone(),
+        // Filled in by `NoticeDraft::save` once the cancellation exists.
+        cancellation_id: baobao_domain::ids::CancellationId::from_random([0; 16]),
+        received_at,
+        sender,
+        tracking_number,
+        evidence_sha256,
+        evidence_type: input.evidence.content_type,
+        evidence_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        late_charges_refunded: 0,
+        registered_by: caller.actor(),
+        registered_at: now,
+    };
+    let request = Request {
+        channel: Channel::WrittenNotice(Box::new(NoticeDraft { id: id.clone(), notice })),
+        received_at,
+        option,
+        quote_id: None,
+        reason,
+    };
+    let filed = file(state, caller, subscription, &terms, request).await?;
+    let saved = state.store.written_notice(&id).await?;
+    Ok(RegisteredNotice {
+        written_notice: WrittenNoticeView::from(&saved),
+        cancellation: CancellationView::from(&filed.cancellation),
+        receipt: filed.receipt,
+    })
+}

@@ -1,0 +1,43 @@
+//! The services: one module per subject. Each function checks who may call
+//! it, asks the domain for the rules, and writes everything a change implies
+//! — the record, the ledger, the signed receipt, the audit entry, the
+//! outgoing messages — in one transaction. The API and the portal call the
+//! same functions; neither has a rule of its own.
+//!
+//! From the ground up; a module imports only modules on lower lines:
+//!
+//! - `outbox` queues emails and webhooks inside a change's transaction;
+//!   `evidence` stores evidence files by SHA-256; `notices` holds written
+//!   notices and their queue; `accounts` guardians, staff and a family as
+//!   they see it; `children` children's encrypted records, consents and
+//!   integrators' API keys; `webhooks` integrators' endpoints and the
+//!   delivery of one event.
+//! - `delivery` sends what the outbox holds, with retries; `money` moves
+//!   refunds and fees at the gateway, outside any lock; `verification` the
+//!   one-time codes of support's verification; `deletion` deletion requests,
+//!   retention and certificates.
+//! - `billing` the billing run (renewals, reminders, cancellations taking
+//!   effect); `exports` a family's signed data export.
+//! - `subscriptions` subscribing and the subscriptions a caller may see;
+//!   `plans` plans and their published policies; `entitlements` what a
+//!   service may offer a family now.
+//! - `cancellations` the quote, filing on every channel, resuming;
+//!   `search` support finds a family.
+
+pub mod accounts;
+pub mod billing;
+pub mod cancellations;
+pub mod children;
+pub mod deletion;
+pub mod delivery;
+pub mod entitlements;
+pub mod evidence;
+pub mod exports;
+pub mod money;
+pub mod notices;
+pub mod outbox;
+pub mod plans;
+pub mod search;
+pub mod subscriptions;
+pub mod verification;
+pub mod webhooks;

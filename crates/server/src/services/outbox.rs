@@ -1,0 +1,95 @@
+//! The transactional outbox: messages to guardians and integrators are
+//! written in the same transaction as the change that causes them (so a
+//! crash leaves both or neither); `delivery` sends them afterwards. One
+//! event never queues two messages (`event_key` is unique).
+
+use baobao_store::{Channel, Guardian, OutboxMessage, Tx};
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::random::random_token;
+use crate::state::Parts;
+
+/// Queues one email per guardian of the family, in the caller's
+/// transaction. Delivery runs in real time (a simulated business clock far
+/// ahead must not hold mail back), so the message is due at once.
+pub async fn email_guardians(
+    tx: &mut Tx,
+    parts: &Parts,
+    guardians: &[Guardian],
+    template: &str,
+    event: &str,
+    payload: &serde_json::Value,
+) -> ApiResult<()> {
+    let now = parts.clock.wall_now();
+    for guardian in guardians {
+        if guardian.email.ends_with("@invalid") {
+            continue;
+        }
+        let message = OutboxMessage {
+            id: message_id(),
+            channel: Channel::Email.as_str().to_owned(),
+            event_key: format!("email:{template}:{event}:{}", guardian.id),
+            family_id: Some(guardian.family_id.clone()),
+            recipient: guardian.email.clone(),
+            locale: guardian.locale.clone(),
+            template: template.to_owned(),
+            payload: payload.to_string(),
+            status: "pending".to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        tx.enqueue(&message).await?;
+    }
+    Ok(())
+}
+
+fn message_id() -> String {
+    format!("msg_{}", random_token(15).to_ascii_lowercase().replace(['-', '_'], "0"))
+}
+
+/// Queues a webhook event for every live endpoint of `service`, in the
+/// caller's transaction. `event` names what happened once (a cancellation
+/// id, a ledger entry key), so a retried change queues nothing twice. The
+/// event carries ids, never personal data.
+pub async fn webhook(
+    tx: &mut Tx,
+    parts: &Parts,
+    service: &str,
+    event_type: &str,
+    event: &str,
+    data: &serde_json::Value,
+) -> ApiResult<()> {
+    let now = parts.clock.wall_now();
+    for endpoint in tx.webhook_endpoints_of(service).await? {
+        let id = message_id();
+        let body = json!({
+            "id": id.replacen("msg_", "evt_", 1),
+            "type": event_type,
+            "created_at": parts.clock.now().to_string(),
+            "service": service,
+            "data": data,
+        });
+        let message = OutboxMessage {
+            id,
+            channel: Channel::Webhook.as_str().to_owned(),
+            event_key: format!("webhook:{event_type}:{event}:{}", endpoint.id),
+            family_id: None,
+            recipient: endpoint.id.to_string(),
+            locale: String::new(),
+            template: event_type.to_owned(),
+            payload: body.to_string(),
+            status: "pending".to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        tx.enqueue(&message).await?;
+    }
+    Ok(())
+}

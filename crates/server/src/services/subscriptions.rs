@@ -1,0 +1,318 @@
+//! Subscribing, and the subscriptions a caller may see, with their terms.
+
+use baobao_domain::Money;
+use baobao_domain::calendar::Calendar;
+use baobao_domain::ids::FamilyId;
+use baobao_domain::ids::PlanId;
+use baobao_domain::ids::SubscriptionId;
+use baobao_domain::subscription::Schedule;
+use baobao_domain::subscription::SubscriptionStatus;
+use baobao_domain::subscription::running_status;
+use baobao_store::Guardian;
+use baobao_store::LedgerEntry;
+use baobao_store::StoreError;
+use baobao_store::Subscription;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::auth::Role;
+use crate::auth::STAFF_READERS;
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::error::OrNotFound;
+use crate::error::internal;
+use crate::random::new_id;
+use crate::receipts;
+use crate::services::billing;
+use crate::services::billing::Terms;
+use crate::services::billing::charge_key;
+use crate::services::billing::current_period;
+use crate::services::billing::refresh_due_at;
+use crate::state::AppState;
+use crate::views::PendingCancellationView;
+use crate::views::PeriodView;
+use crate::views::SubscriptionView;
+use crate::views::SubscriptionWithReceipt;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeInput {
+    pub plan_id: String,
+    pub accept_policy_sha256: String,
+}
+
+pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput) -> ApiResult<SubscriptionWithReceipt> {
+    let (guardian_id, family_id) = caller.require_guardian()?;
+    let plan_id = PlanId::parse(&input.plan_id).map_err(|_| ApiError::not_found("plan"))?;
+    let plan = state.store.plan(&plan_id).await.or_not_found("plan")?;
+    let (version, policy) = Terms::policy_of(state, &plan).await?;
+    if input.accept_policy_sha256.trim().to_ascii_lowercase() != version.sha256 {
+        return Err(ApiError::conflict("policy_hash_mismatch").with("current", version.sha256.clone()));
+    }
+    let existing = state.store.subscriptions_of(family_id).await?;
+    let live = |s: &Subscription| SubscriptionStatus::parse(&s.status).is_some_and(|st| st.is_live());
+    if existing.iter().any(|s| s.plan_id == plan_id && live(s)) {
+        return Err(ApiError::conflict("already_subscribed"));
+    }
+    let family = state.store.family(family_id).await?;
+    let calendar = Calendar::new(&family.time_zone).map_err(internal)?;
+    let now = state.clock.now();
+    let schedule = Schedule::for_sign_up(&policy, calendar, now).map_err(internal)?;
+    let first = schedule.period(schedule.first_position()).map_err(internal)?;
+    let mut subscription = Subscription {
+        id: new_id(),
+        family_id: family_id.clone(),
+        plan_id: plan_id.clone(),
+        policy_version: version.version,
+        policy_sha256: version.sha256.clone(),
+        status: running_status(first.position, true).as_str().to_owned(),
+        time_zone: family.time_zone.clone(),
+        signed_up_at: now,
+        anchor_at: schedule.anchor,
+        current_position: first.position,
+        current_period_start: first.start,
+        current_period_end: first.end,
+        current_period_paid: true,
+        last_charge_attempt_at: None,
+        pending_cancellation_id: None,
+        effective_at: None,
+        ended_at: None,
+        due_at: None,
+        created_at: now,
+        reminded_period_start: None,
+    };
+    let terms = Terms { policy, schedule };
+    refresh_due_at(&mut subscription, &terms);
+
+    // The first charge happens before anything is written: a declined
+    // payment leaves no subscription behind.
+    let mut first_charge = None;
+    if !first.is_trial() && !terms.policy.price.is_zero() {
+        let key = charge_key(&subscription, first.start);
+        let reference = state
+            .gateway
+            .charge(&key, terms.policy.price)
+            .await
+            .map_err(|_| ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed"))?;
+        subscription.last_charge_attempt_at = Some(now);
+        first_charge = Some(LedgerEntry {
+            id: new_id::<baobao_domain::ids::LedgerEntry>(),
+            family_id: family_id.clone(),
+            subscription_id: subscription.id.clone(),
+            kind: "charge".to_owned(),
+            amount_minor: terms.policy.price.amount_minor,
+            currency: terms.policy.price.currency,
+            period_start: Some(first.start),
+            period_end: Some(first.end),
+            entry_key: key,
+            gateway_reference: Some(reference),
+            note: "first period".to_owned(),
+            created_at: now,
+        });
+    }
+    let (stored_receipt, receipt) = receipts::issue(
+        &state.keys,
+        family_id,
+        "subscription",
+        subscription.id.as_str(),
+        now,
+        json!({
+            "subscription_id": subscription.id,
+            "plan_id": plan.id,
+            "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+            "channel": "self_service",
+            "accepted_by": guardian_id,
+            "signed_up_at": now.to_string(),
+            "policy_version": version.version,
+            "policy_sha256": version.sha256,
+            "price": terms.policy.price,
+            "period": terms.policy.period,
+            "current_period": {"start": first.start.to_string(), "end": first.end.to_string(), "is_trial": first.is_trial()},
+            "first_charge": first_charge.as_ref().map(|c| Money { amount_minor: c.amount_minor, currency: c.currency }),
+        }),
+    )?;
+    let guardians = state.store.guardians_of(family_id).await?;
+    let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
+    let hook = json!({
+        "subscription_id": subscription.id,
+        "family_id": family_id,
+        "plan_id": plan.id,
+        "status": subscription.status,
+        "period_start": first.start.to_string(),
+        "period_end": first.end.to_string(),
+    });
+    let audit = json!({"plan_id": plan.id, "policy_version": version.version, "policy_sha256": version.sha256});
+    let written = NewSubscription {
+        subscription: &subscription,
+        service: &plan.service,
+        first_charge: first_charge.as_ref(),
+        receipt: &stored_receipt,
+        guardians: &guardians,
+        email: &email,
+        hook: &hook,
+        audit: &audit,
+    }
+    .write(state, &caller.actor(), now)
+    .await;
+    if let Err(error) = written {
+        return Err(void_first_charge(state, error, first_charge.as_ref()).await);
+    }
+    // A trial shorter than the reminder's lead time is reminded now, at
+    // sign-up; any other subscription has nothing due yet and costs no write.
+    if subscription.due_at.is_some_and(|due| due <= now) {
+        billing::settle(state, &subscription.id, now).await?;
+    }
+    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
+}
+
+/// Everything a sign-up writes, in one transaction.
+struct NewSubscription<'a> {
+    subscription: &'a Subscription,
+    service: &'a str,
+    first_charge: Option<&'a LedgerEntry>,
+    receipt: &'a baobao_store::StoredReceipt,
+    guardians: &'a [Guardian],
+    email: &'a serde_json::Value,
+    hook: &'a serde_json::Value,
+    audit: &'a serde_json::Value,
+}
+
+impl NewSubscription<'_> {
+    async fn write(&self, state: &AppState, actor: &str, now: Timestamp) -> Result<(), ApiError> {
+        let subscription = self.subscription;
+        let mut tx = state.store.begin().await?;
+        tx.insert_subscription(subscription).await.map_err(|error| match error {
+            // The one-live-subscription-per-plan index: a double-click, two tabs.
+            StoreError::Conflict { .. } => ApiError::conflict("already_subscribed"),
+            other => other.into(),
+        })?;
+        let receipt_id = self.receipt.id.as_str();
+        crate::services::outbox::email_guardians(
+            &mut tx,
+            state,
+            self.guardians,
+            "subscription_confirmed",
+            receipt_id,
+            self.email,
+        )
+        .await?;
+        crate::services::outbox::webhook(
+            &mut tx,
+            state,
+            self.service,
+            "subscription.created",
+            subscription.id.as_str(),
+            self.hook,
+        )
+        .await?;
+        // Subscribing again keeps the child's data: a retention deletion is called off.
+        tx.cancel_retention_deletion(&subscription.family_id, self.service).await?;
+        if let Some(charge) = self.first_charge {
+            tx.append_ledger_entry(charge).await?;
+        }
+        tx.insert_receipt(self.receipt).await?;
+        let subjects = [subscription.family_id.as_str(), subscription.id.as_str(), receipt_id];
+        tx.audit(now, actor, "subscription.created", &subjects, self.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Nothing of a sign-up was written (a second one won the race, the
+/// database was busy): the first charge this request took is given back
+/// at once, so the family never pays for a subscription it does not have.
+async fn void_first_charge(state: &AppState, error: ApiError, first_charge: Option<&LedgerEntry>) -> ApiError {
+    if let Some(charge) = first_charge {
+        let amount = Money { amount_minor: charge.amount_minor, currency: charge.currency };
+        if let Err(refused) = state.gateway.refund(&format!("void:{}", charge.entry_key), amount).await {
+            tracing::error!(entry_key = %charge.entry_key, %refused, "could not void the first charge of an unwritten subscription");
+        }
+    }
+    error
+}
+
+pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
+    let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
+    let renews = status.is_live()
+        && s.pending_cancellation_id.is_none()
+        && (terms.policy.auto_renew || s.current_position + 1 < i64::from(terms.policy.commitment_periods));
+    let notice_deadline = if renews && s.current_position >= 0 {
+        baobao_domain::subscription::notice_deadline(
+            &terms.schedule.calendar,
+            &current_period(s),
+            terms.policy.notice_days,
+        )
+        .ok()
+    } else if renews {
+        Some(s.current_period_end)
+    } else {
+        None
+    };
+    SubscriptionView {
+        id: s.id.to_string(),
+        family_id: s.family_id.to_string(),
+        plan_id: s.plan_id.to_string(),
+        policy_version: s.policy_version,
+        policy_sha256: s.policy_sha256.clone(),
+        status: s.status.clone(),
+        price: terms.policy.price.into(),
+        auto_renew: terms.policy.auto_renew,
+        signed_up_at: s.signed_up_at,
+        current_period: PeriodView {
+            start: s.current_period_start,
+            end: s.current_period_end,
+            is_trial: s.current_position < 0,
+            paid: s.current_period_paid,
+        },
+        next_renewal_at: renews.then_some(s.current_period_end),
+        notice_deadline,
+        pending_cancellation: match (&s.pending_cancellation_id, s.effective_at) {
+            (Some(id), Some(effective_at)) => {
+                Some(PendingCancellationView { cancellation_id: id.to_string(), effective_at })
+            }
+            _ => None,
+        },
+        ended_at: s.ended_at,
+    }
+}
+
+/// Loads a subscription the caller may see, brought up to date first.
+pub async fn visible_subscription(
+    state: &AppState,
+    caller: &Caller,
+    subscription_id: &str,
+    staff_roles: &[Role],
+) -> ApiResult<(Subscription, Terms)> {
+    let subscription_id = SubscriptionId::parse(subscription_id).map_err(|_| ApiError::not_found("subscription"))?;
+    let subscription = state.store.subscription(&subscription_id).await.or_not_found("subscription")?;
+    caller.require_family(&subscription.family_id, staff_roles, "subscription")?;
+    if subscription.due_at.is_some_and(|due| due <= state.clock.now()) {
+        billing::settle(state, &subscription_id, state.clock.now()).await?;
+    }
+    let subscription = state.store.subscription(&subscription_id).await?;
+    let terms = Terms::load(state, &subscription).await?;
+    Ok((subscription, terms))
+}
+
+pub async fn get_subscription(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<SubscriptionView> {
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_READERS).await?;
+    Ok(subscription_view(&subscription, &terms))
+}
+
+pub async fn family_subscriptions(
+    state: &AppState,
+    caller: &Caller,
+    family_id: &FamilyId,
+) -> ApiResult<Vec<SubscriptionView>> {
+    caller.require_family(family_id, STAFF_READERS, "family")?;
+    let mut views = Vec::new();
+    for subscription in state.store.subscriptions_of(family_id).await? {
+        let (subscription, terms) =
+            visible_subscription(state, caller, subscription.id.as_str(), STAFF_READERS).await?;
+        views.push(subscription_view(&subscription, &terms));
+    }
+    Ok(views)
+}

@@ -1,0 +1,49 @@
+//! The background worker: while the server runs, it delivers the outbox,
+//! settles money movements that are due, and forgets what has outlived its
+//! window.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+
+use crate::services::{delivery, money};
+use crate::state::AppState;
+
+/// How often the worker forgets saved responses past the replay window
+/// and expired sign-in counts.
+pub const PRUNE_INTERVAL_SECONDS: u64 = 60;
+
+/// The worker: delivers due messages every couple of seconds while the server runs.
+pub async fn run(state: AppState) {
+    let mut last_prune: Option<std::time::Instant> = None;
+    loop {
+        if let Err(error) = delivery::deliver_due(&state, state.clock.wall_now()).await {
+            tracing::error!(
+                code = error.code,
+                internal = error.internal.as_deref().unwrap_or(""),
+                "outbox pass failed"
+            );
+        }
+        // Refunds and fees due (a retry, or one whose request crashed before paying).
+        if let Err(error) = money::settle_due(&state, state.clock.wall_now()).await {
+            tracing::error!(code = error.code, internal = error.internal.as_deref().unwrap_or(""), "money pass failed");
+        }
+        if last_prune.is_none_or(|at| at.elapsed().as_secs() >= PRUNE_INTERVAL_SECONDS) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(error) = prune_request_records(&state).await {
+                tracing::error!(%error, "pruning saved responses failed");
+            }
+            state.address_limits.forget_idle();
+        }
+        tokio::time::sleep(Duration::from_millis(delivery::OUTBOX_POLL_MILLISECONDS)).await;
+    }
+}
+
+/// Saved responses are kept for the replay window only; failed sign-ins
+/// for their window only.
+pub async fn prune_request_records(state: &AppState) -> Result<u64, baobao_store::StoreError> {
+    let now = state.clock.wall_now();
+    let login_window_start =
+        now.checked_sub(SignedDuration::from_secs(crate::auth::LOGIN_WINDOW_SECONDS)).unwrap_or(now);
+    state.store.prune_request_records(crate::idempotency::replay_window_start(now), login_window_start).await
+}
