@@ -5,7 +5,7 @@ use baobao_domain::ids::{
     ApiKeyId, CancellationId, ChildId, DeletionId, ExportId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId,
     ReceiptId, RecordId, StaffId, SubscriptionId,
 };
-use baobao_domain::money::Currency;
+use baobao_domain::money::{Currency, Money};
 use jiff::Timestamp;
 
 #[derive(Clone, Debug)]
@@ -163,6 +163,85 @@ pub struct LedgerEntry {
     pub gateway_reference: Option<String>,
     pub note: String,
     pub created_at: Timestamp,
+}
+
+impl LedgerEntry {
+    /// What a guardian paid for one period, taken at the gateway
+    /// (`reference`).
+    #[allow(clippy::too_many_arguments)] // each is a different fact of the charge
+    pub fn charge(
+        id: LedgerEntryId,
+        s: &Subscription,
+        period: (Timestamp, Timestamp),
+        price: Money,
+        key: String,
+        reference: String,
+        note: &str,
+        now: Timestamp,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            kind: "charge".to_owned(),
+            period_start: Some(period.0),
+            period_end: Some(period.1),
+            gateway_reference: Some(reference),
+            ..LedgerEntry::movement(id, s, price, key, note, now)
+        }
+    }
+
+    /// What goes back to the guardian, still to be paid at the gateway;
+    /// `period` when it repays one period's charge.
+    pub fn refund(
+        id: LedgerEntryId,
+        s: &Subscription,
+        amount: Money,
+        period: Option<(Timestamp, Timestamp)>,
+        key: String,
+        note: &str,
+        now: Timestamp,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            kind: "refund".to_owned(),
+            period_start: period.map(|p| p.0),
+            period_end: period.map(|p| p.1),
+            ..LedgerEntry::movement(id, s, amount, key, note, now)
+        }
+    }
+
+    /// An early-termination fee, still to be taken at the gateway.
+    pub fn fee(
+        id: LedgerEntryId,
+        s: &Subscription,
+        amount: Money,
+        key: String,
+        note: &str,
+        now: Timestamp,
+    ) -> LedgerEntry {
+        LedgerEntry { kind: "fee".to_owned(), ..LedgerEntry::movement(id, s, amount, key, note, now) }
+    }
+
+    fn movement(
+        id: LedgerEntryId,
+        s: &Subscription,
+        amount: Money,
+        key: String,
+        note: &str,
+        now: Timestamp,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            id,
+            family_id: s.family_id.clone(),
+            subscription_id: s.id.clone(),
+            kind: String::new(),
+            amount_minor: amount.amount_minor,
+            currency: amount.currency,
+            period_start: None,
+            period_end: None,
+            entry_key: key,
+            gateway_reference: None,
+            note: note.to_owned(),
+            created_at: now,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -3,34 +3,20 @@
 
 use baobao_domain::Locale;
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::FamilyId;
-use baobao_domain::ids::StaffId;
-use baobao_store::Family;
-use baobao_store::Guardian;
-use baobao_store::PrincipalKind;
-use baobao_store::Staff;
-use baobao_store::StoreError;
-use jiff::SignedDuration;
-use jiff::Timestamp;
+use baobao_domain::ids::{FamilyId, StaffId};
+use baobao_store::{Family, Guardian, PrincipalKind, Staff, StoreError};
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth;
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::auth::STAFF_READERS;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
+use crate::auth::{Caller, Role, STAFF_READERS};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::fields::{parse_email, parse_name};
 use crate::random::new_id;
 use crate::state::AppState;
-use crate::views::FamilyView;
-use crate::views::GuardianView;
-use crate::views::SessionView;
-use crate::views::SignUpView;
+use crate::views::{FamilyView, GuardianView, SessionView, SignUpView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

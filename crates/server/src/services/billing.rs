@@ -371,20 +371,16 @@ async fn charge_period(
     let key = charge_key(subscription, subscription.current_period_start);
     match answer {
         Ok(reference) => {
-            let entry = LedgerEntry {
-                id: LedgerEntryId::from_random(random_bytes()),
-                family_id: subscription.family_id.clone(),
-                subscription_id: subscription.id.clone(),
-                kind: "charge".to_owned(),
-                amount_minor: policy.price.amount_minor,
-                currency: policy.price.currency,
-                period_start: Some(subscription.current_period_start),
-                period_end: Some(subscription.current_period_end),
-                entry_key: key,
-                gateway_reference: Some(reference),
-                note: "renewal".to_owned(),
-                created_at: now,
-            };
+            let entry = LedgerEntry::charge(
+                LedgerEntryId::from_random(random_bytes()),
+                subscription,
+                (subscription.current_period_start, subscription.current_period_end),
+                policy.price,
+                key,
+                reference,
+                "renewal",
+                now,
+            );
             if tx.append_ledger_entry(&entry).await? {
                 let plan = tx.plan(&subscription.plan_id).await?;
                 let fields = json!({
@@ -434,20 +430,14 @@ async fn take_effect(
             // Owed now; taken by the gateway after the commit (money.rs).
             fee_charged = tx
                 .append_ledger_entry_to_pay(
-                    &LedgerEntry {
-                        id: LedgerEntryId::from_random(random_bytes()),
-                        family_id: subscription.family_id.clone(),
-                        subscription_id: subscription.id.clone(),
-                        kind: "fee".to_owned(),
-                        amount_minor: fee.amount_minor,
-                        currency: fee.currency,
-                        period_start: None,
-                        period_end: None,
-                        entry_key: key,
-                        gateway_reference: None,
-                        note: "early-termination fee, as quoted".to_owned(),
-                        created_at: now,
-                    },
+                    &LedgerEntry::fee(
+                        LedgerEntryId::from_random(random_bytes()),
+                        subscription,
+                        fee,
+                        key,
+                        "early-termination fee, as quoted",
+                        now,
+                    ),
                     parts.clock.wall_now(),
                 )
                 .await?;
@@ -505,20 +495,16 @@ pub async fn refund_charges_from(
             continue;
         }
         let key = format!("refund:{}", charge.entry_key);
-        let refund = LedgerEntry {
-            id: LedgerEntryId::from_random(random_bytes()),
-            family_id: subscription.family_id.clone(),
-            subscription_id: subscription.id.clone(),
-            kind: "refund".to_owned(),
-            amount_minor: charge.amount_minor,
-            currency: charge.currency,
-            period_start: charge.period_start,
-            period_end: charge.period_end,
-            entry_key: key,
-            gateway_reference: None,
-            note: "charge for a period after the cancellation took effect".to_owned(),
-            created_at: now,
-        };
+        let period = charge.period_start.zip(charge.period_end);
+        let refund = LedgerEntry::refund(
+            LedgerEntryId::from_random(random_bytes()),
+            subscription,
+            Money { amount_minor: charge.amount_minor, currency: charge.currency },
+            period,
+            key,
+            "charge for a period after the cancellation took effect",
+            now,
+        );
         if tx.append_ledger_entry_to_pay(&refund, parts.clock.wall_now()).await? {
             refunded.push(refund);
         }

@@ -2,59 +2,32 @@
 //! (self-service, support after verification, a written notice), and
 //! withdrawing a scheduled cancellation (resume).
 
-use baobao_domain::Locale;
-use baobao_domain::Money;
-use baobao_domain::ids::CancellationId;
-use baobao_domain::ids::LedgerEntryId;
-use baobao_domain::ids::QuoteId;
-use baobao_domain::ids::WrittenNoticeId;
-use baobao_domain::quote;
-use baobao_domain::quote::CancelOption;
-use baobao_domain::quote::Quote;
-use baobao_domain::quote::QuoteInput;
-use baobao_domain::subscription::Period;
-use baobao_domain::subscription::SubscriptionStatus;
-use baobao_domain::subscription::running_status;
-use baobao_store::Cancellation;
-use baobao_store::LedgerEntry;
-use baobao_store::StoreError;
-use baobao_store::StoredQuote;
-use baobao_store::Subscription;
-use baobao_store::WrittenNotice;
-use jiff::SignedDuration;
-use jiff::Timestamp;
-use serde::Deserialize;
-use serde::Serialize;
+use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId};
+use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
+use baobao_domain::subscription::{Period, SubscriptionStatus, running_status};
+use baobao_domain::{Locale, Money, quote};
+use baobao_store::{
+    Cancellation, Guardian, LedgerEntry, Plan, StoreError, StoredQuote, StoredReceipt, Subscription, Tx, WrittenNotice,
+};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth;
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::auth::{STAFF_FILERS, STAFF_QUOTERS, STAFF_READERS};
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
-use crate::random::new_id;
-use crate::random::random_bytes;
-use crate::receipts;
+use crate::auth::{Caller, Role, STAFF_FILERS, STAFF_QUOTERS, STAFF_READERS};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::random::{new_id, random_bytes};
 use crate::receipts::ReceiptDocument;
-use crate::services::billing;
-use crate::services::billing::Terms;
-use crate::services::billing::current_period;
-use crate::services::billing::refresh_due_at;
+use crate::services::billing::{Terms, current_period, refresh_due_at};
 use crate::services::evidence::{EvidenceInput, decode_evidence, store_evidence};
 use crate::services::notices::{
     NoticeDraft, SENDER_CHARS_MAX, TRACKING_CHARS_MAX, WrittenNoticeView, parse_received, short_text,
 };
-use crate::services::subscriptions;
 use crate::services::subscriptions::{subscription_view, visible_subscription};
+use crate::services::{billing, outbox, subscriptions};
 use crate::state::AppState;
-use crate::views::CancellationView;
-use crate::views::CancellationWithReceipt;
-use crate::views::QuoteView;
-use crate::views::SubscriptionWithReceipt;
+use crate::views::{CancellationView, CancellationWithReceipt, QuoteView, SubscriptionWithReceipt};
+use crate::{auth, receipts};
 
 pub const REASON_TEXT_CHARS_MAX: usize = 1000;
 pub const REASON_CATEGORIES: [&str; 6] =
@@ -261,6 +234,24 @@ impl Channel {
             Channel::WrittenNotice(_) => "written_notice",
         }
     }
+
+    /// What the channel adds to the receipt and the audit entry: who filed
+    /// it for the guardian, and how they were verified or what arrived.
+    fn describe(&self, caller: &Caller, fields: &mut serde_json::Value, audit: &mut serde_json::Value) {
+        match self {
+            Channel::SelfService => {}
+            Channel::Support(verified) => {
+                fields["agent"] = caller.actor().into();
+                fields["verification"] = verified.method().into();
+                audit["verification"] = verified.method().into();
+            }
+            Channel::WrittenNotice(notice) => {
+                fields["agent"] = caller.actor().into();
+                fields["written_notice"] = notice.receipt_fields();
+                audit["written_notice_id"] = notice.id.as_str().into();
+            }
+        }
+    }
 }
 
 pub struct Request {
@@ -284,6 +275,7 @@ pub struct Filed {
 /// already — a letter that arrived before the renewal), the refund of any
 /// charge for a period after `effective_at`, the signed receipt, the
 /// guardian's confirmation, the integrators' webhook and the audit entry.
+/// Money moves at the gateway after the commit, never under the lock.
 pub async fn file(
     state: &AppState,
     caller: &Caller,
@@ -293,14 +285,48 @@ pub async fn file(
 ) -> ApiResult<Filed> {
     ensure_cancellable(&subscription)?;
     let now = state.clock.now();
-    let Request { channel, received_at, option, quote_id, reason: (reason_category, reason_text) } = request;
+    let quoted = resolve_quote(state, &subscription, terms, &request, now).await?;
+    let draft = build(state, caller, &subscription, terms, request, quoted, now)?;
+    let guardians = state.store.guardians_of(&subscription.family_id).await?;
+    let plan = state.store.plan(&subscription.plan_id).await?;
 
-    // A cited quote binds its figures while valid; otherwise quote at received_at.
-    let (quote, quote_id) = match &quote_id {
+    let mut tx = state.store.begin().await?;
+    let applied = apply(&mut tx, state, caller, subscription, terms, &draft, now).await?;
+    announce(&mut tx, state, caller, &applied.subscription, &draft, &guardians, &plan, now).await?;
+    tx.commit().await?;
+    // The request is on record; now the gateway, outside any transaction.
+    // What it refuses, or what a failure here leaves, stays pending for the
+    // worker: the guardian's answer is the filed request either way.
+    if let Err(error) = crate::services::money::settle(state, &applied.to_pay).await {
+        tracing::warn!(
+            code = error.code,
+            internal = error.internal.as_deref().unwrap_or(""),
+            "settling after a cancellation failed; the worker retries"
+        );
+    }
+    Ok(Filed { cancellation: draft.cancellation, receipt: draft.receipt, late_refunds: applied.late_refunds })
+}
+
+/// The quote a request is filed on and the option it chose.
+struct Quoted {
+    chosen: QuoteOption,
+    quote_id: Option<QuoteId>,
+}
+
+/// A cited quote binds its figures while valid; otherwise the request is
+/// quoted at the instant it was received.
+async fn resolve_quote(
+    state: &AppState,
+    subscription: &Subscription,
+    terms: &Terms,
+    request: &Request,
+    now: Timestamp,
+) -> ApiResult<Quoted> {
+    let (quote, quote_id) = match &request.quote_id {
         Some(text) => {
             let quote_id = QuoteId::parse(text).map_err(|_| ApiError::not_found("quote"))?;
             let stored = state.store.quote(&quote_id).await.or_not_found("quote")?;
-            if stored.subscription_id != subscription.id || stored.received_at > received_at {
+            if stored.subscription_id != subscription.id || stored.received_at > request.received_at {
                 return Err(ApiError::conflict("quote_mismatch").with("quote_id", quote_id.to_string()));
             }
             if now > stored.valid_until || stored.received_at < subscription.current_period_start {
@@ -308,17 +334,46 @@ pub async fn file(
             }
             (serde_json::from_str::<Quote>(&stored.body).map_err(internal)?, Some(quote_id))
         }
-        None => (compute_quote(state, &subscription, terms, received_at).await?, None),
+        None => (compute_quote(state, subscription, terms, request.received_at).await?, None),
     };
+    let option = request.option;
     let chosen = quote
         .option(option)
         .ok_or_else(|| ApiError::unprocessable("option_not_available").with("option", option.as_str()))?
         .clone();
-    let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
-    let ends_now = effective_at <= now;
-    let cancellation_id: CancellationId = new_id();
-    let currency = terms.policy.price.currency;
+    Ok(Quoted { chosen, quote_id })
+}
 
+/// A request made ready to write: the cancellation record, its signed
+/// receipt and what the audit entry will say.
+struct Draft {
+    channel: Channel,
+    chosen: QuoteOption,
+    cancellation: Cancellation,
+    stored_receipt: StoredReceipt,
+    receipt: ReceiptDocument,
+    audit_details: serde_json::Value,
+}
+
+impl Draft {
+    fn ends_now(&self) -> bool {
+        self.cancellation.status == "effective"
+    }
+}
+
+fn build(
+    state: &AppState,
+    caller: &Caller,
+    subscription: &Subscription,
+    terms: &Terms,
+    request: Request,
+    quoted: Quoted,
+    now: Timestamp,
+) -> ApiResult<Draft> {
+    let Request { channel, received_at, option, quote_id: _, reason: (reason_category, reason_text) } = request;
+    let Quoted { chosen, quote_id } = quoted;
+    let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
+    let cancellation_id: CancellationId = new_id();
     let mut fields = json!({
         "cancellation_id": cancellation_id,
         "subscription_id": subscription.id,
@@ -344,33 +399,21 @@ pub async fn file(
         "refund_minor": chosen.refund.amount_minor,
         "fee_minor": chosen.fee.amount_minor,
     });
-    match &channel {
-        Channel::SelfService => {}
-        Channel::Support(verified) => {
-            fields["agent"] = caller.actor().into();
-            fields["verification"] = verified.method().into();
-            audit_details["verification"] = verified.method().into();
-        }
-        Channel::WrittenNotice(notice) => {
-            fields["agent"] = caller.actor().into();
-            fields["written_notice"] = notice.receipt_fields();
-            audit_details["written_notice_id"] = notice.id.as_str().into();
-        }
-    }
+    channel.describe(caller, &mut fields, &mut audit_details);
     let (stored_receipt, receipt) =
         receipts::issue(&state.keys, &subscription.family_id, "cancellation", cancellation_id.as_str(), now, fields)?;
     let cancellation = Cancellation {
-        id: cancellation_id.clone(),
+        id: cancellation_id,
         subscription_id: subscription.id.clone(),
         family_id: subscription.family_id.clone(),
         channel: channel.as_str().to_owned(),
         option: option.as_str().to_owned(),
-        status: if ends_now { "effective" } else { "scheduled" }.to_owned(),
+        status: if effective_at <= now { "effective" } else { "scheduled" }.to_owned(),
         received_at,
         effective_at,
         refund_minor: chosen.refund.amount_minor,
         fee_minor: chosen.fee.amount_minor,
-        currency,
+        currency: terms.policy.price.currency,
         quote_id,
         reason_category,
         reason_text,
@@ -379,148 +422,136 @@ pub async fn file(
         withdrawn_at: None,
         created_at: now,
     };
+    Ok(Draft { channel, chosen, cancellation, stored_receipt, receipt, audit_details })
+}
 
-    let guardians = state.store.guardians_of(&subscription.family_id).await?;
-    let plan = state.store.plan(&subscription.plan_id).await?;
-    let plan_names = json!({"zh-CN": plan.name_zh_cn, "en": plan.name_en});
-    let mut tx = state.store.begin().await?;
+/// What writing the request changed.
+struct Applied {
+    subscription: Subscription,
+    /// Ledger entries written `pending`, for the gateway after the commit.
+    to_pay: Vec<LedgerEntryId>,
+    late_refunds: Vec<LedgerEntry>,
+}
+
+/// Writes the request under the subscription's lock: the cancellation, the
+/// money it moves when it ends the subscription now, the subscription's new
+/// state, retention, the written notice and the receipt.
+async fn apply(
+    tx: &mut Tx,
+    state: &AppState,
+    caller: &Caller,
+    quoted: Subscription,
+    terms: &Terms,
+    draft: &Draft,
+    now: Timestamp,
+) -> ApiResult<Applied> {
     // Re-read under the lock: a concurrent request may have got here first,
     // or a billing run may have started a new period the quote did not see.
-    let quoted_period_start = subscription.current_period_start;
-    let mut subscription = tx.subscription_for_update(&subscription.id).await?;
+    let mut subscription = tx.subscription_for_update(&quoted.id).await?;
     ensure_cancellable(&subscription)?;
-    if subscription.current_period_start != quoted_period_start {
-        return Err(ApiError::conflict("quote_expired")
-            .with("quote_id", cancellation.quote_id.as_ref().map(|q| q.to_string()).unwrap_or_default()));
+    if subscription.current_period_start != quoted.current_period_start {
+        let quote_id = draft.cancellation.quote_id.as_ref().map(|q| q.to_string()).unwrap_or_default();
+        return Err(ApiError::conflict("quote_expired").with("quote_id", quote_id));
     }
-    if let Channel::Support(verified) = &channel {
-        verified.spend(&mut tx, state, &caller.actor(), &subscription.family_id).await?;
+    if let Channel::Support(verified) = &draft.channel {
+        verified.spend(tx, state, &caller.actor(), &subscription.family_id).await?;
     }
-    tx.insert_cancellation(&cancellation).await.map_err(|e| match e {
+    tx.insert_cancellation(&draft.cancellation).await.map_err(|e| match e {
         StoreError::Conflict { .. } => ApiError::conflict("cancellation_pending"),
         other => other.into(),
     })?;
-    // Money moves after the commit (money::settle), never under the lock.
+    let cancellation_id = &draft.cancellation.id;
+    let effective_at = draft.cancellation.effective_at;
     let mut to_pay = Vec::new();
     let mut late_refunds = Vec::new();
-    let wall_now = state.clock.wall_now();
-    if ends_now {
-        if !chosen.refund.is_zero() {
-            let key = format!("refund:{cancellation_id}");
-            let entry =
-                money_entry(&subscription, "refund", chosen.refund, key, "refund on cancellation, as quoted", now);
-            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
-                to_pay.push(entry.id);
-            }
-        }
-        if !chosen.fee.is_zero() {
-            let key = format!("fee:{cancellation_id}");
-            let entry = money_entry(&subscription, "fee", chosen.fee, key, "early-termination fee, as quoted", now);
-            if tx.append_ledger_entry_to_pay(&entry, wall_now).await? {
-                to_pay.push(entry.id);
-            }
-        }
-        late_refunds = billing::refund_charges_from(state, &mut tx, &subscription, effective_at, now).await?;
+    if draft.ends_now() {
+        to_pay = write_quoted_money(tx, state, &subscription, draft, now).await?;
+        late_refunds = billing::refund_charges_from(state, tx, &subscription, effective_at, now).await?;
         to_pay.extend(late_refunds.iter().map(|r| r.id.clone()));
         subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
         subscription.ended_at = Some(effective_at);
-        subscription.effective_at = Some(effective_at);
         subscription.pending_cancellation_id = None;
     } else {
         subscription.status = SubscriptionStatus::PendingCancellation.as_str().to_owned();
-        subscription.effective_at = Some(effective_at);
         subscription.pending_cancellation_id = Some(cancellation_id.clone());
     }
+    subscription.effective_at = Some(effective_at);
     refresh_due_at(&mut subscription, terms);
     tx.update_subscription(&subscription).await?;
-    if ends_now {
-        crate::services::deletion::schedule_retention(
-            &mut tx,
-            &subscription,
-            terms.policy.retention_days,
-            effective_at,
-        )
-        .await?;
+    if draft.ends_now() {
+        crate::services::deletion::schedule_retention(tx, &subscription, terms.policy.retention_days, effective_at)
+            .await?;
     }
-    if let Channel::WrittenNotice(notice) = &channel {
-        notice.save(&mut tx, &cancellation_id, late_refunds.len()).await?;
+    if let Channel::WrittenNotice(notice) = &draft.channel {
+        notice.save(tx, cancellation_id, late_refunds.len()).await?;
     }
-    tx.insert_receipt(&stored_receipt).await?;
-    let email = json!({"receipt": receipt, "plan": plan_names, "time_zone": subscription.time_zone, "ended": ends_now});
-    let event = stored_receipt.id.as_str();
-    crate::services::outbox::email_guardians(&mut tx, state, &guardians, "cancellation_received", event, &email)
-        .await?;
+    tx.insert_receipt(&draft.stored_receipt).await?;
+    Ok(Applied { subscription, to_pay, late_refunds })
+}
+
+/// The quoted refund and fee, written `pending` for the gateway; the ids of
+/// those newly written (a retried request writes nothing twice).
+async fn write_quoted_money(
+    tx: &mut Tx,
+    state: &AppState,
+    subscription: &Subscription,
+    draft: &Draft,
+    now: Timestamp,
+) -> ApiResult<Vec<LedgerEntryId>> {
+    let id = &draft.cancellation.id;
+    let mut entries = Vec::new();
+    if !draft.chosen.refund.is_zero() {
+        let (key, note) = (format!("refund:{id}"), "refund on cancellation, as quoted");
+        entries.push(LedgerEntry::refund(new_id(), subscription, draft.chosen.refund, None, key, note, now));
+    }
+    if !draft.chosen.fee.is_zero() {
+        let (key, note) = (format!("fee:{id}"), "early-termination fee, as quoted");
+        entries.push(LedgerEntry::fee(new_id(), subscription, draft.chosen.fee, key, note, now));
+    }
+    let mut to_pay = Vec::new();
+    for entry in entries {
+        if tx.append_ledger_entry_to_pay(&entry, state.clock.wall_now()).await? {
+            to_pay.push(entry.id);
+        }
+    }
+    Ok(to_pay)
+}
+
+/// Tells the guardians (their confirmation, with the receipt), the
+/// service's integrators (a webhook) and the audit log, in the transaction.
+#[allow(clippy::too_many_arguments)] // the parts of one announcement, each read once by `file`
+async fn announce(
+    tx: &mut Tx,
+    state: &AppState,
+    caller: &Caller,
+    subscription: &Subscription,
+    draft: &Draft,
+    guardians: &[Guardian],
+    plan: &Plan,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let c = &draft.cancellation;
+    let ends_now = draft.ends_now();
+    let plan_names = json!({"zh-CN": plan.name_zh_cn, "en": plan.name_en});
+    let email =
+        json!({"receipt": draft.receipt, "plan": plan_names, "time_zone": subscription.time_zone, "ended": ends_now});
+    let event = draft.stored_receipt.id.as_str();
+    outbox::email_guardians(tx, state, guardians, "cancellation_received", event, &email).await?;
     let hook = json!({
         "subscription_id": subscription.id,
         "family_id": subscription.family_id,
-        "cancellation_id": cancellation_id,
-        "channel": channel.as_str(),
-        "received_at": received_at.to_string(),
-        "effective_at": effective_at.to_string(),
+        "cancellation_id": c.id,
+        "channel": draft.channel.as_str(),
+        "received_at": c.received_at.to_string(),
+        "effective_at": c.effective_at.to_string(),
     });
-    if ends_now {
-        crate::services::outbox::webhook(
-            &mut tx,
-            state,
-            &plan.service,
-            "subscription.cancelled",
-            cancellation_id.as_str(),
-            &hook,
-        )
-        .await?;
-    } else {
-        crate::services::outbox::webhook(
-            &mut tx,
-            state,
-            &plan.service,
-            "cancellation.scheduled",
-            cancellation_id.as_str(),
-            &hook,
-        )
-        .await?;
-    }
-    tx.audit(
-        now,
-        &caller.actor(),
-        if ends_now { "cancellation.effective" } else { "cancellation.scheduled" },
-        &[
-            subscription.family_id.as_str(),
-            subscription.id.as_str(),
-            cancellation_id.as_str(),
-            stored_receipt.id.as_str(),
-        ],
-        &audit_details,
-    )
-    .await?;
-    tx.commit().await?;
-    // The request is on record; now the gateway, outside any transaction.
-    // What it refuses, or what a failure here leaves, stays pending for the
-    // worker: the guardian's answer is the filed request either way.
-    if let Err(error) = crate::services::money::settle(state, &to_pay).await {
-        tracing::warn!(
-            code = error.code,
-            internal = error.internal.as_deref().unwrap_or(""),
-            "settling after a cancellation failed; the worker retries"
-        );
-    }
-    Ok(Filed { cancellation, receipt, late_refunds })
-}
-
-fn money_entry(s: &Subscription, kind: &str, amount: Money, key: String, note: &str, now: Timestamp) -> LedgerEntry {
-    LedgerEntry {
-        id: LedgerEntryId::from_random(random_bytes()),
-        family_id: s.family_id.clone(),
-        subscription_id: s.id.clone(),
-        kind: kind.to_owned(),
-        amount_minor: amount.amount_minor,
-        currency: amount.currency,
-        period_start: None,
-        period_end: None,
-        entry_key: key,
-        gateway_reference: None,
-        note: note.to_owned(),
-        created_at: now,
-    }
+    let event_type = if ends_now { "subscription.cancelled" } else { "cancellation.scheduled" };
+    outbox::webhook(tx, state, &plan.service, event_type, c.id.as_str(), &hook).await?;
+    let subjects =
+        [subscription.family_id.as_str(), subscription.id.as_str(), c.id.as_str(), draft.stored_receipt.id.as_str()];
+    let action = if ends_now { "cancellation.effective" } else { "cancellation.scheduled" };
+    tx.audit(now, &caller.actor(), action, &subjects, &draft.audit_details).await?;
+    Ok(())
 }
 
 pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<SubscriptionWithReceipt> {

@@ -2,24 +2,18 @@
 //! type, stored once under their SHA-256, read by staff with an audit entry,
 //! removed when nothing refers to them.
 
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use baobao_domain::ids::WrittenNoticeId;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Digest;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::random_bytes;
 use crate::state::AppState;
 

@@ -4,18 +4,14 @@
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::WrittenNoticeId;
-use baobao_store::Tx;
-use baobao_store::WrittenNotice;
+use baobao_store::{Tx, WrittenNotice};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::internal;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult, internal};
 use crate::state::AppState;
 
 #[derive(Clone, Debug, Serialize, ToSchema)]

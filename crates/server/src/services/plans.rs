@@ -2,21 +2,15 @@
 
 use baobao_domain::Locale;
 use baobao_domain::ids::PlanId;
-use baobao_domain::policy::Policy;
-use baobao_domain::policy::PolicyDraft;
-use baobao_store::Plan;
-use baobao_store::PolicyVersion;
+use baobao_domain::policy::{Policy, PolicyDraft};
+use baobao_store::{Plan, PolicyVersion};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::fields::parse_name;
 use crate::random::new_id;
 use crate::services::billing::Terms;

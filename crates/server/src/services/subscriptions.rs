@@ -2,40 +2,22 @@
 
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::FamilyId;
-use baobao_domain::ids::PlanId;
-use baobao_domain::ids::SubscriptionId;
-use baobao_domain::subscription::Schedule;
-use baobao_domain::subscription::SubscriptionStatus;
-use baobao_domain::subscription::running_status;
-use baobao_store::Guardian;
-use baobao_store::LedgerEntry;
-use baobao_store::StoreError;
-use baobao_store::Subscription;
+use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
+use baobao_domain::subscription::{Schedule, SubscriptionStatus, running_status};
+use baobao_store::{Guardian, LedgerEntry, StoreError, Subscription};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::auth::STAFF_READERS;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
+use crate::auth::{Caller, Role, STAFF_READERS};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::new_id;
 use crate::receipts;
 use crate::services::billing;
-use crate::services::billing::Terms;
-use crate::services::billing::charge_key;
-use crate::services::billing::current_period;
-use crate::services::billing::refresh_due_at;
+use crate::services::billing::{Terms, charge_key, current_period, refresh_due_at};
 use crate::state::AppState;
-use crate::views::PendingCancellationView;
-use crate::views::PeriodView;
-use crate::views::SubscriptionView;
-use crate::views::SubscriptionWithReceipt;
+use crate::views::{PendingCancellationView, PeriodView, SubscriptionView, SubscriptionWithReceipt};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,20 +80,16 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
             .await
             .map_err(|_| ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed"))?;
         subscription.last_charge_attempt_at = Some(now);
-        first_charge = Some(LedgerEntry {
-            id: new_id::<baobao_domain::ids::LedgerEntry>(),
-            family_id: family_id.clone(),
-            subscription_id: subscription.id.clone(),
-            kind: "charge".to_owned(),
-            amount_minor: terms.policy.price.amount_minor,
-            currency: terms.policy.price.currency,
-            period_start: Some(first.start),
-            period_end: Some(first.end),
-            entry_key: key,
-            gateway_reference: Some(reference),
-            note: "first period".to_owned(),
-            created_at: now,
-        });
+        first_charge = Some(LedgerEntry::charge(
+            new_id(),
+            &subscription,
+            (first.start, first.end),
+            terms.policy.price,
+            key,
+            reference,
+            "first period",
+            now,
+        ));
     }
     let (stored_receipt, receipt) = receipts::issue(
         &state.keys,

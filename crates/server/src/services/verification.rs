@@ -1,25 +1,17 @@
 //! One-time codes: how an agent verifies a guardian on the phone before
 //! cancelling on their behalf, or records why they could not.
 
-use baobao_domain::ids::FamilyId;
-use baobao_domain::ids::VerificationCodeId;
+use baobao_domain::ids::{FamilyId, VerificationCodeId};
 use baobao_store::Tx;
-use jiff::SignedDuration;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::error::ApiResult;
-use crate::error::OrNotFound;
-use crate::error::internal;
-use crate::random::random_bytes;
-use crate::random::token_hash;
-use crate::state::AppState;
-use crate::state::Parts;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::random::{random_bytes, token_hash};
+use crate::state::{AppState, Parts};
 
 pub const CODE_DIGITS: u32 = 6;
 pub const CODE_VALID_MINUTES: i64 = 10;
