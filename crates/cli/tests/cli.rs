@@ -59,15 +59,20 @@ fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
     let keys = SigningKeys::load_or_create(dir.path()).unwrap();
     let family = FamilyId::from_random([5; 16]);
     let at: Timestamp = "2027-01-10T02:00:00Z".parse().unwrap();
-    let (_, document) = baobao_server::receipts::issue(
-        &keys,
-        &family,
-        "cancellation",
-        "can_x",
-        at,
-        serde_json::json!({"refund": {"amount_minor": 2013, "currency": "CNY"}}),
-    )
-    .unwrap();
+    use baobao_domain::receipt::{MovementReceipt, PlanName, ReceiptBody, RefundReceipt};
+    let body = ReceiptBody::Refund(RefundReceipt {
+        refund: baobao_domain::Money::new(2013, baobao_domain::Currency::CNY).unwrap(),
+        movement: MovementReceipt {
+            subscription_id: "sub_x".into(),
+            plan_id: "pln_x".into(),
+            plan_name: PlanName { zh_cn: "数学".into(), en: "Maths".into() },
+            ledger_entry_id: "led_x".into(),
+            period_start: None,
+            note: "refund on cancellation, as quoted".into(),
+            gateway_reference: "sim_ref_1".into(),
+        },
+    });
+    let (_, document) = baobao_server::receipts::issue(&keys, &family, "led_x", at, body).unwrap();
     let receipt = dir.path().join("receipt.json");
     std::fs::write(&receipt, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
     let keys_json = dir.path().join("keys.json");
@@ -75,7 +80,7 @@ fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
 
     let with_keys = baobao().arg("verify").arg(&receipt).arg("--keys").arg(&keys_json).output().unwrap();
     assert!(with_keys.status.success(), "{}", String::from_utf8_lossy(&with_keys.stderr));
-    assert!(String::from_utf8_lossy(&with_keys.stdout).starts_with("OK: cancellation receipt rcp_"));
+    assert!(String::from_utf8_lossy(&with_keys.stdout).starts_with("OK: refund receipt rcp_"));
     let with_data_dir = baobao().arg("verify").arg(&receipt).arg("--data-dir").arg(dir.path()).output().unwrap();
     assert!(with_data_dir.status.success());
 

@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod money;
 pub mod policy;
 pub mod quote;
+pub mod receipt;
 pub mod subscription;
 pub mod text;
 

@@ -5,6 +5,7 @@
 
 use baobao_domain::canonical::canonical_json;
 use baobao_domain::ids::{FamilyId, ReceiptId};
+use baobao_domain::receipt::{ReceiptBody, SignedBody};
 use baobao_store::StoredReceipt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -34,24 +35,26 @@ pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
     format!("BB-{date}-{suffix}")
 }
 
-/// Signs `fields` as a receipt of `kind` and returns what the store keeps.
+/// Signs `body` as a receipt about `subject_id` and returns what the store
+/// keeps and what the caller is shown.
 pub fn issue(
     keys: &SigningKeys,
     family_id: &FamilyId,
-    kind: &str,
     subject_id: &str,
     issued_at: Timestamp,
-    mut fields: serde_json::Value,
+    body: ReceiptBody,
 ) -> Result<(StoredReceipt, ReceiptDocument), ApiError> {
     let id = ReceiptId::from_random(crate::random::random_bytes());
     let number = receipt_number(issued_at, crate::random::random_bytes());
-    if let Some(map) = fields.as_object_mut() {
-        map.insert("receipt_id".into(), id.as_str().into());
-        map.insert("receipt_number".into(), number.clone().into());
-        map.insert("kind".into(), kind.into());
-        map.insert("family_id".into(), family_id.as_str().into());
-        map.insert("issued_at".into(), issued_at.to_string().into());
-    }
+    let kind = body.kind();
+    let signed = SignedBody {
+        receipt_id: id.as_str().to_owned(),
+        receipt_number: number.clone(),
+        family_id: family_id.as_str().to_owned(),
+        issued_at,
+        body,
+    };
+    let fields = serde_json::to_value(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
     let message = canonical_json(&fields).map_err(|e| ApiError::internal(e.to_string()))?;
     let document = ReceiptDocument {
         id: id.as_str().to_owned(),
@@ -69,6 +72,13 @@ pub fn issue(
         created_at: issued_at,
     };
     Ok((stored, document))
+}
+
+impl ReceiptDocument {
+    /// The body, read back into its kind's fields.
+    pub fn signed_body(&self) -> Result<SignedBody, serde_json::Error> {
+        SignedBody::deserialize(&self.body)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,14 +112,22 @@ mod tests {
         let keys = SigningKeys::from_secret([3; 32]);
         let family = FamilyId::from_random([1; 16]);
         let at: Timestamp = "2027-01-10T02:00:00Z".parse().unwrap();
-        let (_, document) =
-            issue(&keys, &family, "cancellation", "can_x", at, serde_json::json!({"refund": {"amount_minor": 100}}))
-                .unwrap();
+        let body = ReceiptBody::Withdrawal(baobao_domain::receipt::WithdrawalReceipt {
+            cancellation_id: "can_x".into(),
+            subscription_id: "sub_x".into(),
+            channel: "self_service".into(),
+            withdrawn_at: at,
+            cancellation_would_have_taken_effect_at: at,
+            terms: baobao_domain::receipt::TermsRef { policy_version: 1, policy_sha256: "ab".into() },
+        });
+        let (_, document) = issue(&keys, &family, "can_x", at, body.clone()).unwrap();
         assert_eq!(verify(&document, &keys.key_set()), Ok(()));
         assert!(document.body["receipt_number"].as_str().unwrap().starts_with("BB-20270110-"));
+        assert_eq!(document.kind, "withdrawal");
+        assert_eq!(document.signed_body().unwrap().body, body, "reads back as it was built");
 
         let mut tampered = document.clone();
-        tampered.body["refund"]["amount_minor"] = 1.into();
+        tampered.body["policy_version"] = 2.into();
         assert!(matches!(verify(&tampered, &keys.key_set()), Err(ReceiptCheckError::Signature(VerifyError::Mismatch))));
         let mut relabelled = document;
         relabelled.kind = "refund".into();

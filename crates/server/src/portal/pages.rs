@@ -9,11 +9,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{PlanId, ReceiptId};
+use baobao_domain::receipt::{ReceiptBody, TermsRef};
 use baobao_domain::{Locale, Money};
 use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::error::{ApiError, OrNotFound};
+use crate::i18n::T;
 use crate::messages;
 use crate::portal::page::{
     PageResult, PortalError, api, has_page, local_path, local_time, ok, render, see_other, with_cookie,
@@ -843,14 +845,6 @@ async fn load_receipt(
         .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))
 }
 
-fn body_instant(body: &serde_json::Value, key: &str) -> Option<Timestamp> {
-    body.get(key).and_then(|v| v.as_str()).and_then(|v| v.parse().ok())
-}
-
-fn body_money(body: &serde_json::Value, key: &str) -> Option<String> {
-    serde_json::from_value::<Money>(body.get(key)?.clone()).ok().map(|m| m.display())
-}
-
 #[derive(Deserialize)]
 pub struct NewQuery {
     new: Option<String>,
@@ -880,79 +874,21 @@ fn receipt_page(
     notice: Option<String>,
 ) -> ReceiptPage {
     let t = &page.t;
-    let body = &document.body;
-    let number = body["receipt_number"].as_str().unwrap_or_default().to_owned();
+    // A body that does not read as its kind (it cannot be, once signed by
+    // this server) still shows its number and signature.
+    let signed = document.signed_body().ok();
+    let number = signed.as_ref().map(|s| s.receipt_number.clone()).unwrap_or_default();
     let mut rows = vec![(t.get("receipt-number"), number.clone())];
-    for (key, label) in [
-        ("issued_at", "receipt-issued"),
-        ("received_at", "receipt-received"),
-        ("effective_at", "receipt-effective"),
-        ("key_destroyed_at", "receipt-key-destroyed"),
-    ] {
-        if let Some(instant) = body_instant(body, key) {
-            rows.push((t.get(label), local_time(calendar, instant)));
-        }
+    let mut what_next = None;
+    if let Some(signed) = &signed {
+        rows.push((t.get("receipt-issued"), local_time(calendar, signed.issued_at)));
+        what_next = body_rows(t, calendar, &signed.body, &mut rows);
     }
-    if let Some(option) = body["option"].as_str() {
-        rows.push((t.get("receipt-option"), t.get(&format!("option-{option}"))));
-    }
-    for (key, label) in [
-        ("refund", "receipt-refund"),
-        ("fee", "receipt-fee"),
-        ("price", "receipt-price"),
-        ("first_charge", "receipt-first-charge"),
-        ("charge", "receipt-charge"),
-    ] {
-        if let Some(amount) = body_money(body, key) {
-            rows.push((t.get(label), amount));
-        }
-    }
-    if let Some(deleted) = body["deleted"].as_array() {
-        let text = deleted
-            .iter()
-            .map(|d| {
-                let what = d["kind"].as_str().or(d["category"].as_str()).unwrap_or_default();
-                format!("{what}: {}", d["count"])
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        rows.push((t.get("receipt-deleted"), text));
-    }
-    if let Some(kept) = body["kept"].as_array() {
-        let text = kept
-            .iter()
-            .map(|k| {
-                let until = body_instant(k, "until").map(|u| local_date(calendar, u)).unwrap_or_default();
-                format!(
-                    "{} ({}) → {until}",
-                    k["category"].as_str().unwrap_or_default(),
-                    k["basis"].as_str().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        rows.push((t.get("receipt-kept"), text));
-    }
-    if let Some(reference) = body["gateway_reference"].as_str() {
-        rows.push((t.get("receipt-gateway-reference"), reference.to_owned()));
-    }
-    if let Some(until) = body_instant(body, "export_until") {
-        rows.push((t.get("receipt-data-until"), local_date(calendar, until)));
-    }
-    if let (Some(version), Some(sha)) = (body["policy_version"].as_i64(), body["policy_sha256"].as_str()) {
-        rows.push((
-            t.get("receipt-policy"),
-            t.args("terms-version", &[("version", version.to_string()), ("sha", sha.to_owned())]),
-        ));
-    }
-    let what_next = match (document.kind.as_str(), body["option"].as_str()) {
-        ("cancellation", Some("now")) => Some(t.get("receipt-what-next-now")),
-        ("cancellation", _) => body_instant(body, "effective_at")
-            .map(|at| t.arg("receipt-what-next-scheduled", "date", local_time(calendar, at))),
-        _ => None,
-    };
-    let services_href =
-        body["subscription_id"].as_str().map(|s| format!("/services/{s}")).unwrap_or_else(|| "/services".to_owned());
+    let services_href = signed
+        .as_ref()
+        .and_then(|s| s.body.subscription_id())
+        .map(|s| format!("/services/{s}"))
+        .unwrap_or_else(|| "/services".to_owned());
     ReceiptPage {
         title: t.arg("receipt-title", "number", &number),
         kind: t.get(&format!("receipt-kind-{}", document.kind)),
@@ -965,6 +901,86 @@ fn receipt_page(
         is_new,
         notice,
         page,
+    }
+}
+
+/// The rows of what a receipt's kind records, in reading order, and what
+/// happens next (for a cancellation).
+fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(String, String)>) -> Option<String> {
+    let terms = |terms: &TermsRef| {
+        let version = terms.policy_version.to_string();
+        (
+            t.get("receipt-policy"),
+            t.args("terms-version", &[("version", version), ("sha", terms.policy_sha256.clone())]),
+        )
+    };
+    match body {
+        ReceiptBody::Subscription(r) => {
+            rows.push((t.get("receipt-price"), r.price.display()));
+            if let Some(first) = r.first_charge {
+                rows.push((t.get("receipt-first-charge"), first.display()));
+            }
+            rows.push(terms(&r.terms));
+            None
+        }
+        ReceiptBody::Cancellation(r) => {
+            rows.push((t.get("receipt-received"), local_time(calendar, r.received_at)));
+            rows.push((t.get("receipt-effective"), local_time(calendar, r.effective_at)));
+            rows.push((t.get("receipt-option"), t.get(&format!("option-{}", r.option))));
+            rows.push((t.get("receipt-refund"), r.refund.display()));
+            rows.push((t.get("receipt-fee"), r.fee.display()));
+            rows.push((t.get("receipt-data-until"), local_date(calendar, r.export_until)));
+            rows.push(terms(&r.terms));
+            Some(if r.option == "now" {
+                t.get("receipt-what-next-now")
+            } else {
+                t.arg("receipt-what-next-scheduled", "date", local_time(calendar, r.effective_at))
+            })
+        }
+        ReceiptBody::Withdrawal(r) => {
+            rows.push(terms(&r.terms));
+            None
+        }
+        ReceiptBody::Charge(r) => {
+            rows.push((t.get("receipt-charge"), r.charge.display()));
+            if let Some(reference) = &r.gateway_reference {
+                rows.push((t.get("receipt-gateway-reference"), reference.clone()));
+            }
+            None
+        }
+        ReceiptBody::Refund(r) => {
+            rows.push((t.get("receipt-refund"), r.refund.display()));
+            rows.push((t.get("receipt-gateway-reference"), r.movement.gateway_reference.clone()));
+            None
+        }
+        ReceiptBody::Fee(r) => {
+            rows.push((t.get("receipt-fee"), r.fee.display()));
+            rows.push((t.get("receipt-gateway-reference"), r.movement.gateway_reference.clone()));
+            None
+        }
+        ReceiptBody::DeletionCertificate(r) => {
+            rows.push((t.get("receipt-key-destroyed"), local_time(calendar, r.key_destroyed_at)));
+            let deleted = r
+                .deleted
+                .iter()
+                .map(|d| format!("{}: {}", d.kind.as_deref().unwrap_or(&d.category), d.count))
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push((t.get("receipt-deleted"), deleted));
+            let kept = r
+                .kept
+                .iter()
+                .map(|k| {
+                    let until = k.until.map(|u| local_date(calendar, u)).unwrap_or_default();
+                    let category = serde_json::to_value(k.category).ok();
+                    let category = category.as_ref().and_then(|c| c.as_str()).unwrap_or_default();
+                    format!("{category} ({}) → {until}", k.basis)
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push((t.get("receipt-kept"), kept));
+            None
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
 use baobao_domain::policy::Policy;
+use baobao_domain::receipt::{ChargeReceipt, PeriodRef, PlanName, ReceiptBody};
 use baobao_domain::subscription::{
     BillingState, BillingStep, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at, running_status,
 };
@@ -383,20 +384,19 @@ async fn charge_period(
             );
             if tx.append_ledger_entry(&entry).await? {
                 let plan = tx.plan(&subscription.plan_id).await?;
-                let fields = json!({
-                    "subscription_id": subscription.id,
-                    "plan_id": plan.id,
-                    "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-                    "ledger_entry_id": entry.id,
-                    "charge": policy.price,
-                    "current_period": {
-                        "start": subscription.current_period_start.to_string(),
-                        "end": subscription.current_period_end.to_string(),
+                let body = ReceiptBody::Charge(ChargeReceipt {
+                    subscription_id: subscription.id.to_string(),
+                    plan_id: plan.id.to_string(),
+                    plan_name: PlanName { zh_cn: plan.name_zh_cn.clone(), en: plan.name_en.clone() },
+                    ledger_entry_id: entry.id.to_string(),
+                    charge: policy.price,
+                    current_period: PeriodRef {
+                        start: subscription.current_period_start,
+                        end: subscription.current_period_end,
                     },
-                    "gateway_reference": entry.gateway_reference,
+                    gateway_reference: entry.gateway_reference.clone(),
                 });
-                let (stored, _) =
-                    crate::receipts::issue(keys, &subscription.family_id, "charge", entry.id.as_str(), now, fields)?;
+                let (stored, _) = crate::receipts::issue(keys, &subscription.family_id, entry.id.as_str(), now, body)?;
                 tx.insert_receipt(&stored).await?;
             }
             Ok(true)

@@ -4,6 +4,7 @@
 
 use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId};
 use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
+use baobao_domain::receipt::{CancellationReceipt, ReceiptBody, TermsRef, WithdrawalReceipt};
 use baobao_domain::subscription::{Period, SubscriptionStatus, running_status};
 use baobao_domain::{Locale, Money, quote};
 use baobao_store::{
@@ -237,17 +238,17 @@ impl Channel {
 
     /// What the channel adds to the receipt and the audit entry: who filed
     /// it for the guardian, and how they were verified or what arrived.
-    fn describe(&self, caller: &Caller, fields: &mut serde_json::Value, audit: &mut serde_json::Value) {
+    fn describe(&self, caller: &Caller, fields: &mut CancellationReceipt, audit: &mut serde_json::Value) {
         match self {
             Channel::SelfService => {}
             Channel::Support(verified) => {
-                fields["agent"] = caller.actor().into();
-                fields["verification"] = verified.method().into();
+                fields.agent = Some(caller.actor());
+                fields.verification = Some(verified.method().to_owned());
                 audit["verification"] = verified.method().into();
             }
             Channel::WrittenNotice(notice) => {
-                fields["agent"] = caller.actor().into();
-                fields["written_notice"] = notice.receipt_fields();
+                fields.agent = Some(caller.actor());
+                fields.written_notice = Some(notice.receipt_fields());
                 audit["written_notice_id"] = notice.id.as_str().into();
             }
         }
@@ -374,23 +375,28 @@ fn build(
     let Quoted { chosen, quote_id } = quoted;
     let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
     let cancellation_id: CancellationId = new_id();
-    let mut fields = json!({
-        "cancellation_id": cancellation_id,
-        "subscription_id": subscription.id,
-        "plan_id": subscription.plan_id,
-        "channel": channel.as_str(),
-        "option": option.as_str(),
-        "received_at": received_at.to_string(),
-        "effective_at": effective_at.to_string(),
-        "renewals_before_effective": chosen.renewals_before_effective,
-        "refund": chosen.refund,
-        "fee": chosen.fee,
-        "export_until": chosen.export_until.to_string(),
-        "delete_at": chosen.delete_at.to_string(),
-        "quote_id": quote_id,
-        "policy_version": subscription.policy_version,
-        "policy_sha256": subscription.policy_sha256,
-    });
+    let mut fields = CancellationReceipt {
+        cancellation_id: cancellation_id.to_string(),
+        subscription_id: subscription.id.to_string(),
+        plan_id: subscription.plan_id.to_string(),
+        channel: channel.as_str().to_owned(),
+        option: option.as_str().to_owned(),
+        received_at,
+        effective_at,
+        renewals_before_effective: chosen.renewals_before_effective,
+        refund: chosen.refund,
+        fee: chosen.fee,
+        export_until: chosen.export_until,
+        delete_at: chosen.delete_at,
+        quote_id: quote_id.as_ref().map(ToString::to_string),
+        terms: TermsRef {
+            policy_version: subscription.policy_version,
+            policy_sha256: subscription.policy_sha256.clone(),
+        },
+        agent: None,
+        verification: None,
+        written_notice: None,
+    };
     let mut audit_details = json!({
         "channel": channel.as_str(),
         "option": option.as_str(),
@@ -400,8 +406,13 @@ fn build(
         "fee_minor": chosen.fee.amount_minor,
     });
     channel.describe(caller, &mut fields, &mut audit_details);
-    let (stored_receipt, receipt) =
-        receipts::issue(&state.keys, &subscription.family_id, "cancellation", cancellation_id.as_str(), now, fields)?;
+    let (stored_receipt, receipt) = receipts::issue(
+        &state.keys,
+        &subscription.family_id,
+        cancellation_id.as_str(),
+        now,
+        ReceiptBody::Cancellation(fields),
+    )?;
     let cancellation = Cancellation {
         id: cancellation_id,
         subscription_id: subscription.id.clone(),
@@ -568,22 +579,19 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
     if effective_at <= now {
         return Err(ApiError::conflict("nothing_to_resume"));
     }
-    let (stored_receipt, receipt) = receipts::issue(
-        &state.keys,
-        &subscription.family_id,
-        "withdrawal",
-        cancellation_id.as_str(),
-        now,
-        json!({
-            "cancellation_id": cancellation_id,
-            "subscription_id": subscription.id,
-            "channel": "self_service",
-            "withdrawn_at": now.to_string(),
-            "cancellation_would_have_taken_effect_at": effective_at.to_string(),
-            "policy_version": subscription.policy_version,
-            "policy_sha256": subscription.policy_sha256,
-        }),
-    )?;
+    let body = ReceiptBody::Withdrawal(WithdrawalReceipt {
+        cancellation_id: cancellation_id.to_string(),
+        subscription_id: subscription.id.to_string(),
+        channel: "self_service".to_owned(),
+        withdrawn_at: now,
+        cancellation_would_have_taken_effect_at: effective_at,
+        terms: TermsRef {
+            policy_version: subscription.policy_version,
+            policy_sha256: subscription.policy_sha256.clone(),
+        },
+    });
+    let (stored_receipt, receipt) =
+        receipts::issue(&state.keys, &subscription.family_id, cancellation_id.as_str(), now, body)?;
     tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now)).await?;
     subscription.status =
         running_status(subscription.current_position, subscription.current_period_paid).as_str().to_owned();

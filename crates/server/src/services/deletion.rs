@@ -14,23 +14,20 @@
 //! scheduled `retention_days` later; subscribing again calls it off.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{DeletionId, FamilyId};
-use baobao_domain::policy::{HoldCategory, Policy};
-use baobao_store::{Deletion, Subscription, Tx};
+use baobao_domain::ids::{DeletionId, FamilyId, ReceiptId};
+use baobao_domain::policy::{HoldCategory, LegalHold, Policy};
+use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, Kept, ReceiptBody};
+use baobao_store::{Deletion, Guardian, Subscription, Tx};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::random_bytes;
 use crate::receipts::{self, ReceiptDocument};
 use crate::state::AppState;
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(error.to_string())
-}
 
 /// Deletions performed per billing run at most; the next run goes on.
 pub const DELETIONS_PER_RUN_MAX: u64 = 100_000;
@@ -136,7 +133,7 @@ pub async fn get(state: &AppState, caller: &Caller, deletion_id: &str) -> ApiRes
 }
 
 /// The legal holds of every policy version the family ever accepted.
-async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<baobao_domain::policy::LegalHold>> {
+async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<LegalHold>> {
     let mut holds = Vec::new();
     for subscription in state.store.subscriptions_of(family_id).await? {
         let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
@@ -172,110 +169,150 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     if locked.status != "pending" {
         return Ok(());
     }
-    let key_destroyed_at = locked.key_destroyed_at.unwrap_or(now);
-    let records = tx.delete_records(&deletion.family_id, &deletion.service).await?;
-    // Saved answers to the family's requests (Idempotency-Key) may show its
-    // names, birth dates or records: they go too, whatever the scope.
-    let saved_responses = tx.delete_saved_responses_of(&deletion.family_id).await?;
-    let account_closed = deletion.service == "*" && tx.live_subscriptions_of(&deletion.family_id, "*").await? == 0;
-    let mut evidence = Vec::new();
-    let mut deleted: Vec<serde_json::Value> = records
-        .iter()
-        .map(|(kind, count)| json!({"category": "child_records", "kind": kind, "count": count}))
-        .collect();
-    if saved_responses > 0 {
-        deleted.push(json!({"category": "saved_responses", "count": saved_responses}));
-    }
-    if account_closed {
-        let mut minimised = 0;
-        for guardian in &guardians {
-            minimised += i64::from(tx.minimise_guardian(&guardian.id).await?);
-        }
-        deleted.push(
-            json!({"category": "guardian_personal_data", "fields": ["name", "email", "password"], "count": minimised}),
-        );
-        let children = tx.minimise_children(&deletion.family_id).await?;
-        deleted.push(json!({"category": "child_profiles", "fields": ["name", "birth_date"], "count": children}));
-        let reasons = tx.minimise_cancellation_reasons(&deletion.family_id).await?;
-        if reasons > 0 {
-            deleted.push(json!({"category": "cancellation_reasons", "fields": ["text"], "count": reasons}));
-        }
-        evidence = tx.minimise_written_notices(&deletion.family_id).await?;
-        if !evidence.is_empty() {
-            deleted.push(json!({
-                "category": "written_notices",
-                "fields": ["sender", "tracking_number", "evidence_file"],
-                "count": evidence.len(),
-                "kept": "each file's SHA-256, proof of what was received",
-            }));
-        }
-    }
-    let kept: Vec<serde_json::Value> = holds
-        .iter()
-        .map(|hold| {
-            let count = match hold.category {
-                HoldCategory::Ledger | HoldCategory::Invoices => Some(ledger_entries),
-                HoldCategory::Receipts => Some(receipts_kept),
-                HoldCategory::ConsentRecords => None,
-            };
-            let until = now
-                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .checked_add(jiff::Span::new().years(i64::from(hold.retain_years)))
-                .map(|z| z.timestamp().to_string())
-                .unwrap_or_default();
-            json!({"category": hold.category, "count": count, "basis": hold.basis, "until": until, "use": "storage only"})
-        })
-        .collect();
+    let removed = remove(&mut tx, &deletion, &guardians).await?;
+    let certificate = DeletionCertificate {
+        deletion_id: deletion.id.to_string(),
+        scope: DeletionScope { service: deletion.service.clone() },
+        cause: deletion.cause.clone(),
+        requested_at: deletion.requested_at,
+        performed_at: now,
+        key_destroyed_at: locked.key_destroyed_at.unwrap_or(now),
+        data_keys_destroyed: u64::from(keys_destroyed),
+        encryption: ENCRYPTION_STATEMENT.to_owned(),
+        deleted: removed.deleted,
+        kept: kept(&holds, ledger_entries, receipts_kept, now),
+        account_closed: removed.account_closed,
+    };
     let (stored, document) = receipts::issue(
         &state.keys,
         &deletion.family_id,
-        "deletion_certificate",
         deletion.id.as_str(),
         now,
-        json!({
-            "deletion_id": deletion.id,
-            "scope": {"service": deletion.service},
-            "cause": deletion.cause,
-            "requested_at": deletion.requested_at.to_string(),
-            "performed_at": now.to_string(),
-            "key_destroyed_at": key_destroyed_at.to_string(),
-            "data_keys_destroyed": keys_destroyed,
-            "encryption": "XChaCha20-Poly1305 per (family, service) data key, destroyed: every copy, backups included, is unreadable",
-            "deleted": deleted,
-            "kept": kept,
-            "account_closed": account_closed,
-        }),
+        ReceiptBody::DeletionCertificate(certificate),
     )?;
     tx.insert_receipt(&stored).await?;
+    certify(&mut tx, state, &deletion, &guardians, &stored.id, &document, removed.records, now).await?;
+    tx.commit().await?;
+    state.store.forget_deleted().await?;
+    // The rows no longer name the files: remove them (a file another
+    // family's notice still names stays).
+    crate::services::evidence::remove_unused_evidence(state, &removed.evidence).await?;
+    Ok(())
+}
+
+const ENCRYPTION_STATEMENT: &str =
+    "XChaCha20-Poly1305 per (family, service) data key, destroyed: every copy, backups included, is unreadable";
+
+/// What a deletion removed from the database.
+struct Removed {
+    deleted: Vec<Deleted>,
+    /// Children's records deleted, all kinds.
+    records: i64,
+    account_closed: bool,
+    /// The SHA-256 of evidence files no row names any more.
+    evidence: Vec<String>,
+}
+
+/// Deletes the scope's records and the family's saved responses; when
+/// nothing of the family runs any more, minimises the guardians, children,
+/// reasons and written notices to what the legal holds need.
+async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> ApiResult<Removed> {
+    let family_id = &deletion.family_id;
+    let records = tx.delete_records(family_id, &deletion.service).await?;
+    let total = records.iter().map(|(_, n)| n).sum::<i64>();
+    let item = |category: &str, kind: Option<String>, fields: Option<&[&str]>, count: i64| Deleted {
+        category: category.to_owned(),
+        kind,
+        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+        count,
+        kept: None,
+    };
+    let mut deleted: Vec<Deleted> =
+        records.into_iter().map(|(kind, count)| item("child_records", Some(kind), None, count)).collect();
+    // Saved answers to the family's requests (Idempotency-Key) may show its
+    // names, birth dates or records: they go too, whatever the scope.
+    let saved_responses = tx.delete_saved_responses_of(family_id).await?;
+    if saved_responses > 0 {
+        deleted.push(item("saved_responses", None, None, i64::try_from(saved_responses).unwrap_or(i64::MAX)));
+    }
+    let account_closed = deletion.service == "*" && tx.live_subscriptions_of(family_id, "*").await? == 0;
+    let mut evidence = Vec::new();
+    if account_closed {
+        let mut minimised = 0;
+        for guardian in guardians {
+            minimised += i64::from(tx.minimise_guardian(&guardian.id).await?);
+        }
+        deleted.push(item("guardian_personal_data", None, Some(&["name", "email", "password"]), minimised));
+        let children = tx.minimise_children(family_id).await?;
+        deleted.push(item("child_profiles", None, Some(&["name", "birth_date"]), children));
+        let reasons = tx.minimise_cancellation_reasons(family_id).await?;
+        if reasons > 0 {
+            deleted.push(item("cancellation_reasons", None, Some(&["text"]), reasons));
+        }
+        evidence = tx.minimise_written_notices(family_id).await?;
+        if !evidence.is_empty() {
+            let fields = Some(&["sender", "tracking_number", "evidence_file"][..]);
+            let count = i64::try_from(evidence.len()).unwrap_or(i64::MAX);
+            deleted.push(Deleted {
+                kept: Some("each file's SHA-256, proof of what was received".to_owned()),
+                ..item("written_notices", None, fields, count)
+            });
+        }
+    }
+    Ok(Removed { deleted, records: total, account_closed, evidence })
+}
+
+/// What the legal holds keep, for storage only, and until when.
+fn kept(holds: &[LegalHold], ledger_entries: i64, receipts_kept: i64, now: Timestamp) -> Vec<Kept> {
+    holds
+        .iter()
+        .map(|hold| Kept {
+            category: hold.category,
+            count: match hold.category {
+                HoldCategory::Ledger | HoldCategory::Invoices => Some(ledger_entries),
+                HoldCategory::Receipts => Some(receipts_kept),
+                HoldCategory::ConsentRecords => None,
+            },
+            basis: hold.basis.clone(),
+            until: now
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .checked_add(jiff::Span::new().years(i64::from(hold.retain_years)))
+                .map(|z| z.timestamp())
+                .ok(),
+            allowed_use: "storage only".to_owned(),
+        })
+        .collect()
+}
+
+/// Sends the guardians their certificate, closes the deletion and audits it.
+#[allow(clippy::too_many_arguments)] // the parts of one closing step, each read once by `perform`
+async fn certify(
+    tx: &mut Tx,
+    state: &AppState,
+    deletion: &Deletion,
+    guardians: &[Guardian],
+    receipt_id: &ReceiptId,
+    document: &ReceiptDocument,
+    records: i64,
+    now: Timestamp,
+) -> ApiResult<()> {
     // The guardians were read before their addresses were minimised: the
     // certificate still reaches them, and the outbox forgets the address once sent.
     let time_zone = tx.family(&deletion.family_id).await?.time_zone;
     // A deletion the terms called for (retention) was not "asked for".
     let variant = if deletion.cause == "retention" { "retention" } else { "on_request" };
     let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
-    crate::services::outbox::email_guardians(
-        &mut tx,
-        state,
-        &guardians,
-        "deletion_certificate",
-        stored.id.as_str(),
-        &email,
-    )
-    .await?;
-    tx.complete_deletion(&deletion.id, &stored.id, now).await?;
+    let event = receipt_id.as_str();
+    crate::services::outbox::email_guardians(tx, state, guardians, "deletion_certificate", event, &email).await?;
+    tx.complete_deletion(&deletion.id, receipt_id, now).await?;
     tx.audit(
         now,
         "system",
         "deletion.performed",
-        &[deletion.family_id.as_str(), deletion.id.as_str(), stored.id.as_str()],
-        &json!({"service": deletion.service, "cause": deletion.cause, "records": records.iter().map(|(_, n)| n).sum::<i64>()}),
+        &[deletion.family_id.as_str(), deletion.id.as_str(), receipt_id.as_str()],
+        &json!({"service": deletion.service, "cause": deletion.cause, "records": records}),
     )
     .await?;
-    tx.commit().await?;
-    state.store.forget_deleted().await?;
-    // The rows no longer name the files: remove them (a file another
-    // family's notice still names stays).
-    crate::services::evidence::remove_unused_evidence(state, &evidence).await?;
     Ok(())
 }
 

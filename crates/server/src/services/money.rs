@@ -13,6 +13,7 @@
 //! language. A refund is never shown as paid before the gateway said so.
 
 use baobao_domain::ids::{FamilyId, LedgerEntryId};
+use baobao_domain::receipt::{FeeReceipt, MovementReceipt, PlanName, ReceiptBody, RefundReceipt};
 use baobao_store::{MoneyMovement, Plan, Subscription, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -152,19 +153,22 @@ impl Paid<'_> {
     /// gateway reference.
     async fn receipt(&self, tx: &mut Tx, parts: &Parts, issued_at: Timestamp) -> ApiResult<ReceiptDocument> {
         let (movement, plan) = (self.movement, self.plan);
-        let fields = json!({
-            "subscription_id": self.subscription.id,
-            "plan_id": plan.id,
-            "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-            "ledger_entry_id": movement.entry_id,
-            movement.kind.as_str(): movement.amount,
-            "period_start": movement.period_start.map(|t| t.to_string()),
-            "note": movement.note,
-            "gateway_reference": self.reference,
-        });
+        let shared = MovementReceipt {
+            subscription_id: self.subscription.id.to_string(),
+            plan_id: plan.id.to_string(),
+            plan_name: PlanName { zh_cn: plan.name_zh_cn.clone(), en: plan.name_en.clone() },
+            ledger_entry_id: movement.entry_id.to_string(),
+            period_start: movement.period_start,
+            note: movement.note.clone(),
+            gateway_reference: self.reference.to_owned(),
+        };
+        let body = if movement.kind == "fee" {
+            ReceiptBody::Fee(FeeReceipt { fee: movement.amount, movement: shared })
+        } else {
+            ReceiptBody::Refund(RefundReceipt { refund: movement.amount, movement: shared })
+        };
         let subject = movement.entry_id.as_str();
-        let (stored, document) =
-            crate::receipts::issue(&parts.keys, &movement.family_id, &movement.kind, subject, issued_at, fields)?;
+        let (stored, document) = crate::receipts::issue(&parts.keys, &movement.family_id, subject, issued_at, body)?;
         tx.insert_receipt(&stored).await?;
         Ok(document)
     }

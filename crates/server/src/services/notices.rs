@@ -4,10 +4,10 @@
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::WrittenNoticeId;
+use baobao_domain::receipt::WrittenNoticeRef;
 use baobao_store::{Tx, WrittenNotice};
 use jiff::Timestamp;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
@@ -61,15 +61,15 @@ pub struct NoticeDraft {
 }
 
 impl NoticeDraft {
-    pub fn receipt_fields(&self) -> serde_json::Value {
-        json!({
-            "id": self.id,
-            "received_at": self.notice.received_at.to_string(),
-            "tracking_number": self.notice.tracking_number,
-            "evidence_sha256": self.notice.evidence_sha256,
-            "evidence_type": self.notice.evidence_type,
-            "evidence_bytes": self.notice.evidence_bytes,
-        })
+    pub fn receipt_fields(&self) -> WrittenNoticeRef {
+        WrittenNoticeRef {
+            id: self.id.to_string(),
+            received_at: self.notice.received_at,
+            tracking_number: self.notice.tracking_number.clone(),
+            evidence_sha256: self.notice.evidence_sha256.clone(),
+            evidence_type: self.notice.evidence_type.clone(),
+            evidence_bytes: self.notice.evidence_bytes,
+        }
     }
 
     pub async fn save(

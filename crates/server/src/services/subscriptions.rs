@@ -3,6 +3,7 @@
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
+use baobao_domain::receipt::{FirstPeriod, PlanName, ReceiptBody, SubscriptionReceipt, TermsRef};
 use baobao_domain::subscription::{Schedule, SubscriptionStatus, running_status};
 use baobao_store::{Guardian, LedgerEntry, StoreError, Subscription};
 use jiff::Timestamp;
@@ -91,27 +92,20 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
             now,
         ));
     }
-    let (stored_receipt, receipt) = receipts::issue(
-        &state.keys,
-        family_id,
-        "subscription",
-        subscription.id.as_str(),
-        now,
-        json!({
-            "subscription_id": subscription.id,
-            "plan_id": plan.id,
-            "plan_name": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
-            "channel": "self_service",
-            "accepted_by": guardian_id,
-            "signed_up_at": now.to_string(),
-            "policy_version": version.version,
-            "policy_sha256": version.sha256,
-            "price": terms.policy.price,
-            "period": terms.policy.period,
-            "current_period": {"start": first.start.to_string(), "end": first.end.to_string(), "is_trial": first.is_trial()},
-            "first_charge": first_charge.as_ref().map(|c| Money { amount_minor: c.amount_minor, currency: c.currency }),
-        }),
-    )?;
+    let body = ReceiptBody::Subscription(SubscriptionReceipt {
+        subscription_id: subscription.id.to_string(),
+        plan_id: plan.id.to_string(),
+        plan_name: PlanName { zh_cn: plan.name_zh_cn.clone(), en: plan.name_en.clone() },
+        channel: "self_service".to_owned(),
+        accepted_by: guardian_id.to_string(),
+        signed_up_at: now,
+        terms: TermsRef { policy_version: version.version, policy_sha256: version.sha256.clone() },
+        price: terms.policy.price,
+        period: terms.policy.period,
+        current_period: FirstPeriod { start: first.start, end: first.end, is_trial: first.is_trial() },
+        first_charge: first_charge.as_ref().map(|c| Money { amount_minor: c.amount_minor, currency: c.currency }),
+    });
+    let (stored_receipt, receipt) = receipts::issue(&state.keys, family_id, subscription.id.as_str(), now, body)?;
     let guardians = state.store.guardians_of(family_id).await?;
     let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
     let hook = json!({

@@ -1,0 +1,258 @@
+//! What a signed receipt says, by kind. A receipt's body is a JSON object:
+//! the envelope (`receipt_id`, `receipt_number`, `kind`, `family_id`,
+//! `issued_at`) and the fields of its kind. The server builds a
+//! [`ReceiptBody`] from the change it records, signs its canonical JSON,
+//! and reads it back with the same types to show it; nothing reads a
+//! receipt by key.
+//!
+//! The JSON shape is a contract with everyone holding a receipt: a field is
+//! only ever added (with `#[serde(default)]`, so older receipts still read),
+//! never renamed or removed. The snapshots in `tests/receipts.rs` show any
+//! change in review.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::PeriodLength;
+use crate::money::Money;
+use crate::policy::HoldCategory;
+
+/// A receipt's signed body: the envelope and what its kind records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedBody {
+    pub receipt_id: String,
+    /// Read aloud on the phone: `BB-YYYYMMDD-XXXXXXXX`.
+    pub receipt_number: String,
+    pub family_id: String,
+    pub issued_at: Timestamp,
+    #[serde(flatten)]
+    pub body: ReceiptBody,
+}
+
+/// Every kind of receipt baobao signs. Disputes and exports will add
+/// their own variants here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReceiptBody {
+    Subscription(SubscriptionReceipt),
+    Cancellation(CancellationReceipt),
+    Withdrawal(WithdrawalReceipt),
+    Charge(ChargeReceipt),
+    Refund(RefundReceipt),
+    Fee(FeeReceipt),
+    DeletionCertificate(DeletionCertificate),
+}
+
+impl ReceiptBody {
+    /// The `kind` the body is tagged with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReceiptBody::Subscription(_) => "subscription",
+            ReceiptBody::Cancellation(_) => "cancellation",
+            ReceiptBody::Withdrawal(_) => "withdrawal",
+            ReceiptBody::Charge(_) => "charge",
+            ReceiptBody::Refund(_) => "refund",
+            ReceiptBody::Fee(_) => "fee",
+            ReceiptBody::DeletionCertificate(_) => "deletion_certificate",
+        }
+    }
+
+    /// The subscription the receipt is about, if it is about one.
+    pub fn subscription_id(&self) -> Option<&str> {
+        match self {
+            ReceiptBody::Subscription(r) => Some(&r.subscription_id),
+            ReceiptBody::Cancellation(r) => Some(&r.subscription_id),
+            ReceiptBody::Withdrawal(r) => Some(&r.subscription_id),
+            ReceiptBody::Charge(r) => Some(&r.subscription_id),
+            ReceiptBody::Refund(r) => Some(&r.movement.subscription_id),
+            ReceiptBody::Fee(r) => Some(&r.movement.subscription_id),
+            ReceiptBody::DeletionCertificate(_) => None,
+        }
+    }
+}
+
+/// A plan's name in both languages, as the guardian saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanName {
+    #[serde(rename = "zh-CN")]
+    pub zh_cn: String,
+    pub en: String,
+}
+
+/// The published terms a receipt was issued under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsRef {
+    pub policy_version: i64,
+    pub policy_sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstPeriod {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub is_trial: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionReceipt {
+    pub subscription_id: String,
+    pub plan_id: String,
+    pub plan_name: PlanName,
+    pub channel: String,
+    pub accepted_by: String,
+    pub signed_up_at: Timestamp,
+    #[serde(flatten)]
+    pub terms: TermsRef,
+    pub price: Money,
+    pub period: PeriodLength,
+    pub current_period: FirstPeriod,
+    /// Nothing during a free trial.
+    pub first_charge: Option<Money>,
+}
+
+/// The letter or email a cancellation was filed from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenNoticeRef {
+    pub id: String,
+    pub received_at: Timestamp,
+    pub tracking_number: Option<String>,
+    pub evidence_sha256: String,
+    pub evidence_type: String,
+    pub evidence_bytes: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancellationReceipt {
+    pub cancellation_id: String,
+    pub subscription_id: String,
+    pub plan_id: String,
+    /// `self_service`, `support` or `written_notice`.
+    pub channel: String,
+    /// `end_of_period`, `end_of_minimum_term` or `now`.
+    pub option: String,
+    pub received_at: Timestamp,
+    pub effective_at: Timestamp,
+    pub renewals_before_effective: u32,
+    pub refund: Money,
+    pub fee: Money,
+    pub export_until: Timestamp,
+    pub delete_at: Timestamp,
+    pub quote_id: Option<String>,
+    #[serde(flatten)]
+    pub terms: TermsRef,
+    /// The agent who filed it for the guardian (support, written notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// How support verified the guardian (`code`, `override`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_notice: Option<WrittenNoticeRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalReceipt {
+    pub cancellation_id: String,
+    pub subscription_id: String,
+    pub channel: String,
+    pub withdrawn_at: Timestamp,
+    pub cancellation_would_have_taken_effect_at: Timestamp,
+    #[serde(flatten)]
+    pub terms: TermsRef,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodRef {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// A renewal charge the gateway took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeReceipt {
+    pub subscription_id: String,
+    pub plan_id: String,
+    pub plan_name: PlanName,
+    pub ledger_entry_id: String,
+    pub charge: Money,
+    pub current_period: PeriodRef,
+    pub gateway_reference: Option<String>,
+}
+
+/// What a refund and a fee receipt share: the ledger entry the gateway
+/// confirmed, and its reference there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovementReceipt {
+    pub subscription_id: String,
+    pub plan_id: String,
+    pub plan_name: PlanName,
+    pub ledger_entry_id: String,
+    pub period_start: Option<Timestamp>,
+    pub note: String,
+    pub gateway_reference: String,
+}
+
+/// Money the gateway sent back to the guardian.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundReceipt {
+    pub refund: Money,
+    #[serde(flatten)]
+    pub movement: MovementReceipt,
+}
+
+/// An early-termination fee the gateway took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeReceipt {
+    pub fee: Money,
+    #[serde(flatten)]
+    pub movement: MovementReceipt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionScope {
+    /// A service's name, or `*` for everything of the family.
+    pub service: String,
+}
+
+/// One category of data a deletion removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub category: String,
+    /// For children's records: the record kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For minimised rows: the fields that were erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    pub count: i64,
+    /// What of it stays, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+}
+
+/// One category a legal hold keeps, for storage only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub category: HoldCategory,
+    pub count: Option<i64>,
+    pub basis: String,
+    pub until: Option<Timestamp>,
+    #[serde(rename = "use")]
+    pub allowed_use: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionCertificate {
+    pub deletion_id: String,
+    pub scope: DeletionScope,
+    /// `request` or `retention`.
+    pub cause: String,
+    pub requested_at: Timestamp,
+    pub performed_at: Timestamp,
+    pub key_destroyed_at: Timestamp,
+    pub data_keys_destroyed: u64,
+    pub encryption: String,
+    pub deleted: Vec<Deleted>,
+    pub kept: Vec<Kept>,
+    pub account_closed: bool,
+}
