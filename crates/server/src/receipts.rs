@@ -54,14 +54,7 @@ pub fn issue(
         issued_at,
         body,
     };
-    let fields = serde_json::to_value(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
-    let message = canonical_json(&fields).map_err(|e| ApiError::internal(e.to_string()))?;
-    let document = ReceiptDocument {
-        id: id.as_str().to_owned(),
-        kind: kind.to_owned(),
-        body: fields,
-        signature: keys.sign(&message),
-    };
+    let document = sign(keys, &signed)?;
     let stored = StoredReceipt {
         id,
         family_id: family_id.clone(),
@@ -72,6 +65,18 @@ pub fn issue(
         created_at: issued_at,
     };
     Ok((stored, document))
+}
+
+/// The signed document of a body: Ed25519 over its canonical JSON.
+pub fn sign(keys: &SigningKeys, signed: &SignedBody) -> Result<ReceiptDocument, ApiError> {
+    let fields = serde_json::to_value(signed).map_err(|e| ApiError::internal(e.to_string()))?;
+    let message = canonical_json(&fields).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(ReceiptDocument {
+        id: signed.receipt_id.clone(),
+        kind: signed.body.kind().to_owned(),
+        body: fields,
+        signature: keys.sign(&message),
+    })
 }
 
 impl ReceiptDocument {

@@ -299,8 +299,9 @@ async fn certify(
     // The guardians were read before their addresses were minimised: the
     // certificate still reaches them, and the outbox forgets the address once sent.
     let time_zone = tx.family(&deletion.family_id).await?.time_zone;
-    // A deletion the terms called for (retention) was not "asked for".
-    let variant = if deletion.cause == "retention" { "retention" } else { "on_request" };
+    // A deletion the terms called for (retention) was not "asked for";
+    // one on request has the plain wording (no variant).
+    let variant = (deletion.cause == "retention").then_some("retention");
     let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
     let event = receipt_id.as_str();
     crate::services::outbox::email_guardians(tx, state, guardians, "deletion_certificate", event, &email).await?;

@@ -11,6 +11,7 @@ mod channels;
 mod children;
 mod concurrency;
 mod console;
+mod contract;
 mod email;
 mod entitlements;
 mod errors;
