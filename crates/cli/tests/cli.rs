@@ -137,7 +137,7 @@ async fn seed(store: &Store) -> FamilyId {
             plan_id: plan.id.clone(),
             policy_version: 1,
             policy_sha256: version.sha256.clone(),
-            status: "active".into(),
+            status: baobao_domain::SubscriptionStatus::Active,
             time_zone: "Asia/Shanghai".into(),
             signed_up_at: signed_up,
             anchor_at: signed_up,

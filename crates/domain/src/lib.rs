@@ -10,6 +10,7 @@
 pub mod calendar;
 pub mod canonical;
 pub mod ids;
+pub mod ledger;
 pub mod locale;
 pub mod merkle;
 pub mod money;

@@ -182,6 +182,26 @@ pub struct BillingState {
     pub reminder_at: Option<Timestamp>,
 }
 
+/// Whether a subscription renews at the end of its current period: it is
+/// live, no cancellation is pending, and it renews on its own or is still
+/// inside its minimum term.
+pub fn renews(
+    status: SubscriptionStatus,
+    cancellation_pending: bool,
+    auto_renew: bool,
+    commitment_periods: u32,
+    position: i64,
+) -> bool {
+    status.is_live() && !cancellation_pending && (auto_renew || position + 1 < i64::from(commitment_periods))
+}
+
+/// The last moment to cancel without another renewal, as a guardian is
+/// told it: the notice deadline of a paid period; the end of a trial (a
+/// trial is not bound by notice).
+pub fn cancel_by(calendar: &Calendar, period: &Period, notice_days: u32) -> Result<Timestamp, CalendarError> {
+    if period.is_trial() { Ok(period.end) } else { notice_deadline(calendar, period, notice_days) }
+}
+
 /// The last moment to cancel for the end of `period` without another
 /// renewal: `notice_days` calendar days before it ends.
 pub fn notice_deadline(calendar: &Calendar, period: &Period, notice_days: u32) -> Result<Timestamp, CalendarError> {

@@ -153,6 +153,9 @@ pub struct SubscriptionView {
     pub policy_version: i64,
     pub policy_sha256: String,
     pub status: String,
+    /// Whether a cancellation may be filed now (not while one is pending,
+    /// nor once it ended).
+    pub can_cancel: bool,
     pub price: MoneyView,
     pub auto_renew: bool,
     #[schema(value_type = String, format = DateTime)]
@@ -329,7 +332,7 @@ impl From<&LedgerEntry> for StatementEntryView {
     fn from(e: &LedgerEntry) -> StatementEntryView {
         StatementEntryView {
             id: e.id.to_string(),
-            kind: e.kind.clone(),
+            kind: e.kind.as_str().to_owned(),
             amount: MoneyView { amount_minor: e.amount_minor, currency: e.currency.to_string() },
             subscription_id: e.subscription_id.to_string(),
             period_start: e.period_start,

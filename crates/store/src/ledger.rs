@@ -2,11 +2,14 @@
 //! touches this table anywhere; a correction is a new entry.
 
 use baobao_domain::ids::{FamilyId, SubscriptionId};
+use baobao_domain::ledger::LedgerKind;
 use baobao_domain::money::Currency;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, optional_instant, text};
+use crate::{
+    LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, named, optional_instant, text,
+};
 
 const LEDGER_COLUMNS: &str = "id, family_id, subscription_id, kind, amount_minor, currency, period_start, period_end, \
      entry_key, gateway_reference, note, created_at";
@@ -17,7 +20,7 @@ fn entry(row: &AnyRow) -> StoreResult<LedgerEntry> {
         id: id(row, "id")?,
         family_id: id(row, "family_id")?,
         subscription_id: id(row, "subscription_id")?,
-        kind: text(row, "kind")?,
+        kind: named(row, "kind", LedgerKind::parse)?,
         amount_minor: integer(row, "amount_minor")?,
         currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         period_start: optional_instant(row, "period_start")?,
@@ -58,7 +61,7 @@ impl Tx {
         .bind(e.id.as_str())
         .bind(e.family_id.as_str())
         .bind(e.subscription_id.as_str())
-        .bind(&e.kind)
+        .bind(e.kind.as_str())
         .bind(e.amount_minor)
         .bind(e.currency.as_str())
         .bind(e.period_start.map(micros))
@@ -113,12 +116,11 @@ where
     let mut totals = LedgerTotals::default();
     for row in rows {
         let total = integer(&row, "total")?;
-        match text(&row, "kind")?.as_str() {
-            "charge" => totals.charges_minor = total,
-            "refund" => totals.refunds_minor = total,
-            "fee" => totals.fees_minor = total,
-            "credit" => totals.credits_minor = total,
-            other => return Err(StoreError::Corrupt(format!("ledger kind {other}"))),
+        match named(&row, "kind", LedgerKind::parse)? {
+            LedgerKind::Charge => totals.charges_minor = total,
+            LedgerKind::Refund => totals.refunds_minor = total,
+            LedgerKind::Fee => totals.fees_minor = total,
+            LedgerKind::Credit => totals.credits_minor = total,
         }
     }
     Ok(totals)

@@ -263,6 +263,13 @@ pub(crate) fn optional_id<K: IdKind>(row: &AnyRow, column: &str) -> StoreResult<
     text.map(|t| Id::parse(&t).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))).transpose()
 }
 
+/// A column holding one of a domain enum's names; any other text is corrupt
+/// data, never a silent default.
+pub(crate) fn named<T>(row: &AnyRow, column: &str, parse: impl Fn(&str) -> Option<T>) -> StoreResult<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown value {text:?}")))
+}
+
 pub(crate) fn text(row: &AnyRow, column: &str) -> StoreResult<String> {
     Ok(row.try_get(column)?)
 }

@@ -5,12 +5,15 @@
 //! — and the gateway is idempotent by the entry's key besides.
 
 use baobao_domain::ids::{FamilyId, LedgerEntryId, SubscriptionId};
+use baobao_domain::ledger::LedgerKind;
 use baobao_domain::money::{Currency, Money};
 use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Engine, LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, optional_instant};
+use crate::{
+    Engine, LedgerEntry, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, named, optional_instant,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MovementStatus {
@@ -47,8 +50,8 @@ pub struct MoneyMovement {
     pub entry_id: LedgerEntryId,
     pub family_id: FamilyId,
     pub subscription_id: SubscriptionId,
-    /// The ledger entry's kind: `refund` or `fee`.
-    pub kind: String,
+    /// The ledger entry's kind: a refund or a fee.
+    pub kind: LedgerKind,
     pub amount: Money,
     /// The gateway's idempotency key: the entry's key.
     pub entry_key: String,
@@ -75,7 +78,7 @@ fn movement(row: &AnyRow) -> StoreResult<MoneyMovement> {
         entry_id: id(row, "entry_id")?,
         family_id: id(row, "family_id")?,
         subscription_id: id(row, "subscription_id")?,
-        kind: row.try_get("kind")?,
+        kind: named(row, "kind", LedgerKind::parse)?,
         amount: Money { amount_minor: integer(row, "amount_minor")?, currency },
         entry_key: row.try_get("entry_key")?,
         note: row.try_get("note")?,

@@ -5,7 +5,9 @@ use baobao_domain::ids::{
     ApiKeyId, CancellationId, ChildId, DeletionId, ExportId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId,
     ReceiptId, RecordId, StaffId, SubscriptionId,
 };
+use baobao_domain::ledger::{LedgerKind, LedgerLine};
 use baobao_domain::money::{Currency, Money};
+use baobao_domain::subscription::SubscriptionStatus;
 use jiff::Timestamp;
 
 #[derive(Clone, Debug)]
@@ -96,7 +98,7 @@ pub struct Subscription {
     pub plan_id: PlanId,
     pub policy_version: i64,
     pub policy_sha256: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub time_zone: String,
     pub signed_up_at: Timestamp,
     pub anchor_at: Timestamp,
@@ -152,7 +154,7 @@ pub struct LedgerEntry {
     pub id: LedgerEntryId,
     pub family_id: FamilyId,
     pub subscription_id: SubscriptionId,
-    pub kind: String,
+    pub kind: LedgerKind,
     pub amount_minor: i64,
     pub currency: Currency,
     pub period_start: Option<Timestamp>,
@@ -180,7 +182,7 @@ impl LedgerEntry {
         now: Timestamp,
     ) -> LedgerEntry {
         LedgerEntry {
-            kind: "charge".to_owned(),
+            kind: LedgerKind::Charge,
             period_start: Some(period.0),
             period_end: Some(period.1),
             gateway_reference: Some(reference),
@@ -200,7 +202,7 @@ impl LedgerEntry {
         now: Timestamp,
     ) -> LedgerEntry {
         LedgerEntry {
-            kind: "refund".to_owned(),
+            kind: LedgerKind::Refund,
             period_start: period.map(|p| p.0),
             period_end: period.map(|p| p.1),
             ..LedgerEntry::movement(id, s, amount, key, note, now)
@@ -216,7 +218,17 @@ impl LedgerEntry {
         note: &str,
         now: Timestamp,
     ) -> LedgerEntry {
-        LedgerEntry { kind: "fee".to_owned(), ..LedgerEntry::movement(id, s, amount, key, note, now) }
+        LedgerEntry { kind: LedgerKind::Fee, ..LedgerEntry::movement(id, s, amount, key, note, now) }
+    }
+
+    /// The entry as the ledger's rules see it.
+    pub fn line(&self) -> LedgerLine {
+        LedgerLine {
+            kind: self.kind,
+            amount_minor: self.amount_minor,
+            period_start: self.period_start,
+            created_at: self.created_at,
+        }
     }
 
     fn movement(
@@ -231,7 +243,7 @@ impl LedgerEntry {
             id,
             family_id: s.family_id.clone(),
             subscription_id: s.id.clone(),
-            kind: String::new(),
+            kind: LedgerKind::Charge,
             amount_minor: amount.amount_minor,
             currency: amount.currency,
             period_start: None,

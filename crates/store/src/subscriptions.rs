@@ -2,13 +2,14 @@
 
 use baobao_domain::ids::{CancellationId, FamilyId, QuoteId, SubscriptionId};
 use baobao_domain::money::Currency;
+use baobao_domain::subscription::SubscriptionStatus;
 use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
     Cancellation, Engine, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer, micros,
-    optional_id, optional_instant, text,
+    named, optional_id, optional_instant, text,
 };
 
 const SUBSCRIPTION_COLUMNS: &str = "id, family_id, plan_id, policy_version, policy_sha256, status, time_zone, \
@@ -22,7 +23,7 @@ fn subscription(row: &AnyRow) -> StoreResult<Subscription> {
         plan_id: id(row, "plan_id")?,
         policy_version: integer(row, "policy_version")?,
         policy_sha256: text(row, "policy_sha256")?,
-        status: text(row, "status")?,
+        status: named(row, "status", SubscriptionStatus::parse)?,
         time_zone: text(row, "time_zone")?,
         signed_up_at: instant(row, "signed_up_at")?,
         anchor_at: instant(row, "anchor_at")?,
@@ -108,7 +109,7 @@ impl Tx {
         .bind(s.plan_id.as_str())
         .bind(s.policy_version)
         .bind(&s.policy_sha256)
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(&s.time_zone)
         .bind(micros(s.signed_up_at))
         .bind(micros(s.anchor_at))
@@ -154,7 +155,7 @@ impl Tx {
              reminded_period_start = $12 WHERE id = $1",
         )
         .bind(s.id.as_str())
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(s.current_position)
         .bind(micros(s.current_period_start))
         .bind(micros(s.current_period_end))

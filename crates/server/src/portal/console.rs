@@ -280,7 +280,7 @@ pub async fn family(
             at: local_time(&zone, e.created_at),
             what: format!(
                 "{} {}",
-                t.get(&format!("kind-{}", e.kind)),
+                t.get(&format!("kind-{}", e.kind.as_str())),
                 Money { amount_minor: e.amount_minor, currency: e.currency }.display()
             ),
             detail: e.note.clone(),

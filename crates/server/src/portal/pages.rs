@@ -442,7 +442,7 @@ pub async fn service(
     };
     let receipts = receipt_rows(&state, &guardian, &page, &calendar, Some(&view.id)).await?;
     ok(ServicePage {
-        can_cancel: matches!(view.status.as_str(), "trialing" | "active" | "past_due"),
+        can_cancel: view.can_cancel,
         can_resume: view.pending_cancellation.is_some(),
         s: service_row(&state, &view, &page, &calendar).await,
         page,

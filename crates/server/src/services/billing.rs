@@ -13,10 +13,12 @@
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
+use baobao_domain::ledger::LedgerKind;
 use baobao_domain::policy::Policy;
 use baobao_domain::receipt::{ChargeReceipt, PeriodRef, PlanName, ReceiptBody};
 use baobao_domain::subscription::{
-    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at, running_status,
+    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at, renews,
+    running_status,
 };
 use baobao_store::{LedgerEntry, PolicyVersion, Subscription, Tx};
 use jiff::Timestamp;
@@ -79,10 +81,14 @@ pub fn current_period(subscription: &Subscription) -> Period {
 
 pub fn billing_state(subscription: &Subscription, terms: &Terms) -> BillingState {
     let policy = &terms.policy;
-    let status = SubscriptionStatus::parse(&subscription.status).unwrap_or(SubscriptionStatus::Expired);
-    let renews = status.is_live()
-        && subscription.pending_cancellation_id.is_none()
-        && (policy.auto_renew || subscription.current_position + 1 < i64::from(policy.commitment_periods));
+    let status = subscription.status;
+    let renews = renews(
+        status,
+        subscription.pending_cancellation_id.is_some(),
+        policy.auto_renew,
+        policy.commitment_periods,
+        subscription.current_position,
+    );
     let reminded = subscription.reminded_period_start == Some(subscription.current_period_start);
     let reminder_at = (renews && !reminded)
         .then(|| {
@@ -229,7 +235,7 @@ async fn apply_step(
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if subscription.pending_cancellation_id.is_none() {
-                subscription.status = running_status(period.position, paid).as_str().to_owned();
+                subscription.status = running_status(period.position, paid);
             }
             let action = if paid { "subscription.renewed" } else { "subscription.charge_declined" };
             tx.audit(
@@ -251,7 +257,7 @@ async fn apply_step(
             subscription.last_charge_attempt_at = Some(now);
             if paid {
                 if subscription.pending_cancellation_id.is_none() {
-                    subscription.status = running_status(subscription.current_position, true).as_str().to_owned();
+                    subscription.status = running_status(subscription.current_position, true);
                 }
                 tx.audit(now, "billing", "subscription.charge_recovered", &[subscription.id.as_str()], &json!({}))
                     .await?;
@@ -267,7 +273,7 @@ async fn apply_step(
             Outcome::Reminded
         }
         BillingStep::Expire { at } => {
-            subscription.status = SubscriptionStatus::Expired.as_str().to_owned();
+            subscription.status = SubscriptionStatus::Expired;
             subscription.ended_at = Some(at);
             tx.audit(
                 now,
@@ -445,7 +451,7 @@ async fn take_effect(
     }
     let refunds = refund_charges_from(parts, tx, subscription, effective_at, now).await?;
     let cancellation_id = subscription.pending_cancellation_id.take();
-    subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+    subscription.status = SubscriptionStatus::Cancelled;
     subscription.ended_at = Some(effective_at);
     tx.audit(
         now,
@@ -490,7 +496,7 @@ pub async fn refund_charges_from(
 ) -> ApiResult<Vec<LedgerEntry>> {
     let mut refunded = Vec::new();
     for charge in tx.ledger_of_subscription(&subscription.id).await? {
-        let late = charge.kind == "charge" && charge.period_start.is_some_and(|start| start >= effective_at);
+        let late = charge.kind == LedgerKind::Charge && charge.period_start.is_some_and(|start| start >= effective_at);
         if !late {
             continue;
         }

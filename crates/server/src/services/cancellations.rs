@@ -3,10 +3,11 @@
 //! withdrawing a scheduled cancellation (resume).
 
 use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId};
+use baobao_domain::ledger::paid_so_far;
 use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
 use baobao_domain::receipt::{CancellationReceipt, ReceiptBody, TermsRef, WithdrawalReceipt};
 use baobao_domain::subscription::{Period, SubscriptionStatus, running_status};
-use baobao_domain::{Locale, Money, quote};
+use baobao_domain::{Locale, quote};
 use baobao_store::{
     Cancellation, Guardian, LedgerEntry, Plan, StoreError, StoredQuote, StoredReceipt, Subscription, Tx, WrittenNotice,
 };
@@ -35,13 +36,13 @@ pub const REASON_CATEGORIES: [&str; 6] =
     ["child_outgrew", "cost", "service_quality", "privacy_safety", "switching", "other"];
 
 fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
-    let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
+    let status = s.status;
     if status == SubscriptionStatus::PendingCancellation {
         let effective_at = s.effective_at.map(|t| t.to_string()).unwrap_or_default();
         return Err(ApiError::conflict("cancellation_pending").with("effective_at", effective_at));
     }
     if !status.can_cancel() {
-        return Err(ApiError::conflict("not_cancellable").with("status", s.status.clone()));
+        return Err(ApiError::conflict("not_cancellable").with("status", s.status.as_str()));
     }
     Ok(())
 }
@@ -63,31 +64,14 @@ fn period_at(s: &Subscription, terms: &Terms, t: Timestamp) -> ApiResult<Period>
 /// and the money paid by then, from the ledger.
 async fn compute_quote(state: &AppState, s: &Subscription, terms: &Terms, received_at: Timestamp) -> ApiResult<Quote> {
     let period = period_at(s, terms, received_at)?;
-    let currency = terms.policy.price.currency;
-    let mut paid_total = 0i64;
-    let mut paid_for_period = 0i64;
-    for entry in state.store.ledger_of_subscription(&s.id).await? {
-        if entry.created_at > received_at {
-            continue;
-        }
-        match entry.kind.as_str() {
-            "charge" => {
-                paid_total += entry.amount_minor;
-                if entry.period_start == Some(period.start) {
-                    paid_for_period += entry.amount_minor;
-                }
-            }
-            "fee" => paid_total += entry.amount_minor,
-            "refund" | "credit" => paid_total -= entry.amount_minor,
-            _ => {}
-        }
-    }
+    let lines = state.store.ledger_of_subscription(&s.id).await?.iter().map(LedgerEntry::line).collect::<Vec<_>>();
+    let paid = paid_so_far(lines, period.start, received_at, terms.policy.price.currency);
     quote::quote(&QuoteInput {
         policy: &terms.policy,
         schedule: &terms.schedule,
         current: period,
-        paid_for_current: Money { amount_minor: paid_for_period, currency },
-        paid_total: Money { amount_minor: paid_total.max(0), currency },
+        paid_for_current: paid.for_period,
+        paid_total: paid.total,
         received_at,
     })
     .map_err(|_| ApiError::unprocessable("received_at_out_of_range"))
@@ -479,11 +463,11 @@ async fn apply(
         to_pay = write_quoted_money(tx, state, &subscription, draft, now).await?;
         late_refunds = billing::refund_charges_from(state, tx, &subscription, effective_at, now).await?;
         to_pay.extend(late_refunds.iter().map(|r| r.id.clone()));
-        subscription.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+        subscription.status = SubscriptionStatus::Cancelled;
         subscription.ended_at = Some(effective_at);
         subscription.pending_cancellation_id = None;
     } else {
-        subscription.status = SubscriptionStatus::PendingCancellation.as_str().to_owned();
+        subscription.status = SubscriptionStatus::PendingCancellation;
         subscription.pending_cancellation_id = Some(cancellation_id.clone());
     }
     subscription.effective_at = Some(effective_at);
@@ -593,8 +577,7 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
     let (stored_receipt, receipt) =
         receipts::issue(&state.keys, &subscription.family_id, cancellation_id.as_str(), now, body)?;
     tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now)).await?;
-    subscription.status =
-        running_status(subscription.current_position, subscription.current_period_paid).as_str().to_owned();
+    subscription.status = running_status(subscription.current_position, subscription.current_period_paid);
     subscription.pending_cancellation_id = None;
     subscription.effective_at = None;
     refresh_due_at(&mut subscription, &terms);

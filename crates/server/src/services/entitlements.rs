@@ -4,7 +4,7 @@
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::FamilyId;
-use baobao_domain::subscription::{SubscriptionStatus, entitlement};
+use baobao_domain::subscription::entitlement;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -30,7 +30,7 @@ pub async fn check(state: &AppState, caller: &Caller, family_id: &str, service: 
     let none = EntitlementView { entitled: false, until: None, status: "none".to_owned() };
     let Ok(family_id) = FamilyId::parse(family_id) else { return Ok(none) };
     let Some(subscription) = state.store.live_subscription_for(&family_id, service).await? else { return Ok(none) };
-    let status = SubscriptionStatus::parse(&subscription.status).unwrap_or(SubscriptionStatus::Expired);
+    let status = subscription.status;
     let calendar = Calendar::new(&subscription.time_zone).map_err(|e| ApiError::internal(e.to_string()))?;
     let answer = entitlement(
         status,
@@ -40,5 +40,9 @@ pub async fn check(state: &AppState, caller: &Caller, family_id: &str, service: 
         &calendar,
         state.clock.now(),
     );
-    Ok(EntitlementView { entitled: answer.entitled, until: answer.until, status: subscription.status })
+    Ok(EntitlementView {
+        entitled: answer.entitled,
+        until: answer.until,
+        status: subscription.status.as_str().to_owned(),
+    })
 }

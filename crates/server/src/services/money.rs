@@ -13,6 +13,7 @@
 //! language. A refund is never shown as paid before the gateway said so.
 
 use baobao_domain::ids::{FamilyId, LedgerEntryId};
+use baobao_domain::ledger::LedgerKind;
 use baobao_domain::receipt::{FeeReceipt, MovementReceipt, PlanName, ReceiptBody, RefundReceipt};
 use baobao_store::{MoneyMovement, Plan, Subscription, Tx};
 use jiff::{SignedDuration, Timestamp};
@@ -93,9 +94,9 @@ async fn settle_next(
     let Some(movement) = tx.claim_movement(now, lease_until, only).await? else { return Ok(None) };
     tx.commit().await?;
 
-    let answer = match movement.kind.as_str() {
-        "refund" => state.gateway.refund(&movement.entry_key, movement.amount).await,
-        _ => state.gateway.charge(&movement.entry_key, movement.amount).await,
+    let answer = match movement.kind {
+        LedgerKind::Refund | LedgerKind::Credit => state.gateway.refund(&movement.entry_key, movement.amount).await,
+        LedgerKind::Fee | LedgerKind::Charge => state.gateway.charge(&movement.entry_key, movement.amount).await,
     };
     let business_now = state.clock.now();
     let mut tx = state.store.begin().await?;
@@ -114,7 +115,7 @@ async fn settle_next(
             let plan = tx.plan(&subscription.plan_id).await?;
             let paid = Paid { movement: &movement, subscription: &subscription, plan: &plan, reference: &reference };
             let receipt = paid.receipt(&mut tx, state, business_now).await?;
-            if movement.kind == "refund" {
+            if movement.kind == LedgerKind::Refund {
                 paid.refund_sent(&mut tx, state, &receipt).await?;
             }
             SettleReport { succeeded: 1, ..SettleReport::default() }
@@ -162,7 +163,7 @@ impl Paid<'_> {
             note: movement.note.clone(),
             gateway_reference: self.reference.to_owned(),
         };
-        let body = if movement.kind == "fee" {
+        let body = if movement.kind == LedgerKind::Fee {
             ReceiptBody::Fee(FeeReceipt { fee: movement.amount, movement: shared })
         } else {
             ReceiptBody::Refund(RefundReceipt { refund: movement.amount, movement: shared })
@@ -232,7 +233,7 @@ async fn gone_to_finance(
         &json!({"kind": movement.kind, "attempts": MONEY_ATTEMPTS_MAX, "reason": reason}),
     )
     .await?;
-    if movement.kind != "refund" {
+    if movement.kind != LedgerKind::Refund {
         return Ok(());
     }
     let subscription = tx.subscription_for_update(&movement.subscription_id).await?;
@@ -283,7 +284,7 @@ pub async fn failed_payments(state: &AppState, caller: &Caller) -> ApiResult<Vec
             ledger_entry_id: m.entry_id.to_string(),
             family_id: m.family_id.to_string(),
             subscription_id: m.subscription_id.to_string(),
-            kind: m.kind,
+            kind: m.kind.as_str().to_owned(),
             amount: crate::views::MoneyView {
                 amount_minor: m.amount.amount_minor,
                 currency: m.amount.currency.to_string(),

@@ -4,7 +4,7 @@ use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
 use baobao_domain::receipt::{FirstPeriod, PlanName, ReceiptBody, SubscriptionReceipt, TermsRef};
-use baobao_domain::subscription::{Schedule, SubscriptionStatus, running_status};
+use baobao_domain::subscription::{Schedule, cancel_by, renews, running_status};
 use baobao_store::{Guardian, LedgerEntry, StoreError, Subscription};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -36,7 +36,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         return Err(ApiError::conflict("policy_hash_mismatch").with("current", version.sha256.clone()));
     }
     let existing = state.store.subscriptions_of(family_id).await?;
-    let live = |s: &Subscription| SubscriptionStatus::parse(&s.status).is_some_and(|st| st.is_live());
+    let live = |s: &Subscription| s.status.is_live();
     if existing.iter().any(|s| s.plan_id == plan_id && live(s)) {
         return Err(ApiError::conflict("already_subscribed"));
     }
@@ -51,7 +51,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         plan_id: plan_id.clone(),
         policy_version: version.version,
         policy_sha256: version.sha256.clone(),
-        status: running_status(first.position, true).as_str().to_owned(),
+        status: running_status(first.position, true),
         time_zone: family.time_zone.clone(),
         signed_up_at: now,
         anchor_at: schedule.anchor,
@@ -207,29 +207,24 @@ async fn void_first_charge(state: &AppState, error: ApiError, first_charge: Opti
 }
 
 pub fn subscription_view(s: &Subscription, terms: &Terms) -> SubscriptionView {
-    let status = SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Expired);
-    let renews = status.is_live()
-        && s.pending_cancellation_id.is_none()
-        && (terms.policy.auto_renew || s.current_position + 1 < i64::from(terms.policy.commitment_periods));
-    let notice_deadline = if renews && s.current_position >= 0 {
-        baobao_domain::subscription::notice_deadline(
-            &terms.schedule.calendar,
-            &current_period(s),
-            terms.policy.notice_days,
-        )
-        .ok()
-    } else if renews {
-        Some(s.current_period_end)
-    } else {
-        None
-    };
+    let policy = &terms.policy;
+    let renews = renews(
+        s.status,
+        s.pending_cancellation_id.is_some(),
+        policy.auto_renew,
+        policy.commitment_periods,
+        s.current_position,
+    );
+    let notice_deadline =
+        renews.then(|| cancel_by(&terms.schedule.calendar, &current_period(s), policy.notice_days).ok()).flatten();
     SubscriptionView {
         id: s.id.to_string(),
         family_id: s.family_id.to_string(),
         plan_id: s.plan_id.to_string(),
         policy_version: s.policy_version,
         policy_sha256: s.policy_sha256.clone(),
-        status: s.status.clone(),
+        status: s.status.as_str().to_owned(),
+        can_cancel: s.status.can_cancel(),
         price: terms.policy.price.into(),
         auto_renew: terms.policy.auto_renew,
         signed_up_at: s.signed_up_at,
