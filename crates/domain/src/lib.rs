@@ -17,6 +17,7 @@ pub mod money;
 pub mod policy;
 pub mod quote;
 pub mod receipt;
+pub mod roles;
 pub mod subscription;
 pub mod text;
 

@@ -68,6 +68,65 @@ impl SubscriptionStatus {
     }
 }
 
+/// How a cancellation request reached the provider. All lead to the same
+/// quote rules and the same receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationChannel {
+    /// The guardian, in the portal or through the API.
+    SelfService,
+    /// An agent on the phone, after verifying the guardian.
+    Support,
+    /// A letter or email an agent registered.
+    WrittenNotice,
+}
+
+impl CancellationChannel {
+    pub const ALL: [CancellationChannel; 3] =
+        [CancellationChannel::SelfService, CancellationChannel::Support, CancellationChannel::WrittenNotice];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CancellationChannel::SelfService => "self_service",
+            CancellationChannel::Support => "support",
+            CancellationChannel::WrittenNotice => "written_notice",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CancellationChannel> {
+        CancellationChannel::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Where a cancellation request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationStatus {
+    /// Filed; takes effect at its `effective_at`.
+    Scheduled,
+    /// Took effect; the subscription ended.
+    Effective,
+    /// The guardian took it back before it took effect.
+    Withdrawn,
+}
+
+impl CancellationStatus {
+    pub const ALL: [CancellationStatus; 3] =
+        [CancellationStatus::Scheduled, CancellationStatus::Effective, CancellationStatus::Withdrawn];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CancellationStatus::Scheduled => "scheduled",
+            CancellationStatus::Effective => "effective",
+            CancellationStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CancellationStatus> {
+        CancellationStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// The status a live subscription has when no cancellation is pending.
 pub fn running_status(position: i64, current_period_paid: bool) -> SubscriptionStatus {
     if !current_period_paid {

@@ -26,32 +26,7 @@ pub const SESSION_HOURS: i64 = 12;
 pub const PASSWORD_CHARS_MIN: usize = 10;
 pub const PASSWORD_CHARS_MAX: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Agent,
-    Supervisor,
-    Finance,
-    Compliance,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 5] = [Role::Agent, Role::Supervisor, Role::Finance, Role::Compliance, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Supervisor => "supervisor",
-            Role::Finance => "finance",
-            Role::Compliance => "compliance",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-}
+pub use baobao_domain::roles::Role;
 
 /// A signed-in caller. Extracting it from a request without valid
 /// credentials is a 401, before anything else about the request is looked
@@ -165,13 +140,13 @@ impl FromRequestParts<AppState> for Caller {
                 if let Some(saved_for) = parts.extensions.get::<SavedFor>() {
                     saved_for.set(&guardian.family_id);
                 }
-                let locale = Locale::parse(&guardian.locale).unwrap_or_default();
+                let locale = guardian.locale;
                 Ok(Caller::Guardian { guardian_id, family_id: guardian.family_id, locale })
             }
             PrincipalKind::Staff => {
                 let staff_id = StaffId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
                 let staff = state.store.staff(&staff_id).await.map_err(|_| ApiError::unauthenticated())?;
-                let role = Role::parse(&staff.role).ok_or_else(|| ApiError::internal("unknown staff role"))?;
+                let role = staff.role;
                 Ok(Caller::Staff { staff_id, role })
             }
         }

@@ -266,9 +266,9 @@ impl From<&Cancellation> for CancellationView {
         CancellationView {
             id: c.id.to_string(),
             subscription_id: c.subscription_id.to_string(),
-            channel: c.channel.clone(),
-            option: c.option.clone(),
-            status: c.status.clone(),
+            channel: c.channel.as_str().to_owned(),
+            option: c.option.as_str().to_owned(),
+            status: c.status.as_str().to_owned(),
             received_at: c.received_at,
             effective_at: c.effective_at,
             refund: MoneyView { amount_minor: c.refund_minor, currency: c.currency.to_string() },

@@ -1,12 +1,14 @@
 //! Families, guardians, children, staff and login sessions.
 
+use baobao_domain::Locale;
 use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
+use baobao_domain::roles::Role;
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
 use crate::{
     Child, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id, instant, micros,
-    text,
+    named, text,
 };
 
 fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
@@ -16,7 +18,7 @@ fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
         email: text(row, "email")?,
         password_hash: text(row, "password_hash")?,
         name: text(row, "name")?,
-        locale: text(row, "locale")?,
+        locale: named(row, "locale", Locale::parse)?,
         time_zone: text(row, "time_zone")?,
         created_at: instant(row, "created_at")?,
     })
@@ -27,7 +29,7 @@ fn staff(row: &AnyRow) -> StoreResult<Staff> {
         id: id(row, "id")?,
         email: text(row, "email")?,
         password_hash: text(row, "password_hash")?,
-        role: text(row, "role")?,
+        role: named(row, "role", Role::parse)?,
         created_at: instant(row, "created_at")?,
     })
 }
@@ -94,7 +96,7 @@ impl Tx {
         .bind(&guardian.email)
         .bind(&guardian.password_hash)
         .bind(&guardian.name)
-        .bind(&guardian.locale)
+        .bind(guardian.locale.tag())
         .bind(&guardian.time_zone)
         .bind(micros(guardian.created_at))
         .execute(&mut *self.tx)
@@ -124,7 +126,7 @@ impl Tx {
             .bind(staff.id.as_str())
             .bind(&staff.email)
             .bind(&staff.password_hash)
-            .bind(&staff.role)
+            .bind(staff.role.as_str())
             .bind(micros(staff.created_at))
             .execute(&mut *self.tx)
             .await?;

@@ -1,13 +1,16 @@
 //! The records the store reads and writes: plain data with typed ids,
 //! instants and amounts; no behaviour beyond decoding.
 
+use baobao_domain::Locale;
 use baobao_domain::ids::{
     ApiKeyId, CancellationId, ChildId, DeletionId, ExportId, FamilyId, GuardianId, LedgerEntryId, PlanId, QuoteId,
     ReceiptId, RecordId, StaffId, SubscriptionId,
 };
 use baobao_domain::ledger::{LedgerKind, LedgerLine};
 use baobao_domain::money::{Currency, Money};
-use baobao_domain::subscription::SubscriptionStatus;
+use baobao_domain::quote::CancelOption;
+use baobao_domain::roles::Role;
+use baobao_domain::subscription::{CancellationChannel, CancellationStatus, SubscriptionStatus};
 use jiff::Timestamp;
 
 #[derive(Clone, Debug)]
@@ -24,7 +27,7 @@ pub struct Guardian {
     pub email: String,
     pub password_hash: String,
     pub name: String,
-    pub locale: String,
+    pub locale: Locale,
     pub time_zone: String,
     pub created_at: Timestamp,
 }
@@ -45,7 +48,7 @@ pub struct Staff {
     pub id: StaffId,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: Timestamp,
 }
 
@@ -132,9 +135,9 @@ pub struct Cancellation {
     pub id: CancellationId,
     pub subscription_id: SubscriptionId,
     pub family_id: FamilyId,
-    pub channel: String,
-    pub option: String,
-    pub status: String,
+    pub channel: CancellationChannel,
+    pub option: CancelOption,
+    pub status: CancellationStatus,
     pub received_at: Timestamp,
     pub effective_at: Timestamp,
     pub refund_minor: i64,

@@ -2,7 +2,8 @@
 
 use baobao_domain::ids::{CancellationId, FamilyId, QuoteId, SubscriptionId};
 use baobao_domain::money::Currency;
-use baobao_domain::subscription::SubscriptionStatus;
+use baobao_domain::quote::CancelOption;
+use baobao_domain::subscription::{CancellationChannel, CancellationStatus, SubscriptionStatus};
 use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -51,9 +52,9 @@ fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
         id: id(row, "id")?,
         subscription_id: id(row, "subscription_id")?,
         family_id: id(row, "family_id")?,
-        channel: text(row, "channel")?,
-        option: text(row, "option_kind")?,
-        status: text(row, "status")?,
+        channel: named(row, "channel", CancellationChannel::parse)?,
+        option: named(row, "option_kind", CancelOption::parse)?,
+        status: named(row, "status", CancellationStatus::parse)?,
         received_at: instant(row, "received_at")?,
         effective_at: instant(row, "effective_at")?,
         refund_minor: integer(row, "refund_minor")?,
@@ -210,9 +211,9 @@ impl Tx {
         .bind(c.id.as_str())
         .bind(c.subscription_id.as_str())
         .bind(c.family_id.as_str())
-        .bind(&c.channel)
-        .bind(&c.option)
-        .bind(&c.status)
+        .bind(c.channel.as_str())
+        .bind(c.option.as_str())
+        .bind(c.status.as_str())
         .bind(micros(c.received_at))
         .bind(micros(c.effective_at))
         .bind(c.refund_minor)
@@ -237,12 +238,12 @@ impl Tx {
     pub async fn set_cancellation_status(
         &mut self,
         cancellation_id: &CancellationId,
-        status: &str,
+        status: CancellationStatus,
         withdrawn_at: Option<Timestamp>,
     ) -> StoreResult<()> {
         sqlx::query("UPDATE cancellations SET status = $2, withdrawn_at = COALESCE($3, withdrawn_at) WHERE id = $1")
             .bind(cancellation_id.as_str())
-            .bind(status)
+            .bind(status.as_str())
             .bind(withdrawn_at.map(micros))
             .execute(&mut *self.tx)
             .await?;

@@ -175,9 +175,9 @@ fn cancellation(s: &Subscription, status: &str) -> Cancellation {
         id: CancellationId::from_random([rand_byte(); 16]),
         subscription_id: s.id.clone(),
         family_id: s.family_id.clone(),
-        channel: "self_service".into(),
-        option: "end_of_period".into(),
-        status: status.into(),
+        channel: baobao_domain::subscription::CancellationChannel::SelfService,
+        option: baobao_domain::CancelOption::EndOfPeriod,
+        status: baobao_domain::subscription::CancellationStatus::parse(status).unwrap(),
         received_at: at("2027-01-20T00:00:00Z"),
         effective_at: at("2027-02-10T02:00:00Z"),
         refund_minor: 0,
@@ -206,7 +206,13 @@ async fn at_most_one_open_cancellation_per_subscription(engine: Engine) {
     drop(tx);
     // Once withdrawn, a new request may be filed.
     let mut tx = db.store.begin().await.unwrap();
-    tx.set_cancellation_status(&first.id, "withdrawn", Some(at("2027-01-21T00:00:00Z"))).await.unwrap();
+    tx.set_cancellation_status(
+        &first.id,
+        baobao_domain::subscription::CancellationStatus::Withdrawn,
+        Some(at("2027-01-21T00:00:00Z")),
+    )
+    .await
+    .unwrap();
     tx.insert_cancellation(&cancellation(&s, "scheduled")).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(db.store.cancellations_of(&s.id).await.unwrap().len(), 2);

@@ -48,7 +48,7 @@ async fn staff_of(state: &AppState, headers: &HeaderMap) -> Option<Staff> {
     }
     let staff_id = baobao_domain::ids::StaffId::parse(&session.principal_id).ok()?;
     let staff = state.store.staff(&staff_id).await.ok()?;
-    let role = Role::parse(&staff.role)?;
+    let role = staff.role;
     Some(Staff { caller: Caller::Staff { staff_id, role }, role, token })
 }
 
@@ -256,13 +256,13 @@ pub async fn family(
                 what: format!(
                     "{} · {} · {}",
                     name,
-                    t.get(&format!("console-channel-{}", c.channel)),
-                    t.get(&format!("option-{}", c.option))
+                    t.get(&format!("console-channel-{}", c.channel.as_str())),
+                    t.get(&format!("option-{}", c.option.as_str()))
                 ),
                 detail: t.args(
                     "console-request-detail",
                     &[
-                        ("status", c.status.clone()),
+                        ("status", c.status.as_str().to_owned()),
                         ("effective", local_time(&zone, c.effective_at)),
                         ("actor", c.actor.clone()),
                     ],

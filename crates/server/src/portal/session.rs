@@ -125,7 +125,7 @@ impl SignedInGuardian {
         Caller::Guardian {
             guardian_id: self.guardian.id.clone(),
             family_id: self.guardian.family_id.clone(),
-            locale: Locale::parse(&self.guardian.locale).unwrap_or_default(),
+            locale: self.guardian.locale,
         }
     }
 
@@ -158,7 +158,7 @@ impl FromRequestParts<AppState> for MaybeGuardian {
 pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardian>) -> PageContext {
     let locale = cookie(headers, LANG_COOKIE)
         .and_then(|tag| Locale::parse(&tag))
-        .or_else(|| guardian.and_then(|g| Locale::parse(&g.guardian.locale)))
+        .or_else(|| guardian.map(|g| g.guardian.locale))
         .or_else(|| {
             headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Locale::from_accept_language)
         })

@@ -50,7 +50,7 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         email,
         password_hash: auth::hash_password(&g.password).await?,
         name,
-        locale: locale.tag().to_owned(),
+        locale,
         time_zone: calendar.zone_name().to_owned(),
         created_at: now,
     };
@@ -98,7 +98,7 @@ fn guardian_view(g: &Guardian) -> GuardianView {
         id: g.id.to_string(),
         email: g.email.clone(),
         name: g.name.clone(),
-        locale: g.locale.clone(),
+        locale: g.locale.tag().to_owned(),
         time_zone: g.time_zone.clone(),
     }
 }
@@ -178,13 +178,8 @@ pub async fn create_staff(
         ApiError::invalid_field("role", "one_of").with("allowed", "agent, supervisor, finance, compliance, admin")
     })?;
     let now = state.clock.now();
-    let staff = Staff {
-        id: new_id(),
-        email,
-        password_hash: auth::hash_password(password).await?,
-        role: role.as_str().to_owned(),
-        created_at: now,
-    };
+    let staff =
+        Staff { id: new_id(), email, password_hash: auth::hash_password(password).await?, role, created_at: now };
     let mut tx = state.store.begin().await?;
     tx.insert_staff(&staff).await.map_err(|e| match e {
         StoreError::Conflict { .. } => ApiError::conflict("email_taken"),

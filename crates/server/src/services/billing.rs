@@ -17,8 +17,8 @@ use baobao_domain::ledger::LedgerKind;
 use baobao_domain::policy::Policy;
 use baobao_domain::receipt::{ChargeReceipt, PeriodRef, PlanName, ReceiptBody};
 use baobao_domain::subscription::{
-    BillingState, BillingStep, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at, renews,
-    running_status,
+    BillingState, BillingStep, CancellationStatus, Period, Schedule, SubscriptionStatus, notice_deadline, reminder_at,
+    renews, running_status,
 };
 use baobao_store::{LedgerEntry, PolicyVersion, Subscription, Tx};
 use jiff::Timestamp;
@@ -428,7 +428,7 @@ async fn take_effect(
     let mut fee_owed = None;
     if let Some(cancellation_id) = subscription.pending_cancellation_id.clone() {
         let cancellation = tx.cancellation(&cancellation_id).await?;
-        tx.set_cancellation_status(&cancellation_id, "effective", None).await?;
+        tx.set_cancellation_status(&cancellation_id, CancellationStatus::Effective, None).await?;
         if cancellation.fee_minor > 0 {
             let fee = Money { amount_minor: cancellation.fee_minor, currency: cancellation.currency };
             fee_owed = Some(fee);

@@ -6,7 +6,9 @@ use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId
 use baobao_domain::ledger::paid_so_far;
 use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
 use baobao_domain::receipt::{CancellationReceipt, ReceiptBody, TermsRef, WithdrawalReceipt};
-use baobao_domain::subscription::{Period, SubscriptionStatus, running_status};
+use baobao_domain::subscription::{
+    CancellationChannel, CancellationStatus, Period, SubscriptionStatus, running_status,
+};
 use baobao_domain::{Locale, quote};
 use baobao_store::{
     Cancellation, Guardian, LedgerEntry, Plan, StoreError, StoredQuote, StoredReceipt, Subscription, Tx, WrittenNotice,
@@ -212,12 +214,16 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn as_str(&self) -> &'static str {
+    fn kind(&self) -> CancellationChannel {
         match self {
-            Channel::SelfService => "self_service",
-            Channel::Support(_) => "support",
-            Channel::WrittenNotice(_) => "written_notice",
+            Channel::SelfService => CancellationChannel::SelfService,
+            Channel::Support(_) => CancellationChannel::Support,
+            Channel::WrittenNotice(_) => CancellationChannel::WrittenNotice,
         }
+    }
+
+    fn as_str(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// What the channel adds to the receipt and the audit entry: who filed
@@ -342,7 +348,7 @@ struct Draft {
 
 impl Draft {
     fn ends_now(&self) -> bool {
-        self.cancellation.status == "effective"
+        self.cancellation.status == CancellationStatus::Effective
     }
 }
 
@@ -401,9 +407,9 @@ fn build(
         id: cancellation_id,
         subscription_id: subscription.id.clone(),
         family_id: subscription.family_id.clone(),
-        channel: channel.as_str().to_owned(),
-        option: option.as_str().to_owned(),
-        status: if effective_at <= now { "effective" } else { "scheduled" }.to_owned(),
+        channel: channel.kind(),
+        option,
+        status: if effective_at <= now { CancellationStatus::Effective } else { CancellationStatus::Scheduled },
         received_at,
         effective_at,
         refund_minor: chosen.refund.amount_minor,
@@ -576,7 +582,7 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
     });
     let (stored_receipt, receipt) =
         receipts::issue(&state.keys, &subscription.family_id, cancellation_id.as_str(), now, body)?;
-    tx.set_cancellation_status(&cancellation_id, "withdrawn", Some(now)).await?;
+    tx.set_cancellation_status(&cancellation_id, CancellationStatus::Withdrawn, Some(now)).await?;
     subscription.status = running_status(subscription.current_position, subscription.current_period_paid);
     subscription.pending_cancellation_id = None;
     subscription.effective_at = None;

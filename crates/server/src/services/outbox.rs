@@ -32,7 +32,7 @@ pub async fn email_guardians(
             event_key: format!("email:{template}:{event}:{}", guardian.id),
             family_id: Some(guardian.family_id.clone()),
             recipient: guardian.email.clone(),
-            locale: guardian.locale.clone(),
+            locale: guardian.locale.tag().to_owned(),
             template: template.to_owned(),
             payload: payload.to_string(),
             status: "pending".to_owned(),
