@@ -127,7 +127,7 @@ async fn seed(store: &Store) -> FamilyId {
             plan_id: plan.id.clone(),
             version: 1,
             sha256: policy.sha256(),
-            terms: serde_json::to_string(&policy).unwrap(),
+            policy: policy.clone(),
             created_at: signed_up,
         };
         tx.insert_plan(&plan, &version).await.unwrap();

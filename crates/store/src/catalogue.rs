@@ -2,9 +2,10 @@
 //! written, is never changed: a new version is a new row.
 
 use baobao_domain::ids::PlanId;
+use baobao_domain::policy::Policy;
 use sqlx::any::AnyRow;
 
-use crate::{Plan, PolicyVersion, Store, StoreResult, Tx, id, instant, integer, micros, text};
+use crate::{Plan, PolicyVersion, Store, StoreError, StoreResult, Tx, id, instant, integer, micros, text};
 
 fn plan(row: &AnyRow) -> StoreResult<Plan> {
     Ok(Plan {
@@ -22,7 +23,8 @@ fn policy(row: &AnyRow) -> StoreResult<PolicyVersion> {
         plan_id: id(row, "plan_id")?,
         version: integer(row, "version")?,
         sha256: text(row, "sha256")?,
-        terms: text(row, "terms")?,
+        policy: serde_json::from_str(&text(row, "terms")?)
+            .map_err(|e| StoreError::Corrupt(format!("policy terms: {e}")))?,
         created_at: instant(row, "created_at")?,
     })
 }
@@ -77,7 +79,7 @@ impl Tx {
             .bind(policy.plan_id.as_str())
             .bind(policy.version)
             .bind(&policy.sha256)
-            .bind(&policy.terms)
+            .bind(serde_json::to_string(&policy.policy).map_err(|e| StoreError::Corrupt(format!("policy terms: {e}")))?)
             .bind(micros(policy.created_at))
             .execute(&mut *self.tx)
             .await?;
@@ -90,8 +92,7 @@ impl Tx {
     pub async fn publish_policy(
         &mut self,
         plan_id: &PlanId,
-        sha256: &str,
-        terms: &str,
+        policy: &Policy,
         at: jiff::Timestamp,
     ) -> StoreResult<PolicyVersion> {
         let row = sqlx::query(
@@ -104,8 +105,8 @@ impl Tx {
         let published = PolicyVersion {
             plan_id: plan_id.clone(),
             version,
-            sha256: sha256.to_owned(),
-            terms: terms.to_owned(),
+            sha256: policy.sha256(),
+            policy: policy.clone(),
             created_at: at,
         };
         self.insert_policy(&published).await?;

@@ -8,6 +8,7 @@ use baobao_domain::ids::{
 };
 use baobao_domain::ledger::{LedgerKind, LedgerLine};
 use baobao_domain::money::{Currency, Money};
+use baobao_domain::policy::Policy;
 use baobao_domain::quote::CancelOption;
 use baobao_domain::roles::Role;
 use baobao_domain::subscription::{CancellationChannel, CancellationStatus, SubscriptionStatus};
@@ -89,8 +90,10 @@ pub struct Plan {
 pub struct PolicyVersion {
     pub plan_id: PlanId,
     pub version: i64,
+    /// The SHA-256 of the policy's canonical JSON, as receipts cite it.
     pub sha256: String,
-    pub terms: String,
+    /// The terms, decoded (stored as JSON).
+    pub policy: Policy,
     pub created_at: Timestamp,
 }
 

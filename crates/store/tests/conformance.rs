@@ -56,7 +56,7 @@ async fn family_with_subscription(store: &Store, due_at: Option<&str>) -> (Famil
         plan_id: plan.id.clone(),
         version: 1,
         sha256: "ab".repeat(32),
-        terms: "{}".into(),
+        policy: policy_with_price(3900),
         created_at: now,
     };
     let subscription = Subscription {
@@ -280,14 +280,28 @@ async fn sessions_expire(engine: Engine) {
     assert!(matches!(db.store.session("hash", at("2027-01-01T12:00:00Z")).await, Err(StoreError::NotFound)));
 }
 
+/// A valid monthly policy at `price_minor` CNY.
+fn policy_with_price(price_minor: i64) -> baobao_domain::Policy {
+    let draft: baobao_domain::PolicyDraft = serde_json::from_value(serde_json::json!({
+        "price": {"amount_minor": price_minor, "currency": "CNY"},
+        "period": "P1M",
+        "retention_days": 30,
+    }))
+    .unwrap();
+    draft.validate().unwrap()
+}
+
 async fn policy_versions_are_numbered_in_order(engine: Engine) {
     let db = fresh_database(engine).await;
     let (_, plan, _) = family_with_subscription(&db.store, None).await;
     let mut tx = db.store.begin().await.unwrap();
-    let two = tx.publish_policy(&plan, &"cd".repeat(32), "{\"v\":2}", at("2027-02-01T00:00:00Z")).await.unwrap();
-    let three = tx.publish_policy(&plan, &"ef".repeat(32), "{\"v\":3}", at("2027-03-01T00:00:00Z")).await.unwrap();
+    let two = tx.publish_policy(&plan, &policy_with_price(4200), at("2027-02-01T00:00:00Z")).await.unwrap();
+    let three = tx.publish_policy(&plan, &policy_with_price(4500), at("2027-03-01T00:00:00Z")).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!((two.version, three.version), (2, 3));
+    assert_eq!(two.sha256, policy_with_price(4200).sha256());
+    let stored = db.store.policy(&plan, 3).await.unwrap();
+    assert_eq!(stored.policy, policy_with_price(4500), "the terms read back decoded, as published");
     assert_eq!(db.store.plan(&plan).await.unwrap().current_version, 3);
     // Version 1 is still there, unchanged, for the subscriptions bound to it.
     assert_eq!(db.store.policy(&plan, 1).await.unwrap().sha256, "ab".repeat(32));

@@ -472,8 +472,7 @@ pub async fn service_terms(
     let plan_id =
         PlanId::parse(&view.plan_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
     let version = state.store.policy(&plan_id, view.policy_version).await.or_not_found("plan").map_err(api(&page))?;
-    let policy: baobao_domain::Policy = serde_json::from_str(&version.terms)
-        .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
+    let policy = version.policy;
     let name = plan_name(&state, &view.plan_id, &page.t).await;
     ok(TermsPage {
         title: page.t.arg("terms-title", "plan", &name),

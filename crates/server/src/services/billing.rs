@@ -54,8 +54,7 @@ impl Terms {
     }
 
     fn of(version: &PolicyVersion, subscription: &Subscription) -> ApiResult<Terms> {
-        let policy: Policy =
-            serde_json::from_str(&version.terms).map_err(|e| ApiError::internal(format!("stored policy: {e}")))?;
+        let policy = version.policy.clone();
         let calendar = Calendar::new(&subscription.time_zone).map_err(|e| ApiError::internal(e.to_string()))?;
         let schedule = Schedule {
             signed_up_at: subscription.signed_up_at,

@@ -15,7 +15,7 @@
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{DeletionId, FamilyId, ReceiptId};
-use baobao_domain::policy::{HoldCategory, LegalHold, Policy};
+use baobao_domain::policy::{HoldCategory, LegalHold};
 use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, Kept, ReceiptBody};
 use baobao_store::{Deletion, Guardian, Subscription, Tx};
 use jiff::Timestamp;
@@ -137,8 +137,7 @@ async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<Legal
     let mut holds = Vec::new();
     for subscription in state.store.subscriptions_of(family_id).await? {
         let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
-        let policy: Policy = serde_json::from_str(&version.terms).map_err(internal)?;
-        for hold in policy.legal_holds {
+        for hold in version.policy.legal_holds {
             if !holds.contains(&hold) {
                 holds.push(hold);
             }

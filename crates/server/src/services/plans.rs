@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::fields::parse_name;
 use crate::random::new_id;
 use crate::services::billing::Terms;
@@ -58,7 +58,7 @@ fn policy_version(plan_id: &PlanId, version: i64, policy: &Policy, at: Timestamp
         plan_id: plan_id.clone(),
         version,
         sha256: policy.sha256(),
-        terms: serde_json::to_string(policy).map_err(internal)?,
+        policy: policy.clone(),
         created_at: at,
     })
 }
@@ -100,8 +100,7 @@ pub async fn publish_policy(
     }
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
-    let version =
-        tx.publish_policy(plan_id, &policy.sha256(), &serde_json::to_string(&policy).map_err(internal)?, now).await?;
+    let version = tx.publish_policy(plan_id, &policy, now).await?;
     tx.audit(
         now,
         &caller.actor(),
@@ -119,7 +118,7 @@ impl Terms {
     /// A plan's current policy version and its terms.
     pub async fn policy_of(state: &AppState, plan: &Plan) -> ApiResult<(PolicyVersion, Policy)> {
         let version = state.store.policy(&plan.id, plan.current_version).await?;
-        let policy = serde_json::from_str(&version.terms).map_err(internal)?;
+        let policy = version.policy.clone();
         Ok((version, policy))
     }
 }
