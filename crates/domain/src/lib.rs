@@ -28,4 +28,4 @@ pub use money::{Currency, Money, MoneyError};
 pub use policy::{Policy, PolicyDraft, PolicyError};
 pub use quote::{CancelOption, Quote, QuoteInput, QuoteOption};
 pub use subscription::SubscriptionStatus;
-pub use text::{EmailAddress, Name, ServiceName, TextError};
+pub use text::{BirthDate, EmailAddress, Name, Reason, ServiceName, TextError};

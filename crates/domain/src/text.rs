@@ -9,9 +9,24 @@ pub const NAME_CHARS_MAX: usize = 100;
 pub const SERVICE_CHARS_MIN: usize = 2;
 pub const SERVICE_CHARS_MAX: usize = 32;
 
+pub const REASON_TEXT_CHARS_MAX: usize = 1000;
+/// Why parents leave, as the provider's reports count them.
+pub const REASON_CATEGORIES: [&str; 6] =
+    ["child_outgrew", "cost", "service_quality", "privacy_safety", "switching", "other"];
+/// A child is at most this old when registered.
+pub const CHILD_AGE_YEARS_MAX: i16 = 25;
+
 /// Why a text was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
+    #[error("not a date (YYYY-MM-DD)")]
+    Date,
+    #[error("a date of birth must be today or up to 25 years ago")]
+    BirthDateRange,
+    #[error("not one of the reason categories")]
+    ReasonCategory,
+    #[error("at most {max} characters")]
+    CharsMax { max: usize },
     #[error("not an email address")]
     Email,
     #[error("must be {min} to {max} characters without control characters")]
@@ -94,6 +109,58 @@ impl ServiceName {
     }
 }
 
+/// A child's date of birth: a calendar date, not after `today` and at
+/// most 25 years before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BirthDate(jiff::civil::Date);
+
+impl BirthDate {
+    pub fn parse(text: &str, today: jiff::civil::Date) -> Result<BirthDate, TextError> {
+        let date: jiff::civil::Date = text.trim().parse().map_err(|_| TextError::Date)?;
+        if date > today || date.year() < today.year() - CHILD_AGE_YEARS_MAX {
+            return Err(TextError::BirthDateRange);
+        }
+        Ok(BirthDate(date))
+    }
+
+    pub fn date(&self) -> jiff::civil::Date {
+        self.0
+    }
+}
+
+impl fmt::Display for BirthDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a guardian cancelled: one of the categories, and their own words
+/// (trimmed, at most 1,000 characters) if they gave any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    category: &'static str,
+    text: Option<String>,
+}
+
+impl Reason {
+    pub fn parse(category: &str, text: Option<&str>) -> Result<Reason, TextError> {
+        let category = REASON_CATEGORIES.into_iter().find(|c| *c == category).ok_or(TextError::ReasonCategory)?;
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        if text.is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX) {
+            return Err(TextError::CharsMax { max: REASON_TEXT_CHARS_MAX });
+        }
+        Ok(Reason { category, text: text.map(str::to_owned) })
+    }
+
+    pub fn category(&self) -> &'static str {
+        self.category
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +184,27 @@ mod tests {
         for bad in [String::new(), "   ".to_owned(), "a\u{0}b".to_owned(), "名".repeat(NAME_CHARS_MAX + 1)] {
             assert_eq!(Name::parse(&bad), Err(TextError::CharsBetween { min: 1, max: NAME_CHARS_MAX }), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn birth_dates() {
+        let today: jiff::civil::Date = "2027-01-20".parse().unwrap();
+        assert_eq!(BirthDate::parse("2019-05-01", today).unwrap().to_string(), "2019-05-01");
+        assert!(BirthDate::parse("2027-01-20", today).is_ok(), "born today");
+        assert_eq!(BirthDate::parse("2027-01-21", today), Err(TextError::BirthDateRange));
+        assert_eq!(BirthDate::parse("2001-12-31", today), Err(TextError::BirthDateRange));
+        assert_eq!(BirthDate::parse("2019-02-30", today), Err(TextError::Date));
+        assert_eq!(BirthDate::parse("yesterday", today), Err(TextError::Date));
+    }
+
+    #[test]
+    fn reasons() {
+        let reason = Reason::parse("cost", Some("  too dear  ")).unwrap();
+        assert_eq!((reason.category(), reason.text()), ("cost", Some("too dear")));
+        assert_eq!(Reason::parse("other", Some("   ")).unwrap().text(), None);
+        assert_eq!(Reason::parse("bored", None), Err(TextError::ReasonCategory));
+        let long = "字".repeat(REASON_TEXT_CHARS_MAX + 1);
+        assert_eq!(Reason::parse("other", Some(&long)), Err(TextError::CharsMax { max: REASON_TEXT_CHARS_MAX }));
     }
 
     #[test]

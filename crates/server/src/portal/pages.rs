@@ -552,8 +552,10 @@ async fn cancel_page_model(
         .map_err(api(&page))?;
     let t = &page.t;
     let options = option_rows(t, &calendar, &quote);
-    let reasons =
-        cancellations::REASON_CATEGORIES.iter().map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}")))).collect();
+    let reasons = baobao_domain::text::REASON_CATEGORIES
+        .iter()
+        .map(|c| ((*c).to_owned(), t.get(&format!("reason-{c}"))))
+        .collect();
     let name = plan_name(state, &view.plan_id, t).await;
     ok(CancelPage {
         subscription_id: id.to_owned(),

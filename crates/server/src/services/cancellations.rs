@@ -33,10 +33,6 @@ use crate::state::AppState;
 use crate::views::{CancellationView, CancellationWithReceipt, QuoteView, SubscriptionWithReceipt};
 use crate::{auth, receipts};
 
-pub const REASON_TEXT_CHARS_MAX: usize = 1000;
-pub const REASON_CATEGORIES: [&str; 6] =
-    ["child_outgrew", "cost", "service_quality", "privacy_safety", "switching", "other"];
-
 fn ensure_cancellable(s: &Subscription) -> ApiResult<()> {
     let status = s.status;
     if status == SubscriptionStatus::PendingCancellation {
@@ -154,14 +150,8 @@ pub fn parse_reason(reason: Option<ReasonInput>) -> ApiResult<(Option<String>, O
     let Some(reason) = reason else {
         return Ok((None, None));
     };
-    if !REASON_CATEGORIES.contains(&reason.category.as_str()) {
-        return Err(ApiError::invalid_field("reason.category", "one_of").with("allowed", REASON_CATEGORIES.join(", ")));
-    }
-    let text = reason.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-    if text.as_ref().is_some_and(|t| t.chars().count() > REASON_TEXT_CHARS_MAX) {
-        return Err(ApiError::invalid_field("reason.text", "chars_max").with("max", REASON_TEXT_CHARS_MAX));
-    }
-    Ok((Some(reason.category), text))
+    let reason = crate::fields::parse_reason(&reason.category, reason.text.as_deref())?;
+    Ok((Some(reason.category().to_owned()), reason.text().map(str::to_owned)))
 }
 
 pub fn parse_option(option: &str) -> ApiResult<CancelOption> {

@@ -297,12 +297,8 @@ pub async fn add_child(
     let (guardian_id, _) = caller.require_guardian()?;
     let name = parse_name("name", &input.name)?;
     let now = state.clock.now();
-    let birth_date: jiff::civil::Date =
-        input.birth_date.parse().map_err(|_| ApiError::invalid_field("birth_date", "date"))?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-    if birth_date > today || birth_date.year() < today.year() - 25 {
-        return Err(ApiError::invalid_field("birth_date", "birth_date_range"));
-    }
+    let birth_date = crate::fields::parse_birth_date(&input.birth_date, today)?;
     if !input.consent {
         return Err(ApiError::invalid_field("consent", "consent_required"));
     }
