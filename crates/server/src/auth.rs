@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use baobao_domain::Locale;
 use baobao_domain::ids::{ApiKeyId, FamilyId, GuardianId, StaffId};
-use baobao_store::{PrincipalKind, StoreError};
+use baobao_store::{Guardian, PrincipalKind, Staff, StoreError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::random::token_hash;
@@ -128,29 +128,56 @@ impl FromRequestParts<AppState> for Caller {
                 Err(other) => Err(other.into()),
             };
         }
-        let session = match state.store.session(&token_hash(token), state.clock.wall_now()).await {
-            Ok(session) => session,
-            Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
-            Err(other) => return Err(other.into()),
-        };
-        match session.principal_kind {
-            PrincipalKind::Guardian => {
-                let guardian_id = GuardianId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
-                let guardian = state.store.guardian(&guardian_id).await.map_err(|_| ApiError::unauthenticated())?;
+        match session_principal(state, token).await? {
+            Principal::Guardian(guardian) => {
                 if let Some(saved_for) = parts.extensions.get::<SavedFor>() {
                     saved_for.set(&guardian.family_id);
                 }
-                let locale = guardian.locale;
-                Ok(Caller::Guardian { guardian_id, family_id: guardian.family_id, locale })
+                Ok(Caller::Guardian {
+                    guardian_id: guardian.id,
+                    family_id: guardian.family_id,
+                    locale: guardian.locale,
+                })
             }
-            PrincipalKind::Staff => {
-                let staff_id = StaffId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
-                let staff = state.store.staff(&staff_id).await.map_err(|_| ApiError::unauthenticated())?;
-                let role = staff.role;
-                Ok(Caller::Staff { staff_id, role })
-            }
+            Principal::Staff(staff) => Ok(Caller::Staff { staff_id: staff.id, role: staff.role }),
         }
     }
+}
+
+/// Who a session token belongs to.
+pub enum Principal {
+    Guardian(Guardian),
+    Staff(Staff),
+}
+
+/// The guardian or staff member a live session token belongs to; 401 for
+/// an unknown or expired token (only its SHA-256 is ever looked up).
+pub async fn session_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let session = match state.store.session(&token_hash(token), state.clock.wall_now()).await {
+        Ok(session) => session,
+        Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
+        Err(other) => return Err(other.into()),
+    };
+    match session.principal_kind {
+        PrincipalKind::Guardian => {
+            let guardian_id = GuardianId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
+            let guardian = state.store.guardian(&guardian_id).await.map_err(|_| ApiError::unauthenticated())?;
+            Ok(Principal::Guardian(guardian))
+        }
+        PrincipalKind::Staff => {
+            let staff_id = StaffId::parse(&session.principal_id).map_err(|_| ApiError::unauthenticated())?;
+            let staff = state.store.staff(&staff_id).await.map_err(|_| ApiError::unauthenticated())?;
+            Ok(Principal::Staff(staff))
+        }
+    }
+}
+
+/// Ends a session: the token no longer signs anyone in.
+pub async fn sign_out(state: &AppState, token: &str) -> ApiResult<()> {
+    let mut tx = state.store.begin().await?;
+    tx.delete_session(&token_hash(token)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Argon2 runs at most this many at once, on the blocking threads: each

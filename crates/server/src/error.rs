@@ -81,6 +81,31 @@ impl ApiError {
     }
 }
 
+/// How a page shows an error: the one decision every presenter makes,
+/// made here once from the error's status and code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// No such thing, or not the caller's: the same "not found" page, so
+    /// nobody learns what exists in another family.
+    NotFound,
+    /// Something the person can fix or should know (a field, a state, a
+    /// limit): its message, by the form.
+    Inline,
+    /// The server's fault or the database away: a page with a request id;
+    /// the cause goes to the log only.
+    Failure,
+}
+
+impl ApiError {
+    pub fn shown(&self) -> Shown {
+        match self.code {
+            "not_found" | "forbidden" => Shown::NotFound,
+            _ if self.status.is_client_error() => Shown::Inline,
+            _ => Shown::Failure,
+        }
+    }
+}
+
 /// An unexpected failure: a 500 whose cause is logged, never shown.
 pub fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::internal(error.to_string())

@@ -213,7 +213,7 @@ async fn get_certificate(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptDocument>> {
     Ok(Json(
-        crate::api::receipts::receipt_for(&state, &caller, &id, Some("deletion_certificate"), &[Role::Compliance])
+        crate::services::receipts::receipt_for(&state, &caller, &id, Some("deletion_certificate"), &[Role::Compliance])
             .await?,
     ))
 }

@@ -13,24 +13,21 @@ use axum::response::Response;
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::FamilyId;
-use baobao_store::PrincipalKind;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::auth;
-use crate::auth::{Caller, Role};
-use crate::error::ApiError;
+use crate::auth::{Caller, Principal, Role};
+use crate::error::{ApiError, Shown};
 use crate::portal::page::{PageResult, PortalError, api, has_page, local_time, ok, render, see_other, with_cookie};
 use crate::portal::pages::{
     LoginForm, NextQuery, OptionRow, STAFF_SIGN_IN, option_rows, sign_in_page, sign_in_with_form,
 };
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
-use crate::services::cancellations::WrittenNoticeInput;
-use crate::services::cancellations::{CancelInput, ReasonInput};
+use crate::services::cancellations::{CancelInput, ReasonInput, WrittenNoticeInput};
 use crate::services::evidence::EvidenceInput;
-use crate::services::{accounts, notices, search, subscriptions, verification};
-use crate::services::{cancellations, evidence};
+use crate::services::{accounts, cancellations, evidence, notices, plans, search, subscriptions, verification};
 use crate::state::AppState;
 
 /// A signed-in staff member, from the console's cookie.
@@ -42,24 +39,33 @@ pub struct Staff {
 
 async fn staff_of(state: &AppState, headers: &HeaderMap) -> Option<Staff> {
     let token = session::cookie(headers, STAFF_SESSION_COOKIE)?;
-    let session = state.store.session(&crate::random::token_hash(&token), state.clock.wall_now()).await.ok()?;
-    if session.principal_kind != PrincipalKind::Staff {
-        return None;
-    }
-    let staff_id = baobao_domain::ids::StaffId::parse(&session.principal_id).ok()?;
-    let staff = state.store.staff(&staff_id).await.ok()?;
-    let role = staff.role;
-    Some(Staff { caller: Caller::Staff { staff_id, role }, role, token })
+    let Ok(Principal::Staff(staff)) = crate::auth::session_principal(state, &token).await else { return None };
+    Some(Staff { caller: Caller::Staff { staff_id: staff.id, role: staff.role }, role: staff.role, token })
 }
 
-/// The signed-in staff member and the page, or the console's sign-in page.
-async fn require(state: &AppState, headers: &HeaderMap, path: &str) -> Result<(Staff, PageContext), Response> {
-    match staff_of(state, headers).await {
-        Some(staff) => {
-            let page = session::staff_context(headers, path, Some(&staff.token));
-            Ok((staff, page))
+/// The signed-in staff member and their page: the one way into a console
+/// page. Without a staff session it answers with the console's sign-in
+/// page, which comes back here afterwards (for a page that can be shown
+/// again; a form post comes back to the console's home).
+pub struct StaffPage {
+    pub staff: Staff,
+    pub page: PageContext,
+}
+
+impl axum::extract::FromRequestParts<AppState> for StaffPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let path = parts.uri.path().to_owned();
+        let shown_again = parts.method == axum::http::Method::GET || !path.starts_with("/console/families/");
+        let path = if shown_again && path != "/console/logout" { path } else { "/console".to_owned() };
+        match staff_of(state, &parts.headers).await {
+            Some(staff) => {
+                let page = session::staff_context(&parts.headers, &path, Some(&staff.token));
+                Ok(StaffPage { staff, page })
+            }
+            None => Err(see_other(&format!("/console/login?next={}", session::url_escape(&path)))),
         }
-        None => Err(see_other(&format!("/console/login?next={}", session::url_escape(path)))),
     }
 }
 
@@ -89,17 +95,15 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed_in: StaffPage,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     page.check_csrf(&form.csrf)?;
-    let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.delete_session(&crate::random::token_hash(&staff.token))
-        .await
-        .map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    crate::auth::sign_out(&state, &staff.token).await.map_err(api(&page))?;
     Ok(with_cookie(see_other("/console/login"), session::set_cookie(&headers, STAFF_SESSION_COOKIE, "", 0)))
 }
 
@@ -137,11 +141,8 @@ pub struct SearchQuery {
     q: Option<String>,
 }
 
-pub async fn home(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<SearchQuery>) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn home(State(state): State<AppState>, signed_in: StaffPage, Query(query): Query<SearchQuery>) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     let email = query.q.or(query.email).unwrap_or_default().trim().to_owned();
     let (families, error) = if email.is_empty() {
         (Vec::new(), None)
@@ -209,33 +210,23 @@ pub struct NoticeQuery {
 
 pub async fn family(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: StaffPage,
     Path(id): Path<String>,
     Query(query): Query<NoticeQuery>,
 ) -> PageResult {
-    let path = format!("/console/families/{id}");
-    let (staff, page) = match require(&state, &headers, &path).await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+    let StaffPage { staff, page } = signed_in;
     let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
     let family = accounts::family(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
     let zone = calendar(&family.time_zone);
     let t = &page.t;
-    let store = |e: baobao_store::StoreError| PortalError::api(page.clone(), e.into());
     let views = subscriptions::family_subscriptions(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
     let mut subscriptions = Vec::new();
     let mut requests = Vec::new();
     for view in &views {
-        let plan = state
-            .store
-            .plan(
-                &baobao_domain::ids::PlanId::parse(&view.plan_id)
-                    .map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?,
-            )
-            .await
-            .map_err(store)?;
-        let name = if t.tag() == "zh-CN" { plan.name_zh_cn.clone() } else { plan.name_en.clone() };
+        let plan_id = baobao_domain::ids::PlanId::parse(&view.plan_id)
+            .map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
+        let plan = plans::plan(&state, &plan_id, t.locale).await.map_err(api(&page))?;
+        let name = if t.locale == baobao_domain::Locale::ZhCn { plan.name.zh_cn } else { plan.name.en };
         subscriptions.push(SubscriptionRow {
             id: view.id.clone(),
             plan: name.clone(),
@@ -248,9 +239,7 @@ pub async fn family(
             next: view.next_renewal_at.map(|at| local_time(&zone, at)).unwrap_or_default(),
             cancellable: view.pending_cancellation.is_none() && view.ended_at.is_none(),
         });
-        let subscription_id = baobao_domain::ids::SubscriptionId::parse(&view.id)
-            .map_err(|_| PortalError::api(page.clone(), ApiError::not_found("subscription")))?;
-        for c in state.store.cancellations_of(&subscription_id).await.map_err(store)? {
+        for c in cancellations::of_subscription(&state, &staff.caller, &view.id).await.map_err(api(&page))? {
             requests.push(EventRow {
                 at: local_time(&zone, c.received_at),
                 what: format!(
@@ -270,35 +259,29 @@ pub async fn family(
             });
         }
     }
-    let ledger: Vec<EventRow> = state
-        .store
-        .statement(&family_id)
-        .await
-        .map_err(store)?
+    let statement = crate::services::money::statement(&state, &family_id).await.map_err(api(&page))?;
+    let ledger: Vec<EventRow> = statement
         .iter()
         .map(|e| EventRow {
             at: local_time(&zone, e.created_at),
-            what: format!(
-                "{} {}",
-                t.get(&format!("kind-{}", e.kind.as_str())),
-                Money { amount_minor: e.amount_minor, currency: e.currency }.display()
-            ),
+            what: format!("{} {}", t.get(&format!("kind-{}", e.kind)), crate::portal::pages::money(&e.amount)),
             detail: e.note.clone(),
         })
         .collect();
-    let receipts: Vec<EventRow> = state
-        .store
-        .receipts_of(&family_id)
+    let documents = crate::services::receipts::family_receipts(&state, &staff.caller, &family_id, auth::STAFF_READERS)
         .await
-        .map_err(store)?
+        .map_err(api(&page))?;
+    let receipts: Vec<EventRow> = documents
         .iter()
-        .map(|r| EventRow { at: local_time(&zone, r.created_at), what: r.number.clone(), detail: r.kind.clone() })
+        .filter_map(|d| d.signed_body().ok().map(|signed| (d, signed)))
+        .map(|(d, signed)| EventRow {
+            at: local_time(&zone, signed.issued_at),
+            what: signed.receipt_number,
+            detail: d.kind.clone(),
+        })
         .collect();
-    let messages: Vec<EventRow> = state
-        .store
-        .outbox_of(&family_id)
-        .await
-        .map_err(store)?
+    let outbox = crate::services::outbox::messages_of(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let messages: Vec<EventRow> = outbox
         .iter()
         .map(|m| EventRow {
             at: local_time(&zone, m.created_at),
@@ -313,11 +296,9 @@ pub async fn family(
             ),
         })
         .collect();
-    let notices: Vec<EventRow> = state
-        .store
-        .written_notices_of(&family_id)
+    let notices: Vec<EventRow> = notices::of_family(&state, &staff.caller, &family_id)
         .await
-        .map_err(store)?
+        .map_err(api(&page))?
         .iter()
         .map(|n| EventRow {
             at: local_time(&zone, n.received_at),
@@ -338,7 +319,7 @@ pub async fn family(
             (t.get("console-notices"), notices),
         ],
         notice,
-        can_file: matches!(staff.role, Role::Agent | Role::Supervisor),
+        can_file: auth::STAFF_FILERS.contains(&staff.role),
         page,
     })
 }
@@ -400,14 +381,11 @@ async fn cancel_model(
 
 pub async fn cancel_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: StaffPage,
     Path(id): Path<String>,
     Query(query): Query<SentQuery>,
 ) -> PageResult {
-    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/cancel")).await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+    let StaffPage { staff, page } = signed_in;
     let notice = query.sent.map(|to| page.t.arg("console-code-sent", "to", to));
     cancel_model(&state, &staff, page, &id, notice, None, StatusCode::OK).await
 }
@@ -421,14 +399,11 @@ pub struct CodeForm {
 
 pub async fn send_code(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: StaffPage,
     Path(id): Path<String>,
     Form(form): Form<CodeForm>,
 ) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+    let StaffPage { staff, page } = signed_in;
     page.check_csrf(&form.csrf)?;
     let family_id = FamilyId::parse(&id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("family")))?;
     match verification::send_code(&state, &staff.caller, &family_id).await {
@@ -437,7 +412,7 @@ pub async fn send_code(
             session::url_escape(&form.subscription_id),
             session::url_escape(&sent.sent_to.join(", "))
         ))),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+        Err(error) if error.shown() == Shown::Inline => {
             let message = crate::messages::render(error.code, page.t.locale, &error.details);
             let status = error.status;
             cancel_model(&state, &staff, page, &form.subscription_id, None, Some(message), status).await
@@ -462,14 +437,11 @@ pub struct CancelForm {
 
 pub async fn cancel(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: StaffPage,
     Path(id): Path<String>,
     Form(form): Form<CancelForm>,
 ) -> PageResult {
-    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/cancel")).await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+    let StaffPage { staff, page } = signed_in;
     page.check_csrf(&form.csrf)?;
     let some = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
     let input = CancelInput {
@@ -488,7 +460,7 @@ pub async fn cancel(
                 session::url_escape(filed.receipt.body["receipt_number"].as_str().unwrap_or_default())
             )))
         }
-        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+        Err(error) if error.shown() == Shown::Inline => {
             let message = crate::messages::render(error.code, page.t.locale, &error.details);
             let status = error.status;
             cancel_model(&state, &staff, page, &id, None, Some(message), status).await
@@ -508,11 +480,8 @@ struct NoticeFormPage {
     error: Option<String>,
 }
 
-pub async fn notice_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> PageResult {
-    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/written-notice")).await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn notice_page(State(state): State<AppState>, signed_in: StaffPage, Path(id): Path<String>) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     subscriptions::get_subscription(&state, &staff.caller, &id).await.map_err(api(&page))?;
     let today = utc().date_text(state.clock.now());
     ok(NoticeFormPage { page, subscription_id: id, today, error: None })
@@ -543,14 +512,11 @@ async fn notice_fields(
 
 pub async fn register_notice(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: StaffPage,
     Path(id): Path<String>,
     multipart: Multipart,
 ) -> PageResult {
-    let (staff, page) = match require(&state, &headers, &format!("/console/subscriptions/{id}/written-notice")).await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+    let StaffPage { staff, page } = signed_in;
     let today = utc().date_text(state.clock.now());
     let (fields, file) = match notice_fields(multipart).await {
         Ok(read) => read,
@@ -584,7 +550,7 @@ pub async fn register_notice(
             registered.written_notice.family_id,
             session::url_escape(registered.receipt.body["receipt_number"].as_str().unwrap_or_default())
         ))),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" && error.code != "forbidden" => {
+        Err(error) if error.shown() == Shown::Inline => {
             let message = crate::messages::render(error.code, page.t.locale, &error.details);
             Ok(render(error.status, NoticeFormPage { page, subscription_id: id, today, error: Some(message) }))
         }
@@ -605,11 +571,12 @@ pub struct DateQuery {
     date: Option<String>,
 }
 
-pub async fn notices(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<DateQuery>) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console/written-notices").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn notices(
+    State(state): State<AppState>,
+    signed_in: StaffPage,
+    Query(query): Query<DateQuery>,
+) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     let (date, notices) =
         notices::notices_registered_on(&state, &staff.caller, query.date.as_deref()).await.map_err(api(&page))?;
     let zone = calendar(&state.config.staff_time_zone);
@@ -644,11 +611,8 @@ struct WebhooksPage {
     endpoints: Vec<EndpointRow>,
 }
 
-pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console/webhooks").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn webhooks(State(state): State<AppState>, signed_in: StaffPage) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     let zone = utc();
     let mut endpoints = Vec::new();
     for endpoint in crate::services::webhooks::endpoints(&state, &staff.caller).await.map_err(api(&page))? {
@@ -691,11 +655,8 @@ pub struct FailedRow {
 }
 
 /// Finance's queue: refunds and fees the gateway refused at every attempt.
-pub async fn finance(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let (staff, page) = match require(&state, &headers, "/console/finance").await {
-        Ok(signed_in) => signed_in,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn finance(State(state): State<AppState>, signed_in: StaffPage) -> PageResult {
+    let StaffPage { staff, page } = signed_in;
     let zone = utc();
     let rows = crate::services::money::failed_payments(&state, &staff.caller)
         .await

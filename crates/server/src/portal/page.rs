@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use baobao_domain::calendar::Calendar;
 use jiff::Timestamp;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Shown};
 use crate::messages;
 use crate::portal::session::{self, PageContext};
 
@@ -54,15 +54,17 @@ impl IntoResponse for PortalError {
                 render(StatusCode::FORBIDDEN, ErrorPage { page, message })
             }
             Failure::Api(page, error) => {
-                let message = match error.code {
-                    "not_found" | "forbidden" => page.t.get("error-not-found"),
-                    "internal" => {
+                let message = match error.shown() {
+                    Shown::NotFound => page.t.get("error-not-found"),
+                    Shown::Inline => messages::render(error.code, page.t.locale, &error.details),
+                    Shown::Failure if error.code == "internal" => {
                         tracing::error!(internal = error.internal.as_deref().unwrap_or(""), "portal page failed");
                         page.t.arg("error-internal", "request_id", crate::random::random_token(6))
                     }
-                    code => messages::render(code, page.t.locale, &error.details),
+                    // Busy, or the database away: its own words ("try again in a moment").
+                    Shown::Failure => messages::render(error.code, page.t.locale, &error.details),
                 };
-                let status = if error.code == "forbidden" { StatusCode::NOT_FOUND } else { error.status };
+                let status = if error.shown() == Shown::NotFound { StatusCode::NOT_FOUND } else { error.status };
                 render(status, ErrorPage { page, message })
             }
         }

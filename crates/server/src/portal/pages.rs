@@ -8,13 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{PlanId, ReceiptId};
+use baobao_domain::ids::PlanId;
 use baobao_domain::receipt::{ReceiptBody, TermsRef};
 use baobao_domain::{Locale, Money};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::error::{ApiError, OrNotFound};
+use crate::error::{ApiError, Shown};
 use crate::i18n::T;
 use crate::messages;
 use crate::portal::page::{
@@ -24,9 +24,8 @@ use crate::portal::session::{self, LANG_COOKIE, MaybeGuardian, PageContext, SESS
 use crate::receipts::ReceiptDocument;
 use crate::services::accounts::{GuardianInput, SignInInput, SignUpInput};
 use crate::services::cancellations::{CancelInput, ReasonInput};
-use crate::services::plans;
 use crate::services::subscriptions::SubscribeInput;
-use crate::services::{accounts, cancellations, subscriptions};
+use crate::services::{accounts, cancellations, plans, subscriptions};
 use crate::state::AppState;
 use crate::views::SubscriptionView;
 
@@ -88,10 +87,10 @@ pub async fn switch_language(
 ) -> Response {
     let locale = Locale::parse(&query.to).unwrap_or_default();
     if let Some(g) = &guardian.0
-        && let Ok(mut tx) = state.store.begin().await
-        && tx.set_guardian_locale(&g.guardian.id, locale.tag()).await.is_ok()
+        && let Err(error) = accounts::set_locale(&state, &g.caller(), locale).await
     {
-        let _ = tx.commit().await;
+        // The cookie below still switches the pages; only the emails' language waits.
+        tracing::warn!(code = error.code, "saving a guardian's language failed");
     }
     let response = see_other(&local_path(query.next.as_deref(), "/"));
     with_cookie(response, session::set_cookie(&headers, LANG_COOKIE, locale.tag(), 60 * 60 * 24 * 365))
@@ -276,7 +275,7 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form
             let max_age = view.expires_at.as_second() - state.clock.wall_now().as_second();
             Ok(with_cookie(see_other("/plans"), session::set_cookie(&headers, SESSION_COOKIE, &view.token, max_age)))
         }
-        Err(error) if error.status.is_client_error() => {
+        Err(error) if error.shown() == Shown::Inline => {
             let field = match error.code {
                 "email_taken" => "email".to_owned(),
                 _ => error.details["field"].as_str().unwrap_or("email").to_owned(),
@@ -316,11 +315,7 @@ pub async fn logout(
     };
     let page = session::context(&headers, "/logout", Some(&guardian));
     page.check_csrf(&form.csrf)?;
-    let mut tx = state.store.begin().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.delete_session(&crate::random::token_hash(&guardian.token))
-        .await
-        .map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    tx.commit().await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    crate::auth::sign_out(&state, &guardian.token).await.map_err(api(&page))?;
     Ok(with_cookie(see_other("/login"), session::set_cookie(&headers, SESSION_COOKIE, "", 0)))
 }
 
@@ -341,9 +336,9 @@ pub struct ServiceRow {
 
 async fn plan_name(state: &AppState, plan_id: &str, t: &crate::i18n::T) -> String {
     let Ok(plan_id) = PlanId::parse(plan_id) else { return String::new() };
-    match state.store.plan(&plan_id).await {
-        Ok(plan) if t.locale == Locale::ZhCn => plan.name_zh_cn,
-        Ok(plan) => plan.name_en,
+    match plans::plan(state, &plan_id, t.locale).await {
+        Ok(plan) if t.locale == Locale::ZhCn => plan.name.zh_cn,
+        Ok(plan) => plan.name.en,
         Err(_) => String::new(),
     }
 }
@@ -468,17 +463,14 @@ pub async fn service_terms(
     Path(id): Path<String>,
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, &format!("/services/{id}/terms"))?;
-    let view = subscriptions::get_subscription(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
-    let plan_id =
-        PlanId::parse(&view.plan_id).map_err(|_| PortalError::api(page.clone(), ApiError::not_found("plan")))?;
-    let version = state.store.policy(&plan_id, view.policy_version).await.or_not_found("plan").map_err(api(&page))?;
-    let policy = version.policy;
+    let (view, policy) = subscriptions::accepted_terms(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
     let name = plan_name(&state, &view.plan_id, &page.t).await;
     ok(TermsPage {
         title: page.t.arg("terms-title", "plan", &name),
-        version_line: page
-            .t
-            .args("terms-version", &[("version", version.version.to_string()), ("sha", version.sha256.clone())]),
+        version_line: page.t.args(
+            "terms-version",
+            &[("version", view.policy_version.to_string()), ("sha", view.policy_sha256.clone())],
+        ),
         lines: policy.render(page.t.locale).into_iter().map(|l| l.text).collect(),
         back: format!("/services/{id}"),
         page,
@@ -756,7 +748,7 @@ pub async fn subscribe(
         let input = SubscribeInput { plan_id: id.clone(), accept_policy_sha256: form.sha256.clone() };
         match subscriptions::subscribe(&state, &guardian.caller(), input).await {
             Ok(done) => Ok(see_other(&format!("/services/{}?subscribed=1", done.subscription.id))),
-            Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+            Err(error) if error.shown() == Shown::Inline => {
                 let message = match error.code {
                     "policy_hash_mismatch" => page.t.get("plan-terms-changed"),
                     "already_subscribed" => page.t.get("plan-already"),
@@ -786,18 +778,18 @@ async fn receipt_rows(
     calendar: &Calendar,
     subscription_id: Option<&str>,
 ) -> Result<Vec<ReceiptRow>, PortalError> {
-    let stored =
-        state.store.receipts_of(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
-    Ok(stored
+    let documents = crate::services::receipts::family_receipts(state, &guardian.caller(), guardian.family_id(), &[])
+        .await
+        .map_err(api(page))?;
+    Ok(documents
         .iter()
-        .rev()
-        .filter_map(|r| serde_json::from_str::<ReceiptDocument>(&r.document).ok().map(|d| (r, d)))
-        .filter(|(_, d)| subscription_id.is_none_or(|s| d.body["subscription_id"] == s))
-        .map(|(r, _)| ReceiptRow {
-            href: format!("/receipts/{}", r.id),
-            number: r.number.clone(),
-            kind: page.t.get(&format!("receipt-kind-{}", r.kind)),
-            issued: local_time(calendar, r.created_at),
+        .filter_map(|d| d.signed_body().ok().map(|signed| (d, signed)))
+        .filter(|(_, signed)| subscription_id.is_none_or(|s| signed.body.subscription_id() == Some(s)))
+        .map(|(d, signed)| ReceiptRow {
+            href: format!("/receipts/{}", d.id),
+            number: signed.receipt_number.clone(),
+            kind: page.t.get(&format!("receipt-kind-{}", d.kind)),
+            issued: local_time(calendar, signed.issued_at),
         })
         .collect())
 }
@@ -838,12 +830,11 @@ async fn load_receipt(
     page: &PageContext,
     id: &str,
 ) -> Result<ReceiptDocument, PortalError> {
-    let not_found = || PortalError::api(page.clone(), ApiError::not_found("receipt"));
-    let receipt_id = ReceiptId::parse(id).map_err(|_| not_found())?;
-    let stored = state.store.receipt(&receipt_id).await.map_err(|_| not_found())?;
-    guardian.caller().require_family(&stored.family_id, &[], "receipt").map_err(|_| not_found())?;
-    serde_json::from_str(&stored.document)
-        .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))
+    // Another family's receipt, or no such receipt: the same "not found".
+    crate::services::receipts::receipt_for(state, &guardian.caller(), id, None, &[]).await.map_err(|e| match e.code {
+        "forbidden" => PortalError::api(page.clone(), ApiError::not_found("receipt")),
+        _ => PortalError::api(page.clone(), e),
+    })
 }
 
 #[derive(Deserialize)]
@@ -1091,8 +1082,9 @@ async fn data_page_model(
 ) -> PageResult {
     let calendar = calendar_of(guardian);
     let t = &page.t;
-    let children =
-        state.store.children_of(guardian.family_id()).await.map_err(|e| PortalError::api(page.clone(), e.into()))?;
+    let children = crate::services::children::children_of(state, &guardian.caller(), guardian.family_id())
+        .await
+        .map_err(api(&page))?;
     let exports =
         crate::services::exports::list(state, &guardian.caller(), guardian.family_id()).await.map_err(api(&page))?;
     let mut services: Vec<(String, String)> = Vec::new();
@@ -1101,10 +1093,10 @@ async fn data_page_model(
         .map_err(api(&page))?
     {
         if let Ok(plan_id) = PlanId::parse(&view.plan_id)
-            && let Ok(plan) = state.store.plan(&plan_id).await
+            && let Ok(plan) = plans::plan(state, &plan_id, t.locale).await
             && !services.iter().any(|(s, _)| *s == plan.service)
         {
-            let name = if t.locale == Locale::ZhCn { plan.name_zh_cn } else { plan.name_en };
+            let name = if t.locale == Locale::ZhCn { plan.name.zh_cn } else { plan.name.en };
             services.push((plan.service.clone(), t.arg("data-delete-service", "service", name)));
         }
     }

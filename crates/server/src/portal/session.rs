@@ -12,11 +12,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use baobao_domain::Locale;
-use baobao_domain::ids::{FamilyId, GuardianId};
-use baobao_store::{Guardian, PrincipalKind};
+use baobao_domain::ids::FamilyId;
+use baobao_store::Guardian;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::i18n::T;
 use crate::state::AppState;
 
@@ -136,12 +136,7 @@ impl SignedInGuardian {
 
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedInGuardian> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    let session = state.store.session(&crate::random::token_hash(&token), state.clock.wall_now()).await.ok()?;
-    if session.principal_kind != PrincipalKind::Guardian {
-        return None;
-    }
-    let guardian_id = GuardianId::parse(&session.principal_id).ok()?;
-    let guardian = state.store.guardian(&guardian_id).await.ok()?;
+    let Ok(Principal::Guardian(guardian)) = crate::auth::session_principal(state, &token).await else { return None };
     Some(SignedInGuardian { guardian, token })
 }
 

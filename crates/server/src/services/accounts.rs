@@ -200,3 +200,12 @@ pub async fn family(state: &AppState, caller: &Caller, family_id: &FamilyId) -> 
         guardians: guardians.iter().map(guardian_view).collect(),
     })
 }
+
+/// A guardian's language for pages and email, as they chose it.
+pub async fn set_locale(state: &AppState, caller: &Caller, locale: Locale) -> ApiResult<()> {
+    let Caller::Guardian { guardian_id, .. } = caller else { return Err(ApiError::forbidden()) };
+    let mut tx = state.store.begin().await?;
+    tx.set_guardian_locale(guardian_id, locale.tag()).await?;
+    tx.commit().await?;
+    Ok(())
+}

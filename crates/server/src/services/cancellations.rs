@@ -716,3 +716,10 @@ pub async fn register_written_notice(
         receipt: filed.receipt,
     })
 }
+
+/// Every cancellation request of a subscription, oldest first, for its
+/// family's guardians and staff readers.
+pub async fn of_subscription(state: &AppState, caller: &Caller, subscription_id: &str) -> ApiResult<Vec<Cancellation>> {
+    let (subscription, _) = visible_subscription(state, caller, subscription_id, STAFF_READERS).await?;
+    Ok(state.store.cancellations_of(&subscription.id).await?)
+}

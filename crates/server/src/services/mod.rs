@@ -22,7 +22,8 @@
 //!   `plans` plans and their published policies; `entitlements` what a
 //!   service may offer a family now.
 //! - `cancellations` the quote, filing on every channel, resuming;
-//!   `search` support finds a family.
+//!   `search` support finds a family; `receipts` a receipt or a family's,
+//!   as their holders read them.
 
 pub mod accounts;
 pub mod billing;
@@ -37,6 +38,7 @@ pub mod money;
 pub mod notices;
 pub mod outbox;
 pub mod plans;
+pub mod receipts;
 pub mod search;
 pub mod subscriptions;
 pub mod verification;

@@ -3,14 +3,14 @@
 //! received.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::WrittenNoticeId;
+use baobao_domain::ids::{FamilyId, WrittenNoticeId};
 use baobao_domain::receipt::WrittenNoticeRef;
 use baobao_store::{Tx, WrittenNotice};
 use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, internal};
 use crate::state::AppState;
 
@@ -133,4 +133,10 @@ pub async fn notices_registered_on(
     let end = calendar.start_of_date(day.tomorrow().map_err(internal)?).map_err(internal)?;
     let notices = state.store.written_notices_registered(start, end).await?;
     Ok((day, notices.iter().map(WrittenNoticeView::from).collect()))
+}
+
+/// A family's written notices, for staff who may read them.
+pub async fn of_family(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<Vec<WrittenNotice>> {
+    caller.require_family(family_id, STAFF_READERS, "family")?;
+    Ok(state.store.written_notices_of(family_id).await?)
 }

@@ -3,12 +3,14 @@
 //! crash leaves both or neither); `delivery` sends them afterwards. One
 //! event never queues two messages (`event_key` is unique).
 
+use baobao_domain::ids::FamilyId;
 use baobao_store::{Channel, Guardian, OutboxMessage, Tx};
 use serde_json::json;
 
+use crate::auth::{Caller, STAFF_READERS};
 use crate::error::ApiResult;
 use crate::random::random_token;
-use crate::state::Parts;
+use crate::state::{AppState, Parts};
 
 /// Queues one email per guardian of the family, in the caller's
 /// transaction. Delivery runs in real time (a simulated business clock far
@@ -92,4 +94,11 @@ pub async fn webhook(
         tx.enqueue(&message).await?;
     }
     Ok(())
+}
+
+/// What was sent to a family, for staff who may read it (the addresses of
+/// delivered messages are already erased).
+pub async fn messages_of(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<Vec<OutboxMessage>> {
+    caller.require_family(family_id, STAFF_READERS, "family")?;
+    Ok(state.store.outbox_of(family_id).await?)
 }

@@ -1,10 +1,10 @@
 //! Subscribing, and the subscriptions a caller may see, with their terms.
 
-use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
 use baobao_domain::receipt::{FirstPeriod, PlanName, ReceiptBody, SubscriptionReceipt, TermsRef};
 use baobao_domain::subscription::{Schedule, cancel_by, renews, running_status};
+use baobao_domain::{Money, Policy};
 use baobao_store::{Guardian, LedgerEntry, StoreError, Subscription};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -282,4 +282,14 @@ pub async fn family_subscriptions(
         views.push(subscription_view(&subscription, &terms));
     }
     Ok(views)
+}
+
+/// The terms a subscription was accepted under, with its view.
+pub async fn accepted_terms(
+    state: &AppState,
+    caller: &Caller,
+    subscription_id: &str,
+) -> ApiResult<(SubscriptionView, Policy)> {
+    let (subscription, terms) = visible_subscription(state, caller, subscription_id, STAFF_READERS).await?;
+    Ok((subscription_view(&subscription, &terms), terms.policy))
 }
