@@ -208,6 +208,71 @@ pub struct NoticeQuery {
     done: Option<String>,
 }
 
+/// A family's records as staff read them, one titled section each: the
+/// ledger, the receipts, the messages sent, the written notices.
+async fn history(
+    state: &AppState,
+    staff: &Staff,
+    page: &PageContext,
+    family_id: &FamilyId,
+    zone: &Calendar,
+) -> Result<Vec<(String, Vec<EventRow>)>, PortalError> {
+    let t = &page.t;
+    let statement = crate::services::money::statement(state, family_id).await.map_err(api(page))?;
+    let ledger: Vec<EventRow> = statement
+        .iter()
+        .map(|e| EventRow {
+            at: local_time(zone, e.created_at),
+            what: format!("{} {}", t.get(&format!("kind-{}", e.kind)), crate::portal::pages::money(&e.amount)),
+            detail: e.note.clone(),
+        })
+        .collect();
+    let documents = crate::services::receipts::family_receipts(state, &staff.caller, family_id, auth::STAFF_READERS)
+        .await
+        .map_err(api(page))?;
+    let receipts: Vec<EventRow> = documents
+        .iter()
+        .filter_map(|d| d.signed_body().ok().map(|signed| (d, signed)))
+        .map(|(d, signed)| EventRow {
+            at: local_time(zone, signed.issued_at),
+            what: signed.receipt_number,
+            detail: d.kind.clone(),
+        })
+        .collect();
+    let outbox = crate::services::outbox::messages_of(state, &staff.caller, family_id).await.map_err(api(page))?;
+    let messages: Vec<EventRow> = outbox
+        .iter()
+        .map(|m| EventRow {
+            at: local_time(zone, m.created_at),
+            what: m.template.clone(),
+            detail: t.args(
+                "console-message-detail",
+                &[
+                    ("status", m.status.clone()),
+                    ("attempts", m.attempts.to_string()),
+                    ("error", m.last_error.clone().unwrap_or_default()),
+                ],
+            ),
+        })
+        .collect();
+    let notices: Vec<EventRow> = notices::of_family(state, &staff.caller, family_id)
+        .await
+        .map_err(api(page))?
+        .iter()
+        .map(|n| EventRow {
+            at: local_time(zone, n.received_at),
+            what: format!("{} {}", n.sender, n.tracking_number.clone().unwrap_or_default()),
+            detail: format!("SHA-256 {}", n.evidence_sha256),
+        })
+        .collect();
+    Ok(vec![
+        (t.get("console-ledger"), ledger),
+        (t.get("console-receipts"), receipts),
+        (t.get("console-messages"), messages),
+        (t.get("console-notices"), notices),
+    ])
+}
+
 pub async fn family(
     State(state): State<AppState>,
     signed_in: StaffPage,
@@ -237,7 +302,7 @@ pub async fn family(
                 local_time(&zone, view.current_period.end)
             ),
             next: view.next_renewal_at.map(|at| local_time(&zone, at)).unwrap_or_default(),
-            cancellable: view.pending_cancellation.is_none() && view.ended_at.is_none(),
+            cancellable: view.can_cancel,
         });
         for c in cancellations::of_subscription(&state, &staff.caller, &view.id).await.map_err(api(&page))? {
             requests.push(EventRow {
@@ -259,65 +324,13 @@ pub async fn family(
             });
         }
     }
-    let statement = crate::services::money::statement(&state, &family_id).await.map_err(api(&page))?;
-    let ledger: Vec<EventRow> = statement
-        .iter()
-        .map(|e| EventRow {
-            at: local_time(&zone, e.created_at),
-            what: format!("{} {}", t.get(&format!("kind-{}", e.kind)), crate::portal::pages::money(&e.amount)),
-            detail: e.note.clone(),
-        })
-        .collect();
-    let documents = crate::services::receipts::family_receipts(&state, &staff.caller, &family_id, auth::STAFF_READERS)
-        .await
-        .map_err(api(&page))?;
-    let receipts: Vec<EventRow> = documents
-        .iter()
-        .filter_map(|d| d.signed_body().ok().map(|signed| (d, signed)))
-        .map(|(d, signed)| EventRow {
-            at: local_time(&zone, signed.issued_at),
-            what: signed.receipt_number,
-            detail: d.kind.clone(),
-        })
-        .collect();
-    let outbox = crate::services::outbox::messages_of(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
-    let messages: Vec<EventRow> = outbox
-        .iter()
-        .map(|m| EventRow {
-            at: local_time(&zone, m.created_at),
-            what: m.template.clone(),
-            detail: t.args(
-                "console-message-detail",
-                &[
-                    ("status", m.status.clone()),
-                    ("attempts", m.attempts.to_string()),
-                    ("error", m.last_error.clone().unwrap_or_default()),
-                ],
-            ),
-        })
-        .collect();
-    let notices: Vec<EventRow> = notices::of_family(&state, &staff.caller, &family_id)
-        .await
-        .map_err(api(&page))?
-        .iter()
-        .map(|n| EventRow {
-            at: local_time(&zone, n.received_at),
-            what: format!("{} {}", n.sender, n.tracking_number.clone().unwrap_or_default()),
-            detail: format!("SHA-256 {}", n.evidence_sha256),
-        })
-        .collect();
+    let history = history(&state, &staff, &page, &family_id, &zone).await?;
     let notice = query.done.map(|receipt| t.arg("console-filed", "number", receipt));
     ok(FamilyPage {
         family_id: family.id,
         guardians: family.guardians.iter().map(|g| format!("{} <{}> · {}", g.name, g.email, g.locale)).collect(),
         subscriptions,
-        sections: vec![
-            (t.get("console-requests"), requests),
-            (t.get("console-ledger"), ledger),
-            (t.get("console-receipts"), receipts),
-            (t.get("console-messages"), messages),
-            (t.get("console-notices"), notices),
-        ],
+        sections: std::iter::once((t.get("console-requests"), requests)).chain(history).collect(),
         notice,
         can_file: auth::STAFF_FILERS.contains(&staff.role),
         page,

@@ -3,9 +3,9 @@
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
 use baobao_domain::receipt::{FirstPeriod, PlanName, ReceiptBody, SubscriptionReceipt, TermsRef};
-use baobao_domain::subscription::{Schedule, cancel_by, renews, running_status};
+use baobao_domain::subscription::{Period, Schedule, cancel_by, renews, running_status};
 use baobao_domain::{Money, Policy};
-use baobao_store::{Guardian, LedgerEntry, StoreError, Subscription};
+use baobao_store::{Guardian, LedgerEntry, PolicyVersion, StoreError, Subscription};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
@@ -45,53 +45,13 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     let now = state.clock.now();
     let schedule = Schedule::for_sign_up(&policy, calendar, now).map_err(internal)?;
     let first = schedule.period(schedule.first_position()).map_err(internal)?;
-    let mut subscription = Subscription {
-        id: new_id(),
-        family_id: family_id.clone(),
-        plan_id: plan_id.clone(),
-        policy_version: version.version,
-        policy_sha256: version.sha256.clone(),
-        status: running_status(first.position, true),
-        time_zone: family.time_zone.clone(),
-        signed_up_at: now,
-        anchor_at: schedule.anchor,
-        current_position: first.position,
-        current_period_start: first.start,
-        current_period_end: first.end,
-        current_period_paid: true,
-        last_charge_attempt_at: None,
-        pending_cancellation_id: None,
-        effective_at: None,
-        ended_at: None,
-        due_at: None,
-        created_at: now,
-        reminded_period_start: None,
-    };
+    let mut subscription = first_period_of(family_id, &plan_id, &version, &family.time_zone, &schedule, &first, now);
     let terms = Terms { policy, schedule };
     refresh_due_at(&mut subscription, &terms);
 
     // The first charge happens before anything is written: a declined
     // payment leaves no subscription behind.
-    let mut first_charge = None;
-    if !first.is_trial() && !terms.policy.price.is_zero() {
-        let key = charge_key(&subscription, first.start);
-        let reference = state
-            .gateway
-            .charge(&key, terms.policy.price)
-            .await
-            .map_err(|_| ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed"))?;
-        subscription.last_charge_attempt_at = Some(now);
-        first_charge = Some(LedgerEntry::charge(
-            new_id(),
-            &subscription,
-            (first.start, first.end),
-            terms.policy.price,
-            key,
-            reference,
-            "first period",
-            now,
-        ));
-    }
+    let first_charge = take_first_charge(state, &mut subscription, &terms, &first, now).await?;
     let body = ReceiptBody::Subscription(SubscriptionReceipt {
         subscription_id: subscription.id.to_string(),
         plan_id: plan.id.to_string(),
@@ -191,6 +151,72 @@ impl NewSubscription<'_> {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A new subscription in its first period (a trial or a paid one).
+fn first_period_of(
+    family_id: &FamilyId,
+    plan_id: &PlanId,
+    version: &PolicyVersion,
+    time_zone: &str,
+    schedule: &Schedule,
+    first: &Period,
+    now: Timestamp,
+) -> Subscription {
+    Subscription {
+        id: new_id(),
+        family_id: family_id.clone(),
+        plan_id: plan_id.clone(),
+        policy_version: version.version,
+        policy_sha256: version.sha256.clone(),
+        status: running_status(first.position, true),
+        time_zone: time_zone.to_owned(),
+        signed_up_at: now,
+        anchor_at: schedule.anchor,
+        current_position: first.position,
+        current_period_start: first.start,
+        current_period_end: first.end,
+        current_period_paid: true,
+        last_charge_attempt_at: None,
+        pending_cancellation_id: None,
+        effective_at: None,
+        ended_at: None,
+        due_at: None,
+        created_at: now,
+        reminded_period_start: None,
+    }
+}
+
+/// Charges the first period unless it is a free trial or free; the ledger
+/// entry is written with the subscription.
+async fn take_first_charge(
+    state: &AppState,
+    subscription: &mut Subscription,
+    terms: &Terms,
+    first: &Period,
+    now: Timestamp,
+) -> ApiResult<Option<LedgerEntry>> {
+    if first.is_trial() || terms.policy.price.is_zero() {
+        return Ok(None);
+    }
+    let key = charge_key(subscription, first.start);
+    let reference = state
+        .gateway
+        .charge(&key, terms.policy.price)
+        .await
+        .map_err(|_| ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, "payment_failed"))?;
+    subscription.last_charge_attempt_at = Some(now);
+    let period = (first.start, first.end);
+    Ok(Some(LedgerEntry::charge(
+        new_id(),
+        subscription,
+        period,
+        terms.policy.price,
+        key,
+        reference,
+        "first period",
+        now,
+    )))
 }
 
 /// Nothing of a sign-up was written (a second one won the race, the
