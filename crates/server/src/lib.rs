@@ -1,9 +1,10 @@
 //! baobao's server: the HTTP API (axum) and the services behind it.
 //!
 //! `api/` has one module per resource, each with its `router()`; handlers
-//! extract, call a service function, and serialize. The services
-//! (`lifecycle`, `billing`) orchestrate the domain rules and the store in
-//! explicit transactions. `error` maps every failure once onto a status,
+//! extract, call a service function, and serialize. `portal/` presents the
+//! same services as pages. `services/` has one module per subject; they
+//! orchestrate the domain rules and the store in explicit transactions.
+//! `app` assembles everything, `serve` runs it with the `worker`. `error` maps every failure once onto a status,
 //! a stable code and a message in the caller's locale. The clock, the
 //! payment gateway and the signing keys are parts of `AppState`, chosen at
 //! start-up.
@@ -35,8 +36,45 @@ pub mod worker;
 pub use state::{AppState, Parts, ServerConfig};
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::{Json, Router, middleware};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use tokio::net::TcpListener;
+
+use crate::idempotency::{REQUEST_BODY_BYTES_MAX, idempotency};
+
+pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+
+/// The whole app, assembled here and only here: the API's routes, the
+/// portal's and the console's pages, the OpenAPI document, and the layers
+/// every request passes through (outermost last).
+pub fn app(state: AppState) -> Router {
+    let (router, _) = api::openapi_router().split_for_parts();
+    let document = std::sync::Arc::new(api::openapi_document());
+    router
+        .merge(portal::router())
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency))
+        .layer(middleware::from_fn_with_state(state.address_limits.clone(), crate::limits::per_address))
+        // Bodies are 1 MiB at most, except where a route allows more (the
+        // evidence of a written notice); nothing is ever read past the hard cap.
+        .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(RequestBodyLimitLayer::new(crate::idempotency::REQUEST_BODY_BYTES_HARD_MAX))
+        // Inside `localize`, so that a timed-out request gets the JSON error body too.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(REQUEST_TIMEOUT_SECONDS),
+        ))
+        .layer(middleware::from_fn(crate::error::localize))
+        .layer(middleware::from_fn(crate::headers::security_headers))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
 
 /// Binds `listen` and serves until ctrl-c or SIGTERM; returns the bound
 /// address through `on_bound` first (port 0 picks a free port).
@@ -47,7 +85,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     // Webhooks always; emails when a relay is configured (else they wait).
     tokio::spawn(worker::run(state.clone()));
     // The peer's address reaches the per-address limits on sign-ups and sign-ins.
-    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 

@@ -13,25 +13,17 @@ pub mod receipts;
 pub mod staff;
 pub mod subscriptions;
 
-use std::time::Duration;
-
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::{Json, Router, middleware};
 use serde::de::DeserializeOwned;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, RequestLocale};
-use crate::idempotency::{REQUEST_BODY_BYTES_MAX, idempotency};
 use crate::state::AppState;
-
-pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -144,29 +136,6 @@ fn document_errors(document: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
-}
-
-pub fn app(state: AppState) -> Router {
-    let (router, _) = openapi_router().split_for_parts();
-    let document = std::sync::Arc::new(openapi_document());
-    router
-        .merge(crate::portal::router())
-        .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency))
-        .layer(middleware::from_fn_with_state(state.address_limits.clone(), crate::limits::per_address))
-        // Bodies are 1 MiB at most, except where a route allows more (the
-        // evidence of a written notice); nothing is ever read past the hard cap.
-        .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-        .layer(RequestBodyLimitLayer::new(crate::idempotency::REQUEST_BODY_BYTES_HARD_MAX))
-        // Inside `localize`, so that a timed-out request gets the JSON error body too.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(REQUEST_TIMEOUT_SECONDS),
-        ))
-        .layer(middleware::from_fn(crate::error::localize))
-        .layer(middleware::from_fn(crate::headers::security_headers))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// A JSON body whose problems are `ApiError`s in the caller's locale.

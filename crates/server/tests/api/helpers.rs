@@ -58,7 +58,7 @@ impl TestApp {
         let state = AppState::new(db.store.clone(), config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let app = baobao_server::api::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = baobao_server::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         baobao_server::services::accounts::create_staff(
             &state,
