@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 pub trait Clock: Send + Sync {
     /// Business time: periods, quotes, renewals, receipts.
@@ -39,9 +39,9 @@ fn to_microseconds(instant: Timestamp) -> Timestamp {
 }
 
 /// Stands still until an admin moves it, like a payment provider's test
-/// clock, so that a story runs the same every time; each reading is one
-/// microsecond after the one before, so that things done one after another
-/// keep their order.
+/// clock, so that a story runs the same every time and any instant (the
+/// notice deadline itself) can be reached exactly. Things done at the same
+/// instant keep their order by the rows' insertion sequence, not by time.
 pub struct SimulatedClock {
     last: Mutex<Timestamp>,
 }
@@ -66,10 +66,7 @@ impl SimulatedClock {
 
 impl Clock for SimulatedClock {
     fn now(&self) -> Timestamp {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let reading = *last;
-        *last = reading.checked_add(SignedDuration::from_micros(1)).unwrap_or(reading);
-        reading
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn as_simulated(&self) -> Option<&SimulatedClock> {
@@ -95,10 +92,10 @@ mod tests {
     fn the_simulated_clock_moves_forward_only() {
         let start: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
         let clock = SimulatedClock::starting_at(start);
-        assert!(clock.now() >= start);
+        assert_eq!((clock.now(), clock.now()), (start, start), "it stands still between settings");
         let later: Timestamp = "2027-06-01T00:00:00Z".parse().unwrap();
         assert_eq!(clock.set(later), Ok(later));
         assert!(clock.set(start).is_err());
-        assert!(clock.now() >= later);
+        assert_eq!(clock.now(), later);
     }
 }

@@ -161,7 +161,7 @@ impl Store {
     ) -> StoreResult<Vec<WrittenNotice>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {NOTICE_COLUMNS} FROM written_notices WHERE registered_at >= $1 AND registered_at < $2 \
-             ORDER BY registered_at, id"
+             ORDER BY registered_at, seq"
         )))
         .bind(micros(from))
         .bind(micros(until))
@@ -172,7 +172,7 @@ impl Store {
 
     pub async fn written_notices_of(&self, family_id: &FamilyId) -> StoreResult<Vec<WrittenNotice>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {NOTICE_COLUMNS} FROM written_notices WHERE family_id = $1 ORDER BY registered_at, id"
+            "SELECT {NOTICE_COLUMNS} FROM written_notices WHERE family_id = $1 ORDER BY registered_at, seq"
         )))
         .bind(family_id.as_str())
         .fetch_all(&self.pool)

@@ -45,7 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0007_one_live_subscription_and_limits.sql"),
     },
     Migration { version: 8, name: "money_movements", sql: include_str!("../migrations/0008_money_movements.sql") },
+    Migration { version: 9, name: "insertion_order", sql: include_str!("../migrations/0009_insertion_order.sql") },
 ];
+
+/// The tables whose rows carry an insertion `seq` (migration 9).
+const SEQUENCED_TABLES: [&str; 6] =
+    ["ledger_entries", "receipts", "cancellations", "subscriptions", "outbox", "written_notices"];
 
 impl Engine {
     /// Recognises the engine and normalises the URL: a SQLite file is
@@ -108,7 +113,21 @@ impl Engine {
             Engine::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             Engine::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        sql.replace("{serial_primary_key}", serial)
+        let mut sql = sql.replace("{serial_primary_key}", serial);
+        for table in SEQUENCED_TABLES {
+            // PostgreSQL numbers new rows from a sequence; SQLite cannot add
+            // an auto-increment column, so a trigger copies the rowid.
+            let statements = match self {
+                Engine::Postgres => format!("ALTER TABLE {table} ADD COLUMN seq BIGSERIAL;"),
+                Engine::Sqlite => format!(
+                    "ALTER TABLE {table} ADD COLUMN seq INTEGER; UPDATE {table} SET seq = rowid; \
+                     CREATE TRIGGER {table}_seq AFTER INSERT ON {table} BEGIN \
+                     UPDATE {table} SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;"
+                ),
+            };
+            sql = sql.replace(&format!("{{insertion_seq {table}}}"), &statements);
+        }
+        sql
     }
 
     pub fn name(self) -> &'static str {

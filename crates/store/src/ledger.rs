@@ -137,7 +137,7 @@ impl Store {
     /// A family's entries, oldest first.
     pub async fn statement(&self, family_id: &FamilyId) -> StoreResult<Vec<LedgerEntry>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE family_id = $1 ORDER BY created_at, id LIMIT $2"
+            "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE family_id = $1 ORDER BY created_at, seq LIMIT $2"
         )))
         .bind(family_id.as_str())
         .bind(STATEMENT_ENTRIES_MAX)
@@ -157,7 +157,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE subscription_id = $1 ORDER BY created_at, id"
+        "SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE subscription_id = $1 ORDER BY created_at, seq"
     )))
     .bind(subscription_id.as_str())
     .fetch_all(executor)

@@ -154,7 +154,7 @@ impl Store {
     /// A family's messages, newest first: the delivery log staff can see.
     pub async fn outbox_of(&self, family_id: &FamilyId) -> StoreResult<Vec<OutboxMessage>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE family_id = $1 ORDER BY created_at DESC, id"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE family_id = $1 ORDER BY created_at DESC, seq DESC"
         )))
         .bind(family_id.as_str())
         .fetch_all(&self.pool)
@@ -168,7 +168,7 @@ impl Store {
     pub async fn deliveries_to(&self, endpoint_id: &str, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE channel = 'webhook' AND recipient = $1 \
-             ORDER BY created_at DESC, id LIMIT {limit}"
+             ORDER BY created_at DESC, seq DESC LIMIT {limit}"
         )))
         .bind(endpoint_id)
         .fetch_all(&self.pool)

@@ -75,7 +75,7 @@ impl Store {
     pub async fn receipts_of(&self, family_id: &FamilyId) -> StoreResult<Vec<StoredReceipt>> {
         let rows = sqlx::query(
             "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE family_id = $1 \
-             ORDER BY created_at, id",
+             ORDER BY created_at, seq",
         )
         .bind(family_id.as_str())
         .fetch_all(&self.pool)

@@ -263,7 +263,7 @@ impl Store {
 
     pub async fn subscriptions_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Subscription>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE family_id = $1 ORDER BY created_at, id"
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE family_id = $1 ORDER BY created_at, seq"
         )))
         .bind(family_id.as_str())
         .fetch_all(&self.pool)
@@ -326,7 +326,7 @@ impl Store {
 
     pub async fn cancellations_of(&self, subscription_id: &SubscriptionId) -> StoreResult<Vec<Cancellation>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE subscription_id = $1 ORDER BY created_at, id"
+            "SELECT {CANCELLATION_COLUMNS} FROM cancellations WHERE subscription_id = $1 ORDER BY created_at, seq"
         )))
         .bind(subscription_id.as_str())
         .fetch_all(&self.pool)

@@ -448,7 +448,7 @@ async fn take_effect(
                 .await?;
         }
     }
-    let refunds = refund_charges_from(parts, tx, subscription, effective_at, now).await?;
+    let refunds = refund_charges_from(parts, tx, subscription, effective_at, None, now).await?;
     let cancellation_id = subscription.pending_cancellation_id.take();
     subscription.status = SubscriptionStatus::Cancelled;
     subscription.ended_at = Some(effective_at);
@@ -491,11 +491,15 @@ pub async fn refund_charges_from(
     tx: &mut Tx,
     subscription: &Subscription,
     effective_at: Timestamp,
+    quoted_period_start: Option<Timestamp>,
     now: Timestamp,
 ) -> ApiResult<Vec<LedgerEntry>> {
     let mut refunded = Vec::new();
     for charge in tx.ledger_of_subscription(&subscription.id).await? {
-        let late = charge.kind == LedgerKind::Charge && charge.period_start.is_some_and(|start| start >= effective_at);
+        // The period the cancellation was quoted in is settled by its quote
+        // (a request at the very instant a period begins is in that period).
+        let late = charge.kind == LedgerKind::Charge
+            && charge.period_start.is_some_and(|start| start >= effective_at && Some(start) != quoted_period_start);
         if !late {
             continue;
         }

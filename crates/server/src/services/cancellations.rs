@@ -292,6 +292,8 @@ pub async fn file(
 struct Quoted {
     chosen: QuoteOption,
     quote_id: Option<QuoteId>,
+    /// The start of the period the request was quoted in.
+    period_start: Timestamp,
 }
 
 /// A cited quote binds its figures while valid; otherwise the request is
@@ -322,7 +324,8 @@ async fn resolve_quote(
         .option(option)
         .ok_or_else(|| ApiError::unprocessable("option_not_available").with("option", option.as_str()))?
         .clone();
-    Ok(Quoted { chosen, quote_id })
+    let period_start = period_at(subscription, terms, request.received_at)?.start;
+    Ok(Quoted { chosen, quote_id, period_start })
 }
 
 /// A request made ready to write: the cancellation record, its signed
@@ -330,6 +333,7 @@ async fn resolve_quote(
 struct Draft {
     channel: Channel,
     chosen: QuoteOption,
+    quoted_period_start: Timestamp,
     cancellation: Cancellation,
     stored_receipt: StoredReceipt,
     receipt: ReceiptDocument,
@@ -352,7 +356,7 @@ fn build(
     now: Timestamp,
 ) -> ApiResult<Draft> {
     let Request { channel, received_at, option, quote_id: _, reason: (reason_category, reason_text) } = request;
-    let Quoted { chosen, quote_id } = quoted;
+    let Quoted { chosen, quote_id, period_start: quoted_period_start } = quoted;
     let effective_at = if option == CancelOption::Now { received_at } else { chosen.effective_at };
     let cancellation_id: CancellationId = new_id();
     let mut fields = CancellationReceipt {
@@ -413,7 +417,7 @@ fn build(
         withdrawn_at: None,
         created_at: now,
     };
-    Ok(Draft { channel, chosen, cancellation, stored_receipt, receipt, audit_details })
+    Ok(Draft { channel, chosen, quoted_period_start, cancellation, stored_receipt, receipt, audit_details })
 }
 
 /// What writing the request changed.
@@ -457,7 +461,9 @@ async fn apply(
     let mut late_refunds = Vec::new();
     if draft.ends_now() {
         to_pay = write_quoted_money(tx, state, &subscription, draft, now).await?;
-        late_refunds = billing::refund_charges_from(state, tx, &subscription, effective_at, now).await?;
+        late_refunds =
+            billing::refund_charges_from(state, tx, &subscription, effective_at, Some(draft.quoted_period_start), now)
+                .await?;
         to_pay.extend(late_refunds.iter().map(|r| r.id.clone()));
         subscription.status = SubscriptionStatus::Cancelled;
         subscription.ended_at = Some(effective_at);

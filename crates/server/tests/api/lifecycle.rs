@@ -11,6 +11,8 @@ baobao_store::on_both_engines!(
     the_whole_story_from_sign_up_to_the_last_charge,
     cancelling_now_refunds_exactly_what_the_quote_promised,
     a_request_after_the_notice_deadline_costs_one_renewal_and_the_quote_says_so,
+    a_request_exactly_at_the_notice_deadline_is_in_time,
+    cancelling_at_the_instant_the_period_began_refunds_its_charge_once,
     cancelling_in_the_cooling_off_period_refunds_everything,
     resuming_withdraws_the_cancellation_and_renewals_go_on,
     billing_runs_are_idempotent_and_catch_up_on_missed_periods,
@@ -135,6 +137,46 @@ async fn a_request_after_the_notice_deadline_costs_one_renewal_and_the_quote_say
     app.set_clock("2027-03-11T00:00:00Z").await;
     assert_eq!(app.billing_run().await["cancellations_effective"], 1);
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 2);
+}
+
+/// The simulated clock stands still, so the deadline itself can be reached:
+/// a request at that very instant is still in time (no further renewal).
+async fn a_request_exactly_at_the_notice_deadline_is_in_time(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    let deadline = app.subscription(&parent, &subscription_id).await["notice_deadline"].as_str().unwrap().to_owned();
+    app.set_clock(&deadline).await;
+    assert_eq!(
+        app.subscription(&parent, &subscription_id).await["notice_deadline"],
+        deadline.as_str(),
+        "time stood still"
+    );
+    let end = option(&app.quote(&parent, &subscription_id).await, "end_of_period").clone();
+    assert_eq!(
+        (end["effective_at"].as_str(), end["renewals_before_effective"].as_i64()),
+        (Some("2027-02-10T02:00:00Z"), Some(0))
+    );
+    app.cancel(&parent, &subscription_id, json!({"option": "end_of_period"})).await;
+    app.set_clock("2027-02-11T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["renewed"], 0);
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
+}
+
+/// A request at the very instant its period began is in that period: the
+/// quote settles the period's charge, and nothing refunds it a second time.
+async fn cancelling_at_the_instant_the_period_began_refunds_its_charge_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    let quoted = option(&app.quote(&parent, &subscription_id).await, "now")["refund"]["amount_minor"].as_i64().unwrap();
+    let cancelled = app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    assert_eq!(cancelled.status, StatusCode::CREATED, "{}", cancelled.body);
+    let statement = app.statement(&parent).await;
+    let refunded: i64 = entries(&statement, "refund").iter().map(|e| amount(e)).sum();
+    assert_eq!((refunded, entries(&statement, "refund").len()), (quoted, 1), "{statement:?}");
 }
 
 async fn cancelling_in_the_cooling_off_period_refunds_everything(engine: Engine) {
