@@ -393,3 +393,63 @@ test('a parent takes a copy of the child\'s data and has it deleted, with a cert
   assert.equal(records.json.records.length, 0);
   await context.close();
 });
+
+/** The narrowest text column on the page (a fact's label or value, a table
+ * cell), and whether anything makes the page scroll sideways. */
+async function layout(page) {
+  return page.evaluate(() => {
+    const cells = [...document.querySelectorAll('main dl.facts dt, main dl.facts dd, main td, main th')]
+      .filter((e) => {
+        // Shown, and on the page (a stacked table's header row is moved off it for screen readers).
+        const r = e.getBoundingClientRect();
+        return e.getClientRects().length > 0 && e.textContent.trim() !== '' && r.right > 0 && r.left < window.innerWidth;
+      });
+    const widths = cells.map((e) => e.getBoundingClientRect().width);
+    return { narrowest: Math.round(Math.min(...widths)), cells: cells.length, sideways: document.documentElement.scrollWidth > window.innerWidth };
+  });
+}
+
+for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
+  test(`every page a parent reads fits a phone and a desk, in ${language}: options, receipt, statement, data, certificate`, async () => {
+    const narrowest = {};
+    for (const width of [375, 1280]) {
+      const { context, page } = await journeyPage(locale, width);
+      const email = `fit-${language}-${width}@example.com`;
+      await signUp(page, { name: language === 'en' ? 'Robin Example-Longname' : '王小明', email, locale: language });
+      const token = (await api('POST', '/v1/auth/sessions', { email, password: PASSWORD })).json.token;
+      const subscribed = await api('POST', '/v1/subscriptions', { plan_id: plans.monthly.id, accept_policy_sha256: plans.monthly.policy.sha256 }, token);
+      assert.equal(subscribed.status, 201, JSON.stringify(subscribed.json));
+      const family = subscribed.json.subscription.family_id;
+      const child = await api('POST', `/v1/families/${family}/children`, { name: '小明', birth_date: '2019-03-01', consent: true }, token);
+      assert.equal(child.status, 201, JSON.stringify(child.json));
+      const measure = async (name) => {
+        const seen = await layout(page);
+        assert.equal(seen.sideways, false, `${name} at ${width} px in ${language} scrolls sideways`);
+        assert.ok(seen.cells > 0, `${name}: no text columns found to measure`);
+        if (width === 375) assert.ok(seen.narrowest >= 120, `${name} at 375 px in ${language}: a column is ${seen.narrowest} px wide`);
+        narrowest[`${name}@${width}`] = seen.narrowest;
+        await shot(page, `${name}-${language}-${width}`);
+      };
+      await page.goto(`${base}/services/${subscribed.json.subscription.id}/cancel`);
+      await measure('options');
+      await page.locator('input[name=option]').first().check();
+      await page.locator('form[action$="/cancel"] button[type=submit]').click();
+      await page.waitForURL(/\/receipts\/rcp_/);
+      await measure('receipt');
+      await page.goto(`${base}/statement`);
+      await measure('statement');
+      await page.goto(`${base}/data`);
+      await page.locator('form[action="/data/exports"] button').click();
+      await page.waitForURL(/\/data/);
+      await measure('data');
+      await page.locator('select[name=scope]').selectOption('edu');
+      await page.locator('input[name=confirm]').check();
+      await page.locator('form[action="/data/deletion"] button').click();
+      await page.waitForURL(/\/receipts\/rcp_.*deleted=1/);
+      await measure('certificate');
+      await assertAccessible(page, `certificate at ${width} px in ${language}`);
+      await context.close();
+    }
+    console.log(`narrowest text column (px), ${language}: ${JSON.stringify(narrowest)}`);
+  });
+}
