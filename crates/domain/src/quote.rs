@@ -332,7 +332,7 @@ impl QuoteOption {
         text.push_str(&if zh {
             format!(" 孩子的数据可导出至 {delete}，之后将被删除。")
         } else {
-            format!(" Your child's data can be exported until {delete}, then it is deleted.")
+            format!(" The child's data can be exported until {delete}, then it is deleted.")
         });
         text
     }

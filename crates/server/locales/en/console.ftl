@@ -53,3 +53,7 @@ console-refunded = Charges refunded
 console-nav-finance = Failed payments
 console-finance-intro = Refunds and fees the payment provider refused at every attempt. The family was told; settle each one another way and note it in the ledger.
 console-failed-detail = { $attempts } attempts; last error: { $error }
+console-timeline = Timeline, oldest first
+console-source = Record
+console-options = The guardian's options
+console-cancel-data = The child's data can be exported until

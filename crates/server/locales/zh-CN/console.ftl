@@ -53,3 +53,7 @@ console-refunded = 已退款次数
 console-nav-finance = 付款失败
 console-finance-intro = 支付机构多次尝试后仍拒绝的退款和费用。已通知家庭；请通过其他方式逐笔处理，并在账目中记录。
 console-failed-detail = 已尝试 { $attempts } 次；最后一次错误：{ $error }
+console-timeline = 时间线（从早到晚）
+console-source = 记录
+console-options = 家长可选的方式
+console-cancel-data = 孩子的数据可导出至

@@ -185,6 +185,10 @@ pub struct SubscriptionRow {
 }
 
 pub struct EventRow {
+    /// For ordering the timeline; not shown.
+    pub when: jiff::Timestamp,
+    /// Which record it is: a request, the ledger, a receipt, a message, a notice.
+    pub source: String,
     pub at: String,
     pub what: String,
     pub detail: String,
@@ -198,7 +202,8 @@ struct FamilyPage {
     guardians: Vec<String>,
     subscriptions: Vec<SubscriptionRow>,
     /// Requests, ledger, receipts, messages and notices, each with its title.
-    sections: Vec<(String, Vec<EventRow>)>,
+    /// Everything on record for the family, oldest first.
+    timeline: Vec<EventRow>,
     notice: Option<String>,
     can_file: bool,
 }
@@ -206,6 +211,16 @@ struct FamilyPage {
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     done: Option<String>,
+}
+
+/// One timeline of every section's rows, in time order; rows of the same
+/// instant keep their section's order (requests, ledger, receipts, …).
+fn timeline(sections: impl Iterator<Item = (String, Vec<EventRow>)>) -> Vec<EventRow> {
+    let mut rows: Vec<EventRow> = sections
+        .flat_map(|(source, rows)| rows.into_iter().map(move |row| EventRow { source: source.clone(), ..row }))
+        .collect();
+    rows.sort_by_key(|row| row.when);
+    rows
 }
 
 /// A family's records as staff read them, one titled section each: the
@@ -222,6 +237,8 @@ async fn history(
     let ledger: Vec<EventRow> = statement
         .iter()
         .map(|e| EventRow {
+            when: e.created_at,
+            source: String::new(),
             at: local_time(zone, e.created_at),
             what: format!("{} {}", t.get(&format!("kind-{}", e.kind)), crate::portal::pages::money(&e.amount)),
             detail: e.note.clone(),
@@ -234,6 +251,8 @@ async fn history(
         .iter()
         .filter_map(|d| d.signed_body().ok().map(|signed| (d, signed)))
         .map(|(d, signed)| EventRow {
+            when: signed.issued_at,
+            source: String::new(),
             at: local_time(zone, signed.issued_at),
             what: signed.receipt_number,
             detail: d.kind.clone(),
@@ -243,6 +262,8 @@ async fn history(
     let messages: Vec<EventRow> = outbox
         .iter()
         .map(|m| EventRow {
+            when: m.created_at,
+            source: String::new(),
             at: local_time(zone, m.created_at),
             what: m.template.clone(),
             detail: t.args(
@@ -260,6 +281,8 @@ async fn history(
         .map_err(api(page))?
         .iter()
         .map(|n| EventRow {
+            when: n.received_at,
+            source: String::new(),
             at: local_time(zone, n.received_at),
             what: format!("{} {}", n.sender, n.tracking_number.clone().unwrap_or_default()),
             detail: format!("SHA-256 {}", n.evidence_sha256),
@@ -306,6 +329,8 @@ pub async fn family(
         });
         for c in cancellations::of_subscription(&state, &staff.caller, &view.id).await.map_err(api(&page))? {
             requests.push(EventRow {
+                when: c.received_at,
+                source: String::new(),
                 at: local_time(&zone, c.received_at),
                 what: format!(
                     "{} · {} · {}",
@@ -330,7 +355,7 @@ pub async fn family(
         family_id: family.id,
         guardians: family.guardians.iter().map(|g| format!("{} <{}> · {}", g.name, g.email, g.locale)).collect(),
         subscriptions,
-        sections: std::iter::once((t.get("console-requests"), requests)).chain(history).collect(),
+        timeline: timeline(std::iter::once((t.get("console-requests"), requests)).chain(history)),
         notice,
         can_file: auth::STAFF_FILERS.contains(&staff.role),
         page,
@@ -635,6 +660,8 @@ pub async fn webhooks(State(state): State<AppState>, signed_in: StaffPage) -> Pa
             .iter()
             .take(50)
             .map(|d| EventRow {
+                when: d.created_at,
+                source: String::new(),
                 at: local_time(&zone, d.created_at),
                 what: d.event_type.clone(),
                 detail: page.t.args(

@@ -155,6 +155,14 @@ async fn support_staff_work_a_case_through_the_console(engine: Engine) {
     assert!(location.starts_with(&format!("/console/families/{}?done=BB-", parent.family_id)), "{location}");
     let (_, _, timeline) = agent.get(&location).await;
     assert!(timeline.contains("Filed. Receipt number BB-") && timeline.contains("support"), "{timeline}");
+    // One timeline, oldest first: the subscription's receipt before the cancellation request's.
+    let subscribed_at = timeline.find("<td>Receipts</td>").expect("a receipt row");
+    let requested_at = timeline.find("<td>Cancellation requests</td>").expect("a request row");
+    assert!(timeline.contains("Timeline, oldest first") && subscribed_at < requested_at, "{timeline}");
+    assert!(
+        !cancel_page.contains("Your child") && !cancel_page.contains("Your options"),
+        "staff pages speak of the guardian: {cancel_page}"
+    );
     assert_eq!(app.subscription(&parent, &subscription_id).await["status"], "pending_cancellation");
 
     // The guardian changes their mind; then their letter arrives.
