@@ -39,6 +39,16 @@ pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
     let mut config = serve.config();
     config.clock = ClockMode::Simulated;
     config.gateway = GatewayMode::Simulated;
+    if !config.provider.is_set() {
+        // An example provider, so that receipts and emails show where its name goes.
+        config.provider = baobao_domain::receipt::Provider {
+            legal_name: "宝宝示例科技有限公司 (Baobao Demo Ltd.)".to_owned(),
+            support_email: Some("help@demo.baobao.example".to_owned()),
+            support_phone: Some("+86 21 5555 0100".to_owned()),
+            postal_address: Some("上海市徐汇区示例路 88 号 200030".to_owned()),
+            complaints: Some("12315 (全国消费者投诉热线 / national consumer complaints hotline)".to_owned()),
+        };
+    }
     let state = AppState::new(store, config).await?;
     seed(&state).await?;
     let listen = serve.listen;

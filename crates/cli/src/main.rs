@@ -67,6 +67,21 @@ struct ServeArgs {
     /// A reverse proxy whose X-Forwarded-For names the client (repeat or comma-separate).
     #[arg(long, env = "BAOBAO_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// The provider's legal name: on every receipt and email.
+    #[arg(long, env = "BAOBAO_PROVIDER_NAME")]
+    provider_name: Option<String>,
+    /// The provider's support email address.
+    #[arg(long, env = "BAOBAO_PROVIDER_EMAIL")]
+    provider_email: Option<String>,
+    /// The provider's support phone number.
+    #[arg(long, env = "BAOBAO_PROVIDER_PHONE")]
+    provider_phone: Option<String>,
+    /// The postal address for written notices (letters).
+    #[arg(long, env = "BAOBAO_PROVIDER_ADDRESS")]
+    provider_address: Option<String>,
+    /// Where complaints go when support did not settle them (mediation, a regulator).
+    #[arg(long, env = "BAOBAO_PROVIDER_COMPLAINTS")]
+    provider_complaints: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -186,6 +201,13 @@ impl ServeArgs {
             sign_ups_per_address_per_hour: self.sign_ups_per_address_per_hour,
             sign_ins_per_address_per_minute: self.sign_ins_per_address_per_minute,
             trusted_proxies: self.trusted_proxy.clone(),
+            provider: baobao_domain::receipt::Provider {
+                legal_name: self.provider_name.clone().unwrap_or_default(),
+                support_email: self.provider_email.clone(),
+                support_phone: self.provider_phone.clone(),
+                postal_address: self.provider_address.clone(),
+                complaints: self.provider_complaints.clone(),
+            },
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }
@@ -232,7 +254,13 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let store = open_store(&url).await?;
-            let state = AppState::new(store, args.config()).await?;
+            let config = args.config();
+            if !config.provider.is_set() {
+                eprintln!(
+                    "baobao: no provider configured (--provider-name, BAOBAO_PROVIDER_*): receipts and emails will not say who issued them"
+                );
+            }
+            let state = AppState::new(store, config).await?;
             baobao_server::serve(state, args.listen, |addr| {
                 eprintln!("baobao: serving on http://{addr} ({})", engine_name(&url));
             })

@@ -72,7 +72,15 @@ fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
             gateway_reference: "sim_ref_1".into(),
         },
     });
-    let (_, document) = baobao_server::receipts::issue(&keys, &family, "led_x", at, body).unwrap();
+    let signed = baobao_domain::receipt::SignedBody {
+        receipt_id: "rcp_0000000000000000000a".into(),
+        receipt_number: baobao_server::receipts::receipt_number(at, [1; 5]),
+        family_id: family.to_string(),
+        issued_at: at,
+        provider: None,
+        body,
+    };
+    let document = baobao_server::receipts::sign(&keys, &signed).unwrap();
     let receipt = dir.path().join("receipt.json");
     std::fs::write(&receipt, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
     let keys_json = dir.path().join("keys.json");

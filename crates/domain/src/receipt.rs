@@ -25,8 +25,38 @@ pub struct SignedBody {
     pub receipt_number: String,
     pub family_id: String,
     pub issued_at: Timestamp,
+    /// Who issued it, and how to reach them (receipts issued before the
+    /// operator configured it do not name one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
     #[serde(flatten)]
     pub body: ReceiptBody,
+}
+
+/// The provider of the service, as the operator configured it: named on
+/// every receipt, page footer and email, so that a parent (or a mediator)
+/// knows whom to write to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub legal_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_phone: Option<String>,
+    /// Where letters (written notices) go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<String>,
+    /// Where a complaint goes when support did not settle it (a mediation
+    /// body, a regulator's hotline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaints: Option<String>,
+}
+
+impl Provider {
+    /// Configured at all (a legal name is the least a receipt must carry).
+    pub fn is_set(&self) -> bool {
+        !self.legal_name.trim().is_empty()
+    }
 }
 
 /// Every kind of receipt baobao signs. Disputes and exports will add

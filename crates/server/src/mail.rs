@@ -11,6 +11,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::i18n::T;
+use baobao_domain::receipt::Provider;
 
 pub const SMTP_TIMEOUT_SECONDS: u64 = 10;
 
@@ -117,10 +118,40 @@ fn refund_lines(t: &T, refunds: &serde_json::Value, zone: &str) -> String {
         .join("\n")
 }
 
+/// Who sent it and how to reach them, under every email.
+fn provider_lines(t: &T, provider: &Provider) -> String {
+    if !provider.is_set() {
+        return String::new();
+    }
+    let contact: Vec<&str> =
+        [provider.support_email.as_deref(), provider.support_phone.as_deref()].into_iter().flatten().collect();
+    let mut lines = format!("\n\n{}", provider.legal_name);
+    if !contact.is_empty() {
+        lines.push('\n');
+        lines.push_str(&t.arg("email-provider-contact", "contact", contact.join(" · ")));
+    }
+    if let Some(address) = &provider.postal_address {
+        lines.push('\n');
+        lines.push_str(&t.arg("email-provider-letters", "address", address.clone()));
+    }
+    if let Some(route) = &provider.complaints {
+        lines.push('\n');
+        lines.push_str(&t.arg("email-provider-complaints", "route", route.clone()));
+    }
+    lines
+}
+
 /// Renders a queued message: `template` names the catalogue entries, the
 /// payload carries `receipt` (the signed document), `plan` (names in both
 /// languages) and `time_zone`.
-pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Value, message_id: &str) -> Email {
+pub fn render(
+    template: &str,
+    locale: Locale,
+    to: &str,
+    payload: &serde_json::Value,
+    message_id: &str,
+    provider: &Provider,
+) -> Email {
     let t = T::new(locale);
     let receipt = &payload["receipt"];
     let body = &receipt["body"];
@@ -156,7 +187,7 @@ pub fn render(template: &str, locale: Locale, to: &str, payload: &serde_json::Va
     if payload["after_request"] == true {
         body_text = format!("{body_text}\n\n{}", t.get("email-refund_issued-after-request"));
     }
-    let text = format!("{body_text}\n\n{}\n", t.get("email-footer"));
+    let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, provider));
     let attachments = if receipt.is_null() {
         Vec::new()
     } else {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::keys::{KeySet, SignatureBlock, SigningKeys, VerifyError};
+use crate::state::Parts;
 
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptDocument {
@@ -38,7 +39,7 @@ pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
 /// Signs `body` as a receipt about `subject_id` and returns what the store
 /// keeps and what the caller is shown.
 pub fn issue(
-    keys: &SigningKeys,
+    parts: &Parts,
     family_id: &FamilyId,
     subject_id: &str,
     issued_at: Timestamp,
@@ -52,9 +53,10 @@ pub fn issue(
         receipt_number: number.clone(),
         family_id: family_id.as_str().to_owned(),
         issued_at,
+        provider: parts.config.provider.is_set().then(|| parts.config.provider.clone()),
         body,
     };
-    let document = sign(keys, &signed)?;
+    let document = sign(&parts.keys, &signed)?;
     let stored = StoredReceipt {
         id,
         family_id: family_id.clone(),
@@ -125,7 +127,15 @@ mod tests {
             cancellation_would_have_taken_effect_at: at,
             terms: baobao_domain::receipt::TermsRef { policy_version: 1, policy_sha256: "ab".into() },
         });
-        let (_, document) = issue(&keys, &family, "can_x", at, body.clone()).unwrap();
+        let signed = SignedBody {
+            receipt_id: ReceiptId::from_random([2; 16]).to_string(),
+            receipt_number: receipt_number(at, [9; 5]),
+            family_id: family.to_string(),
+            issued_at: at,
+            provider: None,
+            body: body.clone(),
+        };
+        let document = sign(&keys, &signed).unwrap();
         assert_eq!(verify(&document, &keys.key_set()), Ok(()));
         assert!(document.body["receipt_number"].as_str().unwrap().starts_with("BB-20270110-"));
         assert_eq!(document.kind, "withdrawal");

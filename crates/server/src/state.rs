@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub sign_ins_per_address_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The provider: on every receipt, page footer and email.
+    pub provider: baobao_domain::receipt::Provider,
 }
 
 impl ServerConfig {
@@ -61,6 +63,7 @@ impl ServerConfig {
             sign_ups_per_address_per_hour: Self::SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT,
             sign_ins_per_address_per_minute: Self::SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT,
             trusted_proxies: Vec::new(),
+            provider: baobao_domain::receipt::Provider::default(),
         }
     }
 }

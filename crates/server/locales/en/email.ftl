@@ -28,3 +28,6 @@ email-renewal_reminder-body-late = The last day to cancel { $plan } without anot
 email-renewal_reminder-body-trial = Your free trial of { $plan } becomes paid on { $renews }: { $price } for each period. If you do not want that, cancel by { $cancel_by } on your "My services" page; it takes three pages and you get a signed receipt.
 email-cancellation_effective-body-fee = Your subscription to { $plan } ended on { $ended }, as you asked. The early-termination fee of { $fee } that your quote named is charged now; nothing else will be. Your statement shows the fee and its receipt. Your child's data stays available for export on the "Children's data" page until it is deleted as the terms say.
 email-deletion_certificate-body-retention = As the terms of your ended subscription say, your child's data was deleted on { $date }, when its retention period ran out: its encryption key was destroyed first, so no copy, backups included, can be read again. The signed deletion certificate is attached; it lists what was deleted and what the law requires us to keep.
+email-provider-contact = Questions: { $contact }
+email-provider-letters = Letters: { $address }
+email-provider-complaints = Not settled with us? { $route }

@@ -186,3 +186,6 @@ receipt-kind-refund = Refund receipt
 receipt-kind-fee = Fee receipt
 receipt-charge = Charged
 receipt-gateway-reference = Payment reference
+receipt-provider = Issued by
+receipt-contact = Contact
+receipt-complaints = Complaints, if not settled with us

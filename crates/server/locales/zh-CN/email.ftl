@@ -28,3 +28,6 @@ email-renewal_reminder-body-late = 不续费的最后取消日期 { $cancel_by }
 email-renewal_reminder-body-trial = 您的 { $plan } 免费试用将于 { $renews } 转为付费：每个周期 { $price }。如不需要，请在 { $cancel_by } 前在“我的服务”页面取消；只需三步，并会获得签名回执。
 email-cancellation_effective-body-fee = 按照您的申请，您订阅的 { $plan } 已于 { $ended } 结束。报价中列明的提前解约费 { $fee } 现在收取，此外不会再产生任何费用。账单中可以查看该费用及其回执。在按条款删除之前，您仍可在“孩子的数据”页面导出孩子的数据。
 email-deletion_certificate-body-retention = 根据您已结束订阅的条款，孩子的数据在保留期满后已于 { $date } 删除：首先销毁了加密密钥，因此任何副本（包括备份）都无法再被读取。签名的删除证明见附件，其中列出了已删除的内容以及法律要求我们保留的内容。
+email-provider-contact = 如有疑问：{ $contact }
+email-provider-letters = 书面通知请寄：{ $address }
+email-provider-complaints = 未能与我们解决？{ $route }

@@ -186,3 +186,6 @@ receipt-kind-refund = 退款回执
 receipt-kind-fee = 费用回执
 receipt-charge = 扣款
 receipt-gateway-reference = 付款参考号
+receipt-provider = 出具方
+receipt-contact = 联系方式
+receipt-complaints = 未能解决时的投诉途径

@@ -874,6 +874,17 @@ fn receipt_page(
     let mut what_next = None;
     if let Some(signed) = &signed {
         rows.push((t.get("receipt-issued"), local_time(calendar, signed.issued_at)));
+        if let Some(provider) = &signed.provider {
+            rows.push((t.get("receipt-provider"), provider.legal_name.clone()));
+            let contact: Vec<&str> =
+                [provider.support_email.as_deref(), provider.support_phone.as_deref()].into_iter().flatten().collect();
+            if !contact.is_empty() {
+                rows.push((t.get("receipt-contact"), contact.join(" · ")));
+            }
+            if let Some(route) = &provider.complaints {
+                rows.push((t.get("receipt-complaints"), route.clone()));
+            }
+        }
         what_next = body_rows(t, calendar, &signed.body, &mut rows);
     }
     let services_href = signed

@@ -230,7 +230,7 @@ async fn apply_step(
             subscription.current_position = period.position;
             subscription.current_period_start = period.start;
             subscription.current_period_end = period.end;
-            let paid = charge_period(&parts.keys, tx, &subscription, &terms.policy, now, answer).await?;
+            let paid = charge_period(parts, tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if subscription.pending_cancellation_id.is_none() {
@@ -251,7 +251,7 @@ async fn apply_step(
             if paid { Outcome::Renewed } else { Outcome::ChargeDeclined }
         }
         BillingStep::RetryCharge => {
-            let paid = charge_period(&parts.keys, tx, &subscription, &terms.policy, now, answer).await?;
+            let paid = charge_period(parts, tx, &subscription, &terms.policy, now, answer).await?;
             subscription.current_period_paid = paid;
             subscription.last_charge_attempt_at = Some(now);
             if paid {
@@ -363,7 +363,7 @@ async fn remind(
 /// Records the current period's charge as the gateway answered it; `true`
 /// when it is paid.
 async fn charge_period(
-    keys: &crate::keys::SigningKeys,
+    parts: &Parts,
     tx: &mut Tx,
     subscription: &Subscription,
     policy: &Policy,
@@ -401,7 +401,7 @@ async fn charge_period(
                     },
                     gateway_reference: entry.gateway_reference.clone(),
                 });
-                let (stored, _) = crate::receipts::issue(keys, &subscription.family_id, entry.id.as_str(), now, body)?;
+                let (stored, _) = crate::receipts::issue(parts, &subscription.family_id, entry.id.as_str(), now, body)?;
                 tx.insert_receipt(&stored).await?;
             }
             Ok(true)

@@ -183,7 +183,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         account_closed: removed.account_closed,
     };
     let (stored, document) = receipts::issue(
-        &state.keys,
+        state,
         &deletion.family_id,
         deletion.id.as_str(),
         now,

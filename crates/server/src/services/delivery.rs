@@ -91,8 +91,9 @@ async fn send_email(state: &AppState, message: &OutboxMessage) -> Result<(), Str
     let Some(mailer) = state.mailer.clone() else { return Err("no SMTP relay configured".to_owned()) };
     let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
     let locale = Locale::parse(&message.locale).unwrap_or_default();
-    let email =
-        mail::render(&message.template, locale, &message.recipient, &payload, &format!("<{}@baobao>", message.id));
+    let message_id = format!("<{}@baobao>", message.id);
+    let provider = &state.config.provider;
+    let email = mail::render(&message.template, locale, &message.recipient, &payload, &message_id, provider);
     mailer.send(&email).await.map_err(|e| e.0)
 }
 

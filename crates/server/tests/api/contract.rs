@@ -7,8 +7,8 @@
 use baobao_domain::policy::HoldCategory;
 use baobao_domain::receipt::{
     CancellationReceipt, ChargeReceipt, Deleted, DeletionCertificate, DeletionScope, FeeReceipt, FirstPeriod, Kept,
-    MovementReceipt, PeriodRef, PlanName, ReceiptBody, RefundReceipt, SignedBody, SubscriptionReceipt, TermsRef,
-    WithdrawalReceipt, WrittenNoticeRef,
+    MovementReceipt, PeriodRef, PlanName, Provider, ReceiptBody, RefundReceipt, SignedBody, SubscriptionReceipt,
+    TermsRef, WithdrawalReceipt, WrittenNoticeRef,
 };
 use baobao_domain::{Currency, Locale, Money};
 use baobao_server::keys::SigningKeys;
@@ -190,6 +190,16 @@ fn examples() -> Vec<(&'static str, ReceiptBody)> {
     ]
 }
 
+fn provider() -> Provider {
+    Provider {
+        legal_name: "上海宝宝学堂教育科技有限公司 (Baobao Learning Ltd.)".into(),
+        support_email: Some("help@baobao.example".into()),
+        support_phone: Some("+86 21 5555 0100".into()),
+        postal_address: Some("上海市徐汇区示例路 88 号 200030".into()),
+        complaints: Some("12315 (市场监管投诉热线 / consumer complaints hotline)".into()),
+    }
+}
+
 fn document(body: ReceiptBody) -> ReceiptDocument {
     let keys = SigningKeys::from_secret([7; 32]);
     let signed = SignedBody {
@@ -197,6 +207,7 @@ fn document(body: ReceiptBody) -> ReceiptDocument {
         receipt_number: "BB-20270120-7K3M9QXA".into(),
         family_id: "fam_example".into(),
         issued_at: at("2027-01-20T04:00:00Z"),
+        provider: Some(provider()),
         body,
     };
     receipts::sign(&keys, &signed).unwrap()
@@ -291,8 +302,8 @@ fn emails() -> Vec<(&'static str, &'static str, serde_json::Value)> {
 fn every_email_in_both_languages() {
     for (template, variant, payload) in emails() {
         for locale in [Locale::En, Locale::ZhCn] {
-            let email =
-                baobao_server::mail::render(template, locale, "parent@example.com", &payload, "<msg_example@baobao>");
+            let (to, id) = ("parent@example.com", "<msg_example@baobao>");
+            let email = baobao_server::mail::render(template, locale, to, &payload, id, &provider());
             let attachments: Vec<&str> = email.attachments.iter().map(|(name, _)| name.as_str()).collect();
             let text = format!(
                 "Subject: {}\nAttachments: {}\n\n{}",

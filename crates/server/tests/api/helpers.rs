@@ -222,7 +222,15 @@ impl TestApp {
         let outbox = self.state.store.outbox_of(&family_id).await.unwrap();
         let message = outbox.iter().find(|m| m.template == template).unwrap_or_else(|| panic!("no {template} email"));
         let payload: Value = serde_json::from_str(&message.payload).unwrap();
-        baobao_server::mail::render(template, locale, "guardian@example.com", &payload, "<m@baobao>").text
+        baobao_server::mail::render(
+            template,
+            locale,
+            "guardian@example.com",
+            &payload,
+            "<m@baobao>",
+            &self.state.config.provider,
+        )
+        .text
     }
 }
 

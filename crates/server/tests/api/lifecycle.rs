@@ -12,6 +12,7 @@ baobao_store::on_both_engines!(
     cancelling_now_refunds_exactly_what_the_quote_promised,
     a_request_after_the_notice_deadline_costs_one_renewal_and_the_quote_says_so,
     a_request_exactly_at_the_notice_deadline_is_in_time,
+    receipts_and_emails_name_the_provider_the_operator_configured,
     cancelling_at_the_instant_the_period_began_refunds_its_charge_once,
     cancelling_in_the_cooling_off_period_refunds_everything,
     resuming_withdraws_the_cancellation_and_renewals_go_on,
@@ -137,6 +138,28 @@ async fn a_request_after_the_notice_deadline_costs_one_renewal_and_the_quote_say
     app.set_clock("2027-03-11T00:00:00Z").await;
     assert_eq!(app.billing_run().await["cancellations_effective"], 1);
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 2);
+}
+
+async fn receipts_and_emails_name_the_provider_the_operator_configured(engine: Engine) {
+    let app = TestApp::spawn_configured(engine, |config| {
+        config.provider = baobao_domain::receipt::Provider {
+            legal_name: "Example Kids Ltd.".into(),
+            support_email: Some("help@kids.example".into()),
+            support_phone: None,
+            postal_address: None,
+            complaints: Some("the consumer mediation board".into()),
+        };
+    })
+    .await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscribed = app.subscribe(&parent, &plan).await;
+    let provider = &subscribed["receipt"]["body"]["provider"];
+    assert_eq!(provider["legal_name"], "Example Kids Ltd.", "{subscribed}");
+    assert_eq!(provider["complaints"], "the consumer mediation board");
+    app.assert_receipt_verifies(&subscribed["receipt"]).await;
+    let email = app.queued_email(&parent, "subscription_confirmed", baobao_domain::Locale::En).await;
+    assert!(email.contains("Example Kids Ltd.") && email.contains("Questions: help@kids.example"), "{email}");
 }
 
 /// The simulated clock stands still, so the deadline itself can be reached:
