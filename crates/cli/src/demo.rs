@@ -39,6 +39,9 @@ pub async fn run(url: &str, serve: ServeArgs) -> Result<()> {
     let mut config = serve.config();
     config.clock = ClockMode::Simulated;
     config.gateway = GatewayMode::Simulated;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{}", serve.listen));
+    }
     if !config.provider.is_set() {
         // An example provider, so that receipts and emails show where its name goes.
         config.provider = baobao_domain::receipt::Provider {

@@ -82,6 +82,9 @@ struct ServeArgs {
     /// Where complaints go when support did not settle them (mediation, a regulator).
     #[arg(long, env = "BAOBAO_PROVIDER_COMPLAINTS")]
     provider_complaints: Option<String>,
+    /// The portal's public address (`https://…`), for links in emails.
+    #[arg(long, env = "BAOBAO_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -208,6 +211,7 @@ impl ServeArgs {
                 postal_address: self.provider_address.clone(),
                 complaints: self.provider_complaints.clone(),
             },
+            public_url: self.public_url.clone(),
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }

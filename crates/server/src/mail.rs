@@ -118,6 +118,14 @@ fn refund_lines(t: &T, refunds: &serde_json::Value, zone: &str) -> String {
         .join("\n")
 }
 
+/// What every email carries besides its message: who sent it, and where
+/// the portal is (for links to the receipt an email talks about).
+pub struct Letterhead<'a> {
+    pub provider: &'a Provider,
+    /// The portal's public address, e.g. `https://baobao.example`.
+    pub public_url: Option<&'a str>,
+}
+
 /// Who sent it and how to reach them, under every email.
 fn provider_lines(t: &T, provider: &Provider) -> String {
     if !provider.is_set() {
@@ -150,7 +158,7 @@ pub fn render(
     to: &str,
     payload: &serde_json::Value,
     message_id: &str,
-    provider: &Provider,
+    letterhead: &Letterhead<'_>,
 ) -> Email {
     let t = T::new(locale);
     let receipt = &payload["receipt"];
@@ -187,7 +195,12 @@ pub fn render(
     if payload["after_request"] == true {
         body_text = format!("{body_text}\n\n{}", t.get("email-refund_issued-after-request"));
     }
-    let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, provider));
+    // The receipt it talks about, on the portal (sign-in required).
+    if let (Some(base), Some(id)) = (letterhead.public_url, receipt["id"].as_str()) {
+        let link = format!("{}/receipts/{id}", base.trim_end_matches('/'));
+        body_text = format!("{body_text}\n\n{}", t.arg("email-receipt-link", "link", link));
+    }
+    let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, letterhead.provider));
     let attachments = if receipt.is_null() {
         Vec::new()
     } else {

@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The provider: on every receipt, page footer and email.
     pub provider: baobao_domain::receipt::Provider,
+    /// The portal's public address, for links in emails; none: no links.
+    pub public_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -64,6 +66,7 @@ impl ServerConfig {
             sign_ins_per_address_per_minute: Self::SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT,
             trusted_proxies: Vec::new(),
             provider: baobao_domain::receipt::Provider::default(),
+            public_url: None,
         }
     }
 }

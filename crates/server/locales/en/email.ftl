@@ -31,3 +31,4 @@ email-deletion_certificate-body-retention = As the terms of your ended subscript
 email-provider-contact = Questions: { $contact }
 email-provider-letters = Letters: { $address }
 email-provider-complaints = Not settled with us? { $route }
+email-receipt-link = See this receipt online: { $link }

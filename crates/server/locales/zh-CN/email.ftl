@@ -31,3 +31,4 @@ email-deletion_certificate-body-retention = 根据您已结束订阅的条款，
 email-provider-contact = 如有疑问：{ $contact }
 email-provider-letters = 书面通知请寄：{ $address }
 email-provider-complaints = 未能与我们解决？{ $route }
+email-receipt-link = 在线查看此回执：{ $link }

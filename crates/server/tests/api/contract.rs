@@ -12,6 +12,7 @@ use baobao_domain::receipt::{
 };
 use baobao_domain::{Currency, Locale, Money};
 use baobao_server::keys::SigningKeys;
+use baobao_server::mail::Letterhead;
 use baobao_server::receipts::{self, ReceiptDocument};
 use jiff::Timestamp;
 use serde_json::json;
@@ -303,7 +304,9 @@ fn every_email_in_both_languages() {
     for (template, variant, payload) in emails() {
         for locale in [Locale::En, Locale::ZhCn] {
             let (to, id) = ("parent@example.com", "<msg_example@baobao>");
-            let email = baobao_server::mail::render(template, locale, to, &payload, id, &provider());
+            let provider = provider();
+            let letterhead = Letterhead { provider: &provider, public_url: Some("https://portal.example") };
+            let email = baobao_server::mail::render(template, locale, to, &payload, id, &letterhead);
             let attachments: Vec<&str> = email.attachments.iter().map(|(name, _)| name.as_str()).collect();
             let text = format!(
                 "Subject: {}\nAttachments: {}\n\n{}",

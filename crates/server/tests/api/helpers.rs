@@ -228,7 +228,10 @@ impl TestApp {
             "guardian@example.com",
             &payload,
             "<m@baobao>",
-            &self.state.config.provider,
+            &baobao_server::mail::Letterhead {
+                provider: &self.state.config.provider,
+                public_url: self.state.config.public_url.as_deref(),
+            },
         )
         .text
     }
