@@ -189,3 +189,6 @@ receipt-gateway-reference = Payment reference
 receipt-provider = Issued by
 receipt-contact = Contact
 receipt-complaints = Complaints, if not settled with us
+footer-letters = Letters:
+footer-complaints = Not settled with us?
+plan-provided-by = Provided by

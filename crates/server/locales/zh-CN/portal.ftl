@@ -189,3 +189,6 @@ receipt-gateway-reference = 付款参考号
 receipt-provider = 出具方
 receipt-contact = 联系方式
 receipt-complaints = 未能解决时的投诉途径
+footer-letters = 书面通知请寄：
+footer-complaints = 未能与我们解决？
+plan-provided-by = 服务提供方：

@@ -61,7 +61,7 @@ impl axum::extract::FromRequestParts<AppState> for StaffPage {
         let path = if shown_again && path != "/console/logout" { path } else { "/console".to_owned() };
         match staff_of(state, &parts.headers).await {
             Some(staff) => {
-                let page = session::staff_context(&parts.headers, &path, Some(&staff.token));
+                let page = session::staff_context(&parts.headers, &path, Some(&staff.token), &state.config.provider);
                 Ok(StaffPage { staff, page })
             }
             None => Err(see_other(&format!("/console/login?next={}", session::url_escape(&path)))),
@@ -79,13 +79,17 @@ fn calendar(zone: &str) -> Calendar {
 
 // ------------------------------------------------------------------ sign in
 
-pub async fn login_page(headers: HeaderMap, Query(query): Query<NextQuery>) -> PageResult {
-    let page = session::staff_context(&headers, "/console/login", None);
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> PageResult {
+    let page = session::staff_context(&headers, "/console/login", None, &state.config.provider);
     sign_in_page(page, &STAFF_SIGN_IN, query.next.as_deref())
 }
 
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
-    let page = session::staff_context(&headers, "/console/login", None);
+    let page = session::staff_context(&headers, "/console/login", None, &state.config.provider);
     sign_in_with_form(&state, &headers, page, &STAFF_SIGN_IN, form).await
 }
 

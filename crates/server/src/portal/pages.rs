@@ -49,8 +49,9 @@ fn require(
     headers: &HeaderMap,
     path: &str,
 ) -> Result<(SignedInGuardian, PageContext), PortalError> {
-    let guardian = guardian.0.ok_or_else(|| PortalError::sign_in(path.to_owned()))?;
-    let page = session::context(headers, path, Some(&guardian));
+    let MaybeGuardian(guardian, provider) = guardian;
+    let guardian = guardian.ok_or_else(|| PortalError::sign_in(path.to_owned()))?;
+    let page = session::context(headers, path, Some(&guardian), &provider);
     Ok((guardian, page))
 }
 
@@ -151,7 +152,7 @@ pub async fn login_page(headers: HeaderMap, guardian: MaybeGuardian, Query(query
     if guardian.0.is_some() {
         return Ok(see_other(&local_path(query.next.as_deref(), "/services")));
     }
-    sign_in_page(session::context(&headers, "/login", None), &GUARDIAN_SIGN_IN, query.next.as_deref())
+    sign_in_page(session::context(&headers, "/login", None, &guardian.1), &GUARDIAN_SIGN_IN, query.next.as_deref())
 }
 
 #[derive(Deserialize)]
@@ -198,7 +199,7 @@ pub async fn sign_in_with_form(
 }
 
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> PageResult {
-    let page = session::context(&headers, "/login", None);
+    let page = session::context(&headers, "/login", None, &state.config.provider);
     sign_in_with_form(&state, &headers, page, &GUARDIAN_SIGN_IN, form).await
 }
 
@@ -235,7 +236,7 @@ pub async fn signup_page(headers: HeaderMap, guardian: MaybeGuardian) -> PageRes
     if guardian.0.is_some() {
         return Ok(see_other("/services"));
     }
-    let page = session::context(&headers, "/signup", None);
+    let page = session::context(&headers, "/signup", None, &guardian.1);
     let locale = page.t.tag().to_owned();
     ok(SignupPage {
         page,
@@ -259,7 +260,7 @@ pub struct SignupForm {
 }
 
 pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignupForm>) -> PageResult {
-    let page = session::context(&headers, "/signup", None);
+    let page = session::context(&headers, "/signup", None, &state.config.provider);
     page.check_csrf(&form.csrf)?;
     let input = SignUpInput {
         guardian: GuardianInput {
@@ -310,10 +311,11 @@ pub async fn logout(
     guardian: MaybeGuardian,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    let Some(guardian) = guardian.0 else {
+    let MaybeGuardian(signed, provider) = guardian;
+    let Some(guardian) = signed else {
         return Ok(see_other("/login"));
     };
-    let page = session::context(&headers, "/logout", Some(&guardian));
+    let page = session::context(&headers, "/logout", Some(&guardian), &provider);
     page.check_csrf(&form.csrf)?;
     crate::auth::sign_out(&state, &guardian.token).await.map_err(api(&page))?;
     Ok(with_cookie(see_other("/login"), session::set_cookie(&headers, SESSION_COOKIE, "", 0)))

@@ -16,6 +16,8 @@ use baobao_domain::ids::FamilyId;
 use baobao_store::Guardian;
 use sha2::{Digest, Sha256};
 
+use baobao_domain::receipt::Provider;
+
 use crate::auth::{Caller, Principal};
 use crate::i18n::T;
 use crate::state::AppState;
@@ -58,6 +60,8 @@ pub struct PageContext {
     pub path: String,
     /// A staff console page (its own navigation).
     pub console: bool,
+    /// Who provides the service, for the footer.
+    pub provider: Provider,
 }
 
 impl PageContext {
@@ -112,7 +116,8 @@ fn percent_decoded(text: &str) -> Option<String> {
 }
 
 /// The signed-in guardian, if the session cookie is valid.
-pub struct MaybeGuardian(pub Option<SignedInGuardian>);
+/// The signed-in guardian if any, and the provider every page's footer names.
+pub struct MaybeGuardian(pub Option<SignedInGuardian>, pub Provider);
 
 #[derive(Clone, Debug)]
 pub struct SignedInGuardian {
@@ -144,13 +149,18 @@ impl FromRequestParts<AppState> for MaybeGuardian {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(MaybeGuardian(signed_in(state, &parts.headers).await))
+        Ok(MaybeGuardian(signed_in(state, &parts.headers).await, state.config.provider.clone()))
     }
 }
 
 /// The page context: locale from the switch cookie, else the guardian's
 /// setting, else `Accept-Language`; the CSRF token for this visitor.
-pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardian>) -> PageContext {
+pub fn context(
+    headers: &HeaderMap,
+    path: &str,
+    guardian: Option<&SignedInGuardian>,
+    provider: &Provider,
+) -> PageContext {
     let locale = cookie(headers, LANG_COOKIE)
         .and_then(|tag| Locale::parse(&tag))
         .or_else(|| guardian.map(|g| g.guardian.locale))
@@ -177,6 +187,7 @@ pub fn context(headers: &HeaderMap, path: &str, guardian: Option<&SignedInGuardi
         set_cookies,
         path: path.to_owned(),
         console: false,
+        provider: provider.clone(),
     }
 }
 
@@ -186,8 +197,8 @@ pub const STAFF_SESSION_COOKIE: &str = "baobao_staff_session";
 /// A console page's context: the language from the switch or the
 /// browser, the CSRF token derived from the staff session (or the
 /// double-submit cookie before sign-in).
-pub fn staff_context(headers: &HeaderMap, path: &str, staff_token: Option<&str>) -> PageContext {
-    let mut page = context(headers, path, None);
+pub fn staff_context(headers: &HeaderMap, path: &str, staff_token: Option<&str>, provider: &Provider) -> PageContext {
+    let mut page = context(headers, path, None, provider);
     if let Some(token) = staff_token {
         page.csrf = derived_csrf(token);
         page.set_cookies.clear();

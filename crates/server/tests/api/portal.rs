@@ -13,7 +13,44 @@ baobao_store::on_both_engines!(
     forms_without_a_matching_csrf_token_change_nothing,
     repeated_wrong_passwords_pause_the_account,
     double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks_land_on_it,
+    every_page_names_the_provider_and_how_to_reach_it,
 );
+
+async fn every_page_names_the_provider_and_how_to_reach_it(engine: Engine) {
+    let app = TestApp::spawn_configured(engine, |config| {
+        config.provider = baobao_domain::receipt::Provider {
+            legal_name: "Example Kids Ltd.".into(),
+            support_email: Some("help@kids.example".into()),
+            support_phone: Some("+86 21 5555 0100".into()),
+            postal_address: Some("88 Example Road, Shanghai".into()),
+            complaints: Some("the consumer mediation board".into()),
+        };
+    })
+    .await;
+    let client = client();
+    for path in ["/login", "/signup", "/console/login"] {
+        let page = client.get(format!("{}{path}", app.address)).send().await.unwrap().text().await.unwrap();
+        for shown in [
+            "Example Kids Ltd.",
+            "mailto:help@kids.example",
+            "+86 21 5555 0100",
+            "88 Example Road",
+            "the consumer mediation board",
+        ] {
+            assert!(page.contains(shown), "{path} does not show {shown}: {page}");
+        }
+    }
+    let zh = client
+        .get(format!("{}/login", app.address))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("书面通知请寄：") && zh.contains("Example Kids Ltd."), "{zh}");
+}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
