@@ -215,7 +215,7 @@ test('中文：注册、订阅、在周期结束时取消、撤回取消', async
   await signUp(page, { name: '王芳', email: 'wang@example.com', locale: 'zh-CN' });
   await page.getByRole('heading', { name: '套餐' }).waitFor();
   await page.getByRole('link', { name: '查看条款并订阅' }).first().click();
-  await page.getByText('每月 39.00 CNY').first().waitFor();
+  await page.getByText('每月 39.00 元').first().waitFor();
   await page.getByText(/书面通知请寄至：上海市徐汇区示例路 88 号/).waitFor();
   await shot(page, 'plan-zh-CN');
   await page.getByLabel('我已阅读并接受以上条款。').check();

@@ -158,6 +158,16 @@ impl Money {
     }
 
     /// "39.00 CNY", for plain-language text.
+    /// As a reader of `locale` writes it: in Chinese, renminbi is "元"
+    /// (`39.00 元`); other currencies keep their ISO code, as in English.
+    pub fn display_in(&self, locale: crate::Locale) -> String {
+        let text = self.display();
+        match (locale, self.currency == Currency::CNY) {
+            (crate::Locale::ZhCn, true) => format!("{} 元", text.trim_end_matches(" CNY")),
+            _ => text,
+        }
+    }
+
     pub fn display(&self) -> String {
         let digits = self.currency.minor_digits();
         if digits == 0 {
@@ -195,6 +205,15 @@ enum Rounding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renminbi_reads_yuan_in_chinese_and_cny_in_english() {
+        let price = Money::new(3900, Currency::CNY).unwrap();
+        assert_eq!(price.display_in(crate::Locale::ZhCn), "39.00 元");
+        assert_eq!(price.display_in(crate::Locale::En), "39.00 CNY");
+        let dollars = Money::new(500, Currency::parse("USD").unwrap()).unwrap();
+        assert_eq!(dollars.display_in(crate::Locale::ZhCn), "5.00 USD");
+    }
 
     fn cny(amount_minor: i64) -> Money {
         Money::new(amount_minor, Currency::CNY).unwrap()

@@ -432,7 +432,7 @@ impl Policy {
     /// The terms in plain language, one line per topic, in a fixed order.
     pub fn render(&self, locale: Locale) -> Vec<TermsLine> {
         let zh = locale == Locale::ZhCn;
-        let price = self.price.display();
+        let price = self.price.display_in(locale);
         let period = period_words(self.period, locale);
         let mut lines = Vec::new();
         let mut push = |topic: &'static str, text: String| lines.push(TermsLine { topic, text });
@@ -478,11 +478,14 @@ impl Policy {
                 (EarlyTerminationFee::None, true) => "提前结束不收取违约金。".to_owned(),
                 (EarlyTerminationFee::None, false) => "Ending early costs no fee.".to_owned(),
                 (EarlyTerminationFee::Fixed(fee), true) => {
-                    format!("在承诺期结束前终止，需支付 {} 的提前解约费，但不超过尚未收取的承诺期费用。", fee.display())
+                    format!(
+                        "在承诺期结束前终止，需支付 {} 的提前解约费，但不超过尚未收取的承诺期费用。",
+                        fee.display_in(locale)
+                    )
                 }
                 (EarlyTerminationFee::Fixed(fee), false) => format!(
                     "Ending before the commitment ends costs an early-termination fee of {}, never more than the committed charges not yet billed.",
-                    fee.display()
+                    fee.display_in(locale)
                 ),
                 (EarlyTerminationFee::PercentOfRemaining(p), true) => {
                     format!("在承诺期结束前终止，需支付尚未收取的承诺期费用的 {p}% 作为提前解约费。")
@@ -787,6 +790,6 @@ mod tests {
         let en = policy.render(Locale::En);
         assert_eq!(en[0].text, "399.00 CNY every year, renewing automatically until you cancel.");
         let zh = policy.render(Locale::ZhCn);
-        assert_eq!(zh[0].text, "每年399.00 CNY，到期自动续费，除非您取消。");
+        assert_eq!(zh[0].text, "每年399.00 元，到期自动续费，除非您取消。");
     }
 }

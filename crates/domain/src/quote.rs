@@ -271,8 +271,8 @@ impl QuoteOption {
     pub fn explain(&self, locale: Locale, calendar: &crate::calendar::Calendar) -> String {
         let effective = calendar.date_text(self.effective_at);
         let delete = calendar.date_text(self.delete_at);
-        let refund = self.refund.display();
-        let fee = self.fee.display();
+        let refund = self.refund.display_in(locale);
+        let fee = self.fee.display_in(locale);
         let zh = locale == Locale::ZhCn;
         let mut text = match (self.reason, zh) {
             (OptionReason::CoolingOff, true) => {

@@ -82,8 +82,8 @@ impl Mailer for SmtpMailer {
     }
 }
 
-fn money(value: &serde_json::Value) -> String {
-    serde_json::from_value::<Money>(value.clone()).map(|m| m.display()).unwrap_or_default()
+fn money(value: &serde_json::Value, locale: Locale) -> String {
+    serde_json::from_value::<Money>(value.clone()).map(|m| m.display_in(locale)).unwrap_or_default()
 }
 
 fn date(value: &serde_json::Value, zone: &str) -> String {
@@ -104,9 +104,9 @@ fn refund_lines(t: &T, refunds: &serde_json::Value, zone: &str) -> String {
             let line = match r["period_start"].as_str() {
                 Some(_) => t.args(
                     "email-refund-line-period",
-                    &[("amount", money(&r["amount"])), ("period", date(&r["period_start"], zone))],
+                    &[("amount", money(&r["amount"], t.locale)), ("period", date(&r["period_start"], zone))],
                 ),
-                None => t.args("email-refund-line", &[("amount", money(&r["amount"]))]),
+                None => t.args("email-refund-line", &[("amount", money(&r["amount"], t.locale))]),
             };
             match r["reference"].as_str() {
                 Some(reference) => format!("{line} ({})", t.arg("email-refund-reference", "reference", reference)),
@@ -172,10 +172,10 @@ pub fn render(
         ("date", date(&body["issued_at"], zone)),
         ("received", date(&body["received_at"], zone)),
         ("effective", date(&body["effective_at"], zone)),
-        ("refund", money(&body["refund"])),
-        ("fee", money(if body["fee"].is_null() { &payload["fee"] } else { &body["fee"] })),
+        ("refund", money(&body["refund"], t.locale)),
+        ("fee", money(if body["fee"].is_null() { &payload["fee"] } else { &body["fee"] }, t.locale)),
         ("renews", date(&payload["renews_at"], zone)),
-        ("price", money(&payload["price"])),
+        ("price", money(&payload["price"], t.locale)),
         ("cancel_by", date(&payload["cancel_by"], zone)),
         ("ends", date(&payload["ends_if_cancelled_now"], zone)),
         ("ended", date(&payload["effective_at"], zone)),

@@ -244,7 +244,11 @@ async fn history(
             when: e.created_at,
             source: String::new(),
             at: local_time(zone, e.created_at),
-            what: format!("{} {}", t.get(&format!("kind-{}", e.kind)), crate::portal::pages::money(&e.amount)),
+            what: format!(
+                "{} {}",
+                t.get(&format!("kind-{}", e.kind)),
+                crate::portal::pages::money(&e.amount, t.locale)
+            ),
             detail: e.note.clone(),
         })
         .collect();
@@ -711,7 +715,7 @@ pub async fn finance(State(state): State<AppState>, signed_in: StaffPage) -> Pag
             family_id: f.family_id,
             what: page.t.get(&format!("kind-{}", f.kind)),
             amount: baobao_domain::money::Currency::parse(&f.amount.currency)
-                .map(|currency| Money { amount_minor: f.amount.amount_minor, currency }.display())
+                .map(|currency| Money { amount_minor: f.amount.amount_minor, currency }.display_in(page.t.locale))
                 .unwrap_or_default(),
             detail: page.t.args(
                 "console-failed-detail",

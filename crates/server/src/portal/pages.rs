@@ -345,9 +345,9 @@ async fn plan_name(state: &AppState, plan_id: &str, t: &crate::i18n::T) -> Strin
     }
 }
 
-pub fn money(view: &crate::views::MoneyView) -> String {
+pub fn money(view: &crate::views::MoneyView, locale: Locale) -> String {
     baobao_domain::Currency::parse(&view.currency)
-        .map(|currency| Money { amount_minor: view.amount_minor, currency }.display())
+        .map(|currency| Money { amount_minor: view.amount_minor, currency }.display_in(locale))
         .unwrap_or_else(|_| format!("{} {}", view.amount_minor, view.currency))
 }
 
@@ -370,7 +370,7 @@ async fn service_row(state: &AppState, view: &SubscriptionView, page: &PageConte
         id: view.id.clone(),
         plan_name: plan_name(state, &view.plan_id, t).await,
         status: t.get(&format!("status-{}", view.status)),
-        price: money(&view.price),
+        price: money(&view.price, t.locale),
         period: format!(
             "{} – {}",
             local_date(calendar, view.current_period.start),
@@ -504,12 +504,15 @@ pub fn option_rows(t: &crate::i18n::T, calendar: &Calendar, quote: &crate::views
             effective: local_time(calendar, o.effective_at),
             renewals: match o.renewals_before_effective {
                 0 => t.get("cancel-renewals-none"),
-                n => t.args("cancel-renewals-cost", &[("count", n.to_string()), ("cost", money(&o.renewals_cost))]),
+                n => t.args(
+                    "cancel-renewals-cost",
+                    &[("count", n.to_string()), ("cost", money(&o.renewals_cost, t.locale))],
+                ),
             },
             // One option only (the cooling-off period): nothing to choose, so it is chosen.
             checked: quote.options.len() == 1,
-            refund: money(&o.refund),
-            fee: money(&o.fee),
+            refund: money(&o.refund, t.locale),
+            fee: money(&o.fee, t.locale),
             data_until: local_date(calendar, o.delete_at),
             explanation: o.explanation.clone(),
         })
@@ -647,7 +650,8 @@ struct PlansPage {
 }
 
 fn price_line(t: &crate::i18n::T, policy: &serde_json::Value) -> String {
-    let price = serde_json::from_value::<Money>(policy["price"].clone()).map(|m| m.display()).unwrap_or_default();
+    let price =
+        serde_json::from_value::<Money>(policy["price"].clone()).map(|m| m.display_in(t.locale)).unwrap_or_default();
     let period = serde_json::from_value::<baobao_domain::PeriodLength>(policy["period"].clone())
         .map(|p| baobao_domain::policy::period_words(p, t.locale))
         .unwrap_or_default();
@@ -921,9 +925,9 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
     };
     match body {
         ReceiptBody::Subscription(r) => {
-            rows.push((t.get("receipt-price"), r.price.display()));
+            rows.push((t.get("receipt-price"), r.price.display_in(t.locale)));
             if let Some(first) = r.first_charge {
-                rows.push((t.get("receipt-first-charge"), first.display()));
+                rows.push((t.get("receipt-first-charge"), first.display_in(t.locale)));
             }
             rows.push(terms(&r.terms));
             None
@@ -932,8 +936,8 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             rows.push((t.get("receipt-received"), local_time(calendar, r.received_at)));
             rows.push((t.get("receipt-effective"), local_time(calendar, r.effective_at)));
             rows.push((t.get("receipt-option"), t.get(&format!("option-{}", r.option))));
-            rows.push((t.get("receipt-refund"), r.refund.display()));
-            rows.push((t.get("receipt-fee"), r.fee.display()));
+            rows.push((t.get("receipt-refund"), r.refund.display_in(t.locale)));
+            rows.push((t.get("receipt-fee"), r.fee.display_in(t.locale)));
             rows.push((t.get("receipt-data-until"), local_date(calendar, r.export_until)));
             rows.push(terms(&r.terms));
             Some(if r.option == "now" {
@@ -947,19 +951,19 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             None
         }
         ReceiptBody::Charge(r) => {
-            rows.push((t.get("receipt-charge"), r.charge.display()));
+            rows.push((t.get("receipt-charge"), r.charge.display_in(t.locale)));
             if let Some(reference) = &r.gateway_reference {
                 rows.push((t.get("receipt-gateway-reference"), reference.clone()));
             }
             None
         }
         ReceiptBody::Refund(r) => {
-            rows.push((t.get("receipt-refund"), r.refund.display()));
+            rows.push((t.get("receipt-refund"), r.refund.display_in(t.locale)));
             rows.push((t.get("receipt-gateway-reference"), r.movement.gateway_reference.clone()));
             None
         }
         ReceiptBody::Fee(r) => {
-            rows.push((t.get("receipt-fee"), r.fee.display()));
+            rows.push((t.get("receipt-fee"), r.fee.display_in(t.locale)));
             rows.push((t.get("receipt-gateway-reference"), r.movement.gateway_reference.clone()));
             None
         }
@@ -1032,7 +1036,7 @@ pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardi
             date: local_time(&calendar, e.created_at),
             kind: page.t.get(&format!("kind-{}", e.kind)),
             amount: baobao_domain::money::Currency::parse(&e.amount.currency)
-                .map(|currency| Money { amount_minor: e.amount.amount_minor, currency }.display())
+                .map(|currency| Money { amount_minor: e.amount.amount_minor, currency }.display_in(page.t.locale))
                 .unwrap_or_default(),
             status: match (e.status.as_str(), &e.gateway_reference) {
                 ("succeeded", Some(reference)) => page.t.arg("money-succeeded", "reference", reference.clone()),

@@ -158,7 +158,7 @@ async fn the_billing_run_reminds_before_every_renewal_once(engine: Engine) {
         smtp.messages().into_iter().find(|m| m["subject"].as_str().unwrap().contains("续费")).expect("a reminder");
     assert_eq!(reminder["subject"], "月度会员 将于 2027-02-10 10:00 续费");
     let text = reminder["text"].as_str().unwrap();
-    assert!(text.contains("39.00 CNY") && text.contains("2027-02-07 10:00"), "{text}");
+    assert!(text.contains("39.00 元") && text.contains("2027-02-07 10:00"), "{text}");
     // The next period gets its own reminder.
     app.set_clock("2027-03-05T00:00:00Z").await;
     let run = app.billing_run().await;
