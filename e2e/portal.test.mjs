@@ -420,8 +420,20 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
       const subscribed = await api('POST', '/v1/subscriptions', { plan_id: plans.monthly.id, accept_policy_sha256: plans.monthly.policy.sha256 }, token);
       assert.equal(subscribed.status, 201, JSON.stringify(subscribed.json));
       const family = subscribed.json.subscription.family_id;
-      const child = await api('POST', `/v1/families/${family}/children`, { name: '小明', birth_date: '2019-03-01', consent: true }, token);
-      assert.equal(child.status, 201, JSON.stringify(child.json));
+      // The parent adds their child in the portal: refused without the consent box ticked, then added.
+      await page.goto(`${base}/data`);
+      await page.locator('#child-name').fill('小明');
+      await page.locator('#child-birth').fill('2019-03-01');
+      await page.locator('form[action="/data/children"] button').click();
+      await page.locator('#child-error').waitFor();
+      assert.equal(await page.locator('#child-name').inputValue(), '小明', 'what was typed is kept');
+      await page.locator('#child-birth').fill('2019-03-01');
+      await page.locator('form[action="/data/children"] input[name=consent]').check();
+      await page.locator('form[action="/data/children"] button').click();
+      await page.waitForURL(/\/data\?child=added/);
+      await page.locator('#children-title ~ ul li', { hasText: '小明' }).waitFor();
+      const children = await api('GET', `/v1/families/${family}/children`, null, token);
+      assert.equal(children.json.length ?? children.json.children?.length, 1, JSON.stringify(children.json));
       const measure = async (name) => {
         const seen = await layout(page);
         assert.equal(seen.sideways, false, `${name} at ${width} px in ${language} scrolls sideways`);

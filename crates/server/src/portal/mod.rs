@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/data/exports", post(pages::request_export))
         .route("/data/exports/{id}", get(pages::download_export))
         .route("/data/deletion", post(pages::request_deletion))
+        .route("/data/children", post(pages::add_child))
         .route("/console", get(console::home))
         .route("/console/login", get(console::login_page).post(console::login))
         .route("/console/logout", post(console::logout))

@@ -1085,6 +1085,18 @@ struct DataPage {
     exports: Vec<ExportRow>,
     services: Vec<(String, String)>,
     notice: Option<String>,
+    /// A refused deletion request.
+    error: Option<String>,
+    /// A refused new child, with what was typed.
+    child: ChildFormState,
+    /// The add-a-child form's key: a double-click adds one child.
+    form_key: String,
+}
+
+#[derive(Default)]
+pub struct ChildFormState {
+    name: String,
+    birth_date: String,
     error: Option<String>,
 }
 
@@ -1095,6 +1107,17 @@ async fn data_page_model(
     guardian: &SignedInGuardian,
     page: PageContext,
     error: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    data_page_with(state, guardian, page, error, ChildFormState::default(), status).await
+}
+
+async fn data_page_with(
+    state: &AppState,
+    guardian: &SignedInGuardian,
+    page: PageContext,
+    error: Option<String>,
+    child: ChildFormState,
     status: StatusCode,
 ) -> PageResult {
     let calendar = calendar_of(guardian);
@@ -1126,11 +1149,24 @@ async fn data_page_model(
         })
         .collect();
     let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.clone()).collect();
-    Ok(render(status, DataPage { page, children, exports, services, notice: None, error }))
+    let notice = (page.path == "/data?child=added").then(|| page.t.get("data-child-added"));
+    let form_key = crate::portal::once::form_key();
+    Ok(render(status, DataPage { page, children, exports, services, notice, error, child, form_key }))
 }
 
-pub async fn data(State(state): State<AppState>, headers: HeaderMap, guardian: MaybeGuardian) -> PageResult {
-    let (guardian, page) = require(guardian, &headers, "/data")?;
+#[derive(Deserialize)]
+pub struct DataQuery {
+    child: Option<String>,
+}
+
+pub async fn data(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Query(query): Query<DataQuery>,
+) -> PageResult {
+    let path = if query.child.as_deref() == Some("added") { "/data?child=added" } else { "/data" };
+    let (guardian, page) = require(guardian, &headers, path)?;
     data_page_model(&state, &guardian, page, None, StatusCode::OK).await
 }
 
@@ -1159,6 +1195,54 @@ pub async fn download_export(
         return Err(PortalError::api(page, ApiError::conflict("export_not_ready").with("status", export.status)));
     }
     crate::api::children::serve_export(&state, &export, request).await.map_err(api(&page))
+}
+
+#[derive(Deserialize)]
+pub struct ChildForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    form_key: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    birth_date: String,
+    consent: Option<String>,
+}
+
+/// A guardian adds a child, consenting (an unticked box they tick) to the
+/// processing the terms describe; a double-click adds one child.
+pub async fn add_child(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Form(form): Form<ChildForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    page.check_csrf(&form.csrf)?;
+    let family_id = guardian.family_id().clone();
+    let fields = format!("{}\n{}\n{}", form.name, form.birth_date, form.consent.is_some());
+    crate::portal::once::once(&state, &family_id, "add_child", &form.form_key, &fields, || async {
+        let input = crate::services::children::ChildInput {
+            name: form.name.clone(),
+            birth_date: form.birth_date.clone(),
+            consent: form.consent.is_some(),
+        };
+        match crate::services::children::add_child(&state, &guardian.caller(), &family_id, input).await {
+            Ok(_) => Ok(see_other("/data?child=added")),
+            Err(error) if error.shown() == Shown::Inline => {
+                let message = messages::render(error.code, page.t.locale, &error.details);
+                let child = ChildFormState {
+                    name: form.name.clone(),
+                    birth_date: form.birth_date.clone(),
+                    error: Some(message),
+                };
+                data_page_with(&state, &guardian, page.clone(), None, child, error.status).await
+            }
+            Err(error) => Err(PortalError::api(page.clone(), error)),
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
