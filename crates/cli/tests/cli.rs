@@ -74,7 +74,7 @@ fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
     });
     let signed = baobao_domain::receipt::SignedBody {
         receipt_id: "rcp_0000000000000000000a".into(),
-        receipt_number: baobao_server::receipts::receipt_number(at, [1; 5]),
+        receipt_number: baobao_server::receipts::receipt_number(at, "Asia/Shanghai", [1; 5]),
         family_id: family.to_string(),
         issued_at: at,
         provider: None,

@@ -23,8 +23,10 @@ pub struct ReceiptDocument {
     pub signature: SignatureBlock,
 }
 
-/// Receipt numbers (回执号) read aloud on the phone: `BB-YYYYMMDD-XXXXXXXX`.
-pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
+/// Receipt numbers (回执号) read aloud on the phone: `BB-YYYYMMDD-XXXXXXXX`,
+/// dated as the family's calendar dates it (a receipt issued at 01:00 in
+/// Shanghai carries that day, not UTC's day before).
+pub fn receipt_number(issued_at: Timestamp, time_zone: &str, random: [u8; 5]) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut bits = u64::from_be_bytes([0, 0, 0, random[0], random[1], random[2], random[3], random[4]]);
     let mut suffix = String::with_capacity(8);
@@ -32,7 +34,8 @@ pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
         suffix.push(ALPHABET[(bits & 31) as usize] as char);
         bits >>= 5;
     }
-    let date = issued_at.strftime("%Y%m%d");
+    let zone = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let date = issued_at.to_zoned_datetime(zone).strftime("%Y%m%d");
     format!("BB-{date}-{suffix}")
 }
 
@@ -41,12 +44,13 @@ pub fn receipt_number(issued_at: Timestamp, random: [u8; 5]) -> String {
 pub fn issue(
     parts: &Parts,
     family_id: &FamilyId,
+    time_zone: &str,
     subject_id: &str,
     issued_at: Timestamp,
     body: ReceiptBody,
 ) -> Result<(StoredReceipt, ReceiptDocument), ApiError> {
     let id = ReceiptId::from_random(crate::random::random_bytes());
-    let number = receipt_number(issued_at, crate::random::random_bytes());
+    let number = receipt_number(issued_at, time_zone, crate::random::random_bytes());
     let kind = body.kind();
     let signed = SignedBody {
         receipt_id: id.as_str().to_owned(),
@@ -115,6 +119,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_receipt_number_carries_the_familys_local_date() {
+        // 01:00 on 10 January in Shanghai is still 9 January in UTC.
+        let at: Timestamp = "2027-01-09T17:00:00Z".parse().unwrap();
+        assert!(receipt_number(at, "Asia/Shanghai", [0; 5]).starts_with("BB-20270110-"));
+        assert!(receipt_number(at, "UTC", [0; 5]).starts_with("BB-20270109-"));
+        assert!(
+            receipt_number(at, "Not/AZone", [0; 5]).starts_with("BB-20270109-"),
+            "an unknown zone falls back to UTC"
+        );
+    }
+
+    #[test]
     fn an_issued_receipt_verifies_and_a_tampered_one_does_not() {
         let keys = SigningKeys::from_secret([3; 32]);
         let family = FamilyId::from_random([1; 16]);
@@ -129,7 +145,7 @@ mod tests {
         });
         let signed = SignedBody {
             receipt_id: ReceiptId::from_random([2; 16]).to_string(),
-            receipt_number: receipt_number(at, [9; 5]),
+            receipt_number: receipt_number(at, "UTC", [9; 5]),
             family_id: family.to_string(),
             issued_at: at,
             provider: None,

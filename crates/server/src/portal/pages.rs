@@ -863,6 +863,12 @@ pub async fn receipt(
     ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice))
 }
 
+/// A receipt's instant in the family's time zone, with its offset, so that
+/// a mediator elsewhere reads it right (the signed body keeps UTC).
+fn local_time_with_offset(calendar: &Calendar, instant: Timestamp) -> String {
+    calendar.zoned(instant).strftime("%Y-%m-%d %H:%M (UTC%:z)").to_string()
+}
+
 /// The printable page of any signed receipt, deletion certificates included.
 fn receipt_page(
     page: PageContext,
@@ -879,7 +885,7 @@ fn receipt_page(
     let mut rows = vec![(t.get("receipt-number"), number.clone())];
     let mut what_next = None;
     if let Some(signed) = &signed {
-        rows.push((t.get("receipt-issued"), local_time(calendar, signed.issued_at)));
+        rows.push((t.get("receipt-issued"), local_time_with_offset(calendar, signed.issued_at)));
         if let Some(provider) = &signed.provider {
             rows.push((t.get("receipt-provider"), provider.legal_name.clone()));
             let contact: Vec<&str> =
@@ -933,8 +939,8 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             None
         }
         ReceiptBody::Cancellation(r) => {
-            rows.push((t.get("receipt-received"), local_time(calendar, r.received_at)));
-            rows.push((t.get("receipt-effective"), local_time(calendar, r.effective_at)));
+            rows.push((t.get("receipt-received"), local_time_with_offset(calendar, r.received_at)));
+            rows.push((t.get("receipt-effective"), local_time_with_offset(calendar, r.effective_at)));
             rows.push((t.get("receipt-option"), t.get(&format!("option-{}", r.option))));
             rows.push((t.get("receipt-refund"), r.refund.display_in(t.locale)));
             rows.push((t.get("receipt-fee"), r.fee.display_in(t.locale)));
@@ -943,7 +949,7 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             Some(if r.option == "now" {
                 t.get("receipt-what-next-now")
             } else {
-                t.arg("receipt-what-next-scheduled", "date", local_time(calendar, r.effective_at))
+                t.arg("receipt-what-next-scheduled", "date", local_time_with_offset(calendar, r.effective_at))
             })
         }
         ReceiptBody::Withdrawal(r) => {
@@ -968,7 +974,7 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             None
         }
         ReceiptBody::DeletionCertificate(r) => {
-            rows.push((t.get("receipt-key-destroyed"), local_time(calendar, r.key_destroyed_at)));
+            rows.push((t.get("receipt-key-destroyed"), local_time_with_offset(calendar, r.key_destroyed_at)));
             let deleted = r
                 .deleted
                 .iter()

@@ -401,7 +401,14 @@ async fn charge_period(
                     },
                     gateway_reference: entry.gateway_reference.clone(),
                 });
-                let (stored, _) = crate::receipts::issue(parts, &subscription.family_id, entry.id.as_str(), now, body)?;
+                let (stored, _) = crate::receipts::issue(
+                    parts,
+                    &subscription.family_id,
+                    &subscription.time_zone,
+                    entry.id.as_str(),
+                    now,
+                    body,
+                )?;
                 tx.insert_receipt(&stored).await?;
             }
             Ok(true)

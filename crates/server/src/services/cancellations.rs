@@ -393,6 +393,7 @@ fn build(
     let (stored_receipt, receipt) = receipts::issue(
         state,
         &subscription.family_id,
+        &subscription.time_zone,
         cancellation_id.as_str(),
         now,
         ReceiptBody::Cancellation(fields),
@@ -577,7 +578,7 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
         },
     });
     let (stored_receipt, receipt) =
-        receipts::issue(state, &subscription.family_id, cancellation_id.as_str(), now, body)?;
+        receipts::issue(state, &subscription.family_id, &subscription.time_zone, cancellation_id.as_str(), now, body)?;
     tx.set_cancellation_status(&cancellation_id, CancellationStatus::Withdrawn, Some(now)).await?;
     subscription.status = running_status(subscription.current_position, subscription.current_period_paid);
     subscription.pending_cancellation_id = None;

@@ -182,9 +182,11 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         kept: kept(&holds, ledger_entries, receipts_kept, now),
         account_closed: removed.account_closed,
     };
+    let time_zone = tx.family(&deletion.family_id).await?.time_zone;
     let (stored, document) = receipts::issue(
         state,
         &deletion.family_id,
+        &time_zone,
         deletion.id.as_str(),
         now,
         ReceiptBody::DeletionCertificate(certificate),

@@ -169,7 +169,8 @@ impl Paid<'_> {
             ReceiptBody::Refund(RefundReceipt { refund: movement.amount, movement: shared })
         };
         let subject = movement.entry_id.as_str();
-        let (stored, document) = crate::receipts::issue(parts, &movement.family_id, subject, issued_at, body)?;
+        let (stored, document) =
+            crate::receipts::issue(parts, &movement.family_id, &self.subscription.time_zone, subject, issued_at, body)?;
         tx.insert_receipt(&stored).await?;
         Ok(document)
     }

@@ -65,7 +65,8 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         current_period: FirstPeriod { start: first.start, end: first.end, is_trial: first.is_trial() },
         first_charge: first_charge.as_ref().map(|c| Money { amount_minor: c.amount_minor, currency: c.currency }),
     });
-    let (stored_receipt, receipt) = receipts::issue(state, family_id, subscription.id.as_str(), now, body)?;
+    let (stored_receipt, receipt) =
+        receipts::issue(state, family_id, &family.time_zone, subscription.id.as_str(), now, body)?;
     let guardians = state.store.guardians_of(family_id).await?;
     let email = json!({"receipt": receipt, "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en}, "time_zone": family.time_zone});
     let hook = json!({
