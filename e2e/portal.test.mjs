@@ -454,6 +454,7 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
       await page.locator('form[action="/data/exports"] button').click();
       await page.waitForURL(/\/data/);
       await measure('data');
+      assert.equal(await page.locator('select[name=scope]').inputValue(), 'edu', 'the default deletes one service\'s data, never the account');
       await page.locator('select[name=scope]').selectOption('edu');
       await page.locator('input[name=confirm]').check();
       await page.locator('form[action="/data/deletion"] button').click();
