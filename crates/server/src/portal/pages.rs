@@ -1115,13 +1115,14 @@ async fn data_page_model(
     error: Option<String>,
     status: StatusCode,
 ) -> PageResult {
-    data_page_with(state, guardian, page, error, ChildFormState::default(), status).await
+    data_page_with(state, guardian, page, None, error, ChildFormState::default(), status).await
 }
 
 async fn data_page_with(
     state: &AppState,
     guardian: &SignedInGuardian,
     page: PageContext,
+    notice: Option<String>,
     error: Option<String>,
     child: ChildFormState,
     status: StatusCode,
@@ -1155,7 +1156,6 @@ async fn data_page_with(
         })
         .collect();
     let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.clone()).collect();
-    let notice = (page.path == "/data?child=added").then(|| page.t.get("data-child-added"));
     let form_key = crate::portal::once::form_key();
     Ok(render(status, DataPage { page, children, exports, services, notice, error, child, form_key }))
 }
@@ -1171,9 +1171,9 @@ pub async fn data(
     guardian: MaybeGuardian,
     Query(query): Query<DataQuery>,
 ) -> PageResult {
-    let path = if query.child.as_deref() == Some("added") { "/data?child=added" } else { "/data" };
-    let (guardian, page) = require(guardian, &headers, path)?;
-    data_page_model(&state, &guardian, page, None, StatusCode::OK).await
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    let notice = (query.child.as_deref() == Some("added")).then(|| page.t.get("data-child-added"));
+    data_page_with(&state, &guardian, page, notice, None, ChildFormState::default(), StatusCode::OK).await
 }
 
 pub async fn request_export(
@@ -1243,7 +1243,7 @@ pub async fn add_child(
                     birth_date: form.birth_date.clone(),
                     error: Some(message),
                 };
-                data_page_with(&state, &guardian, page.clone(), None, child, error.status).await
+                data_page_with(&state, &guardian, page.clone(), None, None, child, error.status).await
             }
             Err(error) => Err(PortalError::api(page.clone(), error)),
         }

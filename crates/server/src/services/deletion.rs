@@ -192,7 +192,11 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         ReceiptBody::DeletionCertificate(certificate),
     )?;
     tx.insert_receipt(&stored).await?;
-    certify(&mut tx, state, &deletion, &guardians, &stored.id, &document, removed.records, now).await?;
+    // A deletion the terms called for (retention) was not "asked for";
+    // one on request has the plain wording (no variant).
+    let variant = (deletion.cause == "retention").then_some("retention");
+    let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
+    certify(&mut tx, state, &deletion, &guardians, &stored.id, &email, removed.records, now).await?;
     tx.commit().await?;
     state.store.forget_deleted().await?;
     // The rows no longer name the files: remove them (a file another
@@ -293,19 +297,14 @@ async fn certify(
     deletion: &Deletion,
     guardians: &[Guardian],
     receipt_id: &ReceiptId,
-    document: &ReceiptDocument,
+    email: &serde_json::Value,
     records: i64,
     now: Timestamp,
 ) -> ApiResult<()> {
     // The guardians were read before their addresses were minimised: the
     // certificate still reaches them, and the outbox forgets the address once sent.
-    let time_zone = tx.family(&deletion.family_id).await?.time_zone;
-    // A deletion the terms called for (retention) was not "asked for";
-    // one on request has the plain wording (no variant).
-    let variant = (deletion.cause == "retention").then_some("retention");
-    let email = json!({"receipt": document, "time_zone": time_zone, "variant": variant});
     let event = receipt_id.as_str();
-    crate::services::outbox::email_guardians(tx, state, guardians, "deletion_certificate", event, &email).await?;
+    crate::services::outbox::email_guardians(tx, state, guardians, "deletion_certificate", event, email).await?;
     tx.complete_deletion(&deletion.id, receipt_id, now).await?;
     tx.audit(
         now,

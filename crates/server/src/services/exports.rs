@@ -72,22 +72,27 @@ pub fn export_path(data_dir: &Path, export_id: &ExportId) -> PathBuf {
     data_dir.join("exports").join(format!("{export_id}.zip"))
 }
 
-/// Asks for an export; it is built in the background.
-pub async fn request(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<ExportView> {
-    caller.require_family(family_id, &[], "family")?;
-    caller.require_guardian()?;
-    let now = state.clock.now();
-    let export = Export {
+/// A new export, waiting to be built.
+fn pending_export(family_id: &FamilyId, requested_by: String, now: jiff::Timestamp) -> Export {
+    Export {
         id: ExportId::from_random(random_bytes()),
         family_id: family_id.clone(),
         status: "pending".to_owned(),
-        requested_by: caller.actor(),
+        requested_by,
         file_sha256: None,
         size_bytes: None,
         error: None,
         created_at: now,
         finished_at: None,
-    };
+    }
+}
+
+/// Asks for an export; it is built in the background.
+pub async fn request(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<ExportView> {
+    caller.require_family(family_id, &[], "family")?;
+    caller.require_guardian()?;
+    let now = state.clock.now();
+    let export = pending_export(family_id, caller.actor(), now);
     let mut tx = state.store.begin().await?;
     tx.insert_export(&export).await?;
     tx.audit(
@@ -129,17 +134,7 @@ pub async fn run(state: &AppState, export_id: &ExportId) {
 /// the same archive the API builds, recorded as an export made by the operator.
 pub async fn write_file(state: &AppState, family_id: &FamilyId, path: &Path) -> ApiResult<(String, i64)> {
     let now = state.clock.now();
-    let export = Export {
-        id: ExportId::from_random(random_bytes()),
-        family_id: family_id.clone(),
-        status: "pending".to_owned(),
-        requested_by: "operator".to_owned(),
-        file_sha256: None,
-        size_bytes: None,
-        error: None,
-        created_at: now,
-        finished_at: None,
-    };
+    let export = pending_export(family_id, "operator".to_owned(), now);
     let mut tx = state.store.begin().await?;
     tx.insert_export(&export).await?;
     tx.audit(
