@@ -55,6 +55,9 @@ struct ServeArgs {
     /// Written notices received longer ago than this many days are refused.
     #[arg(long, env = "BAOBAO_WRITTEN_NOTICE_AGE_DAYS_MAX", default_value_t = ServerConfig::WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT)]
     written_notice_age_days_max: u32,
+    /// Days a ready export can be downloaded; then its file is destroyed.
+    #[arg(long, env = "BAOBAO_EXPORT_DAYS", default_value_t = ServerConfig::EXPORT_DAYS_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=365))]
+    export_days: u32,
     /// The time zone of the support office: "today" in the staff console.
     #[arg(long, env = "BAOBAO_STAFF_TIME_ZONE", default_value = "UTC")]
     staff_time_zone: String,
@@ -200,6 +203,7 @@ impl ServeArgs {
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
             written_notice_age_days_max: self.written_notice_age_days_max,
+            export_days: self.export_days,
             staff_time_zone: self.staff_time_zone.clone(),
             sign_ups_per_address_per_hour: self.sign_ups_per_address_per_hour,
             sign_ins_per_address_per_minute: self.sign_ins_per_address_per_minute,

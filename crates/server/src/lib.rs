@@ -27,6 +27,7 @@ pub mod portal;
 pub mod random;
 pub mod receipts;
 pub mod retry;
+pub mod sealed;
 pub mod services;
 pub mod state;
 pub mod vault;

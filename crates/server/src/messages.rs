@@ -129,6 +129,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("deletion_pending", "A deletion of this data is already under way.", "该数据的删除已在进行中。"),
     ("export_not_ready", "This export is not ready yet (status {status}).", "该导出尚未完成（状态：{status}）。"),
+    (
+        "export_gone",
+        "This export no longer exists: it expired, or a deletion covered its data, and its file and key were destroyed. Prepare a new export if you still need one.",
+        "该导出已不存在：它已过期，或其数据已被删除，文件和密钥均已销毁。如仍需要，请重新导出。",
+    ),
     ("busy", "The server is busy; nothing was changed. Retry shortly.", "服务器繁忙，未做任何更改，请稍后重试。"),
     (
         "database_unavailable",

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub mail_from: String,
     /// Written notices received longer ago than this are refused.
     pub written_notice_age_days_max: u32,
+    /// A ready export can be downloaded for this many days; then its file
+    /// and key are destroyed by the billing run.
+    pub export_days: u32,
     /// The support office's time zone, for "today" in the staff console.
     pub staff_time_zone: String,
     /// Sign-ups allowed per client address and hour (and as a burst).
@@ -49,6 +52,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub const MAIL_FROM_DEFAULT: &'static str = "baobao <no-reply@localhost>";
     pub const WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT: u32 = 90;
+    pub const EXPORT_DAYS_DEFAULT: u32 = 7;
     pub const SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT: u32 = 30;
     pub const SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT: u32 = 20;
 
@@ -61,6 +65,7 @@ impl ServerConfig {
             smtp_url: None,
             mail_from: Self::MAIL_FROM_DEFAULT.to_owned(),
             written_notice_age_days_max: Self::WRITTEN_NOTICE_AGE_DAYS_MAX_DEFAULT,
+            export_days: Self::EXPORT_DAYS_DEFAULT,
             staff_time_zone: "UTC".to_owned(),
             sign_ups_per_address_per_hour: Self::SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT,
             sign_ins_per_address_per_minute: Self::SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT,

@@ -10,9 +10,16 @@
 //! (crypto-shredding). Master-key rotation re-wraps the vault's data keys;
 //! records are not touched.
 //!
+//! Files made from children's data (exports, written-notice evidence) are
+//! sealed too, each under a file key of its own in the same vault
+//! (`crate::sealed`): destroying that key, or the family's keys, makes
+//! every copy of the file unreadable.
+//!
 //! Layout under the data directory:
-//! `master-keys/<id>.key` (hex; the newest is current), and
-//! `vault/<family>/<service>.key` (JSON: master key id, nonce, wrapped key).
+//! `master-keys/<id>.key` (hex; the newest is current),
+//! `vault/<family>/<service>.key` (JSON: master key id, nonce, wrapped key),
+//! and `vault/<family>/<name>.file-key` (the same, for one sealed file or
+//! set of files).
 //! With several servers, the data directory's `master-keys/` and `vault/`
 //! must be one shared volume.
 
@@ -72,6 +79,9 @@ struct WrappedKey {
 pub struct DataKey {
     cipher: XChaCha20Poly1305,
 }
+
+/// An unwrapped file key (see `crate::sealed`), used for one file and dropped.
+pub struct FileKey(pub(crate) [u8; 32]);
 
 /// A sealed record body: hex nonce and base64 ciphertext.
 pub struct Sealed {
@@ -146,17 +156,57 @@ impl Vault {
 
     fn key_path(&self, family_id: &str, service: &str) -> PathBuf {
         // Both are checked tokens (a prefixed id, a service name): safe as file names.
-        self.vault_dir.join(family_id).join(format!("{service}.key"))
+        self.vault_dir.join(family_id).join(format!("{service}.{DATA_KEY}"))
+    }
+
+    fn file_key_path(&self, family_id: &str, name: &str) -> PathBuf {
+        // A prefixed id and a fixed word or id: safe as file names.
+        self.vault_dir.join(family_id).join(format!("{name}.{FILE_KEY}"))
     }
 
     /// The data key of (family, service); created when `create` and missing.
     /// `None` when there is none — never created, or destroyed.
     pub fn data_key(&self, family_id: &str, service: &str, create: bool) -> Result<Option<DataKey>, VaultError> {
-        let path = self.key_path(family_id, service);
-        match fs::read(&path) {
-            Ok(bytes) => return self.unwrap(&path, &bytes).map(Some),
+        Ok(self.key_at(&self.key_path(family_id, service), create)?.map(|key| DataKey::new(&key)))
+    }
+
+    /// The key sealing one file (or one family's set of files) named `name`
+    /// (an export id, `evidence`); created when `create` and missing.
+    pub fn file_key(&self, family_id: &str, name: &str, create: bool) -> Result<Option<FileKey>, VaultError> {
+        Ok(self.key_at(&self.file_key_path(family_id, name), create)?.map(FileKey))
+    }
+
+    /// Destroys one file key; `true` when it existed.
+    pub fn destroy_file_key(&self, family_id: &str, name: &str) -> Result<bool, VaultError> {
+        let destroyed = shred(&self.file_key_path(family_id, name))?;
+        sync_and_prune(&self.vault_dir.join(family_id));
+        Ok(destroyed)
+    }
+
+    /// Every file key in the vault: (family id, name), for the sweep.
+    pub fn file_keys(&self) -> Result<Vec<(String, String)>, VaultError> {
+        let mut keys = Vec::new();
+        for family in fs::read_dir(&self.vault_dir).map_err(io(&self.vault_dir))? {
+            let family = family.map_err(io(&self.vault_dir))?.path();
+            let Some(family_id) = family.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+            let Ok(entries) = fs::read_dir(&family) else { continue };
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == FILE_KEY)
+                    && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+                {
+                    keys.push((family_id.clone(), name.to_owned()));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    fn key_at(&self, path: &Path, create: bool) -> Result<Option<[u8; 32]>, VaultError> {
+        match fs::read(path) {
+            Ok(bytes) => return self.unwrap_key(path, &bytes).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(VaultError::Io { path, source: e }),
+            Err(e) => return Err(VaultError::Io { path: path.to_owned(), source: e }),
         }
         if !create {
             return Ok(None);
@@ -166,12 +216,12 @@ impl Vault {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        match create_new_private(&path, &bytes) {
-            Ok(()) => Ok(Some(DataKey::new(&key))),
+        match create_new_private(path, &bytes) {
+            Ok(()) => Ok(Some(key)),
             // Another request created it first: use theirs.
             Err(VaultError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                let bytes = fs::read(&path).map_err(io(&path))?;
-                self.unwrap(&path, &bytes).map(Some)
+                let bytes = fs::read(path).map_err(io(path))?;
+                self.unwrap_key(path, &bytes).map(Some)
             }
             Err(other) => Err(other),
         }
@@ -208,17 +258,17 @@ impl Vault {
         key.try_into().map_err(|_| damaged())
     }
 
-    fn unwrap(&self, path: &Path, bytes: &[u8]) -> Result<DataKey, VaultError> {
-        Ok(DataKey::new(&self.unwrap_key(path, bytes)?))
-    }
-
     /// Destroys the data key(s) of a family: one service, or all with `*`.
-    /// Returns how many keys were destroyed (0 when already gone).
+    /// Returns how many keys were destroyed (0 when already gone). File
+    /// keys are not touched: see `destroy_file_key`.
     pub fn destroy(&self, family_id: &str, service: &str) -> Result<u32, VaultError> {
         let family_dir = self.vault_dir.join(family_id);
         let paths: Vec<PathBuf> = if service == "*" {
             match fs::read_dir(&family_dir) {
-                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == DATA_KEY))
+                    .collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(VaultError::Io { path: family_dir, source: e }),
             }
@@ -227,20 +277,11 @@ impl Vault {
         };
         let mut destroyed = 0;
         for path in paths {
-            // Overwrite before unlinking, so the key is not left in the
-            // file system's free blocks as plainly as it was written.
-            if let Ok(metadata) = fs::metadata(&path) {
-                let _ = fs::write(&path, vec![0u8; usize::try_from(metadata.len()).unwrap_or(0)]);
-            }
-            match fs::remove_file(&path) {
-                Ok(()) => destroyed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(VaultError::Io { path, source: e }),
+            if shred(&path)? {
+                destroyed += 1;
             }
         }
-        if let Ok(dir) = fs::File::open(&family_dir) {
-            let _ = dir.sync_all();
-        }
+        sync_and_prune(&family_dir);
         Ok(destroyed)
     }
 
@@ -272,6 +313,33 @@ impl Vault {
         self.load_masters()?;
         Ok((new_id, rewrapped))
     }
+}
+
+/// The extension of a data key's file, and of a file key's.
+const DATA_KEY: &str = "key";
+const FILE_KEY: &str = "file-key";
+
+/// Overwrites a key file before unlinking it, so the key is not left in the
+/// file system's free blocks as plainly as it was written. `false` when
+/// there was no such file.
+fn shred(path: &Path) -> Result<bool, VaultError> {
+    if let Ok(metadata) = fs::metadata(path) {
+        let _ = fs::write(path, vec![0u8; usize::try_from(metadata.len()).unwrap_or(0)]);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(VaultError::Io { path: path.to_owned(), source: e }),
+    }
+}
+
+/// Makes a family's key removals durable; a family with no key left
+/// leaves no directory behind (its id is not left on disk either).
+fn sync_and_prune(dir: &Path) {
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 fn master_id(key: &[u8; 32]) -> String {

@@ -370,4 +370,8 @@ pub struct BillingRunSummary {
     pub money_succeeded: u64,
     pub money_retrying: u64,
     pub money_failed: u64,
+    /// Ready exports whose time ran out: file and key destroyed.
+    pub exports_expired: u64,
+    /// Export and evidence files (and their keys) that nothing named any more.
+    pub files_swept: u64,
 }

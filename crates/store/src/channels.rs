@@ -189,13 +189,13 @@ impl Store {
         notice(&row)
     }
 
-    /// Whether any notice still names this evidence file (files are shared by hash).
-    pub async fn evidence_in_use(&self, sha256: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM written_notices WHERE evidence_sha256 = $1 AND sender <> ''")
-            .bind(sha256)
-            .fetch_one(&self.pool)
+    /// The evidence files live notices name: (family, SHA-256) pairs. A
+    /// minimised notice (its sender blanked) names none.
+    pub async fn live_evidence(&self) -> StoreResult<Vec<(FamilyId, String)>> {
+        let rows = sqlx::query("SELECT DISTINCT family_id, evidence_sha256 FROM written_notices WHERE sender <> ''")
+            .fetch_all(&self.pool)
             .await?;
-        Ok(integer(&row, "n")? > 0)
+        rows.iter().map(|r| Ok((id(r, "family_id")?, text(r, "evidence_sha256")?))).collect()
     }
 
     /// The live endpoints of a service.

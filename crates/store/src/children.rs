@@ -8,8 +8,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
-    ApiKey, Child, Deletion, Export, Store, StoreResult, StoredRecord, Tx, id, instant, integer, micros, optional_id,
-    optional_instant, text,
+    ApiKey, Child, Deletion, Export, ExportOutcome, Store, StoreResult, StoredRecord, Tx, id, instant, integer, micros,
+    optional_id, optional_instant, text,
 };
 
 /// A page of records never holds more than this many.
@@ -32,7 +32,7 @@ fn record(row: &AnyRow) -> StoreResult<StoredRecord> {
 }
 
 const EXPORT_COLUMNS: &str =
-    "id, family_id, status, requested_by, file_sha256, size_bytes, error, created_at, finished_at";
+    "id, family_id, status, requested_by, file_sha256, size_bytes, error, created_at, finished_at, expires_at";
 
 fn export(row: &AnyRow) -> StoreResult<Export> {
     Ok(Export {
@@ -45,6 +45,7 @@ fn export(row: &AnyRow) -> StoreResult<Export> {
         error: row.try_get("error")?,
         created_at: instant(row, "created_at")?,
         finished_at: optional_instant(row, "finished_at")?,
+        expires_at: optional_instant(row, "expires_at")?,
     })
 }
 
@@ -119,7 +120,7 @@ impl Tx {
 
     pub async fn insert_export(&mut self, e: &Export) -> StoreResult<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO exports ({EXPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO exports ({EXPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )))
         .bind(e.id.as_str())
         .bind(e.family_id.as_str())
@@ -130,9 +131,22 @@ impl Tx {
         .bind(e.error.clone())
         .bind(micros(e.created_at))
         .bind(e.finished_at.map(micros))
+        .bind(e.expires_at.map(micros))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// Marks the family's pending and ready exports `deleted` (a deletion
+    /// covers their data); returns their ids, whose files and keys go next.
+    pub async fn retire_exports_of(&mut self, family_id: &FamilyId) -> StoreResult<Vec<ExportId>> {
+        let rows = sqlx::query(
+            "UPDATE exports SET status = 'deleted' WHERE family_id = $1 AND status IN ('pending', 'ready') RETURNING id",
+        )
+        .bind(family_id.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| id(r, "id")).collect()
     }
 
     /// The pending deletion due longest at `now`, locked for this transaction.
@@ -393,16 +407,24 @@ impl Store {
         rows.iter().map(export).collect()
     }
 
+    /// Records how a pending export ended; `false` when it is no longer
+    /// pending (a deletion retired it while it was being built).
     pub async fn finish_export(
         &self,
         export_id: &ExportId,
-        status: &str,
-        file: Option<(&str, i64)>,
-        error: Option<&str>,
+        outcome: ExportOutcome<'_>,
         at: Timestamp,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE exports SET status = $2, file_sha256 = $3, size_bytes = $4, error = $5, finished_at = $6 WHERE id = $1",
+    ) -> StoreResult<bool> {
+        let (status, file, error, expires_at) = match outcome {
+            ExportOutcome::Ready { sha256, size, expires_at } => {
+                ("ready", Some((sha256, size)), None, Some(expires_at))
+            }
+            ExportOutcome::Delivered { sha256, size } => ("delivered", Some((sha256, size)), None, None),
+            ExportOutcome::Failed { code } => ("failed", None, Some(code), None),
+        };
+        let done = sqlx::query(
+            "UPDATE exports SET status = $2, file_sha256 = $3, size_bytes = $4, error = $5, finished_at = $6, expires_at = $7 \
+             WHERE id = $1 AND status = 'pending'",
         )
         .bind(export_id.as_str())
         .bind(status)
@@ -410,9 +432,38 @@ impl Store {
         .bind(file.map(|(_, size)| size))
         .bind(error.map(str::to_owned))
         .bind(micros(at))
+        .bind(expires_at.map(micros))
         .execute(&self.writes)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ready exports whose time ran out at `at`.
+    pub async fn expired_exports(&self, at: Timestamp) -> StoreResult<Vec<Export>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'ready' AND expires_at <= $1 ORDER BY expires_at, id"
+        )))
+        .bind(micros(at))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(export).collect()
+    }
+
+    /// Marks a ready export `expired` (its file and key are destroyed);
+    /// `false` when it was not ready any more.
+    pub async fn expire_export(&self, export_id: &ExportId) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE exports SET status = 'expired' WHERE id = $1 AND status = 'ready'")
+            .bind(export_id.as_str())
+            .execute(&self.writes)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The ids of exports that may have a file and a key (pending or ready).
+    pub async fn live_export_ids(&self) -> StoreResult<Vec<ExportId>> {
+        let rows =
+            sqlx::query("SELECT id FROM exports WHERE status IN ('pending', 'ready')").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| id(r, "id")).collect()
     }
 
     pub async fn deletion(&self, deletion_id: &DeletionId) -> StoreResult<Deletion> {

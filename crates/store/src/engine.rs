@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 8, name: "money_movements", sql: include_str!("../migrations/0008_money_movements.sql") },
     Migration { version: 9, name: "insertion_order", sql: include_str!("../migrations/0009_insertion_order.sql") },
+    Migration { version: 10, name: "sealed_exports", sql: include_str!("../migrations/0010_sealed_exports.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

@@ -341,6 +341,26 @@ pub struct Export {
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// When a ready export's file and key are destroyed.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// How building an export ended.
+#[derive(Clone, Copy, Debug)]
+pub enum ExportOutcome<'a> {
+    Ready {
+        sha256: &'a str,
+        size: i64,
+        expires_at: Timestamp,
+    },
+    /// Written to the operator's file (`baobao export`); nothing kept.
+    Delivered {
+        sha256: &'a str,
+        size: i64,
+    },
+    Failed {
+        code: &'a str,
+    },
 }
 
 #[derive(Clone, Debug)]

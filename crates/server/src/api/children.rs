@@ -2,12 +2,11 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baobao_domain::ids::FamilyId;
 use serde::Deserialize;
-use tower::ServiceExt;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -149,35 +148,47 @@ async fn get_export(
 
 /// Download a ready export (streamed).
 #[utoipa::path(get, path = "/v1/exports/{id}/download", tag = "children", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, content_type = "application/zip", description = "the ZIP")))]
+    params(("id" = String, Path)), responses((status = 200, content_type = "application/zip", description = "the ZIP"),
+        (status = 410, body = crate::error::ErrorBody, description = "expired, or a deletion covered its data")))]
 async fn download_export(
     State(state): State<AppState>,
     Allowed(caller): Allowed<{ who::GUARDIAN }>,
     Path(id): Path<String>,
-    request: Request,
 ) -> ApiResult<Response> {
     let export = exports::get(&state, &caller, &id).await?;
-    if export.status != "ready" {
-        return Err(ApiError::conflict("export_not_ready").with("status", export.status));
-    }
-    serve_export(&state, &export, request).await
+    serve_export(&state, &export)
 }
 
-/// Streams the export file; also used by the portal.
-pub async fn serve_export(state: &AppState, export: &baobao_store::Export, request: Request) -> ApiResult<Response> {
-    let path = exports::export_path(&state.config.data_dir, &export.id);
-    let served = tower_http::services::ServeFile::new(path)
-        .oneshot(request.map(|_| Body::empty()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut response = served.map(Body::new);
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError::not_found("export"));
+/// Streams a ready export, unsealed as it is read (in bounded memory, off
+/// the async threads); also used by the portal. An expired or deleted
+/// export is 410 Gone.
+pub fn serve_export(state: &AppState, export: &baobao_store::Export) -> ApiResult<Response> {
+    let mut reader = exports::open(state, export)?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let next = match reader.next_chunk() {
+                Ok(Some(chunk)) => Ok(axum::body::Bytes::from(chunk)),
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, "an export did not unseal while it was downloaded");
+                    Err(error)
+                }
+            };
+            let failed = next.is_err();
+            if sender.blocking_send(next).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut response = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Some(size) = export.size_bytes {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     }
-    let disposition = format!("attachment; filename=\"baobao-export-{}.zip\"", export.id);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"baobao-export-{}.zip\"", export.id)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }

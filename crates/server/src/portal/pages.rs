@@ -1089,6 +1089,8 @@ struct DataPage {
     page: PageContext,
     children: Vec<String>,
     exports: Vec<ExportRow>,
+    /// How long an export is kept for download.
+    export_days: u32,
     services: Vec<(String, String)>,
     notice: Option<String>,
     /// A refused deletion request.
@@ -1151,13 +1153,17 @@ async fn data_page_with(
         .iter()
         .map(|e| ExportRow {
             made: local_time(&calendar, e.created_at),
-            status: t.get(&format!("data-export-status-{}", e.status)),
+            status: match (e.status.as_str(), e.expires_at) {
+                ("ready", Some(until)) => t.arg("data-export-status-ready", "until", local_time(&calendar, until)),
+                (status, _) => t.get(&format!("data-export-status-{status}")),
+            },
             href: (e.status == "ready").then(|| format!("/data/exports/{}", e.id)),
         })
         .collect();
     let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.clone()).collect();
     let form_key = crate::portal::once::form_key();
-    Ok(render(status, DataPage { page, children, exports, services, notice, error, child, form_key }))
+    let export_days = state.config.export_days;
+    Ok(render(status, DataPage { page, children, exports, export_days, services, notice, error, child, form_key }))
 }
 
 #[derive(Deserialize)]
@@ -1193,14 +1199,10 @@ pub async fn download_export(
     headers: HeaderMap,
     guardian: MaybeGuardian,
     Path(id): Path<String>,
-    request: axum::extract::Request,
 ) -> PageResult {
     let (guardian, page) = require(guardian, &headers, "/data")?;
     let export = crate::services::exports::get(&state, &guardian.caller(), &id).await.map_err(api(&page))?;
-    if export.status != "ready" {
-        return Err(PortalError::api(page, ApiError::conflict("export_not_ready").with("status", export.status)));
-    }
-    crate::api::children::serve_export(&state, &export, request).await.map_err(api(&page))
+    crate::api::children::serve_export(&state, &export).map_err(api(&page))
 }
 
 #[derive(Deserialize)]

@@ -551,6 +551,10 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
     }
     // Children's data whose retention ran out (or whose deletion a crash interrupted).
     summary.deletions_performed = crate::services::deletion::run_due(state, at).await?;
+    // Exports whose time ran out, and files and keys nothing names any more.
+    summary.exports_expired = crate::services::exports::expire_due(state, at).await?;
+    summary.files_swept =
+        crate::services::exports::sweep(state).await? + crate::services::evidence::sweep(state).await?;
     // Refunds and fees the steps wrote (and earlier ones due a retry), outside any transaction.
     let settled = crate::services::money::settle_due(state, state.clock.wall_now()).await?;
     summary.money_succeeded = u64::from(settled.succeeded);

@@ -690,7 +690,7 @@ pub async fn register_written_notice(
         );
     }
     let reason = parse_reason(input.reason)?;
-    let evidence_sha256 = store_evidence(&state.config.data_dir, &bytes)?;
+    let evidence_sha256 = store_evidence(state, &subscription.family_id, &bytes)?;
     let id = WrittenNoticeId::from_random(random_bytes());
     let notice = WrittenNotice {
         id: id.clone(),

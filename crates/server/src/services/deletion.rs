@@ -6,7 +6,8 @@
 //! the policies' legal holds require when nothing runs any more, and issues
 //! a signed deletion certificate: what was deleted (categories, counts),
 //! what was kept, under which hold and until when, and when the key was
-//! destroyed. Every step is idempotent, so a deletion interrupted by a
+//! destroyed. Every export of the family goes in the same step (each holds
+//! every service's records). Every step is idempotent, so a deletion interrupted by a
 //! crash is finished by the next billing run.
 //!
 //! Deletions come from a guardian's request (performed at once) or from
@@ -14,7 +15,7 @@
 //! scheduled `retention_days` later; subscribing again calls it off.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{DeletionId, FamilyId, ReceiptId};
+use baobao_domain::ids::{DeletionId, ExportId, FamilyId, ReceiptId};
 use baobao_domain::policy::{HoldCategory, LegalHold};
 use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, Kept, ReceiptBody};
 use baobao_store::{Deletion, Guardian, Subscription, Tx};
@@ -153,8 +154,12 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
         return Ok(());
     }
     let now = state.clock.now();
-    // 1. The key first: from here on nothing of this data can be read.
+    // 1. The keys first: from here on nothing of this data can be read,
+    // nor any export of the family (each holds every service's records).
     let keys_destroyed = state.vault.destroy(deletion.family_id.as_str(), &deletion.service).map_err(internal)?;
+    for export in state.store.exports_of(&deletion.family_id).await? {
+        state.vault.destroy_file_key(deletion.family_id.as_str(), export.id.as_str()).map_err(internal)?;
+    }
     let mut tx = state.store.begin().await?;
     tx.mark_key_destroyed(&deletion.id, now).await?;
     tx.commit().await?;
@@ -199,9 +204,13 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     certify(&mut tx, state, &deletion, &guardians, &stored.id, &email, removed.records, now).await?;
     tx.commit().await?;
     state.store.forget_deleted().await?;
-    // The rows no longer name the files: remove them (a file another
-    // family's notice still names stays).
-    crate::services::evidence::remove_unused_evidence(state, &removed.evidence).await?;
+    // The rows no longer offer or name the files: remove them.
+    for export_id in &removed.exports {
+        crate::services::exports::destroy(state, &deletion.family_id, export_id)?;
+    }
+    if removed.account_closed {
+        crate::services::evidence::remove_family_evidence(state, &deletion.family_id, &removed.evidence).await?;
+    }
     Ok(())
 }
 
@@ -216,6 +225,8 @@ struct Removed {
     account_closed: bool,
     /// The SHA-256 of evidence files no row names any more.
     evidence: Vec<String>,
+    /// Exports of the family, retired: their files go after the commit.
+    exports: Vec<ExportId>,
 }
 
 /// Deletes the scope's records and the family's saved responses; when
@@ -236,6 +247,10 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
         records.into_iter().map(|(kind, count)| item("child_records", Some(kind), None, count)).collect();
     // Saved answers to the family's requests (Idempotency-Key) may show its
     // names, birth dates or records: they go too, whatever the scope.
+    let exports = tx.retire_exports_of(family_id).await?;
+    if !exports.is_empty() {
+        deleted.push(item("exports", None, None, i64::try_from(exports.len()).unwrap_or(i64::MAX)));
+    }
     let saved_responses = tx.delete_saved_responses_of(family_id).await?;
     if saved_responses > 0 {
         deleted.push(item("saved_responses", None, None, i64::try_from(saved_responses).unwrap_or(i64::MAX)));
@@ -264,7 +279,7 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
             });
         }
     }
-    Ok(Removed { deleted, records: total, account_closed, evidence })
+    Ok(Removed { deleted, records: total, account_closed, evidence, exports })
 }
 
 /// What the legal holds keep, for storage only, and until when.

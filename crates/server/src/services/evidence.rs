@@ -1,10 +1,14 @@
 //! Evidence files (a scanned letter, a saved email): checked against their
-//! type, stored once under their SHA-256, read by staff with an audit entry,
-//! removed when nothing refers to them.
+//! type, stored sealed (a letter may name a child: `crate::sealed`, under
+//! the family's evidence key) once per family under their SHA-256, read by
+//! staff with an audit entry, destroyed with the family's personal data and
+//! swept when nothing refers to them.
 
 use std::path::{Path, PathBuf};
 
-use baobao_domain::ids::WrittenNoticeId;
+use std::io::Write as _;
+
+use baobao_domain::ids::{FamilyId, WrittenNoticeId};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -15,7 +19,8 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::random_bytes;
-use crate::state::AppState;
+use crate::sealed::{SealedReader, SealedWriter};
+use crate::state::{AppState, Parts};
 
 /// Largest evidence file (a scanned letter, a saved email).
 pub const EVIDENCE_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -41,51 +46,175 @@ pub fn evidence_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("evidence")
 }
 
-pub fn evidence_path(data_dir: &Path, sha256: &str) -> PathBuf {
+/// A family's evidence file, sealed under the family's evidence key.
+fn evidence_path(data_dir: &Path, family_id: &FamilyId, sha256: &str) -> PathBuf {
+    evidence_dir(data_dir).join(family_id.as_str()).join(sha256)
+}
+
+/// Where files stored before sealing lie (plain, shared by hash).
+fn legacy_path(data_dir: &Path, sha256: &str) -> PathBuf {
     evidence_dir(data_dir).join(sha256)
 }
 
-/// Stores the file under its SHA-256 (written to a temporary name, synced,
-/// then renamed, so a crash never leaves half a file under a real name).
-/// The same file registered twice is stored once.
-pub fn store_evidence(data_dir: &Path, bytes: &[u8]) -> ApiResult<String> {
-    use std::io::Write as _;
+/// The file key of a family's evidence files.
+const EVIDENCE_KEY: &str = "evidence";
+
+fn binding(family_id: &FamilyId, sha256: &str) -> String {
+    format!("baobao-evidence-v1|{family_id}|{sha256}")
+}
+
+/// Stores the file sealed, under the family and its SHA-256 (written to a
+/// temporary name, synced, then renamed, so a crash never leaves half a
+/// file under a real name). The same file registered twice for one family
+/// is stored once.
+pub fn store_evidence(parts: &Parts, family_id: &FamilyId, bytes: &[u8]) -> ApiResult<String> {
     let sha256 = hex::encode(Sha256::digest(bytes));
-    let dir = evidence_dir(data_dir);
-    std::fs::create_dir_all(&dir).map_err(internal)?;
-    let path = evidence_path(data_dir, &sha256);
+    let path = evidence_path(&parts.config.data_dir, family_id, &sha256);
+    let dir = path.parent().ok_or_else(|| internal("evidence path"))?;
+    std::fs::create_dir_all(dir).map_err(internal)?;
     if path.exists() {
         return Ok(sha256);
     }
+    let key = parts
+        .vault
+        .file_key(family_id.as_str(), EVIDENCE_KEY, true)
+        .map_err(internal)?
+        .ok_or_else(|| internal("no evidence key"))?;
     let temporary = dir.join(format!(".{sha256}.{}", hex::encode(random_bytes::<6>())));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary).map_err(internal)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(internal)?;
-    std::fs::rename(&temporary, &path).map_err(internal)?;
+    let written = (|| {
+        let file = options.open(&temporary)?;
+        let mut sealed = SealedWriter::new(file, &key, binding(family_id, &sha256))?;
+        sealed.write_all(bytes)?;
+        sealed.finish()?.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(internal(error));
+    }
     Ok(sha256)
 }
 
-/// Removes evidence files no live notice names any more (after a family's
-/// personal data is minimised). Returns how many files went.
-pub async fn remove_unused_evidence(state: &AppState, hashes: &[String]) -> ApiResult<u64> {
-    let mut removed = 0;
+/// The plain bytes of a family's evidence file; `None` when it is gone.
+fn read_evidence(parts: &Parts, family_id: &FamilyId, sha256: &str) -> ApiResult<Option<Vec<u8>>> {
+    let data_dir = &parts.config.data_dir;
+    let file = match std::fs::File::open(evidence_path(data_dir, family_id, sha256)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::read(legacy_path(data_dir, sha256)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(internal(e)),
+            };
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let Some(key) = parts.vault.file_key(family_id.as_str(), EVIDENCE_KEY, false).map_err(internal)? else {
+        return Ok(None);
+    };
+    SealedReader::new(file, &key, binding(family_id, sha256))
+        .and_then(SealedReader::read_all)
+        .map(Some)
+        .map_err(internal)
+}
+
+/// After a family's written notices are minimised: its evidence key is
+/// destroyed and its files removed, and files stored before sealing that
+/// no live notice names any more go too. Returns how many files went.
+pub async fn remove_family_evidence(state: &AppState, family_id: &FamilyId, hashes: &[String]) -> ApiResult<u64> {
+    state.vault.destroy_file_key(family_id.as_str(), EVIDENCE_KEY).map_err(internal)?;
+    let dir = evidence_dir(&state.config.data_dir).join(family_id.as_str());
+    let mut removed = remove_dir_files(&dir, |_| true)?;
+    let _ = std::fs::remove_dir(&dir);
+    let live = state.store.live_evidence().await?;
     for sha256 in hashes {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        if state.store.evidence_in_use(sha256).await? {
-            continue;
-        }
-        match std::fs::remove_file(evidence_path(&state.config.data_dir, sha256)) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(internal(e)),
+        let plain_hex = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if plain_hex && !live.iter().any(|(_, live)| live == sha256) {
+            removed += u64::from(remove_file(&legacy_path(&state.config.data_dir, sha256))?);
         }
     }
     Ok(removed)
+}
+
+fn remove_file(path: &Path) -> ApiResult<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Removes the files of `dir` for which `unwanted(name)` holds.
+fn remove_dir_files(dir: &Path, unwanted: impl Fn(&str) -> bool) -> ApiResult<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_file() && unwanted(&name) && remove_file(&path)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// A file written within this many seconds may belong to a notice whose
+/// transaction has not committed yet: the sweep leaves it.
+const SWEEP_GRACE_SECONDS: u64 = 3600;
+
+fn recent(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_none_or(|age| age.as_secs() < SWEEP_GRACE_SECONDS)
+}
+
+/// Removes evidence files and keys no live notice names (a crash between
+/// storing a file and committing its notice; files stored before sealing).
+/// Returns how many files and keys went.
+pub async fn sweep(state: &AppState) -> ApiResult<u64> {
+    let live = state.store.live_evidence().await?;
+    let dir = evidence_dir(&state.config.data_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut swept = 0;
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if path.is_dir() {
+            let family = name.clone();
+            swept += remove_dir_files(&path, |file| {
+                let sha256 = file.trim_start_matches('.').split('.').next().unwrap_or_default();
+                !live.iter().any(|(f, s)| f.as_str() == family && s == sha256) && !recent(&path.join(file))
+            })?;
+            let _ = std::fs::remove_dir(&path);
+        } else if !live.iter().any(|(_, s)| *s == name) && !recent(&path) && remove_file(&path)? {
+            swept += 1;
+        }
+    }
+    for (family_id, name) in state.vault.file_keys().map_err(internal)? {
+        let in_use = live.iter().any(|(f, _)| f.as_str() == family_id);
+        let fresh = recent(&dir.join(&family_id));
+        if name == EVIDENCE_KEY
+            && !in_use
+            && !fresh
+            && state.vault.destroy_file_key(&family_id, &name).map_err(internal)?
+        {
+            swept += 1;
+        }
+    }
+    Ok(swept)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -123,11 +252,8 @@ pub async fn evidence(state: &AppState, caller: &Caller, notice_id: &str) -> Api
     caller.require_staff(&[Role::Agent, Role::Supervisor, Role::Compliance])?;
     let notice_id = WrittenNoticeId::parse(notice_id).map_err(|_| ApiError::not_found("written notice"))?;
     let notice = state.store.written_notice(&notice_id).await.or_not_found("written notice")?;
-    let bytes = match std::fs::read(evidence_path(&state.config.data_dir, &notice.evidence_sha256)) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::not_found("evidence")),
-        Err(e) => return Err(internal(e)),
-    };
+    let bytes = read_evidence(state, &notice.family_id, &notice.evidence_sha256)?
+        .ok_or_else(|| ApiError::not_found("evidence"))?;
     if hex::encode(Sha256::digest(&bytes)) != notice.evidence_sha256 {
         return Err(ApiError::internal("an evidence file does not match its SHA-256"));
     }

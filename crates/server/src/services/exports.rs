@@ -7,6 +7,13 @@
 //! SHA-256 and size of every other file, signed with the server's Ed25519
 //! key over the canonical JSON of the manifest without its `signature`.
 //! `baobao verify export.zip` checks all of it offline.
+//!
+//! Deleted means gone for this copy too: the archive is kept on disk only
+//! sealed (`crate::sealed`) under a key of its own in the vault, and lives
+//! `export_days` (then the billing run destroys its key and file: status
+//! `expired`). A deletion of any of the family's data destroys every export
+//! of the family in the same step (status `deleted`); a download of either
+//! answers 410. The download is unsealed on the fly.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -14,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use baobao_domain::canonical::canonical_json;
 use baobao_domain::ids::{ExportId, FamilyId};
-use baobao_store::Export;
+use baobao_store::{Export, ExportOutcome};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -25,8 +32,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::keys::{KeySet, SignatureBlock};
 use crate::random::random_bytes;
+use crate::sealed::{SealedReader, SealedWriter};
 use crate::services::children::Opener;
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 
 /// Records fetched per page while writing: the memory bound of an export.
 pub const EXPORT_PAGE_RECORDS: i64 = 1000;
@@ -42,7 +50,9 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 pub struct ExportView {
     pub id: String,
     pub family_id: String,
-    /// `pending`, `ready` or `failed`.
+    /// `pending`, `ready`, `failed`, `expired` (its time ran out), `deleted`
+    /// (a deletion covered its data) or `delivered` (written to a file by
+    /// the operator's `baobao export`; nothing kept here).
     pub status: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
@@ -50,6 +60,9 @@ pub struct ExportView {
     pub finished_at: Option<jiff::Timestamp>,
     pub size_bytes: Option<i64>,
     pub sha256: Option<String>,
+    /// When a ready export's file is destroyed.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<jiff::Timestamp>,
     pub download: Option<String>,
 }
 
@@ -63,13 +76,26 @@ impl From<&Export> for ExportView {
             finished_at: e.finished_at,
             size_bytes: e.size_bytes,
             sha256: e.file_sha256.clone(),
+            expires_at: e.expires_at,
             download: (e.status == "ready").then(|| format!("/v1/exports/{}/download", e.id)),
         }
     }
 }
 
+pub fn exports_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("exports")
+}
+
+/// Where an export is kept, sealed.
 pub fn export_path(data_dir: &Path, export_id: &ExportId) -> PathBuf {
-    data_dir.join("exports").join(format!("{export_id}.zip"))
+    exports_dir(data_dir).join(format!("{export_id}.{SEALED}"))
+}
+
+const SEALED: &str = "sealed";
+
+/// What a sealed export is bound to: it opens under no other name.
+fn binding(export: &Export) -> String {
+    format!("baobao-export-v1|{}|{}", export.family_id, export.id)
 }
 
 /// A new export, waiting to be built.
@@ -84,6 +110,7 @@ fn pending_export(family_id: &FamilyId, requested_by: String, now: jiff::Timesta
         error: None,
         created_at: now,
         finished_at: None,
+        expires_at: None,
     }
 }
 
@@ -110,28 +137,92 @@ pub async fn request(state: &AppState, caller: &Caller, family_id: &FamilyId) ->
     Ok(ExportView::from(&export))
 }
 
-/// Builds one export and records the outcome. Safe to run again after a
-/// crash: it starts from scratch and replaces any partial file.
+/// Builds one export, sealed, and records the outcome. Safe to run again
+/// after a crash: it starts from scratch and replaces any partial file.
 pub async fn run(state: &AppState, export_id: &ExportId) {
     let outcome = match state.store.export(export_id).await {
-        Ok(export) => build(state, &export, &export_path(&state.config.data_dir, export_id)).await,
+        Ok(export) => build_sealed(state, &export).await.map(|built| (export, built)),
         Err(error) => Err(error.into()),
     };
     let now = state.clock.now();
     let recorded = match &outcome {
-        Ok((sha256, size)) => state.store.finish_export(export_id, "ready", Some((sha256, *size)), None, now).await,
+        Ok((export, (sha256, size))) => {
+            let expires_at = now
+                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(state.config.export_days)))
+                .unwrap_or(now);
+            let ready = ExportOutcome::Ready { sha256, size: *size, expires_at };
+            match state.store.finish_export(export_id, ready, now).await {
+                // A deletion covered this family's data while it was being
+                // built: what was built goes at once.
+                Ok(false) => destroy(state, &export.family_id, &export.id).map(|_| ()),
+                other => other.map(|_| ()).map_err(Into::into),
+            }
+        }
         Err(error) => {
             tracing::error!(export_id = %export_id, code = error.code, internal = error.internal.as_deref().unwrap_or(""), "export failed");
-            state.store.finish_export(export_id, "failed", None, Some(error.code), now).await
+            state
+                .store
+                .finish_export(export_id, ExportOutcome::Failed { code: error.code }, now)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
         }
     };
     if let Err(error) = recorded {
-        tracing::error!(export_id = %export_id, %error, "could not record the export's outcome");
+        let error: ApiError = error;
+        tracing::error!(export_id = %export_id, code = error.code, "could not record the export's outcome");
+    }
+}
+
+/// Builds the archive sealed under a new key of its own; on failure the
+/// partial file and the key go.
+async fn build_sealed(state: &AppState, export: &Export) -> ApiResult<(String, i64)> {
+    let path = export_path(&state.config.data_dir, &export.id);
+    std::fs::create_dir_all(exports_dir(&state.config.data_dir)).map_err(internal)?;
+    let partial = path.with_extension(format!("{SEALED}.partial"));
+    let built = async {
+        let key = state
+            .vault
+            .file_key(export.family_id.as_str(), export.id.as_str(), true)
+            .map_err(internal)?
+            .ok_or_else(|| internal("no export key"))?;
+        let file = File::create(&partial).map_err(internal)?;
+        let sealed = SealedWriter::new(BufWriter::new(file), &key, binding(export)).map_err(internal)?;
+        let (sha256, size, sealed) = build(state, export, sealed).await?;
+        let file = sealed.finish().map_err(internal)?.into_inner().map_err(|e| internal(e.error()))?;
+        file.sync_all().map_err(internal)?;
+        std::fs::rename(&partial, &path).map_err(internal)?;
+        Ok((sha256, size))
+    }
+    .await;
+    if built.is_err() {
+        let _ = std::fs::remove_file(&partial);
+        let _ = state.vault.destroy_file_key(export.family_id.as_str(), export.id.as_str());
+    }
+    built
+}
+
+/// Destroys an export's key and file (it expired, or a deletion covered
+/// it): no copy of it opens any more. Returns whether a file was removed.
+pub fn destroy(parts: &Parts, family_id: &FamilyId, export_id: &ExportId) -> ApiResult<bool> {
+    parts.vault.destroy_file_key(family_id.as_str(), export_id.as_str()).map_err(internal)?;
+    let path = export_path(&parts.config.data_dir, export_id);
+    let removed = remove_if_there(&path)?;
+    remove_if_there(&path.with_extension(format!("{SEALED}.partial")))?;
+    Ok(removed)
+}
+
+fn remove_if_there(path: &Path) -> ApiResult<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(internal(e)),
     }
 }
 
 /// Writes a family's export to `path` directly (the CLI's `baobao export`):
-/// the same archive the API builds, recorded as an export made by the operator.
+/// the same archive the API builds, in plain form for the operator, recorded
+/// as an export delivered by the operator (nothing is kept here).
 pub async fn write_file(state: &AppState, family_id: &FamilyId, path: &Path) -> ApiResult<(String, i64)> {
     let now = state.clock.now();
     let export = pending_export(family_id, "operator".to_owned(), now);
@@ -146,16 +237,90 @@ pub async fn write_file(state: &AppState, family_id: &FamilyId, path: &Path) -> 
     )
     .await?;
     tx.commit().await?;
-    let outcome = build(state, &export, path).await;
-    let (status, file) = match &outcome {
-        Ok((sha, size)) => ("ready", Some((sha.as_str(), *size))),
-        Err(_) => ("failed", None),
+    let outcome: ApiResult<(String, i64)> = async {
+        let file = BufWriter::new(File::create(path).map_err(internal)?);
+        let (sha256, size, file) = build(state, &export, file).await?;
+        file.into_inner().map_err(|e| internal(e.error()))?.sync_all().map_err(internal)?;
+        Ok((sha256, size))
+    }
+    .await;
+    let recorded = match &outcome {
+        Ok((sha256, size)) => ExportOutcome::Delivered { sha256, size: *size },
+        Err(error) => ExportOutcome::Failed { code: error.code },
     };
-    state
-        .store
-        .finish_export(&export.id, status, file, outcome.as_ref().err().map(|e| e.code), state.clock.now())
-        .await?;
+    state.store.finish_export(&export.id, recorded, state.clock.now()).await?;
     outcome
+}
+
+/// Destroys every ready export whose time ran out at `at`; returns how many.
+pub async fn expire_due(state: &AppState, at: jiff::Timestamp) -> ApiResult<u64> {
+    let mut expired = 0;
+    for export in state.store.expired_exports(at).await? {
+        // The row first: from then on nothing offers or serves the file.
+        if state.store.expire_export(&export.id).await? {
+            destroy(state, &export.family_id, &export.id)?;
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// Removes export files and keys no pending or ready export names (a crash
+/// between steps, exports made before sealing). Returns how many went.
+pub async fn sweep(state: &AppState) -> ApiResult<u64> {
+    let live: std::collections::HashSet<String> =
+        state.store.live_export_ids().await?.iter().map(|id| id.to_string()).collect();
+    let mut swept = 0;
+    let dir = exports_dir(&state.config.data_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(internal(e)),
+    };
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let export_id = name.split('.').next().unwrap_or_default();
+        if !live.contains(export_id) && remove_if_there(&path)? {
+            swept += 1;
+        }
+    }
+    for (family_id, name) in state.vault.file_keys().map_err(internal)? {
+        if ExportId::parse(&name).is_ok()
+            && !live.contains(&name)
+            && state.vault.destroy_file_key(&family_id, &name).map_err(internal)?
+        {
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// Opens a ready export for download, unsealing it as it is read; an
+/// expired or deleted one is 410 Gone.
+pub fn open(parts: &Parts, export: &Export) -> ApiResult<SealedReader<File>> {
+    match export.status.as_str() {
+        "ready" => {}
+        "expired" | "deleted" | "delivered" => {
+            return Err(
+                ApiError::new(axum::http::StatusCode::GONE, "export_gone").with("status", export.status.clone())
+            );
+        }
+        _ => return Err(ApiError::conflict("export_not_ready").with("status", export.status.clone())),
+    }
+    let gone = || ApiError::new(axum::http::StatusCode::GONE, "export_gone").with("status", "deleted");
+    // The key is looked up only for a ready export: a missing one means a
+    // deletion is destroying it right now.
+    let key = parts
+        .vault
+        .file_key(export.family_id.as_str(), export.id.as_str(), false)
+        .map_err(internal)?
+        .ok_or_else(gone)?;
+    let file = match File::open(export_path(&parts.config.data_dir, &export.id)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
+        Err(e) => return Err(internal(e)),
+    };
+    SealedReader::new(file, &key, binding(export)).map_err(internal)
 }
 
 /// Exports left pending by a stopped server are built again at start.
@@ -228,12 +393,32 @@ impl<W: Write + std::io::Seek> Archive<W> {
     }
 }
 
-async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(String, i64)> {
-    let dir = path.parent().ok_or_else(|| internal("export path"))?;
-    std::fs::create_dir_all(dir).map_err(internal)?;
-    let partial = path.with_extension("zip.partial");
-    let file = File::create(&partial).map_err(internal)?;
-    let mut archive = Archive { zip: ZipWriter::new(BufWriter::new(file)), files: Vec::new() };
+/// Counts and hashes what is written through it: the archive's size and
+/// SHA-256, as the parent will download it.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        self.size += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the archive to `sink` as a stream (nothing is read back), and
+/// returns its SHA-256, its size and the sink.
+async fn build<W: Write>(state: &AppState, export: &Export, sink: W) -> ApiResult<(String, i64, W)> {
+    let sink = Hashing { inner: sink, hasher: Sha256::new(), size: 0 };
+    let mut archive = Archive { zip: ZipWriter::new_stream(sink), files: Vec::new() };
     let family_id = &export.family_id;
 
     let children = state.store.children_of(family_id).await?;
@@ -281,7 +466,7 @@ async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(Str
                 }
             }
             let (hasher, size) = (entry.hasher, entry.size);
-            Archive::<BufWriter<File>>::finish_entry(&mut archive.files, &path, hasher, size);
+            Archive::<zip::write::StreamWriter<Hashing<W>>>::finish_entry(&mut archive.files, &path, hasher, size);
         }
     }
 
@@ -303,27 +488,10 @@ async fn build(state: &AppState, export: &Export, path: &Path) -> ApiResult<(Str
     let message = canonical_json(&manifest).map_err(internal)?;
     manifest.signature = Some(state.keys.sign(&message));
     archive.whole(MANIFEST, &serde_json::to_vec_pretty(&manifest).map_err(internal)?)?;
-    let mut writer = archive.zip.finish().map_err(internal)?;
-    writer.flush().map_err(internal)?;
-    writer.into_inner().map_err(|e| internal(e.error()))?.sync_all().map_err(internal)?;
-    std::fs::rename(&partial, path).map_err(internal)?;
-    file_digest(path)
-}
-
-fn file_digest(path: &Path) -> ApiResult<(String, i64)> {
-    let mut file = File::open(path).map_err(internal)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut size: i64 = 0;
-    loop {
-        let read = file.read(&mut buffer).map_err(internal)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        size += i64::try_from(read).unwrap_or(0);
-    }
-    Ok((hex::encode(hasher.finalize()), size))
+    let mut hashing = archive.zip.finish().map_err(internal)?.into_inner();
+    hashing.flush().map_err(internal)?;
+    let size = i64::try_from(hashing.size).map_err(internal)?;
+    Ok((hex::encode(hashing.hasher.finalize()), size, hashing.inner))
 }
 
 fn csv_line(fields: &[&str]) -> String {

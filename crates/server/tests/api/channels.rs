@@ -257,9 +257,13 @@ async fn a_letter_that_arrived_before_the_renewal_ends_the_subscription_then_and
         messages.iter().find(|m| m["subject"].as_str().unwrap().starts_with("我们已收到您的取消申请")).unwrap();
     assert!(received["text"].as_str().unwrap().contains("已于 2027-02-10 10:00 生效"), "{}", received["text"]);
 
-    // The evidence, stored once under its hash, read by staff (audited), not by guardians.
-    let stored = app.data_dir.path().join("evidence").join(&sha256);
-    assert_eq!(std::fs::read(&stored).unwrap(), letter);
+    // The evidence, stored sealed under the family and its hash, read by
+    // staff (audited), not by guardians.
+    let family_evidence = app.data_dir.path().join("evidence").join(&parent.family_id);
+    let stored = family_evidence.join(&sha256);
+    let sealed = std::fs::read(&stored).unwrap();
+    assert!(sealed.starts_with(b"baobao-sealed-v1"), "sealed at rest");
+    assert!(!sealed.windows(10).any(|w| w == b"Wang Fang,"), "no letter text on disk");
     let notice_id = notice["id"].as_str().unwrap();
     for token in [&agent, &compliance] {
         let response = app
@@ -287,7 +291,8 @@ async fn a_letter_that_arrived_before_the_renewal_ends_the_subscription_then_and
     let deleted =
         app.post(&format!("/v1/families/{}/deletion-requests", parent.family_id), Some(&parent.token), json!({})).await;
     assert_eq!(deleted.status, StatusCode::CREATED, "{}", deleted.body);
-    assert!(!stored.exists(), "the evidence file is deleted");
+    assert!(!stored.exists() && !family_evidence.exists(), "the evidence file is deleted");
+    assert!(app.state.vault.file_keys().unwrap().is_empty(), "and its key destroyed");
     let certificate = app
         .get(
             &format!("/v1/deletion-certificates/{}", deleted.body["certificate_id"].as_str().unwrap()),

@@ -3,6 +3,8 @@
 
 use std::io::Read;
 
+use sha2::Digest as _;
+
 use baobao_server::keys::KeySet;
 use baobao_server::receipts::{self, ReceiptDocument};
 use baobao_store::Engine;
@@ -15,6 +17,8 @@ baobao_store::on_both_engines!(
     records_are_sealed_at_rest_and_read_back_only_by_the_family,
     staff_read_records_only_in_the_compliance_role_with_a_reason_that_is_audited,
     an_export_holds_everything_and_verifies_offline,
+    an_export_is_kept_sealed_expires_and_goes_with_any_deletion_of_the_family_data,
+    files_and_keys_nothing_names_are_swept_by_the_billing_run,
     deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read,
     closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept,
     retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off,
@@ -143,20 +147,8 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
         app.write_record(&key, &child, "growth", json!({"height_cm": 110 + n, "note": "a, \"quoted\" note"})).await;
     }
     app.write_record(&key, &child, "learning_progress", json!({"lesson": "拼音"})).await;
-    let requested =
-        app.post(&format!("/v1/families/{}/exports", parent.family_id), Some(&parent.token), json!({})).await;
-    assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
-    assert_eq!(requested.body["status"], "pending");
-    let export_id = requested.body["id"].as_str().unwrap().to_owned();
-    let mut status = serde_json::Value::Null;
-    for _ in 0..200 {
-        status = app.get(&format!("/v1/exports/{export_id}"), Some(&parent.token)).await.body;
-        if status["status"] != "pending" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert_eq!(status["status"], "ready", "{status}");
+    let status = app.export_ready(&parent).await;
+    let export_id = status["id"].as_str().unwrap().to_owned();
     let response = app
         .client
         .get(format!("{}/v1/exports/{export_id}/download", app.address))
@@ -232,6 +224,121 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
     // Someone else's export is not theirs to see.
     let stranger = app.sign_up("stranger@example.com").await;
     assert_eq!(app.get(&format!("/v1/exports/{export_id}"), Some(&stranger.token)).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The file an export is kept in, and its key in the vault.
+fn export_files(app: &TestApp, family_id: &str, export_id: &str) -> [std::path::PathBuf; 2] {
+    let data = app.data_dir.path();
+    [
+        data.join("exports").join(format!("{export_id}.sealed")),
+        data.join("vault").join(family_id).join(format!("{export_id}.file-key")),
+    ]
+}
+
+async fn download(app: &TestApp, token: &str, export_id: &str, locale: &str) -> crate::helpers::Response {
+    app.request(reqwest::Method::GET, &format!("/v1/exports/{export_id}/download"), Some(token), None, locale).await
+}
+
+async fn an_export_is_kept_sealed_expires_and_goes_with_any_deletion_of_the_family_data(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, child, key, _) = family_with_child(&app).await;
+    app.write_record(&key, &child, "growth", json!({"note": MARKER})).await;
+
+    // Made on 10 January: kept sealed for 7 days.
+    let first = app.export_ready(&parent).await;
+    let first_id = first["id"].as_str().unwrap();
+    assert_eq!(first["expires_at"], "2027-01-17T02:00:00Z", "{first}");
+    let [file, key_file] = export_files(&app, &parent.family_id, first_id);
+    assert!(
+        std::fs::read(&file).unwrap().starts_with(b"baobao-sealed-v1") && key_file.exists(),
+        "sealed, under a key of its own"
+    );
+    let downloaded = app
+        .client
+        .get(format!("{}/v1/exports/{first_id}/download", app.address))
+        .bearer_auth(&parent.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    let bytes = downloaded.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"), "unsealed on the way out: a ZIP");
+    assert_eq!(bytes.len() as i64, first["size_bytes"].as_i64().unwrap());
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), first["sha256"].as_str().unwrap());
+
+    // A week later the billing run destroys it; the download is 410 in the caller's language.
+    app.set_clock("2027-01-18T00:00:00Z").await;
+    assert_eq!(app.billing_run().await["exports_expired"], 1);
+    assert_eq!(app.get(&format!("/v1/exports/{first_id}"), Some(&parent.token)).await.body["status"], "expired");
+    assert!(!file.exists() && !key_file.exists(), "file and key destroyed");
+    for (locale, words) in [("en", "no longer exists"), ("zh-CN", "已不存在")] {
+        let gone = download(&app, &parent.token, first_id, locale).await;
+        assert_eq!(gone.status, StatusCode::GONE, "{}", gone.body);
+        assert_eq!(gone.body["error"]["code"], "export_gone");
+        assert!(gone.body["error"]["message"].as_str().unwrap().contains(words), "{}", gone.body);
+    }
+    assert_eq!(app.billing_run().await["exports_expired"], 0, "expired once");
+
+    // A retention deletion of the service's data takes every export with it,
+    // however long the export had left.
+    let subscription_id =
+        app.get(&format!("/v1/families/{}/subscriptions", parent.family_id), Some(&parent.token)).await.body[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    app.set_clock("2027-02-12T00:00:00Z").await;
+    let second = app.export_ready(&parent).await;
+    let second_id = second["id"].as_str().unwrap();
+    let [file, key_file] = export_files(&app, &parent.family_id, second_id);
+    assert!(file.exists() && key_file.exists());
+    app.set_clock("2027-02-18T00:00:00Z").await;
+    let run = app.billing_run().await;
+    assert_eq!((run["deletions_performed"].as_u64(), run["exports_expired"].as_u64()), (Some(1), Some(0)), "{run}");
+    assert_eq!(app.get(&format!("/v1/exports/{second_id}"), Some(&parent.token)).await.body["status"], "deleted");
+    assert!(!file.exists() && !key_file.exists(), "file and key destroyed with the data");
+    assert_eq!(download(&app, &parent.token, second_id, "en").await.status, StatusCode::GONE);
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let certificate =
+        receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "deletion_certificate").expect("a certificate");
+    let deleted = certificate["body"]["deleted"].as_array().unwrap();
+    assert!(deleted.iter().any(|d| d["category"] == "exports" && d["count"] == 1), "{deleted:?}");
+    let left: Vec<_> = std::fs::read_dir(app.data_dir.path().join("exports")).unwrap().collect();
+    assert!(left.is_empty(), "no export file is left: {left:?}");
+}
+
+async fn files_and_keys_nothing_names_are_swept_by_the_billing_run(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let data = app.data_dir.path();
+    // Left by a crash, or written before exports and evidence were sealed.
+    let exports = data.join("exports");
+    let evidence = data.join("evidence");
+    std::fs::create_dir_all(&exports).unwrap();
+    std::fs::create_dir_all(evidence.join("fam_aaaaaaaaaaaaaaaaaaaaaaaaaa")).unwrap();
+    let strays = [
+        exports.join("exp_aaaaaaaaaaaaaaaaaaaaaaaaaa.zip"),
+        exports.join("exp_bbbbbbbbbbbbbbbbbbbbbbbbbb.sealed.partial"),
+        evidence.join("a".repeat(64)),
+        evidence.join("fam_aaaaaaaaaaaaaaaaaaaaaaaaaa").join("b".repeat(64)),
+    ];
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for stray in &strays {
+        std::fs::write(stray, MARKER).unwrap();
+        std::fs::File::options().write(true).open(stray).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    let stray_key = "exp_cccccccccccccccccccccccccc";
+    app.state.vault.file_key("fam_aaaaaaaaaaaaaaaaaaaaaaaaaa", stray_key, true).unwrap();
+    // A file just written may belong to a notice about to commit: it stays.
+    let fresh = evidence.join("c".repeat(64));
+    std::fs::write(&fresh, "fresh").unwrap();
+
+    assert_eq!(app.billing_run().await["files_swept"], 5);
+    for stray in &strays {
+        assert!(!stray.exists(), "{} swept", stray.display());
+    }
+    assert!(app.state.vault.file_keys().unwrap().is_empty());
+    assert!(fresh.exists(), "a fresh file is left for its transaction");
+    assert_eq!(app.billing_run().await["files_swept"], 0);
 }
 
 async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: Engine) {

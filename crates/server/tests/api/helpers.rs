@@ -288,6 +288,24 @@ impl TestApp {
         response.body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Asks for an export of the guardian's family and waits until it is built.
+    pub async fn export_ready(&self, guardian: &Guardian) -> Value {
+        let requested =
+            self.post(&format!("/v1/families/{}/exports", guardian.family_id), Some(&guardian.token), json!({})).await;
+        assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
+        assert_eq!(requested.body["status"], "pending");
+        let export_id = requested.body["id"].as_str().unwrap().to_owned();
+        for _ in 0..400 {
+            let status = self.get(&format!("/v1/exports/{export_id}"), Some(&guardian.token)).await.body;
+            if status["status"] != "pending" {
+                assert_eq!(status["status"], "ready", "{status}");
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the export {export_id} was not built in 10 s");
+    }
+
     pub async fn write_record(&self, key: &str, child_id: &str, kind: &str, body: Value) -> Response {
         self.post(
             &format!("/v1/children/{child_id}/records"),

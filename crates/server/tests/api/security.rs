@@ -167,6 +167,9 @@ async fn after_a_full_deletion_nothing_the_family_wrote_is_left_in_the_database_
         .await;
     assert_eq!(cancelled.status, StatusCode::CREATED, "{}", cancelled.body);
     deliver(&app, 0).await;
+    // A copy the family took: it goes with the rest.
+    let guardian = crate::helpers::Guardian { token: token.clone(), family_id: family_id.clone() };
+    let export = app.export_ready(&guardian).await;
 
     let deleted = app
         .client
@@ -183,6 +186,11 @@ async fn after_a_full_deletion_nothing_the_family_wrote_is_left_in_the_database_
     let markers = [email, guardian_name, child_name, "2019-03-04", record_text, reason_text, token.as_str()];
     assert_eq!(rows_with_markers(&app, &markers).await, Vec::<String>::new());
     assert_eq!(files_with_markers(app.data_dir.path(), &markers), Vec::<String>::new());
+    // The export's file and every key of the family are gone, not merely unreadable.
+    assert_eq!(std::fs::read_dir(app.data_dir.path().join("exports")).unwrap().count(), 0);
+    assert!(!app.data_dir.path().join("vault").join(&family_id).exists(), "no key of the family is left");
+    let gone = app.get(&format!("/v1/exports/{}/download", export["id"].as_str().unwrap()), Some(&token)).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "signed out: the account is closed");
 }
 
 async fn a_retried_request_never_gets_a_secret_a_second_time(engine: Engine) {
