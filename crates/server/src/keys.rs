@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -110,6 +111,31 @@ impl SigningKeys {
     }
 }
 
+impl SigningKeys {
+    /// An unguessable token for a link that opens one document without
+    /// signing in (the link in a receipt's or a certificate's email, which
+    /// must keep working after the account is closed): an HMAC of what it
+    /// opens, under a key derived from the signing key. Nothing is stored.
+    pub fn link_token(&self, purpose: &str, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.link_mac(purpose, id).finalize().into_bytes())
+    }
+
+    /// Whether `token` opens `id` for `purpose` (compared in constant time).
+    pub fn link_token_opens(&self, purpose: &str, id: &str, token: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token) else { return false };
+        self.link_mac(purpose, id).verify_slice(&bytes).is_ok()
+    }
+
+    fn link_mac(&self, purpose: &str, id: &str) -> Hmac<Sha256> {
+        let key = Sha256::new().chain_update(b"baobao-link-key-v1|").chain_update(self.key.to_bytes()).finalize();
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"|");
+        mac.update(id.as_bytes());
+        mac
+    }
+}
+
 /// A short, stable name for a public key: the first 16 hex digits of its SHA-256.
 fn key_id_of(key: &VerifyingKey) -> String {
     let digest = Sha256::digest(key.to_bytes());
@@ -159,6 +185,20 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_token_opens_only_what_it_was_made_for() {
+        let keys = SigningKeys::from_secret([7; 32]);
+        let token = keys.link_token("receipt", "rcp_a");
+        assert_eq!(token.len(), 43);
+        assert!(keys.link_token_opens("receipt", "rcp_a", &token));
+        assert!(!keys.link_token_opens("receipt", "rcp_b", &token), "another receipt");
+        assert!(!keys.link_token_opens("export", "rcp_a", &token), "another purpose");
+        assert!(!SigningKeys::from_secret([8; 32]).link_token_opens("receipt", "rcp_a", &token), "another server");
+        for bad in ["", "x", &token[..42], "!!!!"] {
+            assert!(!keys.link_token_opens("receipt", "rcp_a", bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_key_is_created_once_and_signatures_verify_only_unaltered() {

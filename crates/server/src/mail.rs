@@ -124,6 +124,8 @@ pub struct Letterhead<'a> {
     pub provider: &'a Provider,
     /// The portal's public address, e.g. `https://baobao.example`.
     pub public_url: Option<&'a str>,
+    /// The server's keys: a receipt's link opens it without signing in.
+    pub keys: &'a crate::keys::SigningKeys,
 }
 
 /// Who sent it and how to reach them, under every email.
@@ -195,9 +197,10 @@ pub fn render(
     if payload["after_request"] == true {
         body_text = format!("{body_text}\n\n{}", t.get("email-refund_issued-after-request"));
     }
-    // The receipt it talks about, on the portal (sign-in required).
+    // The receipt it talks about, on the portal: a link that opens it
+    // without signing in, also once the account is closed.
     if let (Some(base), Some(id)) = (letterhead.public_url, receipt["id"].as_str()) {
-        let link = format!("{}/receipts/{id}", base.trim_end_matches('/'));
+        let link = format!("{}{}", base.trim_end_matches('/'), crate::receipts::link_path(letterhead.keys, id));
         body_text = format!("{body_text}\n\n{}", t.arg("email-receipt-link", "link", link));
     }
     let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, letterhead.provider));

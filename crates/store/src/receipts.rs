@@ -72,6 +72,19 @@ impl Store {
         receipt(&row)
     }
 
+    /// The receipt with this number, if any (numbers are unique in practice:
+    /// a date and 40 random bits; the oldest wins if two ever share one).
+    pub async fn receipt_by_number(&self, number: &str) -> StoreResult<Option<StoredReceipt>> {
+        let row = sqlx::query(
+            "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE number = $1 \
+             ORDER BY created_at, seq LIMIT 1",
+        )
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(receipt).transpose()
+    }
+
     pub async fn receipts_of(&self, family_id: &FamilyId) -> StoreResult<Vec<StoredReceipt>> {
         let rows = sqlx::query(
             "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE family_id = $1 \

@@ -9,6 +9,7 @@ pub mod console;
 pub mod once;
 pub mod page;
 pub mod pages;
+pub mod public;
 pub mod session;
 
 use axum::Router;
@@ -47,6 +48,14 @@ pub fn router() -> Router<AppState> {
         .route("/receipts", get(pages::receipts))
         .route("/receipts/{id}", get(pages::receipt))
         .route("/receipts/{id}/signed.json", get(pages::receipt_json))
+        .route("/r/{id}/{token}", get(public::receipt))
+        .route("/r/{id}/{token}/signed.json", get(public::receipt_json))
+        .route(
+            "/check",
+            get(public::check_form)
+                .post(public::check)
+                .layer(axum::extract::DefaultBodyLimit::max(public::CHECK_REQUEST_BYTES_MAX)),
+        )
         .route("/data", get(pages::data))
         .route("/data/exports", post(pages::request_export))
         .route("/data/exports/{id}", get(pages::download_export))

@@ -60,7 +60,12 @@ fn local_date(calendar: &Calendar, instant: Timestamp) -> String {
 }
 
 fn calendar_of(guardian: &SignedInGuardian) -> Calendar {
-    Calendar::new(&guardian.guardian.time_zone).or_else(|_| Calendar::new("UTC")).unwrap_or_else(|_| unreachable_utc())
+    calendar_in(&guardian.guardian.time_zone)
+}
+
+/// The calendar of a time zone; UTC for one this server does not know.
+pub(super) fn calendar_in(time_zone: &str) -> Calendar {
+    Calendar::new(time_zone).or_else(|_| Calendar::new("UTC")).unwrap_or_else(|_| unreachable_utc())
 }
 
 fn unreachable_utc() -> Calendar {
@@ -816,7 +821,7 @@ pub async fn receipts(State(state): State<AppState>, headers: HeaderMap, guardia
 
 #[derive(Template)]
 #[template(path = "receipt.html")]
-struct ReceiptPage {
+pub(super) struct ReceiptPage {
     page: PageContext,
     title: String,
     kind: String,
@@ -846,7 +851,7 @@ async fn load_receipt(
 #[derive(Deserialize)]
 pub struct NewQuery {
     new: Option<String>,
-    deleted: Option<String>,
+    pub(super) deleted: Option<String>,
 }
 
 pub async fn receipt(
@@ -860,7 +865,8 @@ pub async fn receipt(
     let document = load_receipt(&state, &guardian, &page, &id).await?;
     let calendar = calendar_of(&guardian);
     let notice = query.deleted.is_some().then(|| page.t.get("data-deleted"));
-    ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice))
+    let json_href = format!("/receipts/{}/signed.json", document.id);
+    ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice, json_href))
 }
 
 /// A receipt's instant in the family's time zone, with its offset, so that
@@ -869,13 +875,15 @@ fn local_time_with_offset(calendar: &Calendar, instant: Timestamp) -> String {
     calendar.zoned(instant).strftime("%Y-%m-%d %H:%M (UTC%:z)").to_string()
 }
 
-/// The printable page of any signed receipt, deletion certificates included.
-fn receipt_page(
+/// The printable page of any signed receipt, deletion certificates included;
+/// `json_href` is where its signed JSON downloads from.
+pub(super) fn receipt_page(
     page: PageContext,
     document: &ReceiptDocument,
     calendar: &Calendar,
     is_new: bool,
     notice: Option<String>,
+    json_href: String,
 ) -> ReceiptPage {
     let t = &page.t;
     // A body that does not read as its kind (it cannot be, once signed by
@@ -909,7 +917,7 @@ fn receipt_page(
         kind: t.get(&format!("receipt-kind-{}", document.kind)),
         rows,
         what_next,
-        json_href: format!("/receipts/{}/signed.json", document.id),
+        json_href,
         services_href,
         key_id: document.signature.key_id.clone(),
         signature: document.signature.value.clone(),
@@ -1279,12 +1287,12 @@ pub async fn request_deletion(
         .map_err(api(&page))?;
     let certificate =
         done.certificate.ok_or_else(|| PortalError::api(page.clone(), ApiError::internal("no certificate")))?;
-    // A closed account has no session any more: show the certificate now.
+    // A closed account has no session any more: the certificate opens by
+    // its link (the one its email carries), which works without signing in,
+    // now and on every reload.
     if certificate.body["account_closed"] == true {
-        let calendar = calendar_of(&guardian);
-        let notice = Some(page.t.get("data-deleted"));
-        let closed = PageContext { signed_in: false, ..page };
-        let response = render(StatusCode::OK, receipt_page(closed, &certificate, &calendar, true, notice));
+        let link = crate::receipts::link_path(&state.keys, &certificate.id);
+        let response = see_other(&format!("{link}?deleted=1"));
         return Ok(with_cookie(response, session::set_cookie(&headers, SESSION_COOKIE, "", 0)));
     }
     Ok(see_other(&format!("/receipts/{}?deleted=1", certificate.id)))

@@ -92,8 +92,11 @@ async fn send_email(state: &AppState, message: &OutboxMessage) -> Result<(), Str
     let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
     let locale = Locale::parse(&message.locale).unwrap_or_default();
     let message_id = format!("<{}@baobao>", message.id);
-    let letterhead =
-        mail::Letterhead { provider: &state.config.provider, public_url: state.config.public_url.as_deref() };
+    let letterhead = mail::Letterhead {
+        provider: &state.config.provider,
+        public_url: state.config.public_url.as_deref(),
+        keys: &state.keys,
+    };
     let email = mail::render(&message.template, locale, &message.recipient, &payload, &message_id, &letterhead);
     mailer.send(&email).await.map_err(|e| e.0)
 }

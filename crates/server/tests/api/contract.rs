@@ -305,7 +305,9 @@ fn every_email_in_both_languages() {
         for locale in [Locale::En, Locale::ZhCn] {
             let (to, id) = ("parent@example.com", "<msg_example@baobao>");
             let provider = provider();
-            let letterhead = Letterhead { provider: &provider, public_url: Some("https://portal.example") };
+            let keys = baobao_server::keys::SigningKeys::from_secret([1; 32]);
+            let letterhead =
+                Letterhead { provider: &provider, public_url: Some("https://portal.example"), keys: &keys };
             let email = baobao_server::mail::render(template, locale, to, &payload, id, &letterhead);
             let attachments: Vec<&str> = email.attachments.iter().map(|(name, _)| name.as_str()).collect();
             let text = format!(

@@ -231,6 +231,7 @@ impl TestApp {
             &baobao_server::mail::Letterhead {
                 provider: &self.state.config.provider,
                 public_url: self.state.config.public_url.as_deref(),
+                keys: &self.state.keys,
             },
         )
         .text

@@ -14,6 +14,8 @@ baobao_store::on_both_engines!(
     repeated_wrong_passwords_pause_the_account,
     double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks_land_on_it,
     every_page_names_the_provider_and_how_to_reach_it,
+    a_closed_accounts_certificate_opens_by_its_link_on_every_reload,
+    anyone_can_check_a_receipt_by_its_number_and_signed_file,
 );
 
 async fn every_page_names_the_provider_and_how_to_reach_it(engine: Engine) {
@@ -210,4 +212,120 @@ async fn double_clicking_subscribe_in_the_portal_subscribes_once_and_both_clicks
     // A fresh page is a fresh form: subscribing again is refused, not repeated.
     let again = plan_page().await;
     assert_ne!(hidden(&again, "form_key"), fields[2].1);
+}
+
+async fn a_closed_accounts_certificate_opens_by_its_link_on_every_reload(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"cooling_off_days": 0})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    let client = client();
+    let session = format!("baobao_session={}", parent.token);
+    let data = client.get(format!("{}/data", app.address)).header("cookie", &session).send().await.unwrap();
+    let csrf = hidden(&data.text().await.unwrap(), "csrf");
+    let deleted = client
+        .post(format!("{}/data/deletion", app.address))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("scope", "*"), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookies(&deleted).iter().any(|c| c.starts_with("baobao_session=;")), "signed out");
+    let location = deleted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/r/rcp_") && location.ends_with("?deleted=1"), "{location}");
+    let link = location.trim_end_matches("?deleted=1").to_owned();
+
+    // No session any more: the link opens the certificate, now and on every reload.
+    for path in [location.as_str(), link.as_str(), link.as_str()] {
+        let page = client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("BB-") && html.contains(&format!("{link}/signed.json")), "{html}");
+    }
+    let json = client.get(format!("{}{link}/signed.json", app.address)).send().await.unwrap();
+    assert_eq!(json.status(), StatusCode::OK);
+    let document: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(document["kind"], "deletion_certificate");
+    assert_eq!(document["body"]["account_closed"], true);
+    app.assert_receipt_verifies(&document).await;
+
+    // The token opens that receipt only; a guessed or altered one opens nothing.
+    let receipt_id = document["id"].as_str().unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let other = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED, "the session ended with the account");
+    let receipts = app.state.store.receipts_of(&parent.family_id.parse().unwrap()).await.unwrap();
+    let another = receipts.iter().find(|r| r.id.as_str() != receipt_id).unwrap();
+    let mut altered = token.to_owned().into_bytes();
+    altered[0] = if altered[0] == b'A' { b'B' } else { b'A' };
+    for path in [
+        format!("/r/{}/{token}", another.id),
+        format!("/r/{receipt_id}/{}", String::from_utf8(altered).unwrap()),
+        format!("/r/{receipt_id}/"),
+        format!("/r/rcp_nothing/{token}"),
+        format!("/r/{receipt_id}/{token}x/signed.json"),
+    ] {
+        let response = client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+async fn check(app: &TestApp, locale: &str, number: &str, document: Option<Vec<u8>>) -> (StatusCode, String) {
+    let mut form = reqwest::multipart::Form::new().text("number", number.to_owned());
+    if let Some(document) = document {
+        form = form.part("document", reqwest::multipart::Part::bytes(document).file_name("receipt.json"));
+    }
+    let response = client()
+        .post(format!("{}/check", app.address))
+        .header("accept-language", locale)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn anyone_can_check_a_receipt_by_its_number_and_signed_file(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let receipt = app.subscribe(&parent, &plan).await["receipt"].clone();
+    let number = receipt["body"]["receipt_number"].as_str().unwrap().to_owned();
+    let file = serde_json::to_vec_pretty(&receipt).unwrap();
+
+    let (status, page) = check(&app, "en", &number, Some(file.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Genuine: we signed this document and still hold it unchanged."), "{page}");
+    let (_, page) = check(&app, "zh-CN", &number, Some(file.clone())).await;
+    assert!(page.contains("真实有效") && !page.contains("Genuine"), "{page}");
+
+    // Changed after signing: the signature says so, and so does our copy.
+    let mut changed = receipt.clone();
+    changed["body"]["price"]["amount_minor"] = json!(1);
+    let (status, page) = check(&app, "en", &number, Some(serde_json::to_vec(&changed).unwrap())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("cannot be confirmed") && page.contains("The signature does not match"), "{page}");
+    assert!(page.contains("it differs from yours"), "{page}");
+    // A genuine file under another number.
+    let (_, page) = check(&app, "en", "BB-20270101-XXXXXXXX", Some(file.clone())).await;
+    assert!(page.contains("is not the document") && page.contains("We hold no receipt"), "{page}");
+
+    // What cannot be checked is refused with its reason, in the visitor's language.
+    for (locale, number, document, words) in [
+        ("en", number.as_str(), None, "Choose the receipt"),
+        ("zh-CN", number.as_str(), None, "请选择回执的签名文件"),
+        ("en", "", Some(file.clone()), "Enter the number printed on the receipt"),
+        ("en", number.as_str(), Some(b"%PDF-1.4 not json".to_vec()), "not a signed receipt"),
+        ("en", number.as_str(), Some(vec![b' '; 300 * 1024]), "too large"),
+    ] {
+        let (status, page) = check(&app, locale, number, document).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{words}");
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    let form = client().get(format!("{}/check", app.address)).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let footer = client().get(format!("{}/login", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(footer.contains("href=\"/check\""), "every portal page links to the check");
 }
