@@ -409,6 +409,13 @@ async function layout(page) {
   });
 }
 
+/** A receipt or certificate, printed to A4 by the browser, is one page. */
+async function printsOnOnePage(page, label) {
+  const pdf = (await page.pdf({ format: 'A4', printBackground: true })).toString('latin1');
+  const pages = (pdf.match(/\/Type\s*\/Page[^s]/g) || []).length;
+  assert.equal(pages, 1, `${label} prints on ${pages} A4 pages`);
+}
+
 for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
   test(`every page a parent reads fits a phone and a desk, in ${language}: options, receipt, statement, data, certificate`, async () => {
     const narrowest = {};
@@ -448,6 +455,8 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
       await page.locator('form[action$="/cancel"] button[type=submit]').click();
       await page.waitForURL(/\/receipts\/rcp_/);
       await measure('receipt');
+      await page.locator('dl.facts dd', { hasText: language === 'en' ? 'Robin Example-Longname' : '王小明' }).waitFor();
+      await printsOnOnePage(page, `receipt in ${language}`);
       await page.goto(`${base}/statement`);
       await measure('statement');
       await page.goto(`${base}/data`);
@@ -460,6 +469,7 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
       await page.locator('form[action="/data/deletion"] button').click();
       await page.waitForURL(/\/receipts\/rcp_.*deleted=1/);
       await measure('certificate');
+      await printsOnOnePage(page, `certificate in ${language}`);
       await assertAccessible(page, `certificate at ${width} px in ${language}`);
       await context.close();
     }

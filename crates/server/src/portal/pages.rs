@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::PlanId;
+use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
 use baobao_domain::receipt::{ReceiptBody, TermsRef};
 use baobao_domain::{Locale, Money};
 use jiff::Timestamp;
@@ -866,7 +866,8 @@ pub async fn receipt(
     let calendar = calendar_of(&guardian);
     let notice = query.deleted.is_some().then(|| page.t.get("data-deleted"));
     let json_href = format!("/receipts/{}/signed.json", document.id);
-    ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice, json_href))
+    let parties = receipt_parties(&state, &document, page.t.locale).await;
+    ok(receipt_page(page, &document, &calendar, query.new.is_some(), notice, json_href, parties))
 }
 
 /// A receipt's instant in the family's time zone, with its offset, so that
@@ -875,8 +876,39 @@ fn local_time_with_offset(calendar: &Calendar, instant: Timestamp) -> String {
     calendar.zoned(instant).strftime("%Y-%m-%d %H:%M (UTC%:z)").to_string()
 }
 
+/// Whom a receipt is between, for its reader: the service and plan, and
+/// the guardian(s) by name. Read from the records when the page is shown
+/// (not signed into the receipt: a closed account's names are gone, the
+/// receipts the law keeps are not).
+pub(super) async fn receipt_parties(
+    state: &AppState,
+    document: &ReceiptDocument,
+    locale: Locale,
+) -> Vec<(String, String)> {
+    let t = T::new(locale);
+    let mut rows = Vec::new();
+    let subscription_id = document.signed_body().ok().and_then(|s| s.body.subscription_id().map(str::to_owned));
+    if let Some(Ok(subscription_id)) = subscription_id.map(|id| SubscriptionId::parse(&id))
+        && let Ok(subscription) = state.store.subscription(&subscription_id).await
+        && let Ok(plan) = plans::plan(state, &subscription.plan_id, locale).await
+    {
+        let name = if locale == Locale::ZhCn { plan.name.zh_cn } else { plan.name.en };
+        rows.push((t.get("receipt-plan"), format!("{name} · {}", plan.service)));
+    }
+    if let Ok(family_id) = FamilyId::parse(document.body.get("family_id").and_then(|f| f.as_str()).unwrap_or_default())
+        && let Ok(guardians) = state.store.guardians_of(&family_id).await
+    {
+        let names: Vec<String> = guardians.into_iter().map(|g| g.name).filter(|n| !n.is_empty()).collect();
+        if !names.is_empty() {
+            rows.push((t.get("receipt-guardian"), names.join(", ")));
+        }
+    }
+    rows
+}
+
 /// The printable page of any signed receipt, deletion certificates included;
-/// `json_href` is where its signed JSON downloads from.
+/// `json_href` is where its signed JSON downloads from, `parties` whom it
+/// is between (see `receipt_parties`).
 pub(super) fn receipt_page(
     page: PageContext,
     document: &ReceiptDocument,
@@ -884,6 +916,7 @@ pub(super) fn receipt_page(
     is_new: bool,
     notice: Option<String>,
     json_href: String,
+    parties: Vec<(String, String)>,
 ) -> ReceiptPage {
     let t = &page.t;
     // A body that does not read as its kind (it cannot be, once signed by
@@ -905,6 +938,7 @@ pub(super) fn receipt_page(
                 rows.push((t.get("receipt-complaints"), route.clone()));
             }
         }
+        rows.extend(parties);
         what_next = body_rows(t, calendar, &signed.body, &mut rows);
     }
     let services_href = signed

@@ -18,7 +18,7 @@ use baobao_domain::ids::ReceiptId;
 
 use crate::error::ApiError;
 use crate::portal::page::{PageResult, PortalError, api, has_page, ok, render};
-use crate::portal::pages::{NewQuery, calendar_in, receipt_page};
+use crate::portal::pages::{NewQuery, calendar_in, receipt_page, receipt_parties};
 use crate::portal::session::{self, MaybeGuardian, PageContext};
 use crate::receipts::ReceiptDocument;
 use crate::state::{AppState, Parts};
@@ -52,7 +52,8 @@ pub async fn receipt(
     let (document, time_zone) = linked_receipt(&state, &page, &id, &token).await?;
     let notice = query.deleted.is_some().then(|| page.t.get("data-deleted"));
     let json_href = format!("/r/{id}/{token}/signed.json");
-    ok(receipt_page(page, &document, &calendar_in(&time_zone), false, notice, json_href))
+    let parties = receipt_parties(&state, &document, page.t.locale).await;
+    ok(receipt_page(page, &document, &calendar_in(&time_zone), false, notice, json_href, parties))
 }
 
 pub async fn receipt_json(
