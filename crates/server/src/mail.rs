@@ -184,6 +184,10 @@ pub fn render(
         ("code", payload["code"].as_str().unwrap_or_default().to_owned()),
         ("minutes", payload["valid_minutes"].as_i64().unwrap_or_default().to_string()),
         ("refunds", refund_lines(&t, &payload["refunds"], zone)),
+        ("charge", money(&body["charge"], t.locale)),
+        ("period_start", date(&body["current_period"]["start"], zone)),
+        ("period_end", date(&body["current_period"]["end"], zone)),
+        ("reference", body["gateway_reference"].as_str().unwrap_or_default().to_owned()),
     ];
     let subject = t.args(&format!("email-{template}-subject"), &args);
     // A cancellation that took effect at once (or took effect already, a

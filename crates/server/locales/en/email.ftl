@@ -32,3 +32,7 @@ email-provider-contact = Questions: { $contact }
 email-provider-letters = Letters: { $address }
 email-provider-complaints = Not settled with us? { $route }
 email-receipt-link = See this receipt online: { $link }
+email-payment_received-subject = Payment received for { $plan } ({ $number })
+email-payment_received-body = We charged { $charge } for { $plan }, for the period { $period_start } to { $period_end }. Payment reference: { $reference }. Receipt number { $number }; the signed receipt is attached. It renews next on { $renews }; we will remind you before the last day to cancel, and you can cancel on your "My services" page at any time.
+email-fee_charged-subject = Early-termination fee for { $plan } ({ $number })
+email-fee_charged-body = We charged the early-termination fee of { $fee } for { $plan }, as named in the quote you accepted when you cancelled. Nothing else will be charged for this subscription. Payment reference: { $reference }. Receipt number { $number }; the signed receipt is attached.

@@ -32,3 +32,7 @@ email-provider-contact = 如有疑问：{ $contact }
 email-provider-letters = 书面通知请寄：{ $address }
 email-provider-complaints = 未能与我们解决？{ $route }
 email-receipt-link = 在线查看此回执：{ $link }
+email-payment_received-subject = 已收到 { $plan } 的付款（{ $number }）
+email-payment_received-body = 我们已为 { $plan } 收取 { $charge }，对应 { $period_start } 至 { $period_end } 的周期。支付流水号：{ $reference }。回执编号 { $number }，签名回执见附件。下次续订日期为 { $renews }；在取消截止日之前我们会提醒您，您也可以随时在“我的服务”页面取消。
+email-fee_charged-subject = { $plan } 的提前解约费（{ $number }）
+email-fee_charged-body = 按照您取消时所接受的报价，我们已为 { $plan } 收取提前解约费 { $fee }。此订阅不会再有其他收费。支付流水号：{ $reference }。回执编号 { $number }，签名回执见附件。

@@ -401,7 +401,7 @@ async fn charge_period(
                     },
                     gateway_reference: entry.gateway_reference.clone(),
                 });
-                let (stored, _) = crate::receipts::issue(
+                let (stored, document) = crate::receipts::issue(
                     parts,
                     &subscription.family_id,
                     &subscription.time_zone,
@@ -410,6 +410,18 @@ async fn charge_period(
                     body,
                 )?;
                 tx.insert_receipt(&stored).await?;
+                // Every movement of money is told, with its receipt.
+                let guardians = tx.guardians_of(&subscription.family_id).await?;
+                let payload = json!({
+                    "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+                    "time_zone": subscription.time_zone,
+                    "renews_at": subscription.current_period_end.to_string(),
+                    "subscription_id": subscription.id,
+                    "receipt": document,
+                });
+                let event = entry.id.as_str();
+                crate::services::outbox::email_guardians(tx, parts, &guardians, "payment_received", event, &payload)
+                    .await?;
             }
             Ok(true)
         }

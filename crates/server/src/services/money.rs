@@ -115,8 +115,10 @@ async fn settle_next(
             let plan = tx.plan(&subscription.plan_id).await?;
             let paid = Paid { movement: &movement, subscription: &subscription, plan: &plan, reference: &reference };
             let receipt = paid.receipt(&mut tx, state, business_now).await?;
-            if movement.kind == LedgerKind::Refund {
-                paid.refund_sent(&mut tx, state, &receipt).await?;
+            match movement.kind {
+                LedgerKind::Refund => paid.refund_sent(&mut tx, state, &receipt).await?,
+                LedgerKind::Fee => paid.fee_charged(&mut tx, state, &receipt).await?,
+                LedgerKind::Charge | LedgerKind::Credit => {}
             }
             SettleReport { succeeded: 1, ..SettleReport::default() }
         }
@@ -173,6 +175,21 @@ impl Paid<'_> {
             crate::receipts::issue(parts, &movement.family_id, &self.subscription.time_zone, subject, issued_at, body)?;
         tx.insert_receipt(&stored).await?;
         Ok(document)
+    }
+
+    /// Now the fee the quote named is collected, the guardian is told, with
+    /// its amount, its reference and the signed receipt.
+    async fn fee_charged(&self, tx: &mut Tx, parts: &Parts, receipt: &ReceiptDocument) -> ApiResult<()> {
+        let (movement, subscription, plan) = (self.movement, self.subscription, self.plan);
+        let guardians = tx.guardians_of(&movement.family_id).await?;
+        let payload = json!({
+            "plan": {"zh-CN": plan.name_zh_cn, "en": plan.name_en},
+            "time_zone": subscription.time_zone,
+            "subscription_id": subscription.id,
+            "receipt": receipt,
+        });
+        let event = movement.entry_id.as_str();
+        crate::services::outbox::email_guardians(tx, parts, &guardians, "fee_charged", event, &payload).await
     }
 
     /// Now the guardian is told the refund was sent, with its reference

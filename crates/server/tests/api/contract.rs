@@ -285,6 +285,16 @@ fn emails() -> Vec<(&'static str, &'static str, serde_json::Value)> {
             "",
             json!({"plan": plan, "time_zone": zone, "refunds": [{"amount": cny(2650), "period_start": null}], "subscription_id": "sub_example"}),
         ),
+        (
+            "payment_received",
+            "",
+            json!({"plan": plan, "time_zone": zone, "renews_at": "2027-03-09T16:00:00Z", "subscription_id": "sub_example", "receipt": receipt("charge")}),
+        ),
+        (
+            "fee_charged",
+            "",
+            json!({"plan": plan, "time_zone": zone, "subscription_id": "sub_example", "receipt": receipt("fee")}),
+        ),
         ("verification_code", "", json!({"code": "482913", "valid_minutes": 10})),
         (
             "deletion_certificate",

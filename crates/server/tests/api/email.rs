@@ -188,6 +188,12 @@ async fn a_reminder_comes_before_the_last_day_to_cancel_and_a_late_one_says_so(e
     // after that period's deadline (3 March): the email says what is true now.
     app.set_clock("2027-02-11T00:00:00Z").await;
     assert_eq!(app.billing_run().await["renewed"], 1);
+    // The renewal's charge is told, with its receipt attached.
+    assert_eq!(deliver(&app, 0).await.delivered, 1);
+    let paid = smtp.messages().into_iter().find(|m| m["subject"].as_str().unwrap().contains("付款")).unwrap();
+    let text = paid["text"].as_str().unwrap();
+    assert!(text.contains("39.00 元") && text.contains("2027-02-10 10:00 至 2027-03-10 10:00"), "{text}");
+    assert!(text.contains("2027-03-10 10:00") && paid["attachments"].to_string().contains("receipt-BB-"), "{paid}");
     app.set_clock("2027-03-05T00:00:00Z").await;
     assert_eq!(app.billing_run().await["reminders_sent"], 1);
     assert_eq!(deliver(&app, 0).await.delivered, 1);

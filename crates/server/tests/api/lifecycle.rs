@@ -333,6 +333,14 @@ async fn leaving_inside_the_commitment_costs_the_quoted_fee_and_no_more(engine: 
     // The "it has ended" email says the fee was taken, not "nothing more will be charged".
     let ended = app.queued_email(&parent, "cancellation_effective", baobao_domain::Locale::En).await;
     assert!(ended.contains("100.00") && !ended.contains("Nothing more will be charged"), "{ended}");
+    // Once the gateway took the fee, it has its own receipt and email.
+    let receipts = app.get(&format!("/v1/families/{}/receipts", parent.family_id), Some(&parent.token)).await;
+    let fee = receipts.body.as_array().unwrap().iter().find(|r| r["kind"] == "fee").expect("a fee receipt");
+    app.assert_receipt_verifies(fee).await;
+    let told = app.queued_email(&parent, "fee_charged", baobao_domain::Locale::En).await;
+    let (number, reference) =
+        (fee["body"]["receipt_number"].as_str().unwrap(), fee["body"]["gateway_reference"].as_str().unwrap());
+    assert!(told.contains("100.00 CNY") && told.contains(number) && told.contains(reference), "{told}");
 }
 
 async fn a_new_policy_version_leaves_existing_subscriptions_on_their_terms(engine: Engine) {
