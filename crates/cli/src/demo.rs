@@ -110,6 +110,7 @@ async fn seed(state: &AppState) -> Result<()> {
                     email: PARENT_EMAIL.to_owned(),
                     password: PARENT_PASSWORD.to_owned(),
                     name: "王芳".to_owned(),
+                    phone: Some("+86 138 0013 8000".to_owned()),
                     locale: "zh-CN".to_owned(),
                     time_zone: "Asia/Shanghai".to_owned(),
                 },

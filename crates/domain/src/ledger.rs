@@ -6,6 +6,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money};
 
+/// Why an entry was written: the note the ledger (and a refund's or fee's
+/// receipt) keeps, in English, as the record's own words. Readers see it in
+/// their language through its name (`LedgerNote::name`); a note written
+/// before these existed reads as it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedgerNote {
+    FirstPeriod,
+    Renewal,
+    RefundAsQuoted,
+    FeeAsQuoted,
+    LateChargeRefund,
+}
+
+impl LedgerNote {
+    pub const ALL: [LedgerNote; 5] = [
+        LedgerNote::FirstPeriod,
+        LedgerNote::Renewal,
+        LedgerNote::RefundAsQuoted,
+        LedgerNote::FeeAsQuoted,
+        LedgerNote::LateChargeRefund,
+    ];
+
+    /// The words stored with the entry.
+    pub fn text(&self) -> &'static str {
+        match self {
+            LedgerNote::FirstPeriod => "first period",
+            LedgerNote::Renewal => "renewal",
+            LedgerNote::RefundAsQuoted => "refund on cancellation, as quoted",
+            LedgerNote::FeeAsQuoted => "early-termination fee, as quoted",
+            LedgerNote::LateChargeRefund => "charge for a period after the cancellation took effect",
+        }
+    }
+
+    /// A stable name for translations (`note-<name>`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LedgerNote::FirstPeriod => "first_period",
+            LedgerNote::Renewal => "renewal",
+            LedgerNote::RefundAsQuoted => "refund_as_quoted",
+            LedgerNote::FeeAsQuoted => "fee_as_quoted",
+            LedgerNote::LateChargeRefund => "late_charge_refund",
+        }
+    }
+
+    /// The note stored as `text`, if it is one of these.
+    pub fn of(text: &str) -> Option<LedgerNote> {
+        LedgerNote::ALL.into_iter().find(|n| n.text() == text)
+    }
+}
+
 /// What a ledger entry records. Charges and fees are money taken from the
 /// guardian; refunds and credits are money given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -33,6 +33,8 @@ pub enum TextError {
     CharsBetween { min: usize, max: usize },
     #[error("must be 2 to 32 of a-z, 0-9, '_' and '-', starting with a letter")]
     ServiceName,
+    #[error("not a phone number: 6 to 20 digits, with an optional leading '+' and spaces, '-', '.', '(' or ')'")]
+    Phone,
 }
 
 macro_rules! text_type {
@@ -74,6 +76,33 @@ impl EmailAddress {
             })
             && !email.chars().any(|c| c.is_whitespace() || c.is_control());
         if well_formed { Ok(EmailAddress(email)) } else { Err(TextError::Email) }
+    }
+}
+
+/// A phone number as people write it (`+86 138-0013-8000`): trimmed, an
+/// optional leading `+`, then digits with spaces, `-`, `.`, `(` or `)`
+/// between them; 6 to 20 digits in all.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Phone(String);
+text_type!(Phone);
+
+pub const PHONE_DIGITS_MIN: usize = 6;
+pub const PHONE_DIGITS_MAX: usize = 20;
+
+impl Phone {
+    pub fn parse(text: &str) -> Result<Phone, TextError> {
+        let phone = text.trim();
+        let body = phone.strip_prefix('+').unwrap_or(phone);
+        let digits = body.chars().filter(char::is_ascii_digit).count();
+        let ok = (PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&digits)
+            && body.starts_with(|c: char| c.is_ascii_digit() || c == '(')
+            && body.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'));
+        if ok { Ok(Phone(phone.to_owned())) } else { Err(TextError::Phone) }
+    }
+
+    /// Its digits alone: what support's search compares.
+    pub fn digits(&self) -> String {
+        self.0.chars().filter(char::is_ascii_digit).collect()
     }
 }
 
@@ -164,6 +193,31 @@ impl Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones() {
+        for (written, digits) in [
+            ("+86 138-0013-8000", "8613800138000"),
+            ("  021 5555 0100 ", "02155550100"),
+            ("(021) 5555.0100", "02155550100"),
+            ("123456", "123456"),
+        ] {
+            assert_eq!(Phone::parse(written).unwrap().digits(), digits, "{written}");
+        }
+        for bad in [
+            "",
+            "12345",
+            "+",
+            "++8613800138000",
+            "138 0013 8000 ext 5",
+            "１３８００１３８０００",
+            "-138001380",
+            "1".repeat(21).as_str(),
+            "138\n0013",
+        ] {
+            assert_eq!(Phone::parse(bad), Err(TextError::Phone), "{bad:?}");
+        }
+    }
 
     #[test]
     fn emails() {

@@ -53,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 email,
                 password: "benchmark password".into(),
                 name: "Bench".into(),
+                phone: None,
                 locale: "en".into(),
                 time_zone: "Asia/Shanghai".into(),
             },

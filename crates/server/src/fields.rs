@@ -1,7 +1,7 @@
 //! The caller's short texts checked by the domain's rules
 //! (`baobao_domain::text`); a refusal names the field it was in.
 
-use baobao_domain::text::REASON_CATEGORIES;
+use baobao_domain::text::{Phone, REASON_CATEGORIES};
 use baobao_domain::{BirthDate, EmailAddress, Name, Reason, ServiceName, TextError};
 
 use crate::error::{ApiError, ApiResult};
@@ -19,7 +19,13 @@ fn refused(field: &str, error: TextError) -> ApiError {
             ApiError::invalid_field(field, "one_of").with("allowed", REASON_CATEGORIES.join(", "))
         }
         TextError::CharsMax { max } => ApiError::invalid_field(field, "chars_max").with("max", max),
+        TextError::Phone => ApiError::invalid_field(field, "phone"),
     }
+}
+
+/// A phone number, in field `field`: as written, and its digits.
+pub fn parse_phone(field: &str, phone: &str) -> ApiResult<Phone> {
+    Phone::parse(phone).map_err(|e| refused(field, e))
 }
 
 /// An email address, trimmed and lower-cased.

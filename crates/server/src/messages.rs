@@ -233,6 +233,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("base64", "must be base64", "须为 base64 编码"),
     ("required", "is required", "为必填项"),
     ("email", "is not an email address", "不是有效的邮箱地址"),
+    (
+        "phone",
+        "is not a phone number (6 to 20 digits; '+', spaces, '-' and brackets allowed)",
+        "不是有效的电话号码（6 到 20 位数字，可含“+”、空格、“-”和括号）",
+    ),
     ("time_zone", "is not an IANA time zone such as Asia/Shanghai", "不是 IANA 时区名，例如 Asia/Shanghai"),
     ("birth_date_range", "must lie within the past 25 years", "须在过去 25 年之内"),
     ("consent_required", "a guardian's consent is required to add a child", "添加孩子须经监护人同意"),

@@ -37,6 +37,8 @@ pub struct GuardianView {
     pub id: String,
     pub email: String,
     pub name: String,
+    /// As the guardian wrote it, if they gave one.
+    pub phone: Option<String>,
     pub locale: String,
     pub time_zone: String,
 }

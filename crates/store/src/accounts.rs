@@ -4,6 +4,7 @@ use baobao_domain::Locale;
 use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
 use baobao_domain::roles::Role;
 use jiff::Timestamp;
+use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
@@ -18,11 +19,28 @@ fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
         email: text(row, "email")?,
         password_hash: text(row, "password_hash")?,
         name: text(row, "name")?,
+        phone: row.try_get("phone")?,
         locale: named(row, "locale", Locale::parse)?,
         time_zone: text(row, "time_zone")?,
         created_at: instant(row, "created_at")?,
     })
 }
+
+/// A phone number's digits alone.
+fn digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Digits a support agent typed that mean a phone number (at least four,
+/// with only a phone number's punctuation around them), as a LIKE pattern.
+fn phone_search(query: &str) -> Option<String> {
+    let punctuation_only = query.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '+'));
+    let wanted = digits(query);
+    (punctuation_only && wanted.len() >= PHONE_SEARCH_DIGITS_MIN).then(|| format!("%{wanted}%"))
+}
+
+/// Fewer digits than this match too many numbers to be a search.
+pub const PHONE_SEARCH_DIGITS_MIN: usize = 4;
 
 fn staff(row: &AnyRow) -> StoreResult<Staff> {
     Ok(Staff {
@@ -46,7 +64,7 @@ fn child(row: &AnyRow) -> StoreResult<Child> {
     })
 }
 
-const GUARDIAN_COLUMNS: &str = "id, family_id, email, password_hash, name, locale, time_zone, created_at";
+const GUARDIAN_COLUMNS: &str = "id, family_id, email, password_hash, name, phone, locale, time_zone, created_at";
 
 /// `family`, read by the pool or inside a transaction.
 async fn fetch_family<'e, E>(executor: E, family_id: &FamilyId) -> StoreResult<Family>
@@ -88,8 +106,8 @@ impl Tx {
     /// Fails with `Conflict` when the email is taken.
     pub async fn insert_guardian(&mut self, guardian: &Guardian) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO guardians (id, family_id, email, password_hash, name, locale, time_zone, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO guardians (id, family_id, email, password_hash, name, locale, time_zone, created_at, phone, \
+             phone_digits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(guardian.id.as_str())
         .bind(guardian.family_id.as_str())
@@ -99,6 +117,8 @@ impl Tx {
         .bind(guardian.locale.tag())
         .bind(&guardian.time_zone)
         .bind(micros(guardian.created_at))
+        .bind(guardian.phone.clone())
+        .bind(guardian.phone.as_deref().map(digits))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -323,11 +343,11 @@ impl Tx {
 }
 
 impl Store {
-    /// The family a guardian's email belongs to (support's search).
     /// Families a support agent may mean by `query`: a family id, a receipt
     /// id or number (found even after the family's personal data was
-    /// deleted: receipts are kept), or part of a guardian's email or name.
-    /// At most `limit`, oldest family first.
+    /// deleted: receipts are kept), or part of a guardian's email, name or
+    /// phone number (its digits, however either was written: `138 0013`
+    /// finds `+86 138-0013-8000`). At most `limit`, oldest family first.
     pub async fn search_families(&self, query: &str, limit: u32) -> StoreResult<Vec<FamilyId>> {
         let rows = if query.starts_with("fam_") {
             sqlx::query("SELECT id AS family_id FROM families WHERE id = $1").bind(query).fetch_all(&self.pool).await?
@@ -342,10 +362,12 @@ impl Store {
             sqlx::query(
                 "SELECT g.family_id, MIN(f.created_at) AS since FROM guardians g JOIN families f ON f.id = g.family_id \
                  WHERE LOWER(g.email) LIKE $1 ESCAPE '\\' OR LOWER(g.name) LIKE $1 ESCAPE '\\' \
+                 OR g.phone_digits LIKE $3 \
                  GROUP BY g.family_id ORDER BY since, g.family_id LIMIT $2",
             )
             .bind(format!("%{escaped}%"))
             .bind(i64::from(limit))
+            .bind(phone_search(query))
             .fetch_all(&self.pool)
             .await?
         };

@@ -240,12 +240,14 @@ impl Tx {
     /// email, no sessions. Returns whether anything changed.
     pub async fn minimise_guardian(&mut self, guardian_id: &GuardianId) -> StoreResult<bool> {
         let placeholder = format!("deleted+{guardian_id}@invalid");
-        let changed =
-            sqlx::query("UPDATE guardians SET name = '', email = $2, password_hash = '' WHERE id = $1 AND email <> $2")
-                .bind(guardian_id.as_str())
-                .bind(&placeholder)
-                .execute(&mut *self.tx)
-                .await?;
+        let changed = sqlx::query(
+            "UPDATE guardians SET name = '', email = $2, password_hash = '', phone = NULL, phone_digits = NULL \
+                 WHERE id = $1 AND email <> $2",
+        )
+        .bind(guardian_id.as_str())
+        .bind(&placeholder)
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query("DELETE FROM sessions WHERE principal_id = $1")
             .bind(guardian_id.as_str())
             .execute(&mut *self.tx)

@@ -28,6 +28,8 @@ pub struct Guardian {
     pub email: String,
     pub password_hash: String,
     pub name: String,
+    /// As the guardian wrote it; none given, or minimised.
+    pub phone: Option<String>,
     pub locale: Locale,
     pub time_zone: String,
     pub created_at: Timestamp,

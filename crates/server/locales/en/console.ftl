@@ -57,3 +57,18 @@ console-timeline = Timeline, oldest first
 console-source = Record
 console-options = The guardian's options
 console-cancel-data = The child's data can be exported until
+
+# The emails a family was sent, and where each stands
+console-template-subscription_confirmed = Subscription confirmed
+console-template-cancellation_received = Cancellation received
+console-template-deletion_certificate = Deletion certificate
+console-template-renewal_reminder = Renewal reminder
+console-template-cancellation_effective = Subscription ended
+console-template-refund_issued = Refund sent
+console-template-verification_code = Verification code
+console-template-refund_failed = Refund not yet through
+console-template-payment_received = Payment received
+console-template-fee_charged = Early-termination fee charged
+console-message-status-pending = waiting to be sent
+console-message-status-sent = sent
+console-message-status-failed = failed for good

@@ -26,6 +26,8 @@ signup-password = Password (at least 10 characters)
 signup-locale = Language
 signup-time-zone = Time zone
 signup-submit = Create account
+signup-phone = Phone (optional)
+signup-phone-hint = So that support can find your account when you call. We never use it for marketing; it is deleted with your account.
 signup-have-account = Already have an account?
 
 services-title = My services
@@ -228,3 +230,10 @@ check-held-ok = We hold this document under that number, unchanged.
 check-held-differs = We hold a document under that number, but it differs from yours.
 check-held-none = We hold no receipt or certificate with that number.
 footer-check = Check a receipt or certificate
+
+# Why a ledger entry was written
+note-first_period = first period
+note-renewal = renewal
+note-refund_as_quoted = refund on cancellation, as quoted
+note-fee_as_quoted = early-termination fee, as quoted
+note-late_charge_refund = refund of a charge for a period after the cancellation took effect

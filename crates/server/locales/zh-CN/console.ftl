@@ -57,3 +57,18 @@ console-timeline = 时间线（从早到晚）
 console-source = 记录
 console-options = 家长可选的方式
 console-cancel-data = 孩子的数据可导出至
+
+# 家庭收到的邮件及其状态
+console-template-subscription_confirmed = 订阅确认
+console-template-cancellation_received = 已收到取消申请
+console-template-deletion_certificate = 删除证明
+console-template-renewal_reminder = 续订提醒
+console-template-cancellation_effective = 订阅已结束
+console-template-refund_issued = 退款已发出
+console-template-verification_code = 验证码
+console-template-refund_failed = 退款尚未到账
+console-template-payment_received = 已收到付款
+console-template-fee_charged = 已收取提前解约费
+console-message-status-pending = 等待发送
+console-message-status-sent = 已发送
+console-message-status-failed = 最终发送失败

@@ -26,6 +26,8 @@ signup-password = 密码（至少 10 个字符）
 signup-locale = 语言
 signup-time-zone = 时区
 signup-submit = 注册
+signup-phone = 电话（选填）
+signup-phone-hint = 便于您来电时客服找到您的账户。我们绝不会用于营销；删除账户时一并删除。
 signup-have-account = 已有账户？
 
 services-title = 我的服务
@@ -228,3 +230,10 @@ check-held-ok = 我们以该编号保存着这份文件，内容未改动。
 check-held-differs = 我们以该编号保存着一份文件，但与您的不同。
 check-held-none = 我们没有以该编号保存的回执或证明。
 footer-check = 核验回执或证明
+
+# 账目的说明
+note-first_period = 首个周期
+note-renewal = 续订
+note-refund_as_quoted = 按报价的取消退款
+note-fee_as_quoted = 按报价的提前解约费
+note-late_charge_refund = 退还取消生效后周期的扣款

@@ -160,7 +160,10 @@ pub async fn home(State(state): State<AppState>, signed_in: StaffPage, Query(que
                         guardians: f
                             .guardians
                             .iter()
-                            .map(|g| format!("{} <{}>", g.name, g.email))
+                            .map(|g| match &g.phone {
+                                Some(phone) => format!("{} <{}> · {phone}", g.name, g.email),
+                                None => format!("{} <{}>", g.name, g.email),
+                            })
                             .collect::<Vec<_>>()
                             .join(", "),
                         subscriptions: f.subscriptions.len(),
@@ -249,7 +252,7 @@ async fn history(
                 t.get(&format!("kind-{}", e.kind)),
                 crate::portal::pages::money(&e.amount, t.locale)
             ),
-            detail: e.note.clone(),
+            detail: crate::portal::page::ledger_note(t, &e.note),
         })
         .collect();
     let documents = crate::services::receipts::family_receipts(state, &staff.caller, family_id, auth::STAFF_READERS)
@@ -263,7 +266,7 @@ async fn history(
             source: String::new(),
             at: local_time(zone, signed.issued_at),
             what: signed.receipt_number,
-            detail: d.kind.clone(),
+            detail: t.get(&format!("receipt-kind-{}", d.kind)),
         })
         .collect();
     let outbox = crate::services::outbox::messages_of(state, &staff.caller, family_id).await.map_err(api(page))?;
@@ -273,11 +276,11 @@ async fn history(
             when: m.created_at,
             source: String::new(),
             at: local_time(zone, m.created_at),
-            what: m.template.clone(),
+            what: t.get(&format!("console-template-{}", m.template)),
             detail: t.args(
                 "console-message-detail",
                 &[
-                    ("status", m.status.clone()),
+                    ("status", t.get(&format!("console-message-status-{}", m.status))),
                     ("attempts", m.attempts.to_string()),
                     ("error", m.last_error.clone().unwrap_or_default()),
                 ],
@@ -361,7 +364,14 @@ pub async fn family(
     let notice = query.done.map(|receipt| t.arg("console-filed", "number", receipt));
     ok(FamilyPage {
         family_id: family.id,
-        guardians: family.guardians.iter().map(|g| format!("{} <{}> · {}", g.name, g.email, g.locale)).collect(),
+        guardians: family
+            .guardians
+            .iter()
+            .map(|g| {
+                let phone = g.phone.as_deref().map(|p| format!(" · {p}")).unwrap_or_default();
+                format!("{} <{}>{phone} · {}", g.name, g.email, g.locale)
+            })
+            .collect(),
         subscriptions,
         timeline: timeline(std::iter::once((t.get("console-requests"), requests)).chain(history)),
         notice,

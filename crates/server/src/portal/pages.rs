@@ -214,6 +214,7 @@ struct SignupPage {
     page: PageContext,
     name: String,
     email: String,
+    phone: String,
     locale: String,
     time_zone: String,
     errors: Vec<(String, String)>,
@@ -247,6 +248,7 @@ pub async fn signup_page(headers: HeaderMap, guardian: MaybeGuardian) -> PageRes
         page,
         name: String::new(),
         email: String::new(),
+        phone: String::new(),
         locale,
         time_zone: "Asia/Shanghai".to_owned(),
         errors: Vec::new(),
@@ -258,6 +260,8 @@ pub async fn signup_page(headers: HeaderMap, guardian: MaybeGuardian) -> PageRes
 pub struct SignupForm {
     name: String,
     email: String,
+    #[serde(default)]
+    phone: String,
     password: String,
     locale: String,
     time_zone: String,
@@ -272,6 +276,7 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form
             email: form.email.clone(),
             password: form.password,
             name: form.name.clone(),
+            phone: Some(form.phone.clone()),
             locale: form.locale.clone(),
             time_zone: form.time_zone.clone(),
         },
@@ -294,6 +299,7 @@ pub async fn signup(State(state): State<AppState>, headers: HeaderMap, Form(form
                     page,
                     name: form.name,
                     email: form.email,
+                    phone: form.phone,
                     locale: form.locale,
                     time_zone: form.time_zone,
                     errors: vec![(field, message)],
@@ -1098,7 +1104,7 @@ pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardi
                 }
                 _ => String::new(),
             },
-            note: e.note.clone(),
+            note: crate::portal::page::ledger_note(&page.t, &e.note),
         })
         .collect();
     ok(StatementPage { page, rows })

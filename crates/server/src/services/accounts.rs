@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth;
 use crate::auth::{Caller, Role, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
-use crate::fields::{parse_email, parse_name};
+use crate::fields::{parse_email, parse_name, parse_phone};
 use crate::random::new_id;
 use crate::state::AppState;
 use crate::views::{FamilyView, GuardianView, SessionView, SignUpView};
@@ -24,6 +24,9 @@ pub struct GuardianInput {
     pub email: String,
     pub password: String,
     pub name: String,
+    /// Optional: lets support find the family when the parent calls.
+    #[serde(default)]
+    pub phone: Option<String>,
     pub locale: String,
     pub time_zone: String,
 }
@@ -39,6 +42,10 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
     let email = parse_email(&g.email)?;
     auth::check_password_strength(&g.password)?;
     let name = parse_name("name", &g.name)?;
+    let phone = match g.phone.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(phone) => Some(parse_phone("phone", phone)?.into_string()),
+    };
     let locale = Locale::parse(&g.locale)
         .ok_or_else(|| ApiError::invalid_field("locale", "one_of").with("allowed", "zh-CN, en"))?;
     let calendar = Calendar::new(&g.time_zone).map_err(|_| ApiError::invalid_field("time_zone", "time_zone"))?;
@@ -50,6 +57,7 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         email,
         password_hash: auth::hash_password(&g.password).await?,
         name,
+        phone,
         locale,
         time_zone: calendar.zone_name().to_owned(),
         created_at: now,
@@ -98,6 +106,7 @@ fn guardian_view(g: &Guardian) -> GuardianView {
         id: g.id.to_string(),
         email: g.email.clone(),
         name: g.name.clone(),
+        phone: g.phone.clone(),
         locale: g.locale.tag().to_owned(),
         time_zone: g.time_zone.clone(),
     }

@@ -13,7 +13,7 @@
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
-use baobao_domain::ledger::LedgerKind;
+use baobao_domain::ledger::{LedgerKind, LedgerNote};
 use baobao_domain::policy::Policy;
 use baobao_domain::receipt::{ChargeReceipt, PeriodRef, PlanName, ReceiptBody};
 use baobao_domain::subscription::{
@@ -384,7 +384,7 @@ async fn charge_period(
                 policy.price,
                 key,
                 reference,
-                "renewal",
+                LedgerNote::Renewal.text(),
                 now,
             );
             if tx.append_ledger_entry(&entry).await? {
@@ -459,7 +459,7 @@ async fn take_effect(
                         subscription,
                         fee,
                         key,
-                        "early-termination fee, as quoted",
+                        LedgerNote::FeeAsQuoted.text(),
                         now,
                     ),
                     parts.clock.wall_now(),
@@ -530,7 +530,7 @@ pub async fn refund_charges_from(
             Money { amount_minor: charge.amount_minor, currency: charge.currency },
             period,
             key,
-            "charge for a period after the cancellation took effect",
+            LedgerNote::LateChargeRefund.text(),
             now,
         );
         if tx.append_ledger_entry_to_pay(&refund, parts.clock.wall_now()).await? {

@@ -3,7 +3,7 @@
 //! withdrawing a scheduled cancellation (resume).
 
 use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId};
-use baobao_domain::ledger::paid_so_far;
+use baobao_domain::ledger::{LedgerNote, paid_so_far};
 use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
 use baobao_domain::receipt::{CancellationReceipt, ReceiptBody, TermsRef, WithdrawalReceipt};
 use baobao_domain::subscription::{
@@ -499,11 +499,11 @@ async fn write_quoted_money(
     let id = &draft.cancellation.id;
     let mut entries = Vec::new();
     if !draft.chosen.refund.is_zero() {
-        let (key, note) = (format!("refund:{id}"), "refund on cancellation, as quoted");
+        let (key, note) = (format!("refund:{id}"), LedgerNote::RefundAsQuoted.text());
         entries.push(LedgerEntry::refund(new_id(), subscription, draft.chosen.refund, None, key, note, now));
     }
     if !draft.chosen.fee.is_zero() {
-        let (key, note) = (format!("fee:{id}"), "early-termination fee, as quoted");
+        let (key, note) = (format!("fee:{id}"), LedgerNote::FeeAsQuoted.text());
         entries.push(LedgerEntry::fee(new_id(), subscription, draft.chosen.fee, key, note, now));
     }
     let mut to_pay = Vec::new();

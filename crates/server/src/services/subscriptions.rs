@@ -2,6 +2,7 @@
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
+use baobao_domain::ledger::LedgerNote;
 use baobao_domain::receipt::{FirstPeriod, PlanName, ReceiptBody, SubscriptionReceipt, TermsRef};
 use baobao_domain::subscription::{Period, Schedule, cancel_by, renews, running_status};
 use baobao_domain::{Money, Policy};
@@ -215,7 +216,7 @@ async fn take_first_charge(
         terms.policy.price,
         key,
         reference,
-        "first period",
+        LedgerNote::FirstPeriod.text(),
         now,
     )))
 }

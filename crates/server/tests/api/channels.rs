@@ -569,6 +569,27 @@ async fn support_finds_a_family_by_part_of_an_email_or_name_by_id_or_by_receipt_
     let short = app.get("/v1/families?q=ab", Some(&agent)).await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", short.body);
 
+    // A parent who gave a phone number is found by its digits, however
+    // either side wrote them.
+    let sign_up = |phone: &str| {
+        json!({"guardian": {"email": "zhang@example.com", "password": "a long password", "name": "张伟",
+            "phone": phone, "locale": "zh-CN", "time_zone": "Asia/Shanghai"}})
+    };
+    for (locale, words) in [("en", "is not a phone number"), ("zh-CN", "不是有效的电话号码")] {
+        let refused = app.request(reqwest::Method::POST, "/v1/families", None, Some(sign_up("call me")), locale).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert_eq!(refused.body["error"]["details"]["field"], "phone");
+        assert!(refused.body["error"]["message"].as_str().unwrap().contains(words), "{}", refused.body);
+    }
+    let caller = app.post("/v1/families", None, sign_up("+86 138-0013-8000")).await;
+    assert_eq!(caller.status, StatusCode::CREATED, "{}", caller.body);
+    assert_eq!(caller.body["guardian"]["phone"], "+86 138-0013-8000");
+    let caller_family = caller.body["family"]["id"].as_str().unwrap().to_owned();
+    for typed in ["138 0013", "13800138000", "(0013) 8000", "+8613800138000"] {
+        assert_eq!(found(typed.replace(' ', "%20").replace('+', "%2B")).await, vec![caller_family.clone()], "{typed}");
+    }
+    assert_eq!(found("9999".into()).await, Vec::<String>::new());
+
     // After "delete everything" the guardian's email and name are gone, but
     // the receipts the law keeps still lead support to the family.
     app.cancel(&parent, receipt["body"]["subscription_id"].as_str().unwrap(), json!({"option": "now"})).await;

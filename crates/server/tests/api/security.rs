@@ -118,13 +118,14 @@ async fn after_a_full_deletion_nothing_the_family_wrote_is_left_in_the_database_
     let child_name = "MarkerChildQz7";
     let record_text = "MarkerRecordQz7";
     let reason_text = "MarkerReasonQz7";
+    let phone = "+49 30 7531 9642";
     let signed_up = app
         .request(
             Method::POST,
             "/v1/families",
             None,
             Some(json!({"guardian": {"email": email, "password": "a long password", "name": guardian_name,
-                "locale": "en", "time_zone": "Europe/Berlin"}})),
+                "phone": phone, "locale": "en", "time_zone": "Europe/Berlin"}})),
             "en",
         )
         .await;
@@ -183,7 +184,8 @@ async fn after_a_full_deletion_nothing_the_family_wrote_is_left_in_the_database_
     assert_eq!(deleted.status(), StatusCode::CREATED);
     assert!(deliver(&app, 0).await.delivered >= 1, "the certificate is emailed");
 
-    let markers = [email, guardian_name, child_name, "2019-03-04", record_text, reason_text, token.as_str()];
+    let markers =
+        [email, guardian_name, child_name, "2019-03-04", record_text, reason_text, token.as_str(), phone, "4930753196"];
     assert_eq!(rows_with_markers(&app, &markers).await, Vec::<String>::new());
     assert_eq!(files_with_markers(app.data_dir.path(), &markers), Vec::<String>::new());
     // The export's file and every key of the family are gone, not merely unreadable.
