@@ -72,3 +72,22 @@ console-template-fee_charged = Early-termination fee charged
 console-message-status-pending = waiting to be sent
 console-message-status-sent = sent
 console-message-status-failed = failed for good
+
+# Who did it, and where a request stands
+console-actor-guardian = the guardian ({ $id })
+console-actor-staff = { $role } ({ $id })
+console-actor-integrator = the { $service } service
+console-actor-system = the system
+console-actor-operator = the operator
+console-actor-billing = the billing run
+console-actor-gateway = the payment provider
+console-role-agent = support agent
+console-role-supervisor = supervisor
+console-role-compliance = compliance officer
+console-role-finance = finance
+console-role-admin = administrator
+console-request-status-scheduled = scheduled
+console-request-status-effective = in effect
+console-request-status-withdrawn = withdrawn
+console-locale-zh-CN = Chinese
+console-locale-en = English

@@ -237,3 +237,18 @@ note-renewal = renewal
 note-refund_as_quoted = refund on cancellation, as quoted
 note-fee_as_quoted = early-termination fee, as quoted
 note-late_charge_refund = refund of a charge for a period after the cancellation took effect
+
+# A deletion certificate, line by line
+certificate-deleted-records = Child's records, { $kind }: { $count }
+certificate-deleted-child_records = Child's records: { $count }
+certificate-deleted-saved_responses = Saved answers to your requests: { $count }
+certificate-deleted-guardian_personal_data = Your name, email and password: { $count }
+certificate-deleted-child_profiles = Children's names and dates of birth: { $count }
+certificate-deleted-cancellation_reasons = Reasons you gave for cancelling: { $count }
+certificate-deleted-written_notices = Letters' senders, tracking numbers and scans: { $count }
+certificate-deleted-exports = Exports: { $count }
+certificate-kept = { $category } ({ $basis }) until { $until }
+certificate-hold-ledger = The ledger of payments
+certificate-hold-invoices = Invoices
+certificate-hold-receipts = Receipts
+certificate-hold-consent_records = Consent records

@@ -1,7 +1,7 @@
 console-name = 客服后台
 console-nav-search = 查找家庭
 console-nav-notices = 今日书面通知
-console-nav-webhooks = Webhook 推送
+console-nav-webhooks = 事件推送
 console-login-title = 员工登录
 console-search-title = 查找家庭
 console-search-email = 监护人的邮箱或姓名（可只填一部分）、家庭编号或回执号
@@ -72,3 +72,22 @@ console-template-fee_charged = 已收取提前解约费
 console-message-status-pending = 等待发送
 console-message-status-sent = 已发送
 console-message-status-failed = 最终发送失败
+
+# 操作者与申请状态
+console-actor-guardian = 监护人（{ $id }）
+console-actor-staff = { $role }（{ $id }）
+console-actor-integrator = { $service } 服务
+console-actor-system = 系统
+console-actor-operator = 运营方
+console-actor-billing = 计费任务
+console-actor-gateway = 支付服务商
+console-role-agent = 客服
+console-role-supervisor = 主管
+console-role-compliance = 合规专员
+console-role-finance = 财务
+console-role-admin = 管理员
+console-request-status-scheduled = 已安排
+console-request-status-effective = 已生效
+console-request-status-withdrawn = 已撤回
+console-locale-zh-CN = 中文
+console-locale-en = 英文

@@ -237,3 +237,18 @@ note-renewal = 续订
 note-refund_as_quoted = 按报价的取消退款
 note-fee_as_quoted = 按报价的提前解约费
 note-late_charge_refund = 退还取消生效后周期的扣款
+
+# 删除证明的各项
+certificate-deleted-records = 孩子的记录（{ $kind }）：{ $count }
+certificate-deleted-child_records = 孩子的记录：{ $count }
+certificate-deleted-saved_responses = 已保存的请求应答：{ $count }
+certificate-deleted-guardian_personal_data = 您的姓名、邮箱和密码：{ $count }
+certificate-deleted-child_profiles = 孩子的姓名和出生日期：{ $count }
+certificate-deleted-cancellation_reasons = 您填写的取消原因：{ $count }
+certificate-deleted-written_notices = 信件的寄件人、运单号和扫描件：{ $count }
+certificate-deleted-exports = 导出文件：{ $count }
+certificate-kept = { $category }（{ $basis }），保存至 { $until }
+certificate-hold-ledger = 付款账目
+certificate-hold-invoices = 发票
+certificate-hold-receipts = 回执
+certificate-hold-consent_records = 同意记录

@@ -220,6 +220,24 @@ pub struct NoticeQuery {
     done: Option<String>,
 }
 
+/// Who did something, in the reader's words: "the guardian (gdn_…)",
+/// "support agent (stf_…)", "the system". An actor this page does not know
+/// reads as it was recorded.
+fn actor_text(t: &crate::i18n::T, actor: &str) -> String {
+    let mut parts = actor.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("guardian"), Some(id), None) => t.arg("console-actor-guardian", "id", id),
+        (Some("staff"), Some(role), Some(id)) => {
+            t.args("console-actor-staff", &[("role", t.get(&format!("console-role-{role}"))), ("id", id.to_owned())])
+        }
+        (Some("integrator"), Some(service), Some(_)) => t.arg("console-actor-integrator", "service", service),
+        (Some(known @ ("system" | "operator" | "billing" | "gateway")), None, None) => {
+            t.get(&format!("console-actor-{known}"))
+        }
+        _ => actor.to_owned(),
+    }
+}
+
 /// One timeline of every section's rows, in time order; rows of the same
 /// instant keep their section's order (requests, ledger, receipts, …).
 fn timeline(sections: impl Iterator<Item = (String, Vec<EventRow>)>) -> Vec<EventRow> {
@@ -352,9 +370,9 @@ pub async fn family(
                 detail: t.args(
                     "console-request-detail",
                     &[
-                        ("status", c.status.as_str().to_owned()),
+                        ("status", t.get(&format!("console-request-status-{}", c.status.as_str()))),
                         ("effective", local_time(&zone, c.effective_at)),
-                        ("actor", c.actor.clone()),
+                        ("actor", actor_text(t, &c.actor)),
                     ],
                 ),
             });
@@ -369,7 +387,7 @@ pub async fn family(
             .iter()
             .map(|g| {
                 let phone = g.phone.as_deref().map(|p| format!(" · {p}")).unwrap_or_default();
-                format!("{} <{}>{phone} · {}", g.name, g.email, g.locale)
+                format!("{} <{}>{phone} · {}", g.name, g.email, t.get(&format!("console-locale-{}", g.locale)))
             })
             .collect(),
         subscriptions,

@@ -1026,7 +1026,13 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             let deleted = r
                 .deleted
                 .iter()
-                .map(|d| format!("{}: {}", d.kind.as_deref().unwrap_or(&d.category), d.count))
+                .map(|d| match &d.kind {
+                    // A kind of record is the integrator's own word for it.
+                    Some(kind) => {
+                        t.args("certificate-deleted-records", &[("kind", kind.clone()), ("count", d.count.to_string())])
+                    }
+                    None => t.arg(&format!("certificate-deleted-{}", d.category), "count", d.count),
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             rows.push((t.get("receipt-deleted"), deleted));
@@ -1037,7 +1043,14 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
                     let until = k.until.map(|u| local_date(calendar, u)).unwrap_or_default();
                     let category = serde_json::to_value(k.category).ok();
                     let category = category.as_ref().and_then(|c| c.as_str()).unwrap_or_default();
-                    format!("{category} ({}) → {until}", k.basis)
+                    t.args(
+                        "certificate-kept",
+                        &[
+                            ("category", t.get(&format!("certificate-hold-{category}"))),
+                            ("basis", k.basis.clone()),
+                            ("until", until),
+                        ],
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join("; ");

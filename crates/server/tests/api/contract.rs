@@ -330,6 +330,23 @@ fn every_email_in_both_languages() {
                 !text.contains("{ $") && !text.contains("email-") && !text.contains("Unknown localization key"),
                 "{template}/{variant}: unresolved text\n{text}"
             );
+            // One language: the other's words appear only where the operator
+            // or the parent typed them (the provider's details, the plan's
+            // name in this language).
+            let plan = payload["plan"][locale.tag()].as_str().unwrap_or_default();
+            let typed = [
+                provider.legal_name.as_str(),
+                provider.complaints.as_deref().unwrap(),
+                provider.postal_address.as_deref().unwrap(),
+                plan,
+                to,
+                "https://portal.example",
+            ];
+            let stray = crate::helpers::other_language(&email.subject, locale.tag(), &typed)
+                .into_iter()
+                .chain(crate::helpers::other_language(&email.text, locale.tag(), &typed))
+                .collect::<Vec<_>>();
+            assert!(stray.is_empty(), "{template}/{variant} in {}: {stray:?}\n{text}", locale.tag());
             let suffix = if variant.is_empty() { String::new() } else { format!("_{variant}") };
             insta::assert_snapshot!(format!("email_{template}{suffix}_{}", locale.tag()), text);
         }

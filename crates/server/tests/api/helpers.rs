@@ -316,3 +316,100 @@ impl TestApp {
         .await
     }
 }
+
+/// Phrases that read the same in every language: a command, format names.
+const NEUTRAL_PHRASES: [&str; 3] = ["baobao verify receipt.json --keys keys.json", "baobao verify", "JSON Lines"];
+/// Letters that are names in every language (formats, algorithms, units).
+const NEUTRAL_WORDS: [&str; 19] = [
+    "UTC", "JSON", "json", "CSV", "ZIP", "SHA", "Ed", "XChaCha", "Poly", "PDF", "JPEG", "PNG", "KiB", "MiB", "BB",
+    "ed", "ID", "eml", "txt",
+];
+
+/// The text a reader sees on a page: no tags, scripts or styles, and no
+/// element marked as being in a language of its own (`lang="…"`, as the
+/// language switch is), entities decoded.
+pub fn visible_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push(' ');
+        let after = &rest[open..];
+        let close = after.find('>').map_or(after.len(), |i| i + 1);
+        let tag = &after[..close];
+        let name: String = tag[1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let skip_to = |end: &str| after.find(end).map_or(after.len(), |i| i + end.len());
+        rest = if name == "script" || name == "style" {
+            &after[skip_to(&format!("</{name}>"))..]
+        } else if !name.is_empty() && name != "html" && tag.contains(" lang=\"") {
+            &after[skip_to(&format!("</{name}>"))..]
+        } else {
+            &after[close..]
+        };
+    }
+    text.push_str(rest);
+    text.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&nbsp;", " ")
+}
+
+fn is_chinese(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{303f}' | '\u{4e00}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}')
+}
+
+/// A run of ASCII that reads the same in every language: an id, a receipt
+/// number, a hash or signature, an address, a path or time-zone name, a
+/// number, or format names.
+fn neutral(run: &str) -> bool {
+    let lower_id = run.split_once('_').is_some_and(|(prefix, rest)| {
+        prefix.chars().all(|c| c.is_ascii_lowercase()) && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    // A hash, a signature, a gateway's reference (`sim:charge:sub_…:…`).
+    let long_token = run.len() >= 16 && run.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c));
+    lower_id
+        || long_token
+        || run.contains('@')
+        || run.contains('/')
+        || run.starts_with("BB-")
+        || run.starts_with("ed25519-")
+        || run
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|word| !word.is_empty())
+            .all(|word| NEUTRAL_WORDS.contains(&word))
+}
+
+/// Words of the other language on a page or in an email meant for
+/// `locale` (`zh-CN` or `en`), once what people typed (`typed`) is set
+/// aside. Empty when the text speaks one language.
+pub fn other_language(html: &str, locale: &str, typed: &[&str]) -> Vec<String> {
+    let mut text = visible_text(html);
+    let mut set_aside: Vec<&str> = typed.iter().copied().chain(NEUTRAL_PHRASES).filter(|s| !s.is_empty()).collect();
+    set_aside.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for phrase in set_aside {
+        text = text.replace(phrase, " ");
+    }
+    let mut stray = Vec::new();
+    if locale == "en" {
+        let mut run = String::new();
+        for c in text.chars().chain(std::iter::once(' ')) {
+            if is_chinese(c) {
+                run.push(c);
+            } else if !run.is_empty() {
+                stray.push(std::mem::take(&mut run));
+            }
+        }
+    } else {
+        for run in text.split(|c: char| !(c.is_ascii_graphic()) || "()[]{},;\"'!?".contains(c)) {
+            let run = run.trim_matches(|c: char| ".:".contains(c));
+            if run.chars().any(|c| c.is_ascii_alphabetic()) && !neutral(run) {
+                stray.push(run.to_owned());
+            }
+        }
+    }
+    stray.dedup();
+    stray
+}

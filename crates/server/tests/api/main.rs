@@ -17,6 +17,7 @@ mod entitlements;
 mod errors;
 mod helpers;
 mod idempotency;
+mod language;
 mod lifecycle;
 mod money;
 mod portal;
