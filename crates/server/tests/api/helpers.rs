@@ -339,9 +339,8 @@ pub fn visible_text(html: &str) -> String {
         let tag = &after[..close];
         let name: String = tag[1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
         let skip_to = |end: &str| after.find(end).map_or(after.len(), |i| i + end.len());
-        rest = if name == "script" || name == "style" {
-            &after[skip_to(&format!("</{name}>"))..]
-        } else if !name.is_empty() && name != "html" && tag.contains(" lang=\"") {
+        let own_language = !name.is_empty() && name != "html" && tag.contains(" lang=\"");
+        rest = if name == "script" || name == "style" || own_language {
             &after[skip_to(&format!("</{name}>"))..]
         } else {
             &after[close..]
