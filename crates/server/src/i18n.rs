@@ -58,6 +58,15 @@ impl T {
         LOCALES.lookup_with_args(self.language(), key, &args)
     }
 
+    /// A ledger entry's note in this language (a note this server did not
+    /// write reads as it was written).
+    pub fn ledger_note(&self, note: &str) -> String {
+        match baobao_domain::ledger::LedgerNote::of(note) {
+            Some(known) => self.get(&format!("note-{}", known.name())),
+            None => note.to_owned(),
+        }
+    }
+
     /// The other locale, for the switch on every page.
     pub fn other(&self) -> Locale {
         match self.locale {

@@ -270,7 +270,7 @@ async fn history(
                 t.get(&format!("kind-{}", e.kind)),
                 crate::portal::pages::money(&e.amount, t.locale)
             ),
-            detail: crate::portal::page::ledger_note(t, &e.note),
+            detail: t.ledger_note(&e.note),
         })
         .collect();
     let documents = crate::services::receipts::family_receipts(state, &staff.caller, family_id, auth::STAFF_READERS)

@@ -144,12 +144,3 @@ pub fn with_cookie(mut response: Response, cookie: String) -> Response {
 pub fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
     calendar.zoned(instant).strftime("%Y-%m-%d %H:%M").to_string()
 }
-
-/// A ledger entry's note in the reader's language (a note this server did
-/// not write reads as it was written).
-pub fn ledger_note(t: &crate::i18n::T, note: &str) -> String {
-    match baobao_domain::ledger::LedgerNote::of(note) {
-        Some(known) => t.get(&format!("note-{}", known.name())),
-        None => note.to_owned(),
-    }
-}

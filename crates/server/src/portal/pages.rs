@@ -1117,7 +1117,7 @@ pub async fn statement(State(state): State<AppState>, headers: HeaderMap, guardi
                 }
                 _ => String::new(),
             },
-            note: crate::portal::page::ledger_note(&page.t, &e.note),
+            note: page.t.ledger_note(&e.note),
         })
         .collect();
     ok(StatementPage { page, rows })

@@ -3,7 +3,8 @@
 //!
 //! Contents: per child a profile and, per service and kind, JSON Lines and
 //! CSV of the records; the statement as CSV; every receipt as signed JSON;
-//! a bilingual `index.html` to open offline; and `manifest.json` listing the
+//! an `index.html` to open offline, in the family's language
+//! (`export_index`); and `manifest.json` listing the
 //! SHA-256 and size of every other file, signed with the server's Ed25519
 //! key over the canonical JSON of the manifest without its `signature`.
 //! `baobao verify export.zip` checks all of it offline.
@@ -19,6 +20,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use baobao_domain::calendar::Calendar;
 use baobao_domain::canonical::canonical_json;
 use baobao_domain::ids::{ExportId, FamilyId};
 use baobao_store::{Export, ExportOutcome};
@@ -34,6 +36,7 @@ use crate::keys::{KeySet, SignatureBlock};
 use crate::random::random_bytes;
 use crate::sealed::{SealedReader, SealedWriter};
 use crate::services::children::Opener;
+use crate::services::export_index::{ChildSection, IndexModel, ROWS_PER_TABLE, ReceiptLine, RecordGroup};
 use crate::state::{AppState, Parts};
 
 /// Records fetched per page while writing: the memory bound of an export.
@@ -433,7 +436,15 @@ async fn build<W: Write>(state: &AppState, export: &Export, sink: W) -> ApiResul
         )?;
     }
     let mut opener = Opener::new(state, family_id.clone());
+    let mut groups = Vec::new();
     for (child_id, service, kind) in state.store.record_groups(family_id).await? {
+        let mut group = RecordGroup {
+            child_id: child_id.to_string(),
+            service: service.clone(),
+            kind: kind.clone(),
+            count: 0,
+            shown: Vec::new(),
+        };
         for format in ["jsonl", "csv"] {
             let path = format!("children/{child_id}/{service}/{kind}.{format}");
             let mut entry = archive.start(&path)?;
@@ -448,6 +459,12 @@ async fn build<W: Write>(state: &AppState, export: &Export, sink: W) -> ApiResul
                     .await?;
                 for record in &page {
                     let body = opener.open(record)?;
+                    if format == "jsonl" {
+                        group.count += 1;
+                        if group.shown.len() < ROWS_PER_TABLE {
+                            group.shown.push((record.recorded_at, body.clone()));
+                        }
+                    }
                     let line = match format {
                         "jsonl" => serde_json::to_string(&serde_json::json!({
                             "id": record.id, "recorded_at": record.recorded_at.to_string(), "body": body,
@@ -468,14 +485,43 @@ async fn build<W: Write>(state: &AppState, export: &Export, sink: W) -> ApiResul
             let (hasher, size) = (entry.hasher, entry.size);
             Archive::<zip::write::StreamWriter<Hashing<W>>>::finish_entry(&mut archive.files, &path, hasher, size);
         }
+        groups.push(group);
     }
 
     let statement = crate::services::money::statement(state, family_id).await?;
     archive.whole("statement.csv", crate::services::money::statement_csv(&statement).map_err(internal)?.as_bytes())?;
+    let mut receipts = Vec::new();
     for receipt in state.store.receipts_of(family_id).await? {
-        archive.whole(&format!("receipts/{}.json", receipt.id), receipt.document.as_bytes())?;
+        let path = format!("receipts/{}.json", receipt.id);
+        archive.whole(&path, receipt.document.as_bytes())?;
+        receipts.push(ReceiptLine { path, number: receipt.number, kind: receipt.kind });
     }
-    let index = index_html(&archive.files, export);
+    // The page a parent opens first: in the family's language and zone.
+    let family = state.store.family(family_id).await?;
+    let locale = state.store.guardians_of(family_id).await?.first().map(|g| g.locale).unwrap_or_default();
+    let calendar = Calendar::new(&family.time_zone).or_else(|_| Calendar::new("UTC")).map_err(internal)?;
+    let sections: Vec<ChildSection> = children
+        .iter()
+        .map(|c| ChildSection {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            birth_date: c.birth_date.clone(),
+            consent_at: c.consent_at,
+        })
+        .collect();
+    let files: Vec<(&str, u64, &str)> =
+        archive.files.iter().map(|f| (f.path.as_str(), f.size, f.sha256.as_str())).collect();
+    let index = crate::services::export_index::render(&IndexModel {
+        locale,
+        calendar: &calendar,
+        export_id: export.id.as_str(),
+        created_at: export.created_at,
+        children: &sections,
+        groups: &groups,
+        statement: &statement,
+        receipts: &receipts,
+        files: &files,
+    });
     archive.whole("index.html", index.as_bytes())?;
 
     let mut manifest = Manifest {
@@ -502,37 +548,6 @@ fn csv_line(fields: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// A page a parent can open offline, in both languages.
-fn index_html(files: &[ManifestFile], export: &Export) -> String {
-    let rows: String = files
-        .iter()
-        .map(|f| {
-            let path = escape_html(&f.path);
-            format!(
-                "<tr><td><a href=\"{path}\">{path}</a></td><td>{}</td><td><code>{}</code></td></tr>\n",
-                f.size, f.sha256
-            )
-        })
-        .collect();
-    format!(
-        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>宝宝 数据导出 · baobao data export</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}td{{padding:.2rem .5rem;border-bottom:1px solid #ccc;word-break:break-all}}</style></head><body>\n\
-<h1>数据导出 <span lang=\"en\">Data export</span></h1>\n\
-<p>家庭 {family}，导出编号 {id}，生成于 {created}。</p>\n\
-<p lang=\"en\">Family {family}, export {id}, made at {created}.</p>\n\
-<p>children/ 下是每个孩子的资料和记录（JSON Lines 与 CSV）；statement.csv 是账单；receipts/ 是签名回执；manifest.json 列出每个文件的 SHA-256 并由服务器签名，可用 <code>baobao verify</code> 离线核验。</p>\n\
-<p lang=\"en\">children/ holds each child's profile and records (JSON Lines and CSV); statement.csv is the statement; receipts/ the signed receipts; manifest.json lists every file's SHA-256 and is signed by the server — check it offline with <code>baobao verify</code>.</p>\n\
-<table><thead><tr><th>文件 File</th><th>字节 Bytes</th><th>SHA-256</th></tr></thead><tbody>\n{rows}</tbody></table>\n</body></html>\n",
-        family = escape_html(export.family_id.as_str()),
-        id = escape_html(export.id.as_str()),
-        created = export.created_at,
-    )
 }
 
 pub async fn get(state: &AppState, caller: &Caller, export_id: &str) -> ApiResult<Export> {

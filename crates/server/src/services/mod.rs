@@ -17,7 +17,8 @@
 //!   one-time codes of support's verification; `deletion` deletion requests,
 //!   retention and certificates.
 //! - `billing` the billing run (renewals, reminders, cancellations taking
-//!   effect); `exports` a family's signed data export.
+//!   effect); `exports` a family's signed data export, and `export_index`
+//!   the page in it a parent reads first.
 //! - `subscriptions` subscribing and the subscriptions a caller may see;
 //!   `plans` plans and their published policies; `entitlements` what a
 //!   service may offer a family now.
@@ -33,6 +34,7 @@ pub mod deletion;
 pub mod delivery;
 pub mod entitlements;
 pub mod evidence;
+pub mod export_index;
 pub mod exports;
 pub mod money;
 pub mod notices;

@@ -193,7 +193,30 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
     assert_eq!(csv.lines().count(), 6, "{csv}");
     let mut index = String::new();
     archive.by_name("index.html").unwrap().read_to_string(&mut index).unwrap();
-    assert!(index.contains("数据导出") && index.contains("Data export"));
+    // The page a parent opens first: in the family's language, readable on
+    // a phone, each child by name, records as tables, money as they read it.
+    assert!(index.starts_with("<!doctype html>\n<html lang=\"zh-CN\">"), "{index}");
+    assert!(index.contains("name=\"viewport\" content=\"width=device-width, initial-scale=1\""));
+    assert!(
+        index.contains("您家庭的数据导出") && index.contains("<h2 id=\"") && index.contains(">小明</h2>"),
+        "{index}"
+    );
+    assert!(index.contains("<th scope=\"col\">height_cm</th>") && index.contains("<td>112</td>"), "{index}");
+    assert!(index.contains("<td>拼音</td>") && index.contains("39.00 元") && !index.contains("3900"), "{index}");
+    assert!(index.contains("2027-01-09 16:00"), "times in the family's zone (Shanghai): {index}");
+    assert!(index.contains("<section lang=\"en\"") && index.contains("Your family's data export"));
+    let typed = [
+        "小明",
+        "growth",
+        "learning_progress",
+        "edu",
+        "height_cm",
+        "note",
+        "lesson",
+        "a, \"quoted\" note",
+        "会计档案管理办法",
+    ];
+    assert_eq!(crate::helpers::other_language(&index, "zh-CN", &typed), Vec::<String>::new(), "{index}");
 
     // A record added to a file after the export is caught, and so is an extra file.
     for (altered_name, extra) in

@@ -320,10 +320,13 @@ impl TestApp {
 /// Phrases that read the same in every language: a command, format names.
 const NEUTRAL_PHRASES: [&str; 3] = ["baobao verify receipt.json --keys keys.json", "baobao verify", "JSON Lines"];
 /// Letters that are names in every language (formats, algorithms, units).
-const NEUTRAL_WORDS: [&str; 19] = [
-    "UTC", "JSON", "json", "CSV", "ZIP", "SHA", "Ed", "XChaCha", "Poly", "PDF", "JPEG", "PNG", "KiB", "MiB", "BB",
-    "ed", "ID", "eml", "txt",
+const NEUTRAL_WORDS: [&str; 21] = [
+    "UTC", "JSON", "json", "jsonl", "CSV", "csv", "ZIP", "SHA", "Ed", "XChaCha", "Poly", "PDF", "JPEG", "PNG", "KiB",
+    "MiB", "BB", "ed", "ID", "eml", "txt",
 ];
+
+/// The extensions of the files an export holds and a receipt downloads as.
+const FILE_EXTENSIONS: [&str; 5] = ["json", "jsonl", "csv", "html", "zip"];
 
 /// The text a reader sees on a page: no tags, scripts or styles, and no
 /// element marked as being in a language of its own (`lang="…"`, as the
@@ -369,8 +372,11 @@ fn neutral(run: &str) -> bool {
     });
     // A hash, a signature, a gateway's reference (`sim:charge:sub_…:…`).
     let long_token = run.len() >= 16 && run.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c));
+    // A file's name (`manifest.json`, `statement.csv`).
+    let file_name = run.rsplit_once('.').is_some_and(|(_, extension)| FILE_EXTENSIONS.contains(&extension));
     lower_id
         || long_token
+        || file_name
         || run.contains('@')
         || run.contains('/')
         || run.starts_with("BB-")
