@@ -242,6 +242,9 @@ pub struct FeeReceipt {
 pub struct DeletionScope {
     /// A service's name, or `*` for everything of the family.
     pub service: String,
+    /// One child's data only (the child was removed, or consent withdrawn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<String>,
 }
 
 /// One category of data a deletion removed.

@@ -128,6 +128,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "该数据已删除，其密钥已销毁，任何人都无法读取。",
     ),
     ("deletion_pending", "A deletion of this data is already under way.", "该数据的删除已在进行中。"),
+    (
+        "child_removed",
+        "This child was removed already; the deletion certificate is among your receipts.",
+        "该孩子已被移除，删除证明在您的回执中。",
+    ),
     ("export_not_ready", "This export is not ready yet (status {status}).", "该导出尚未完成（状态：{status}）。"),
     (
         "export_gone",
@@ -196,6 +201,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("syntax", "it is not well-formed JSON", "它不是格式正确的 JSON"),
     ("shape", "its shape does not match this endpoint", "其结构与此接口不符"),
     ("chars_between", "must be {min} to {max} characters", "须为 {min} 到 {max} 个字符"),
+    (
+        "not_with_service",
+        "names one child, whose data is deleted in every service: leave out service",
+        "指定一个孩子时，会删除其在所有服务中的数据，请不要同时指定服务",
+    ),
     ("chars_max", "must be at most {max} characters", "最多 {max} 个字符"),
     ("one_line_chars_max", "must be at most {max} characters, on one line", "最多 {max} 个字符，且只能占一行"),
     ("one_of", "must be one of: {allowed}", "必须是以下之一：{allowed}"),

@@ -183,6 +183,111 @@ impl Vault {
         Ok(destroyed)
     }
 
+    /// The services a family has a data key for (or a re-keying left one).
+    pub fn services_with_keys(&self, family_id: &str) -> Result<Vec<String>, VaultError> {
+        let family_dir = self.vault_dir.join(family_id);
+        let entries = match fs::read_dir(&family_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(VaultError::Io { path: family_dir, source: e }),
+        };
+        let mut services: Vec<String> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter_map(|name| {
+                [REKEY_OLD, REKEY_NEXT, ""]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(&format!(".{DATA_KEY}{suffix}")).map(str::to_owned))
+            })
+            .collect();
+        services.sort();
+        services.dedup();
+        Ok(services)
+    }
+
+    /// Every data key of (family, service) that may have sealed a record:
+    /// the current one first, then any a re-keying left (a crash between
+    /// its steps). A reader tries them in turn; a wrong key fails its tag.
+    pub fn data_keys(&self, family_id: &str, service: &str) -> Result<Vec<DataKey>, VaultError> {
+        let current = self.key_path(family_id, service);
+        let mut keys = Vec::new();
+        for path in [current.clone(), with_suffix(&current, REKEY_OLD), with_suffix(&current, REKEY_NEXT)] {
+            match fs::read(&path) {
+                Ok(bytes) => keys.push(DataKey::new(&self.unwrap_key(&path, &bytes)?)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(VaultError::Io { path, source: e }),
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Re-keying, step 1: a new data key for (family, service), written
+    /// beside the current one (`.next`). The caller seals every record that
+    /// stays under it, then `swap_rekey`, commits, and `finish_rekey`.
+    pub fn prepare_rekey(&self, family_id: &str, service: &str) -> Result<DataKey, VaultError> {
+        let key: [u8; 32] = random_bytes();
+        let next = with_suffix(&self.key_path(family_id, service), REKEY_NEXT);
+        write_private(&next, &self.wrap(&key)?)?;
+        Ok(DataKey::new(&key))
+    }
+
+    /// Re-keying, step 2 (before the records' transaction commits): the new
+    /// key becomes current, the old one waits as `.old`.
+    pub fn swap_rekey(&self, family_id: &str, service: &str) -> Result<(), VaultError> {
+        let current = self.key_path(family_id, service);
+        let (old, next) = (with_suffix(&current, REKEY_OLD), with_suffix(&current, REKEY_NEXT));
+        if current.exists() {
+            fs::rename(&current, &old).map_err(io(&current))?;
+        }
+        fs::rename(&next, &current).map_err(io(&next))?;
+        sync_and_prune(&self.vault_dir.join(family_id));
+        Ok(())
+    }
+
+    /// The records' transaction failed after `swap_rekey`: the old key is
+    /// current again.
+    pub fn undo_rekey(&self, family_id: &str, service: &str) -> Result<(), VaultError> {
+        let current = self.key_path(family_id, service);
+        let old = with_suffix(&current, REKEY_OLD);
+        if old.exists() {
+            shred(&current)?;
+            fs::rename(&old, &current).map_err(io(&old))?;
+        }
+        Ok(())
+    }
+
+    /// Re-keying, step 3 (once the records' transaction committed): the
+    /// old key is destroyed. Returns whether there was one.
+    pub fn finish_rekey(&self, family_id: &str, service: &str) -> Result<bool, VaultError> {
+        let current = self.key_path(family_id, service);
+        let destroyed = shred(&with_suffix(&current, REKEY_OLD))?;
+        shred(&with_suffix(&current, REKEY_NEXT))?;
+        sync_and_prune(&self.vault_dir.join(family_id));
+        Ok(destroyed)
+    }
+
+    /// (family, service) pairs with a key a re-keying left beside the
+    /// current one (a crash between its steps).
+    pub fn leftover_rekeys(&self) -> Result<Vec<(String, String)>, VaultError> {
+        let mut leftovers = Vec::new();
+        for family in fs::read_dir(&self.vault_dir).map_err(io(&self.vault_dir))? {
+            let family = family.map_err(io(&self.vault_dir))?.path();
+            let Some(family_id) = family.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+            let Ok(entries) = fs::read_dir(&family) else { continue };
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let service = [REKEY_OLD, REKEY_NEXT]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(&format!(".{DATA_KEY}{suffix}")));
+                if let Some(service) = service {
+                    leftovers.push((family_id.clone(), service.to_owned()));
+                }
+            }
+        }
+        leftovers.sort();
+        leftovers.dedup();
+        Ok(leftovers)
+    }
+
     /// Every file key in the vault: (family id, name), for the sweep.
     pub fn file_keys(&self) -> Result<Vec<(String, String)>, VaultError> {
         let mut keys = Vec::new();
@@ -263,22 +368,16 @@ impl Vault {
     /// keys are not touched: see `destroy_file_key`.
     pub fn destroy(&self, family_id: &str, service: &str) -> Result<u32, VaultError> {
         let family_dir = self.vault_dir.join(family_id);
-        let paths: Vec<PathBuf> = if service == "*" {
-            match fs::read_dir(&family_dir) {
-                Ok(entries) => entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == DATA_KEY))
-                    .collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(VaultError::Io { path: family_dir, source: e }),
-            }
-        } else {
-            vec![self.key_path(family_id, service)]
-        };
+        let services = if service == "*" { self.services_with_keys(family_id)? } else { vec![service.to_owned()] };
         let mut destroyed = 0;
-        for path in paths {
-            if shred(&path)? {
+        for service in services {
+            let current = self.key_path(family_id, &service);
+            if shred(&current)? {
                 destroyed += 1;
+            }
+            // And any key a re-keying left beside it.
+            for leftover in [REKEY_OLD, REKEY_NEXT] {
+                shred(&with_suffix(&current, leftover))?;
             }
         }
         sync_and_prune(&family_dir);
@@ -318,6 +417,15 @@ impl Vault {
 /// The extension of a data key's file, and of a file key's.
 const DATA_KEY: &str = "key";
 const FILE_KEY: &str = "file-key";
+/// Suffixes of a data key's file while it is being replaced (re-keying).
+const REKEY_OLD: &str = ".old";
+const REKEY_NEXT: &str = ".next";
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
 
 /// Overwrites a key file before unlinking it, so the key is not left in the
 /// file system's free blocks as plainly as it was written. `false` when

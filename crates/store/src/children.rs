@@ -2,7 +2,7 @@
 //! exports and deletions. This module stores ciphertext only; keys and
 //! plaintext never reach the database.
 
-use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId, GuardianId, ReceiptId};
+use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId, GuardianId, ReceiptId, RecordId};
 use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -49,14 +49,15 @@ fn export(row: &AnyRow) -> StoreResult<Export> {
     })
 }
 
-const DELETION_COLUMNS: &str =
-    "id, family_id, service, cause, status, requested_at, due_at, key_destroyed_at, certificate_id, completed_at";
+const DELETION_COLUMNS: &str = "id, family_id, service, cause, status, requested_at, due_at, key_destroyed_at, \
+     certificate_id, completed_at, child_id";
 
 fn deletion(row: &AnyRow) -> StoreResult<Deletion> {
     Ok(Deletion {
         id: id(row, "id")?,
         family_id: id(row, "family_id")?,
         service: text(row, "service")?,
+        child_id: optional_id(row, "child_id")?,
         cause: text(row, "cause")?,
         status: text(row, "status")?,
         requested_at: instant(row, "requested_at")?,
@@ -195,7 +196,8 @@ impl Tx {
     /// Schedules a deletion unless one is already pending for the same data.
     pub async fn schedule_deletion(&mut self, d: &Deletion) -> StoreResult<bool> {
         let result = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO deletions ({DELETION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+            "INSERT INTO deletions ({DELETION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT DO NOTHING"
         )))
         .bind(d.id.as_str())
         .bind(d.family_id.as_str())
@@ -207,6 +209,7 @@ impl Tx {
         .bind(d.key_destroyed_at.map(micros))
         .bind(d.certificate_id.as_ref().map(|c| c.as_str().to_owned()))
         .bind(d.completed_at.map(micros))
+        .bind(d.child_id.as_ref().map(|c| c.as_str().to_owned()))
         .execute(&mut *self.tx)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -256,6 +259,113 @@ impl Tx {
     }
 
     /// Removes a child's name and birth date, keeping the consent record.
+    /// Holds the family until the transaction ends: `exclusive` for a
+    /// re-keying of its data keys, shared for a record sealed under one, so
+    /// that no record is sealed under a key being replaced (a no-op on
+    /// SQLite, whose writer is one).
+    pub async fn lock_family(&mut self, family_id: &FamilyId, exclusive: bool) -> StoreResult<()> {
+        if self.engine == crate::Engine::Postgres {
+            let query = if exclusive {
+                "SELECT id FROM families WHERE id = $1 FOR UPDATE"
+            } else {
+                "SELECT id FROM families WHERE id = $1 FOR SHARE"
+            };
+            sqlx::query(query).bind(family_id.as_str()).fetch_one(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a child is no longer on the family's account (removed: its
+    /// profile was minimised).
+    pub async fn child_removed(&mut self, child_id: &ChildId) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT name FROM children WHERE id = $1")
+            .bind(child_id.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(text(&row, "name")?.is_empty())
+    }
+
+    /// A deletion that has nothing left to do (another request did it).
+    pub async fn call_off_deletion(&mut self, deletion_id: &DeletionId) -> StoreResult<()> {
+        sqlx::query("UPDATE deletions SET status = 'called_off' WHERE id = $1 AND status = 'pending'")
+            .bind(deletion_id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// How many deletions of one child of the family are in flight.
+    pub async fn pending_child_deletions(&mut self, family_id: &FamilyId) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM deletions WHERE family_id = $1 AND child_id IS NOT NULL AND status = 'pending'",
+        )
+        .bind(family_id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        integer(&row, "n")
+    }
+
+    /// A page of the family's records of `service` that are not `child`'s,
+    /// after `after_id`, in id order: what a re-keying seals again.
+    pub async fn records_to_reseal(
+        &mut self,
+        family_id: &FamilyId,
+        service: &str,
+        child_id: &ChildId,
+        after_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM child_records WHERE family_id = $1 AND service = $2 AND child_id <> $3 \
+             AND id > $4 ORDER BY id LIMIT $5"
+        )))
+        .bind(family_id.as_str())
+        .bind(service)
+        .bind(child_id.as_str())
+        .bind(after_id)
+        .bind(limit.clamp(1, RECORDS_PAGE_MAX))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Replaces a record's ciphertext (sealed again under a new key).
+    pub async fn reseal_record(&mut self, record_id: &RecordId, nonce: &str, ciphertext: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE child_records SET nonce = $2, ciphertext = $3 WHERE id = $1")
+            .bind(record_id.as_str())
+            .bind(nonce)
+            .bind(ciphertext)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every record of one child; returns the count per kind.
+    pub async fn delete_child_records(&mut self, child_id: &ChildId) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM child_records WHERE child_id = $1 GROUP BY kind ORDER BY kind",
+        )
+        .bind(child_id.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let counts = rows.iter().map(|r| Ok((text(r, "kind")?, integer(r, "n")?))).collect::<StoreResult<Vec<_>>>()?;
+        sqlx::query("DELETE FROM child_records WHERE child_id = $1")
+            .bind(child_id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(counts)
+    }
+
+    /// Removes one child's name and birth date, keeping the consent record
+    /// (who consented, when); returns whether anything changed.
+    pub async fn minimise_child(&mut self, child_id: &ChildId) -> StoreResult<bool> {
+        let changed = sqlx::query("UPDATE children SET name = '', birth_date = '' WHERE id = $1 AND name <> ''")
+            .bind(child_id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(changed.rows_affected() > 0)
+    }
+
     pub async fn minimise_children(&mut self, family_id: &FamilyId) -> StoreResult<i64> {
         let changed = sqlx::query("UPDATE children SET name = '', birth_date = '' WHERE family_id = $1 AND name <> ''")
             .bind(family_id.as_str())
@@ -478,10 +588,22 @@ impl Store {
 
     pub async fn pending_deletion(&self, family_id: &FamilyId, service: &str) -> StoreResult<Option<Deletion>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELETION_COLUMNS} FROM deletions WHERE family_id = $1 AND service = $2 AND status = 'pending'"
+            "SELECT {DELETION_COLUMNS} FROM deletions WHERE family_id = $1 AND service = $2 AND status = 'pending' \
+             AND child_id IS NULL"
         )))
         .bind(family_id.as_str())
         .bind(service)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(deletion).transpose()
+    }
+
+    /// The deletion of one child's data in flight, if any.
+    pub async fn pending_child_deletion(&self, child_id: &ChildId) -> StoreResult<Option<Deletion>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELETION_COLUMNS} FROM deletions WHERE child_id = $1 AND status = 'pending'"
+        )))
+        .bind(child_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(deletion).transpose()

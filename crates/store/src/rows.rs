@@ -371,7 +371,9 @@ pub struct Deletion {
     pub family_id: FamilyId,
     /// A service, or `*` for all of the family's data.
     pub service: String,
-    /// `guardian_request` or `retention`.
+    /// One child's data only (a child removed, consent withdrawn).
+    pub child_id: Option<ChildId>,
+    /// `guardian_request`, `retention` or `consent_withdrawn`.
     pub cause: String,
     pub status: String,
     pub requested_at: Timestamp,

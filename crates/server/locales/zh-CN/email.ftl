@@ -36,3 +36,4 @@ email-payment_received-subject = 已收到 { $plan } 的付款（{ $number }）
 email-payment_received-body = 我们已为 { $plan } 收取 { $charge }，对应 { $period_start } 至 { $period_end } 的周期。支付流水号：{ $reference }。回执编号 { $number }，签名回执见附件。下次续订日期为 { $renews }；在取消截止日之前我们会提醒您，您也可以随时在“我的服务”页面取消。
 email-fee_charged-subject = { $plan } 的提前解约费（{ $number }）
 email-fee_charged-body = 按照您取消时所接受的报价，我们已为 { $plan } 收取提前解约费 { $fee }。此订阅不会再有其他收费。支付流水号：{ $reference }。回执编号 { $number }，签名回执见附件。
+email-deletion_certificate-body-child = 按照您的要求，您的孩子已于 { $date } 从您的账户中移除，其数据已删除：该孩子在所有服务中的全部记录，以及其姓名和出生日期（依法保留由谁、何时同意的记录）。您其他孩子记录的数据密钥已更换、旧密钥已销毁，因此被移除孩子的记录的任何副本（包括备份）都无法再被读取。签名删除证明见附件。

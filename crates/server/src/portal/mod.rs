@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/data/exports/{id}", get(pages::download_export))
         .route("/data/deletion", post(pages::request_deletion))
         .route("/data/children", post(pages::add_child))
+        .route("/data/children/{id}/remove", post(pages::remove_child))
         .route("/console", get(console::home))
         .route("/console/login", get(console::login_page).post(console::login))
         .route("/console/logout", post(console::logout))

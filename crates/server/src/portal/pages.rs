@@ -1148,7 +1148,8 @@ pub struct ExportRow {
 #[template(path = "data.html")]
 struct DataPage {
     page: PageContext,
-    children: Vec<String>,
+    /// The family's children still on the account: (id, name).
+    children: Vec<(String, String)>,
     exports: Vec<ExportRow>,
     /// How long an export is kept for download.
     export_days: u32,
@@ -1167,6 +1168,14 @@ pub struct ChildFormState {
     name: String,
     birth_date: String,
     error: Option<String>,
+    /// A refused removal: the child's id and why.
+    remove_error: Option<(String, String)>,
+}
+
+impl ChildFormState {
+    fn remove_error_for(&self, child_id: &str) -> Option<&str> {
+        self.remove_error.as_ref().filter(|(id, _)| id == child_id).map(|(_, error)| error.as_str())
+    }
 }
 
 has_page!(DataPage);
@@ -1221,7 +1230,7 @@ async fn data_page_with(
             href: (e.status == "ready").then(|| format!("/data/exports/{}", e.id)),
         })
         .collect();
-    let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| c.name.clone()).collect();
+    let children = children.iter().filter(|c| !c.name.is_empty()).map(|c| (c.id.clone(), c.name.clone())).collect();
     let form_key = crate::portal::once::form_key();
     let export_days = state.config.export_days;
     Ok(render(status, DataPage { page, children, exports, export_days, services, notice, error, child, form_key }))
@@ -1305,6 +1314,7 @@ pub async fn add_child(
                     name: form.name.clone(),
                     birth_date: form.birth_date.clone(),
                     error: Some(message),
+                    remove_error: None,
                 };
                 data_page_with(&state, &guardian, page.clone(), None, None, child, error.status).await
             }
@@ -1312,6 +1322,37 @@ pub async fn add_child(
         }
     })
     .await
+}
+
+#[derive(Deserialize)]
+pub struct RemoveChildForm {
+    csrf: String,
+    confirm: Option<String>,
+}
+
+/// A guardian removes a child from the account (withdrawing consent): the
+/// child's data is deleted, with a certificate, after a deliberate tick.
+pub async fn remove_child(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    guardian: MaybeGuardian,
+    Path(id): Path<String>,
+    Form(form): Form<RemoveChildForm>,
+) -> PageResult {
+    let (guardian, page) = require(guardian, &headers, "/data")?;
+    page.check_csrf(&form.csrf)?;
+    if form.confirm.is_none() {
+        let error = page.t.get("data-child-remove-confirm-required");
+        let child = ChildFormState { remove_error: Some((id, error)), ..ChildFormState::default() };
+        return data_page_with(&state, &guardian, page, None, None, child, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let input = crate::services::deletion::DeletionInput { service: None, child_id: Some(id) };
+    let done = crate::services::deletion::request(&state, &guardian.caller(), guardian.family_id(), input)
+        .await
+        .map_err(api(&page))?;
+    let certificate =
+        done.certificate.ok_or_else(|| PortalError::api(page.clone(), ApiError::internal("no certificate")))?;
+    Ok(see_other(&format!("/receipts/{}?deleted=1", certificate.id)))
 }
 
 #[derive(Deserialize)]
@@ -1334,7 +1375,7 @@ pub async fn request_deletion(
         return data_page_model(&state, &guardian, page, Some(error), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let service = (form.scope != "*").then_some(form.scope);
-    let input = crate::services::deletion::DeletionInput { service };
+    let input = crate::services::deletion::DeletionInput { service, child_id: None };
     let done = crate::services::deletion::request(&state, &guardian.caller(), guardian.family_id(), input)
         .await
         .map_err(api(&page))?;

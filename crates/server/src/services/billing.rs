@@ -563,6 +563,8 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
     }
     // Children's data whose retention ran out (or whose deletion a crash interrupted).
     summary.deletions_performed = crate::services::deletion::run_due(state, at).await?;
+    // Re-keyings a crash interrupted (one child's deletion): finished.
+    crate::services::child_deletion::finish_rekeys(state).await?;
     // Exports whose time ran out, and files and keys nothing names any more.
     summary.exports_expired = crate::services::exports::expire_due(state, at).await?;
     summary.files_swept =

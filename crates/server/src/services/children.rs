@@ -146,7 +146,13 @@ pub async fn write_record(
         return Err(ApiError::invalid_field("body", "json_bytes_max").with("max", RECORD_BODY_BYTES_MAX));
     }
     let child = child_or_404(state, child_id).await?;
+    if child.name.is_empty() {
+        // Removed from the account (consent withdrawn): nothing more is kept.
+        return Err(ApiError::conflict("child_removed"));
+    }
     let mut tx = state.store.begin().await?;
+    // The key is read under the family's lock: a re-keying is never half-way.
+    tx.lock_family(&child.family_id, false).await?;
     if tx.live_subscriptions_of(&child.family_id, &service).await? == 0 {
         return Err(ApiError::conflict("not_subscribed").with("service", service));
     }
@@ -179,7 +185,7 @@ pub async fn write_record(
 pub struct Opener<'a> {
     state: &'a AppState,
     family_id: FamilyId,
-    keys: HashMap<String, Option<DataKey>>,
+    keys: HashMap<String, Vec<DataKey>>,
 }
 
 impl<'a> Opener<'a> {
@@ -190,22 +196,31 @@ impl<'a> Opener<'a> {
     /// The record's body, or `data_deleted` when its key was destroyed.
     pub fn open(&mut self, record: &StoredRecord) -> ApiResult<serde_json::Value> {
         if !self.keys.contains_key(&record.service) {
-            let key = self.state.vault.data_key(self.family_id.as_str(), &record.service, false).map_err(internal)?;
-            self.keys.insert(record.service.clone(), key);
+            let keys = self.state.vault.data_keys(self.family_id.as_str(), &record.service).map_err(internal)?;
+            self.keys.insert(record.service.clone(), keys);
         }
-        let Some(Some(key)) = self.keys.get(&record.service) else {
+        let keys = self.keys.get(&record.service).map(Vec::as_slice).unwrap_or_default();
+        if keys.is_empty() {
             return Err(ApiError::new(axum::http::StatusCode::GONE, "data_deleted"));
-        };
-        let binding = record_binding(
-            record.id.as_str(),
-            record.family_id.as_str(),
-            record.child_id.as_str(),
-            &record.service,
-            &record.kind,
-        );
-        let plaintext = key.open(&record.nonce, &record.ciphertext, &binding).map_err(internal)?;
+        }
+        let plaintext = open_with(keys, record).map_err(internal)?;
         serde_json::from_slice(&plaintext).map_err(internal)
     }
+}
+
+/// A record's plaintext under the first of `keys` that opens it (the
+/// current key, or one a re-keying interrupted by a crash left).
+pub fn open_with(keys: &[DataKey], record: &StoredRecord) -> Result<Vec<u8>, crate::vault::VaultError> {
+    let binding = record_binding(
+        record.id.as_str(),
+        record.family_id.as_str(),
+        record.child_id.as_str(),
+        &record.service,
+        &record.kind,
+    );
+    keys.iter()
+        .find_map(|key| key.open(&record.nonce, &record.ciphertext, &binding).ok())
+        .ok_or(crate::vault::VaultError::Decrypt)
 }
 
 fn parse_cursor(after: Option<&str>) -> ApiResult<Option<(Timestamp, String)>> {

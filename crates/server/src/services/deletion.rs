@@ -15,7 +15,7 @@
 //! scheduled `retention_days` later; subscribing again calls it off.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{DeletionId, ExportId, FamilyId, ReceiptId};
+use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId, ReceiptId};
 use baobao_domain::policy::{HoldCategory, LegalHold};
 use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, Kept, ReceiptBody};
 use baobao_store::{Deletion, Guardian, Subscription, Tx};
@@ -39,6 +39,10 @@ pub struct DeletionInput {
     /// One service's data, or everything when absent.
     #[serde(default)]
     pub service: Option<String>,
+    /// One child's data, every service (the child is removed from the
+    /// family's account: consent withdrawn). Not together with `service`.
+    #[serde(default)]
+    pub child_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,6 +84,12 @@ pub async fn request(
 ) -> ApiResult<DeletionView> {
     caller.require_family(family_id, &[], "family")?;
     caller.require_guardian()?;
+    if let Some(child_id) = input.child_id {
+        if input.service.is_some() {
+            return Err(ApiError::invalid_field("child_id", "not_with_service"));
+        }
+        return request_for_child(state, caller, family_id, &child_id).await;
+    }
     let service = match input.service {
         Some(service) => {
             let service = crate::fields::parse_service(&service)?;
@@ -100,6 +110,7 @@ pub async fn request(
                 id: DeletionId::from_random(random_bytes()),
                 family_id: family_id.clone(),
                 service,
+                child_id: None,
                 cause: "guardian_request".to_owned(),
                 status: "pending".to_owned(),
                 requested_at: now,
@@ -126,6 +137,66 @@ pub async fn request(
     view(state, &state.store.deletion(&deletion.id).await?).await
 }
 
+/// A guardian removes one child: that child's records go, in every
+/// service, with a certificate of their own (see `child_deletion`).
+async fn request_for_child(
+    state: &AppState,
+    caller: &Caller,
+    family_id: &FamilyId,
+    child_id: &str,
+) -> ApiResult<DeletionView> {
+    let child_id = ChildId::parse(child_id).map_err(|_| ApiError::not_found("child"))?;
+    let child = state
+        .store
+        .children_of(family_id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == child_id)
+        .ok_or_else(|| ApiError::not_found("child"))?;
+    if child.name.is_empty() {
+        // Removed already: its certificate is among the family's receipts.
+        return Err(ApiError::conflict("child_removed"));
+    }
+    let now = state.clock.now();
+    let deletion = Deletion {
+        id: DeletionId::from_random(random_bytes()),
+        family_id: family_id.clone(),
+        service: "*".to_owned(),
+        child_id: Some(child.id.clone()),
+        cause: "consent_withdrawn".to_owned(),
+        status: "pending".to_owned(),
+        requested_at: now,
+        due_at: now,
+        key_destroyed_at: None,
+        certificate_id: None,
+        completed_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    let scheduled = tx.schedule_deletion(&deletion).await?;
+    if scheduled {
+        tx.audit(
+            now,
+            &caller.actor(),
+            "deletion.requested",
+            &[family_id.as_str(), deletion.id.as_str(), child.id.as_str()],
+            &json!({"child_id": child.id}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    // A second click waits for, and answers with, the deletion in flight.
+    let deletion = match scheduled {
+        true => deletion,
+        false => state.store.pending_child_deletion(&child.id).await?.unwrap_or(deletion),
+    };
+    perform(state, &deletion.id).await?;
+    let done = state.store.deletion(&deletion.id).await.or_not_found("deletion")?;
+    if done.status == "called_off" {
+        return Err(ApiError::conflict("child_removed"));
+    }
+    view(state, &done).await
+}
+
 pub async fn get(state: &AppState, caller: &Caller, deletion_id: &str) -> ApiResult<DeletionView> {
     let deletion_id = DeletionId::parse(deletion_id).map_err(|_| ApiError::not_found("deletion"))?;
     let deletion = state.store.deletion(&deletion_id).await.or_not_found("deletion")?;
@@ -134,7 +205,7 @@ pub async fn get(state: &AppState, caller: &Caller, deletion_id: &str) -> ApiRes
 }
 
 /// The legal holds of every policy version the family ever accepted.
-async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<LegalHold>> {
+pub(crate) async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<LegalHold>> {
     let mut holds = Vec::new();
     for subscription in state.store.subscriptions_of(family_id).await? {
         let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
@@ -152,6 +223,9 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     let deletion = state.store.deletion(deletion_id).await?;
     if deletion.status != "pending" {
         return Ok(());
+    }
+    if let Some(child_id) = deletion.child_id.clone() {
+        return crate::services::child_deletion::perform(state, &deletion, &child_id).await;
     }
     let now = state.clock.now();
     // 1. The keys first: from here on nothing of this data can be read,
@@ -176,7 +250,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     let removed = remove(&mut tx, &deletion, &guardians).await?;
     let certificate = DeletionCertificate {
         deletion_id: deletion.id.to_string(),
-        scope: DeletionScope { service: deletion.service.clone() },
+        scope: DeletionScope { service: deletion.service.clone(), child_id: None },
         cause: deletion.cause.clone(),
         requested_at: deletion.requested_at,
         performed_at: now,
@@ -283,7 +357,7 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
 }
 
 /// What the legal holds keep, for storage only, and until when.
-fn kept(holds: &[LegalHold], ledger_entries: i64, receipts_kept: i64, now: Timestamp) -> Vec<Kept> {
+pub(crate) fn kept(holds: &[LegalHold], ledger_entries: i64, receipts_kept: i64, now: Timestamp) -> Vec<Kept> {
     holds
         .iter()
         .map(|hold| Kept {
@@ -306,7 +380,7 @@ fn kept(holds: &[LegalHold], ledger_entries: i64, receipts_kept: i64, now: Times
 
 /// Sends the guardians their certificate, closes the deletion and audits it.
 #[allow(clippy::too_many_arguments)] // the parts of one closing step, each read once by `perform`
-async fn certify(
+pub(crate) async fn certify(
     tx: &mut Tx,
     state: &AppState,
     deletion: &Deletion,
@@ -351,6 +425,7 @@ pub async fn schedule_retention(
             id: DeletionId::from_random(random_bytes()),
             family_id: subscription.family_id.clone(),
             service: service.clone(),
+            child_id: None,
             cause: "retention".to_owned(),
             status: "pending".to_owned(),
             requested_at: ended_at,

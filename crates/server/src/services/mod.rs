@@ -15,7 +15,8 @@
 //! - `delivery` sends what the outbox holds, with retries; `money` moves
 //!   refunds and fees at the gateway, outside any lock; `verification` the
 //!   one-time codes of support's verification; `deletion` deletion requests,
-//!   retention and certificates.
+//!   retention and certificates, and `child_deletion` one child's data
+//!   (re-keying the family's data keys).
 //! - `billing` the billing run (renewals, reminders, cancellations taking
 //!   effect); `exports` a family's signed data export, and `export_index`
 //!   the page in it a parent reads first.
@@ -29,6 +30,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod cancellations;
+pub mod child_deletion;
 pub mod children;
 pub mod deletion;
 pub mod delivery;

@@ -19,6 +19,8 @@ baobao_store::on_both_engines!(
     an_export_holds_everything_and_verifies_offline,
     an_export_is_kept_sealed_expires_and_goes_with_any_deletion_of_the_family_data,
     files_and_keys_nothing_names_are_swept_by_the_billing_run,
+    removing_a_child_deletes_only_their_data_and_no_copy_of_it_opens_again,
+    two_children_removed_at_once_and_a_double_click_leave_the_third_readable,
     deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read,
     closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept,
     retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off,
@@ -364,6 +366,128 @@ async fn files_and_keys_nothing_names_are_swept_by_the_billing_run(engine: Engin
     assert_eq!(app.billing_run().await["files_swept"], 0);
 }
 
+/// The (id, nonce, ciphertext) of a child's records, as a backup holds them.
+async fn backup_of(app: &TestApp, child: &str) -> Vec<(String, String, String)> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("SELECT id, nonce, ciphertext FROM child_records WHERE child_id = $1")
+        .bind(child)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.try_get(0).unwrap(), r.try_get(1).unwrap(), r.try_get(2).unwrap()))
+        .collect()
+}
+
+async fn removing_a_child_deletes_only_their_data_and_no_copy_of_it_opens_again(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, leaving, key, _) = family_with_child(&app).await;
+    let staying = app.add_child(&parent, "小红").await;
+    app.write_record(&key, &leaving, "growth", json!({"note": MARKER})).await;
+    for n in 0..3 {
+        app.write_record(&key, &staying, "growth", json!({"height_cm": 100 + n})).await;
+    }
+    let backup = backup_of(&app, &leaving).await;
+    assert_eq!(backup.len(), 1);
+    let export = app.export_ready(&parent).await;
+
+    let path = format!("/v1/families/{}/deletion-requests", parent.family_id);
+    let both = app.post(&path, Some(&parent.token), json!({"child_id": leaving, "service": "edu"})).await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.body);
+    let removed = app.post(&path, Some(&parent.token), json!({"child_id": leaving})).await;
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.body);
+    let certificate = &removed.body["certificate"];
+    app.assert_receipt_verifies(certificate).await;
+    let body = &certificate["body"];
+    assert_eq!(
+        (body["scope"]["child_id"].as_str(), body["cause"].as_str()),
+        (Some(leaving.as_str()), Some("consent_withdrawn"))
+    );
+    let deleted = body["deleted"].as_array().unwrap();
+    for (category, count) in [("child_records", 1), ("child_profiles", 1), ("exports", 1)] {
+        assert!(deleted.iter().any(|d| d["category"] == category && d["count"] == count), "{category}: {deleted:?}");
+    }
+    assert_eq!(body["account_closed"], false);
+
+    // The other child's records read as before; the removed child's, from a
+    // backup of the database, open under no key the vault holds.
+    let page = app.get(&format!("/v1/children/{staying}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 3, "{}", page.body);
+    let keys = app.state.vault.data_keys(&parent.family_id, "edu").unwrap();
+    assert_eq!(keys.len(), 1, "one key, no leftover of the re-keying");
+    for (id, nonce, ciphertext) in &backup {
+        let binding = baobao_server::vault::record_binding(id, &parent.family_id, &leaving, "edu", "growth");
+        assert!(keys.iter().all(|k| k.open(nonce, ciphertext, &binding).is_err()), "the old record opens");
+    }
+    assert!(!stored_record_text(&app).await.contains(&backup[0].2), "the row is gone");
+    assert_eq!(
+        app.get(&format!("/v1/exports/{}", export["id"].as_str().unwrap()), Some(&parent.token)).await.body["status"],
+        "deleted"
+    );
+
+    // Nothing more is kept of the removed child; removing twice says so.
+    let written = app.write_record(&key, &leaving, "growth", json!({"height_cm": 1})).await;
+    assert_eq!((written.status, written.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("child_removed")));
+    let again = app.post(&path, Some(&parent.token), json!({"child_id": leaving})).await;
+    assert_eq!(again.body["error"]["code"], "child_removed");
+    let stranger = app.sign_up("stranger@example.com").await;
+    let foreign = app
+        .post(
+            &format!("/v1/families/{}/deletion-requests", stranger.family_id),
+            Some(&stranger.token),
+            json!({"child_id": staying}),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another family's child");
+    let email = app.queued_email(&parent, "deletion_certificate", baobao_domain::Locale::En).await;
+    assert!(email.contains("removed from your account") && email.contains("replaced"), "{email}");
+
+    // A re-keying a crash interrupted leaves a key beside the current one:
+    // records still read, and the billing run destroys the leftover.
+    app.state.vault.prepare_rekey(&parent.family_id, "edu").unwrap();
+    assert_eq!(app.state.vault.leftover_rekeys().unwrap().len(), 1);
+    app.billing_run().await;
+    assert!(app.state.vault.leftover_rekeys().unwrap().is_empty());
+    let page = app.get(&format!("/v1/children/{staying}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 3, "{}", page.body);
+}
+
+async fn two_children_removed_at_once_and_a_double_click_leave_the_third_readable(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (parent, first, key, _) = family_with_child(&app).await;
+    let second = app.add_child(&parent, "小红").await;
+    let third = app.add_child(&parent, "小刚").await;
+    for child in [&first, &second, &third] {
+        app.write_record(&key, child, "growth", json!({"height_cm": 100})).await;
+    }
+    let path = format!("/v1/families/{}/deletion-requests", parent.family_id);
+    let remove = |child: &String| app.post(&path, Some(&parent.token), json!({"child_id": child}));
+    // Two children at once, and the first one clicked twice.
+    let (a, b, c) = tokio::join!(remove(&first), remove(&second), remove(&first));
+    let mut certificates = Vec::new();
+    for response in [&a, &b, &c] {
+        assert!(
+            response.status == StatusCode::CREATED || response.body["error"]["code"] == "child_removed",
+            "{}",
+            response.body
+        );
+        if response.status == StatusCode::CREATED {
+            certificates.push(response.body["certificate_id"].as_str().unwrap().to_owned());
+        }
+    }
+    certificates.sort();
+    certificates.dedup();
+    assert_eq!(certificates.len(), 2, "one certificate per child");
+    let page = app.get(&format!("/v1/children/{third}/records"), Some(&parent.token)).await;
+    assert_eq!(page.body["records"].as_array().unwrap().len(), 1, "{}", page.body);
+    assert!(app.state.vault.leftover_rekeys().unwrap().is_empty());
+    for gone in [&first, &second] {
+        let page = app.get(&format!("/v1/children/{gone}/records"), Some(&parent.token)).await;
+        assert_eq!(page.body["records"].as_array().map(Vec::len).unwrap_or(0), 0, "{}", page.body);
+    }
+}
+
 async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (parent, child, key, _) = family_with_child(&app).await;
@@ -538,6 +662,7 @@ async fn a_deletion_interrupted_after_the_key_was_destroyed_is_finished_by_the_b
         id: baobao_domain::ids::DeletionId::from_random([9; 16]),
         family_id: family_id.clone(),
         service: "edu".into(),
+        child_id: None,
         cause: "guardian_request".into(),
         status: "pending".into(),
         requested_at: now,

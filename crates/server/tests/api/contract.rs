@@ -161,7 +161,7 @@ fn examples() -> Vec<(&'static str, ReceiptBody)> {
             "deletion_certificate",
             ReceiptBody::DeletionCertificate(DeletionCertificate {
                 deletion_id: "del_example".into(),
-                scope: DeletionScope { service: "*".into() },
+                scope: DeletionScope { service: "*".into(), child_id: None },
                 cause: "request".into(),
                 requested_at: at("2027-03-01T02:00:00Z"),
                 performed_at: at("2027-03-01T02:00:00Z"),

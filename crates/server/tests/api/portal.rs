@@ -16,6 +16,7 @@ baobao_store::on_both_engines!(
     every_page_names_the_provider_and_how_to_reach_it,
     a_closed_accounts_certificate_opens_by_its_link_on_every_reload,
     anyone_can_check_a_receipt_by_its_number_and_signed_file,
+    a_parent_removes_a_child_in_the_portal_after_a_deliberate_tick,
 );
 
 async fn every_page_names_the_provider_and_how_to_reach_it(engine: Engine) {
@@ -328,4 +329,42 @@ async fn anyone_can_check_a_receipt_by_its_number_and_signed_file(engine: Engine
     assert_eq!(form.status(), StatusCode::OK);
     let footer = client().get(format!("{}/login", app.address)).send().await.unwrap().text().await.unwrap();
     assert!(footer.contains("href=\"/check\""), "every portal page links to the check");
+}
+
+async fn a_parent_removes_a_child_in_the_portal_after_a_deliberate_tick(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    let child = app.add_child(&parent, "小明").await;
+    let client = client();
+    let session = format!("baobao_session={}", parent.token);
+    let data = client.get(format!("{}/data", app.address)).header("cookie", &session).send().await.unwrap();
+    let html = data.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"/data/children/{child}/remove\"")), "{html}");
+    let csrf = hidden(&html, "csrf");
+    let remove = |fields: Vec<(&'static str, String)>| {
+        client
+            .post(format!("{}/data/children/{child}/remove", app.address))
+            .header("cookie", &session)
+            .form(&fields)
+            .send()
+    };
+    // Without the tick: the page again, the part open, nothing deleted.
+    let unticked = remove(vec![("csrf", csrf.clone())]).await.unwrap();
+    assert_eq!(unticked.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = unticked.text().await.unwrap();
+    assert!(page.contains("请勾选确认") && page.contains("<details open>"), "{page}");
+    assert!(app.state.store.pending_child_deletion(&child.parse().unwrap()).await.unwrap().is_none());
+    let forged = remove(vec![("csrf", "forged".into()), ("confirm", "yes".into())]).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let ticked = remove(vec![("csrf", csrf), ("confirm", "yes".into())]).await.unwrap();
+    assert_eq!(ticked.status(), StatusCode::SEE_OTHER);
+    let location = ticked.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/receipts/rcp_") && location.ends_with("?deleted=1"), "{location}");
+    let certificate = client.get(format!("{}{location}", app.address)).header("cookie", &session).send().await.unwrap();
+    let certificate = certificate.text().await.unwrap();
+    assert!(certificate.contains("删除证明"), "{certificate}");
+    let data = client.get(format!("{}/data", app.address)).header("cookie", &session).send().await.unwrap();
+    assert!(!data.text().await.unwrap().contains("小明"), "the child is no longer listed");
 }
