@@ -464,6 +464,10 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
         narrowest[`${name}@${width}`] = seen.narrowest;
         await shot(page, `${name}-${language}-${width}`);
       };
+      // The public check of a receipt: no sideways scroll, accessible.
+      await page.goto(`${base}/check`);
+      assert.equal((await layout(page)).sideways, false, `the check page at ${width} px in ${language} scrolls sideways`);
+      await assertAccessible(page, `check page at ${width} px in ${language}`);
       await page.goto(`${base}/services/${subscribed.json.subscription.id}/cancel`);
       await measure('options');
       await page.locator('input[name=option]').first().check();
@@ -480,7 +484,7 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
       await measure('data');
       assert.equal(await page.locator('select[name=scope]').inputValue(), 'edu', 'the default deletes one service\'s data, never the account');
       await page.locator('select[name=scope]').selectOption('edu');
-      await page.locator('input[name=confirm]').check();
+      await page.locator('form[action="/data/deletion"] input[name=confirm]').check();
       await page.locator('form[action="/data/deletion"] button').click();
       await page.waitForURL(/\/receipts\/rcp_.*deleted=1/);
       await measure('certificate');

@@ -110,7 +110,8 @@ mod tests {
         assert!(en.len() > 100);
         for ((key, en_text), (_, zh_text)) in en.iter().zip(&zh) {
             assert_ne!(en_text, zh_text, "{key} is not translated");
-            if !en_text.contains('$') {
+            // (Placeables, and string literals such as a separator's space, resolve to other text.)
+            if !en_text.contains('$') && !en_text.contains("{\"") {
                 assert_eq!(&T::new(Locale::En).get(key), en_text, "{key}");
                 assert_eq!(&T::new(Locale::ZhCn).get(key), zh_text, "{key}");
             }

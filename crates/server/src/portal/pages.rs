@@ -1034,7 +1034,7 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
                     None => t.arg(&format!("certificate-deleted-{}", d.category), "count", d.count),
                 })
                 .collect::<Vec<_>>()
-                .join("; ");
+                .join(&t.get("list-separator"));
             rows.push((t.get("receipt-deleted"), deleted));
             let kept = r
                 .kept
@@ -1053,7 +1053,7 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
                     )
                 })
                 .collect::<Vec<_>>()
-                .join("; ");
+                .join(&t.get("list-separator"));
             rows.push((t.get("receipt-kept"), kept));
             None
         }
