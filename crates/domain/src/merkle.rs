@@ -179,10 +179,115 @@ pub fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_roo
     sn == 0 && fr == *first_root && sr == *second_root
 }
 
+/// Where a stored tree's hashes come from: `node(level, index)` is the hash
+/// of the complete subtree of `2^level` leaves starting at leaf
+/// `index × 2^level` (level 0: the leaf hashes). A log keeps these as it
+/// appends (each append completes at most one subtree per level), so that
+/// any root or proof is a few lookups, not a rereading of every entry.
+pub trait Nodes {
+    fn node(&mut self, level: u32, index: u64) -> Hash;
+}
+
+/// The hashes of complete subtrees a new leaf `index` completes, level by
+/// level from 1, given the stored `nodes` left of it: what an append stores
+/// beside the leaf hash.
+pub fn completed_by(nodes: &mut impl Nodes, index: u64, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+    let mut completed = Vec::new();
+    let mut hash = leaf;
+    let mut level = 0;
+    let mut position = index;
+    while position & 1 == 1 {
+        let left = nodes.node(level, position - 1);
+        hash = node_hash(&left, &hash);
+        level += 1;
+        position >>= 1;
+        completed.push((level, position, hash));
+    }
+    completed
+}
+
+/// The Merkle Tree Hash of leaves `[start, end)`, from complete subtrees
+/// (RFC 9162's split makes every left part complete and aligned).
+pub fn range_root(nodes: &mut impl Nodes, start: u64, end: u64) -> Hash {
+    let size = end - start;
+    match size {
+        0 => Sha256::digest([]).into(),
+        _ if size.is_power_of_two() && start % size == 0 => nodes.node(size.trailing_zeros(), start / size),
+        _ => {
+            let k = split(usize::try_from(size).unwrap_or(usize::MAX)) as u64;
+            let left = range_root(nodes, start, start + k);
+            let right = range_root(nodes, start + k, end);
+            node_hash(&left, &right)
+        }
+    }
+}
+
+/// `inclusion_proof`, from stored subtrees.
+pub fn inclusion_proof_from(nodes: &mut impl Nodes, index: u64, size: u64) -> Result<Vec<Hash>, ProofError> {
+    if index >= size {
+        return Err(ProofError::LeafOutOfRange { index, size });
+    }
+    let mut path = Vec::new();
+    path_in(nodes, index, 0, size, &mut path);
+    Ok(path)
+}
+
+fn path_in(nodes: &mut impl Nodes, index: u64, start: u64, end: u64, path: &mut Vec<Hash>) {
+    if end - start <= 1 {
+        return;
+    }
+    let k = split(usize::try_from(end - start).unwrap_or(usize::MAX)) as u64;
+    if index < start + k {
+        path_in(nodes, index, start, start + k, path);
+        path.push(range_root(nodes, start + k, end));
+    } else {
+        path_in(nodes, index, start + k, end, path);
+        path.push(range_root(nodes, start, start + k));
+    }
+}
+
+/// `consistency_proof`, from stored subtrees.
+pub fn consistency_proof_from(nodes: &mut impl Nodes, first: u64, second: u64) -> Result<Vec<Hash>, ProofError> {
+    if first == 0 || first > second {
+        return Err(ProofError::SizesOutOfOrder { first, second });
+    }
+    let mut proof = Vec::new();
+    subproof_in(nodes, first, 0, second, true, &mut proof);
+    Ok(proof)
+}
+
+fn subproof_in(nodes: &mut impl Nodes, m: u64, start: u64, end: u64, complete: bool, proof: &mut Vec<Hash>) {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            proof.push(range_root(nodes, start, end));
+        }
+        return;
+    }
+    let k = split(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    if m <= k {
+        subproof_in(nodes, m, start, start + k, complete, proof);
+        proof.push(range_root(nodes, start + k, end));
+    } else {
+        subproof_in(nodes, m - k, start + k, end, false, proof);
+        proof.push(range_root(nodes, start, start + k));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Stored subtrees in a map, as the database keeps them.
+    #[derive(Default)]
+    struct Stored(std::collections::HashMap<(u32, u64), Hash>);
+
+    impl Nodes for Stored {
+        fn node(&mut self, level: u32, index: u64) -> Hash {
+            self.0.get(&(level, index)).copied().unwrap_or_else(|| panic!("node ({level}, {index}) was never stored"))
+        }
+    }
 
     fn h(hex_text: &str) -> Hash {
         let bytes = hex::decode(hex_text).unwrap_or_default();
@@ -277,6 +382,34 @@ mod tests {
 
         /// Every leaf of every tree up to 70 leaves proves its inclusion, and
         /// the proof fails for another leaf, another index or another root.
+        #[test]
+        fn stored_subtrees_give_the_same_roots_and_proofs_as_the_leaves(size in 1usize..48, seed in any::<u8>()) {
+            let leaves: Vec<Hash> = (0..size).map(|i| leaf_hash(&[seed, i as u8, (i >> 8) as u8])).collect();
+            // Appended one by one, as the log does, keeping what each completes.
+            let mut stored = Stored::default();
+            for (index, leaf) in leaves.iter().enumerate() {
+                stored.0.insert((0, index as u64), *leaf);
+                for (level, position, hash) in completed_by(&mut stored, index as u64, *leaf) {
+                    stored.0.insert((level, position), hash);
+                }
+            }
+            for n in 1..=size {
+                prop_assert_eq!(range_root(&mut stored, 0, n as u64), root(&leaves[..n]));
+                for index in 0..n {
+                    prop_assert_eq!(
+                        inclusion_proof_from(&mut stored, index as u64, n as u64).unwrap(),
+                        inclusion_proof(index, &leaves[..n]).unwrap()
+                    );
+                }
+                for first in 1..=n {
+                    prop_assert_eq!(
+                        consistency_proof_from(&mut stored, first as u64, n as u64).unwrap(),
+                        consistency_proof(first, &leaves[..n]).unwrap()
+                    );
+                }
+            }
+        }
+
         #[test]
         fn every_inclusion_proof_verifies_and_no_tampered_one_does(size in 1usize..70, seed in any::<u8>()) {
             let leaves: Vec<Hash> = (0..size).map(|i| leaf_hash(&[seed, i as u8, (i >> 8) as u8])).collect();
