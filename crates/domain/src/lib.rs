@@ -7,6 +7,7 @@
 //! everything it needs, the current instant included, is passed in. The
 //! server and the store call these functions; they never re-implement a rule.
 
+pub mod audit;
 pub mod calendar;
 pub mod canonical;
 pub mod ids;

@@ -212,7 +212,7 @@ pub fn range_root(nodes: &mut impl Nodes, start: u64, end: u64) -> Hash {
     let size = end - start;
     match size {
         0 => Sha256::digest([]).into(),
-        _ if size.is_power_of_two() && start % size == 0 => nodes.node(size.trailing_zeros(), start / size),
+        _ if size.is_power_of_two() && start.is_multiple_of(size) => nodes.node(size.trailing_zeros(), start / size),
         _ => {
             let k = split(usize::try_from(size).unwrap_or(usize::MAX)) as u64;
             let left = range_root(nodes, start, start + k);

@@ -201,6 +201,7 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("syntax", "it is not well-formed JSON", "它不是格式正确的 JSON"),
     ("shape", "its shape does not match this endpoint", "其结构与此接口不符"),
     ("chars_between", "must be {min} to {max} characters", "须为 {min} 到 {max} 个字符"),
+    ("tree_range", "is outside the log (up to {size})", "超出日志范围（最大为 {size}）"),
     (
         "not_with_service",
         "names one child, whose data is deleted in every service: leave out service",
@@ -323,6 +324,8 @@ pub fn resource_words(resource: &str, locale: Locale) -> &'static str {
         ("export", Locale::ZhCn) => "导出",
         ("deletion", Locale::En) => "deletion request",
         ("deletion", Locale::ZhCn) => "删除申请",
+        ("tree head", Locale::En) => "signed tree head",
+        ("tree head", Locale::ZhCn) => "签名树头",
         (_, Locale::En) => "thing",
         (_, Locale::ZhCn) => "对象",
     }

@@ -1,12 +1,12 @@
 //! The background worker: while the server runs, it delivers the outbox,
-//! settles money movements that are due, and forgets what has outlived its
-//! window.
+//! settles money movements that are due, signs the audit log's tree head
+//! every minute, and forgets what has outlived its window.
 
 use std::time::Duration;
 
 use jiff::SignedDuration;
 
-use crate::services::{delivery, money};
+use crate::services::{audit_log, delivery, money};
 use crate::state::AppState;
 
 /// How often the worker forgets saved responses past the replay window
@@ -34,6 +34,14 @@ pub async fn run(state: AppState) {
                 tracing::error!(%error, "pruning saved responses failed");
             }
             state.address_limits.forget_idle();
+            // A signed tree head at least every minute while entries arrive.
+            if let Err(error) = audit_log::produce_head(&state).await {
+                tracing::error!(
+                    code = error.code,
+                    internal = error.internal.as_deref().unwrap_or(""),
+                    "tree head failed"
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(delivery::OUTBOX_POLL_MILLISECONDS)).await;
     }

@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "receipt_numbers", sql: include_str!("../migrations/0011_receipt_numbers.sql") },
     Migration { version: 12, name: "guardian_phones", sql: include_str!("../migrations/0012_guardian_phones.sql") },
     Migration { version: 13, name: "child_deletions", sql: include_str!("../migrations/0013_child_deletions.sql") },
+    Migration { version: 14, name: "audit_log", sql: include_str!("../migrations/0014_audit_log.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

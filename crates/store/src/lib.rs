@@ -26,6 +26,7 @@
 //! with "database is locked", and the readers' connections are `query_only`.
 
 mod accounts;
+mod audit_log;
 mod billing;
 mod catalogue;
 mod channels;
@@ -42,6 +43,7 @@ mod subscriptions;
 pub mod testing;
 
 pub use accounts::VerificationCode;
+pub use audit_log::{LoggedEntry, StoredTreeHead};
 pub use channels::{WebhookEndpoint, WrittenNotice};
 pub use engine::Engine;
 pub use money::{MoneyMovement, MovementStatus};
@@ -153,7 +155,12 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        engine::migrate(&self.writes, self.engine).await
+        let applied = engine::migrate(&self.writes, self.engine).await?;
+        // Entries written before the log existed join it, in order.
+        let mut tx = self.begin().await?;
+        tx.append_unlogged().await?;
+        tx.commit().await?;
+        Ok(applied)
     }
 
     /// Ready to serve: the database answers and has every migration this

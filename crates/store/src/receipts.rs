@@ -36,10 +36,16 @@ impl Tx {
         .bind(micros(r.created_at))
         .execute(&mut *self.tx)
         .await?;
+        // Every signed document is a leaf of the log, by its SHA-256.
+        let document_sha256 = baobao_domain::canonical::sha256_hex(r.document.as_bytes());
+        let subjects = [r.family_id.as_str(), r.id.as_str(), r.subject_id.as_str()];
+        let details = serde_json::json!({"kind": r.kind, "number": r.number});
+        self.audit_entry(r.created_at, "system", "receipt.issued", &subjects, &details, Some(&document_sha256)).await?;
         Ok(())
     }
 
-    /// Appends to the audit trail: who did what to which ids, when.
+    /// Appends to the audit log: who did what to which ids, when (see
+    /// `audit_entry`, which also records the document it produced).
     pub async fn audit(
         &mut self,
         at: Timestamp,
@@ -48,16 +54,7 @@ impl Tx {
         subject_ids: &[&str],
         details: &serde_json::Value,
     ) -> StoreResult<()> {
-        let subjects = serde_json::to_string(subject_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO audit_entries (at, actor, action, subject_ids, details) VALUES ($1, $2, $3, $4, $5)")
-            .bind(micros(at))
-            .bind(actor)
-            .bind(action)
-            .bind(subjects)
-            .bind(details.to_string())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.audit_entry(at, actor, action, subject_ids, details, None).await.map(|_| ())
     }
 }
 

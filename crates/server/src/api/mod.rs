@@ -2,6 +2,7 @@
 //! together with the layers every request passes through.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cancellations;
 pub mod children;
@@ -48,6 +49,7 @@ impl utoipa::Modify for BearerAuth {
 
 pub fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(audit::router())
         .merge(auth::router())
         .merge(families::router())
         .merge(plans::router())

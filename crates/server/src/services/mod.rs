@@ -6,7 +6,9 @@
 //!
 //! From the ground up; a module imports only modules on lower lines:
 //!
-//! - `outbox` queues emails and webhooks inside a change's transaction;
+//! - `audit_log` the log's signed tree heads and proofs (the log itself is
+//!   appended by the store, in every change's transaction);
+//!   `outbox` queues emails and webhooks inside a change's transaction;
 //!   `evidence` stores evidence files by SHA-256; `notices` holds written
 //!   notices and their queue; `accounts` guardians, staff and a family as
 //!   they see it; `children` children's encrypted records, consents and
@@ -28,6 +30,7 @@
 //!   as their holders read them.
 
 pub mod accounts;
+pub mod audit_log;
 pub mod billing;
 pub mod cancellations;
 pub mod child_deletion;

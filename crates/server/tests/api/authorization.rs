@@ -59,6 +59,10 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/v1/plans/{id}", EVERYONE, false),
         route(Method::GET, "/.well-known/baobao/keys.json", EVERYONE, false),
         route(Method::GET, "/healthz", EVERYONE, false),
+        // The audit log is for anyone to watch.
+        route(Method::GET, "/v1/audit/tree-head", EVERYONE, false),
+        route(Method::GET, "/v1/audit/proofs/inclusion", EVERYONE, false),
+        route(Method::GET, "/v1/audit/proofs/consistency", EVERYONE, false),
         route(Method::GET, "/readyz", EVERYONE, false),
         route(Method::POST, "/v1/plans", &[Admin], false),
         route(Method::POST, "/v1/plans/{id}/policies", &[Admin], false),

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod audit;
 mod authorization;
 mod channels;
 mod children;

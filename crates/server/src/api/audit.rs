@@ -1,0 +1,65 @@
+//! The audit log, for anyone: its signed tree head and the proofs that an
+//! entry is in it and that it only ever grew (RFC 9162).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiResult;
+use crate::services::audit_log::{self, ConsistencyProof, InclusionProof, TreeHead};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(tree_head)).routes(routes!(inclusion_proof)).routes(routes!(consistency_proof))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TreeHeadQuery {
+    /// A head signed earlier, by its size; the latest when absent.
+    tree_size: Option<u64>,
+}
+
+/// The log's signed tree head: the latest (signed now if the log grew), or the one of `tree_size`.
+#[utoipa::path(get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
+    responses((status = 200, body = TreeHead), (status = 404, body = crate::error::ErrorBody, description = "no head of that size")))]
+async fn tree_head(State(state): State<AppState>, Query(query): Query<TreeHeadQuery>) -> ApiResult<Json<TreeHead>> {
+    Ok(Json(audit_log::tree_head(&state, query.tree_size).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct InclusionQuery {
+    leaf_index: u64,
+    tree_size: u64,
+}
+
+/// The audit path of leaf `leaf_index` in the tree of `tree_size` (RFC 9162 §2.1.3).
+#[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", params(InclusionQuery),
+    responses((status = 200, body = InclusionProof), (status = 422, body = crate::error::ErrorBody, description = "outside the log")))]
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    Query(query): Query<InclusionQuery>,
+) -> ApiResult<Json<InclusionProof>> {
+    Ok(Json(audit_log::inclusion(&state, query.leaf_index, query.tree_size).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+/// The proof that the tree of `first` leaves is a prefix of the tree of `second` (RFC 9162 §2.1.4).
+#[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof), (status = 422, body = crate::error::ErrorBody, description = "outside the log")))]
+async fn consistency_proof(
+    State(state): State<AppState>,
+    Query(query): Query<ConsistencyQuery>,
+) -> ApiResult<Json<ConsistencyProof>> {
+    Ok(Json(audit_log::consistency(&state, query.first, query.second).await?))
+}

@@ -1,0 +1,196 @@
+//! The audit log seen from outside: signed tree heads, and the inclusion
+//! and consistency proofs anyone can check against them (RFC 9162), so that
+//! a provider that removed or rewrote an entry is caught by whoever kept an
+//! earlier head.
+//!
+//! A tree head is `{tree_size, root_hash, timestamp}` signed with the
+//! server's Ed25519 key over its canonical JSON. One is produced at least
+//! every minute while entries arrive (the worker) and on demand (a request
+//! for the latest head when the log grew); with several servers on
+//! PostgreSQL, one signs at a time under an advisory lock.
+
+use std::collections::HashMap;
+
+use baobao_domain::canonical::canonical_json;
+use baobao_domain::merkle::{self, Hash, Nodes};
+use baobao_store::StoredTreeHead;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, internal};
+use crate::keys::SignatureBlock;
+use crate::state::AppState;
+
+/// A signed tree head.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct TreeHead {
+    pub tree_size: u64,
+    /// Hex SHA-256 (RFC 9162 Merkle Tree Hash).
+    pub root_hash: String,
+    /// When it was signed (RFC 3339).
+    pub timestamp: String,
+    pub signature: SignatureBlock,
+}
+
+/// What the signature covers: the head without its signature.
+#[derive(Serialize)]
+struct Signed<'a> {
+    tree_size: u64,
+    root_hash: &'a str,
+    timestamp: &'a str,
+}
+
+impl TreeHead {
+    /// The bytes the signature is over.
+    pub fn signed_bytes(&self) -> Result<Vec<u8>, baobao_domain::canonical::CanonicalError> {
+        canonical_json(&Signed { tree_size: self.tree_size, root_hash: &self.root_hash, timestamp: &self.timestamp })
+    }
+
+    /// The root, as bytes.
+    pub fn root(&self) -> Option<Hash> {
+        hex::decode(&self.root_hash).ok().and_then(|b| b.try_into().ok())
+    }
+}
+
+fn from_stored(stored: &StoredTreeHead) -> ApiResult<TreeHead> {
+    Ok(TreeHead {
+        tree_size: stored.tree_size,
+        root_hash: stored.root_hash.clone(),
+        timestamp: stored.signed_at.clone(),
+        signature: serde_json::from_str(&stored.signature).map_err(internal)?,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: String,
+    /// RFC 9162 §2.1.3 audit path, hex.
+    pub audit_path: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub first: u64,
+    pub second: u64,
+    /// RFC 9162 §2.1.4 consistency proof, hex.
+    pub proof: Vec<String>,
+}
+
+/// Stored subtrees for one computation: a first pass records which the
+/// algorithm asks for (its path does not depend on the hashes), the second
+/// answers from what was fetched.
+enum Source {
+    Recording(Vec<(u32, u64)>),
+    Fetched(HashMap<(u32, u64), Hash>, bool),
+}
+
+impl Nodes for Source {
+    fn node(&mut self, level: u32, index: u64) -> Hash {
+        match self {
+            Source::Recording(wanted) => {
+                wanted.push((level, index));
+                [0; 32]
+            }
+            Source::Fetched(found, missing) => found.get(&(level, index)).copied().unwrap_or_else(|| {
+                *missing = true;
+                [0; 32]
+            }),
+        }
+    }
+}
+
+/// Runs `compute` over the stored subtrees it needs.
+async fn over_nodes<T>(state: &AppState, compute: impl Fn(&mut Source) -> T) -> ApiResult<T> {
+    let mut recording = Source::Recording(Vec::new());
+    compute(&mut recording);
+    let Source::Recording(wanted) = recording else { return Err(internal("recording")) };
+    let mut fetched = Source::Fetched(state.store.audit_nodes(&wanted).await?, false);
+    let answer = compute(&mut fetched);
+    match fetched {
+        Source::Fetched(_, false) => Ok(answer),
+        _ => Err(internal("a subtree of the audit log is missing")),
+    }
+}
+
+fn hexes(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// Signs a head for the log as it is now, unless the latest head already
+/// covers it (or another server is signing one). Returns the latest head.
+pub async fn produce_head(state: &AppState) -> ApiResult<Option<TreeHead>> {
+    let latest = state.store.tree_head(None).await?;
+    let mut tx = state.store.begin().await?;
+    if !tx.try_lock_tree_heads().await? {
+        tx.rollback().await?;
+        return latest.as_ref().map(from_stored).transpose();
+    }
+    let size = tx.audit_size().await?;
+    if let Some(latest) = &latest
+        && latest.tree_size >= size
+    {
+        tx.rollback().await?;
+        return Ok(Some(from_stored(latest)?));
+    }
+    let root = over_nodes(state, |nodes| merkle::range_root(nodes, 0, size)).await?;
+    let timestamp = state.clock.now().to_string();
+    let root_hash = hex::encode(root);
+    let signed = Signed { tree_size: size, root_hash: &root_hash, timestamp: &timestamp };
+    let signature = state.keys.sign(&canonical_json(&signed).map_err(internal)?);
+    let head = TreeHead { tree_size: size, root_hash, timestamp, signature };
+    tx.insert_tree_head(&StoredTreeHead {
+        tree_size: head.tree_size,
+        root_hash: head.root_hash.clone(),
+        signed_at: head.timestamp.clone(),
+        signature: serde_json::to_string(&head.signature).map_err(internal)?,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(Some(head))
+}
+
+/// The latest signed head (signed now if the log grew), or the one of
+/// `tree_size`.
+pub async fn tree_head(state: &AppState, tree_size: Option<u64>) -> ApiResult<TreeHead> {
+    let head = match tree_size {
+        Some(size) => state.store.tree_head(Some(size)).await?.as_ref().map(from_stored).transpose()?,
+        None => produce_head(state).await?,
+    };
+    head.ok_or_else(|| ApiError::not_found("tree head"))
+}
+
+fn out_of_range(field: &str, size: u64) -> ApiError {
+    ApiError::invalid_query(field, "tree_range").with("size", size)
+}
+
+pub async fn inclusion(state: &AppState, leaf_index: u64, tree_size: u64) -> ApiResult<InclusionProof> {
+    let size = state.store.audit_size().await?;
+    if tree_size == 0 || tree_size > size {
+        return Err(out_of_range("tree_size", size));
+    }
+    if leaf_index >= tree_size {
+        return Err(out_of_range("leaf_index", tree_size));
+    }
+    let path = over_nodes(state, |nodes| merkle::inclusion_proof_from(nodes, leaf_index, tree_size)).await?;
+    let leaf = over_nodes(state, |nodes| nodes.node(0, leaf_index)).await?;
+    Ok(InclusionProof {
+        leaf_index,
+        tree_size,
+        leaf_hash: hex::encode(leaf),
+        audit_path: hexes(&path.map_err(internal)?),
+    })
+}
+
+pub async fn consistency(state: &AppState, first: u64, second: u64) -> ApiResult<ConsistencyProof> {
+    let size = state.store.audit_size().await?;
+    if second == 0 || second > size {
+        return Err(out_of_range("second", size));
+    }
+    if first == 0 || first > second {
+        return Err(out_of_range("first", second));
+    }
+    let proof = over_nodes(state, |nodes| merkle::consistency_proof_from(nodes, first, second)).await?;
+    Ok(ConsistencyProof { first, second, proof: hexes(&proof.map_err(internal)?) })
+}

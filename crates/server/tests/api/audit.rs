@@ -1,0 +1,153 @@
+//! The audit log as a Merkle log: dense leaf indexes however many changes
+//! append at once, signed tree heads whose root is the entries', inclusion
+//! and consistency proofs that verify — on both engines.
+
+use baobao_domain::audit::entry_leaf_hash;
+use baobao_domain::merkle::{self, Hash};
+use baobao_server::keys::KeySet;
+use baobao_server::services::audit_log::{ConsistencyProof, InclusionProof, TreeHead};
+use baobao_store::Engine;
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::Digest as _;
+
+use crate::helpers::TestApp;
+
+baobao_store::on_both_engines!(
+    concurrent_changes_append_dense_leaves_and_every_proof_verifies_against_a_signed_head,
+    proofs_outside_the_log_are_refused_with_their_reason,
+);
+
+fn hash(hex_text: &str) -> Hash {
+    hex::decode(hex_text).unwrap().try_into().unwrap()
+}
+
+/// Every leaf hash, recomputed from the entries as stored.
+async fn recomputed_leaves(app: &TestApp) -> Vec<Hash> {
+    let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(position, e)| {
+            assert_eq!(e.leaf_index, Some(position as u64), "dense and in order");
+            entry_leaf_hash(e.at, &e.actor, &e.action, &e.subject_ids, e.document_sha256.as_deref()).unwrap()
+        })
+        .collect()
+}
+
+async fn head(app: &TestApp) -> TreeHead {
+    let response = app.get("/v1/audit/tree-head", None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let head: TreeHead = serde_json::from_value(response.body).unwrap();
+    let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+    keys.verify(&head.signed_bytes().unwrap(), &head.signature).expect("the head is signed by the server");
+    head
+}
+
+async fn concurrent_changes_append_dense_leaves_and_every_proof_verifies_against_a_signed_head(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    // Twelve families sign up and subscribe at once: every change appends.
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let (client, address, plan) = (app.client.clone(), app.address.clone(), plan.clone());
+        set.spawn(async move {
+            let guardian = json!({"guardian": {"email": format!("parent{n}@example.com"), "password": "a long password",
+                "name": "王芳", "locale": "zh-CN", "time_zone": "Asia/Shanghai"}});
+            let signed_up: serde_json::Value = client
+                .post(format!("{address}/v1/families"))
+                .json(&guardian)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = signed_up["token"].as_str().unwrap().to_owned();
+            let body = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+            let response = client.post(format!("{address}/v1/subscriptions")).bearer_auth(token).json(&body).send();
+            response.await.unwrap().json::<serde_json::Value>().await.unwrap()
+        });
+    }
+    let subscribed = set.join_all().await;
+    let leaves = recomputed_leaves(&app).await;
+    assert_eq!(app.state.store.audit_size().await.unwrap(), leaves.len() as u64);
+    assert!(leaves.len() >= 36, "sign-up, subscription and receipt per family: {}", leaves.len());
+
+    // A receipt is in the log by its document's SHA-256.
+    let receipt_id = subscribed[0]["receipt"]["id"].as_str().unwrap();
+    let stored = app.state.store.receipt(&receipt_id.parse().unwrap()).await.unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(stored.document.as_bytes()));
+    let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
+    let logged =
+        entries.iter().find(|e| e.document_sha256.as_deref() == Some(sha.as_str())).expect("the receipt's leaf");
+    assert_eq!(logged.action, "receipt.issued");
+
+    // The signed head's root is the entries' root; every leaf proves its inclusion.
+    let first = head(&app).await;
+    assert_eq!(first.tree_size, leaves.len() as u64);
+    assert_eq!(first.root(), Some(merkle::root(&leaves)));
+    for index in 0..first.tree_size {
+        let response = app
+            .get(&format!("/v1/audit/proofs/inclusion?leaf_index={index}&tree_size={}", first.tree_size), None)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        let proof: InclusionProof = serde_json::from_value(response.body).unwrap();
+        assert_eq!(hash(&proof.leaf_hash), leaves[index as usize]);
+        let path: Vec<Hash> = proof.audit_path.iter().map(|h| hash(h)).collect();
+        assert!(merkle::verify_inclusion(
+            &leaves[index as usize],
+            index,
+            first.tree_size,
+            &path,
+            &first.root().unwrap()
+        ));
+    }
+
+    // More changes; the new head is consistent with the first.
+    let late = app.sign_up("late@example.com").await;
+    app.subscribe(&late, &plan).await;
+    let second = head(&app).await;
+    assert!(second.tree_size > first.tree_size);
+    assert_eq!(
+        app.get(&format!("/v1/audit/tree-head?tree_size={}", first.tree_size), None).await.body["root_hash"],
+        first.root_hash.as_str()
+    );
+    let response = app
+        .get(&format!("/v1/audit/proofs/consistency?first={}&second={}", first.tree_size, second.tree_size), None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let proof: ConsistencyProof = serde_json::from_value(response.body).unwrap();
+    let path: Vec<Hash> = proof.proof.iter().map(|h| hash(h)).collect();
+    assert!(merkle::verify_consistency(
+        first.tree_size,
+        second.tree_size,
+        &first.root().unwrap(),
+        &second.root().unwrap(),
+        &path
+    ));
+    assert_eq!(second.root(), Some(merkle::root(&recomputed_leaves(&app).await)));
+}
+
+async fn proofs_outside_the_log_are_refused_with_their_reason(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    app.sign_up("parent@example.com").await;
+    let size = head(&app).await.tree_size;
+    for path in [
+        format!("/v1/audit/proofs/inclusion?leaf_index={size}&tree_size={size}"),
+        format!("/v1/audit/proofs/inclusion?leaf_index=0&tree_size={}", size + 1),
+        "/v1/audit/proofs/inclusion?leaf_index=0&tree_size=0".to_owned(),
+        format!("/v1/audit/proofs/consistency?first=0&second={size}"),
+        format!("/v1/audit/proofs/consistency?first={}&second={size}", size + 1),
+        format!("/v1/audit/proofs/consistency?first=1&second={}", u64::MAX),
+    ] {
+        let response = app.request(reqwest::Method::GET, &path, None, None, "zh-CN").await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", response.body);
+        assert!(response.body["error"]["message"].as_str().unwrap().contains("超出日志范围"), "{}", response.body);
+    }
+    for path in ["/v1/audit/proofs/inclusion?leaf_index=-1&tree_size=1", "/v1/audit/proofs/inclusion?leaf_index=x"] {
+        assert_eq!(app.get(path, None).await.status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let unknown = app.get("/v1/audit/tree-head?tree_size=999999", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
