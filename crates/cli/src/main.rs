@@ -131,6 +131,11 @@ enum Command {
         #[arg(long, env = "BAOBAO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// The audit log: check it whole against its signed tree heads.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The master key that wraps children's data keys.
     Keys {
         #[command(subcommand)]
@@ -166,6 +171,20 @@ enum StaffCommand {
         /// agent, supervisor, finance, compliance or admin.
         #[arg(long)]
         role: String,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute every leaf from the entries and every signed head's root;
+    /// name the first leaf that was changed, deleted, reordered or cut off.
+    Verify {
+        /// A keys.json as published at /.well-known/baobao/keys.json.
+        #[arg(long, conflicts_with = "data_dir")]
+        keys: Option<PathBuf>,
+        /// Or the server's data directory (its signing key).
+        #[arg(long, env = "BAOBAO_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -321,6 +340,18 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&baobao_server::api::openapi_document())?);
         }
         Command::Verify { file, keys, data_dir } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
+        Command::Audit { command: AuditCommand::Verify { keys, data_dir } } => {
+            let key_set = verify::key_set(keys.as_deref(), data_dir.as_deref())?;
+            let store = open_store(&url).await?;
+            eprintln!("baobao: recomputing the audit log from the database…");
+            match baobao_server::services::audit_log::verify(&store, &key_set).await {
+                Ok(report) => println!(
+                    "OK: {} leaves, {} signed tree heads, every one consistent; root {}",
+                    report.leaves, report.heads, report.root_hash
+                ),
+                Err(fault) => bail!("the audit log does NOT verify: {fault}"),
+            }
+        }
         Command::Keys { command: KeysCommand::RotateMaster { data_dir } } => {
             let vault = baobao_server::vault::Vault::open(&data_dir)?;
             let before = vault.current_master_id();

@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use baobao_server::keys::{KeySet, SigningKeys};
 use baobao_server::receipts::{self, ReceiptDocument};
 
-pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<()> {
-    let key_set = match (keys, data_dir) {
+/// The keys to check against: a published keys.json, or the server's own.
+pub fn key_set(keys: Option<&Path>, data_dir: Option<&Path>) -> Result<KeySet> {
+    Ok(match (keys, data_dir) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             serde_json::from_str::<KeySet>(&text).with_context(|| format!("{} is not a keys.json", path.display()))?
@@ -21,7 +22,11 @@ pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<
             }
             SigningKeys::load_or_create(dir)?.key_set()
         }
-    };
+    })
+}
+
+pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<()> {
+    let key_set = key_set(keys, data_dir)?;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     if bytes.starts_with(b"PK\x03\x04") {
         let manifest = baobao_server::services::exports::verify(file, &key_set)

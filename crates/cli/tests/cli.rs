@@ -34,6 +34,47 @@ fn migrate_applies_the_schema_once() {
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "schema is up to date");
 }
 
+#[tokio::test]
+async fn audit_verify_recomputes_the_log_and_names_a_changed_leaf() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    // No head signed yet: no key is needed to check the leaves.
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, r#"{"keys": []}"#).unwrap();
+    let keys = keys.to_str().unwrap();
+    // Staff accounts are audited: three entries, no signed head yet.
+    for n in 0..3 {
+        let email = format!("agent{n}@example.com");
+        let created = baobao()
+            .args([
+                "staff",
+                "create",
+                "--database",
+                &url,
+                "--email",
+                &email,
+                "--password",
+                "a long password",
+                "--role",
+                "agent",
+            ])
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    }
+    let clean = baobao().args(["audit", "verify", "--database", &url, "--keys", keys]).output().unwrap();
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(String::from_utf8_lossy(&clean.stdout).starts_with("OK: 3 leaves, 0 signed tree heads"));
+    // Leaf 1's entry changed, by someone with the database file.
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit_entries SET actor = 'nobody' WHERE leaf_index = 1").execute(&mut conn).await.unwrap();
+    let caught = baobao().args(["audit", "verify", "--database", &url, "--keys", keys]).output().unwrap();
+    assert!(!caught.status.success());
+    let reason = String::from_utf8_lossy(&caught.stderr);
+    assert!(reason.contains("leaf 1 differs from what was logged"), "{reason}");
+}
+
 #[test]
 fn bad_configuration_fails_with_a_one_line_reason() {
     let unknown = baobao().args(["migrate", "--database", "mysql://nope"]).output().unwrap();

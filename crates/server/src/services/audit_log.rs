@@ -194,3 +194,127 @@ pub async fn consistency(state: &AppState, first: u64, second: u64) -> ApiResult
     let proof = over_nodes(state, |nodes| merkle::consistency_proof_from(nodes, first, second)).await?;
     Ok(ConsistencyProof { first, second, proof: hexes(&proof.map_err(internal)?) })
 }
+
+/// What `verify` found wrong with the log, at the first place it went wrong.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogFault {
+    #[error("leaf {index} is missing: the entry was deleted, or the entries reordered")]
+    Missing { index: u64 },
+    #[error("leaf {index} differs from what was logged: its entry was changed")]
+    Changed { index: u64 },
+    #[error("an entry (seq {seq}) is not in the log")]
+    Unlogged { seq: i64 },
+    #[error(
+        "the log's first {tree_size} leaves do not give the root the server signed: an entry before {tree_size} was changed"
+    )]
+    Rewritten { tree_size: u64 },
+    #[error("the log holds {have} leaves but a signed head covers {signed}: entries from leaf {have} on were removed")]
+    Truncated { have: u64, signed: u64 },
+    #[error("the signed head of size {tree_size} does not verify: {reason}")]
+    BadHead { tree_size: u64, reason: String },
+    #[error("the log could not be read: {0}")]
+    Unreadable(String),
+}
+
+/// What a clean check covered.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LogReport {
+    pub leaves: u64,
+    pub heads: u64,
+    pub root_hash: String,
+}
+
+/// The root of a growing tree, one leaf at a time, in memory logarithmic in
+/// its size: complete subtrees on a stack, merged as they pair up.
+#[derive(Default)]
+struct CompactRange(Vec<(u32, Hash)>);
+
+impl CompactRange {
+    fn push(&mut self, leaf: Hash) {
+        let mut node = (0, leaf);
+        while let Some(&(level, left)) = self.0.last() {
+            if level != node.0 {
+                break;
+            }
+            self.0.pop();
+            node = (level + 1, merkle::node_hash(&left, &node.1));
+        }
+        self.0.push(node);
+    }
+
+    fn root(&self) -> Hash {
+        let mut nodes = self.0.iter().rev();
+        match nodes.next() {
+            None => merkle::root(&[]),
+            Some(&(_, last)) => nodes.fold(last, |right, (_, left)| merkle::node_hash(left, &right)),
+        }
+    }
+}
+
+/// Recomputes the whole log from the entries as stored: every leaf from its
+/// entry, in order, without gaps, against the leaf hash kept beside it and
+/// the stored subtree; the root at every signed head's size against the
+/// signed root; the log against the largest signed size. The first fault
+/// is named with its leaf index.
+pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> Result<LogReport, LogFault> {
+    let unreadable = |e: baobao_store::StoreError| LogFault::Unreadable(e.to_string());
+    let heads = store.tree_heads().await.map_err(unreadable)?;
+    let mut signed = Vec::new();
+    for stored in &heads {
+        let head = from_stored(stored)
+            .map_err(|e| LogFault::BadHead { tree_size: stored.tree_size, reason: e.internal.unwrap_or_default() })?;
+        let bytes = head.signed_bytes().map_err(|e| LogFault::Unreadable(e.to_string()))?;
+        keys.verify(&bytes, &head.signature)
+            .map_err(|e| LogFault::BadHead { tree_size: head.tree_size, reason: e.to_string() })?;
+        signed.push(head);
+    }
+    let mut range = CompactRange::default();
+    let mut next = 0u64;
+    let mut pending_heads = signed.iter().peekable();
+    let check_heads =
+        |size: u64, range: &CompactRange, pending: &mut std::iter::Peekable<std::slice::Iter<'_, TreeHead>>| {
+            while let Some(head) = pending.next_if(|h| h.tree_size == size) {
+                if head.root() != Some(range.root()) {
+                    return Err(LogFault::Rewritten { tree_size: head.tree_size });
+                }
+            }
+            Ok(())
+        };
+    check_heads(0, &range, &mut pending_heads)?;
+    loop {
+        let page = store.logged_entries(next, 1000).await.map_err(unreadable)?;
+        let Some(last) = page.last() else { break };
+        let last_index = last.leaf_index;
+        for entry in &page {
+            let index = entry.leaf_index.ok_or(LogFault::Unlogged { seq: entry.seq })?;
+            if index != next {
+                return Err(LogFault::Missing { index: next });
+            }
+            let leaf = baobao_domain::audit::entry_leaf_hash(
+                entry.at,
+                &entry.actor,
+                &entry.action,
+                &entry.subject_ids,
+                entry.document_sha256.as_deref(),
+            )
+            .map_err(|e| LogFault::Unreadable(e.to_string()))?;
+            if entry.leaf_hash.as_deref() != Some(hex::encode(leaf).as_str()) {
+                return Err(LogFault::Changed { index });
+            }
+            let stored = store.audit_nodes(&[(0, index)]).await.map_err(unreadable)?;
+            if stored.get(&(0, index)) != Some(&leaf) {
+                return Err(LogFault::Changed { index });
+            }
+            range.push(leaf);
+            next += 1;
+            check_heads(next, &range, &mut pending_heads)?;
+        }
+        if last_index.is_none() || page.len() < 1000 {
+            break;
+        }
+    }
+    if let Some(head) = pending_heads.next() {
+        return Err(LogFault::Truncated { have: next, signed: head.tree_size });
+    }
+    Ok(LogReport { leaves: next, heads: signed.len() as u64, root_hash: hex::encode(range.root()) })
+}

@@ -16,6 +16,7 @@ use crate::helpers::TestApp;
 baobao_store::on_both_engines!(
     concurrent_changes_append_dense_leaves_and_every_proof_verifies_against_a_signed_head,
     proofs_outside_the_log_are_refused_with_their_reason,
+    a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad_leaf,
 );
 
 fn hash(hex_text: &str) -> Hash {
@@ -150,4 +151,89 @@ async fn proofs_outside_the_log_are_refused_with_their_reason(engine: Engine) {
     }
     let unknown = app.get("/v1/audit/tree-head?tree_size=999999", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// Runs SQL on the test database as someone with access to it would.
+async fn tamper(app: &TestApp, statements: &[String]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&mut conn).await.unwrap();
+    }
+}
+
+async fn a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad_leaf(engine: Engine) {
+    use baobao_server::services::audit_log::{LogFault, verify};
+    // One log per case, each with entries and a signed head.
+    let mut apps = Vec::new();
+    for _ in 0..5 {
+        apps.push(TestApp::spawn(engine).await);
+    }
+    for app in &apps {
+        let plan = app.create_plan(json!({})).await;
+        for n in 0..3 {
+            let parent = app.sign_up(&format!("parent{n}@example.com")).await;
+            app.subscribe(&parent, &plan).await;
+        }
+        head(app).await;
+    }
+    let keys = |n: usize| apps[n].state.keys.key_set();
+    let clean = verify(&apps[0].state.store, &keys(0)).await.unwrap();
+    assert!(clean.leaves >= 9 && clean.heads == 1, "{clean:?}");
+
+    // Changed: an entry's action rewritten (its leaf hash left alone).
+    tamper(&apps[1], &["UPDATE audit_entries SET action = 'nothing.happened' WHERE leaf_index = 4".into()]).await;
+    assert_eq!(verify(&apps[1].state.store, &keys(1)).await, Err(LogFault::Changed { index: 4 }));
+    // Deleted: an entry removed.
+    tamper(&apps[2], &["DELETE FROM audit_entries WHERE leaf_index = 2".into()]).await;
+    assert_eq!(verify(&apps[2].state.store, &keys(2)).await, Err(LogFault::Missing { index: 2 }));
+    // Reordered: two entries swap places, their hashes with them.
+    tamper(
+        &apps[3],
+        &[
+            "UPDATE audit_entries SET leaf_index = -1 WHERE leaf_index = 1".into(),
+            "UPDATE audit_entries SET leaf_index = 1 WHERE leaf_index = 3".into(),
+            "UPDATE audit_entries SET leaf_index = 3 WHERE leaf_index = -1".into(),
+        ],
+    )
+    .await;
+    assert_eq!(verify(&apps[3].state.store, &keys(3)).await, Err(LogFault::Changed { index: 1 }));
+    // Truncated: the last entries cut off, with their hashes and the size.
+    let size = apps[4].state.store.audit_size().await.unwrap();
+    tamper(
+        &apps[4],
+        &[
+            format!("DELETE FROM audit_entries WHERE leaf_index >= {}", size - 2),
+            format!("DELETE FROM audit_nodes WHERE idx >= 0 AND level = 0 AND idx >= {}", size - 2),
+            format!("UPDATE audit_log SET size = {}", size - 2),
+        ],
+    )
+    .await;
+    assert_eq!(verify(&apps[4].state.store, &keys(4)).await, Err(LogFault::Truncated { have: size - 2, signed: size }));
+    // Rewritten with every hash made to match: only the signed head knows.
+    let app = &apps[0];
+    let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
+    let forged = &entries[5];
+    let leaf = entry_leaf_hash(
+        forged.at,
+        "system",
+        "nothing.happened",
+        &forged.subject_ids,
+        forged.document_sha256.as_deref(),
+    )
+    .unwrap();
+    tamper(
+        app,
+        &[
+            format!("UPDATE audit_entries SET actor = 'system', action = 'nothing.happened', leaf_hash = '{}' WHERE leaf_index = 5", hex::encode(leaf)),
+            format!("UPDATE audit_nodes SET hash = '{}' WHERE level = 0 AND idx = 5", hex::encode(leaf)),
+        ],
+    )
+    .await;
+    let size = head_size(app).await;
+    assert_eq!(verify(&app.state.store, &keys(0)).await, Err(LogFault::Rewritten { tree_size: size }));
+}
+
+async fn head_size(app: &TestApp) -> u64 {
+    app.state.store.tree_head(None).await.unwrap().unwrap().tree_size
 }
