@@ -186,6 +186,15 @@ enum AuditCommand {
         #[arg(long, env = "BAOBAO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Watch a server's log from outside: keep the tree heads seen in a
+    /// file and check each new one extends the last (run it on a schedule).
+    Watch {
+        /// The server, e.g. https://baobao.example
+        url: String,
+        /// Where the heads seen (and the server's key, as first seen) are kept.
+        #[arg(long, default_value = "baobao-watch.json")]
+        state: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -352,6 +361,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(fault) => bail!("the audit log does NOT verify: {fault}"),
             }
         }
+        Command::Audit { command: AuditCommand::Watch { url, state } } => watch(&url, &state).await?,
         Command::Keys { command: KeysCommand::RotateMaster { data_dir } } => {
             let vault = baobao_server::vault::Vault::open(&data_dir)?;
             let before = vault.current_master_id();
@@ -371,6 +381,37 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { serve } => demo::run(&url, serve).await?,
     }
+    Ok(())
+}
+
+/// One run of `baobao audit watch`.
+async fn watch(url: &str, path: &std::path::Path) -> Result<()> {
+    use baobao_server::services::audit_log::{WatchState, watch_once};
+    let mut state = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str::<WatchState>(&text).with_context(|| format!("{} is damaged", path.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            WatchState { server: url.to_owned(), ..WatchState::default() }
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if state.server.trim_end_matches('/') != url.trim_end_matches('/') {
+        bail!("{} watches {}, not {url}: use another --state file", path.display(), state.server);
+    }
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+    let head =
+        watch_once(&client, &mut state).await.map_err(|fault| anyhow::anyhow!("the log is NOT consistent: {fault}"))?;
+    let temporary = path.with_extension("json.partial");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(&state)?)?;
+    std::fs::rename(&temporary, path)?;
+    println!(
+        "OK: {} entries, root {}, consistent with the {} head(s) kept in {}",
+        head.tree_size,
+        head.root_hash,
+        state.heads.len(),
+        path.display()
+    );
     Ok(())
 }
 

@@ -318,3 +318,83 @@ pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> 
     }
     Ok(LogReport { leaves: next, heads: signed.len() as u64, root_hash: hex::encode(range.root()) })
 }
+
+/// What a watcher keeps between runs: the server's keys as first seen
+/// (trust on first use) and every tree head it accepted.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WatchState {
+    pub server: String,
+    pub keys: Option<crate::keys::KeySet>,
+    pub heads: Vec<TreeHead>,
+}
+
+/// What one run of `baobao audit watch` found wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchFault {
+    #[error("cannot reach {0}")]
+    Unreachable(String),
+    #[error("the server's answer is not what the API promises: {0}")]
+    Malformed(String),
+    #[error("the tree head of size {0} is not signed by the key first seen for this server")]
+    BadSignature(u64),
+    #[error("the log shrank from {before} to {now} entries: entries were removed")]
+    Shrank { before: u64, now: u64 },
+    #[error("the log of {size} entries has a different root than when first seen: its history was rewritten")]
+    Forked { size: u64 },
+    #[error("the log of {second} entries does not extend the one of {first} seen before: its history was rewritten")]
+    Inconsistent { first: u64, second: u64 },
+}
+
+/// One run of a watcher outside the provider: fetch the latest signed
+/// head, check it is signed by the key first seen, and that it extends the
+/// last head seen (a consistency proof); then keep it. Returns the new head.
+pub async fn watch_once(client: &reqwest::Client, state: &mut WatchState) -> Result<TreeHead, WatchFault> {
+    let base = state.server.trim_end_matches('/').to_owned();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response =
+                client.get(&path).send().await.map_err(|e| WatchFault::Unreachable(format!("{path}: {e}")))?;
+            if !response.status().is_success() {
+                return Err(WatchFault::Malformed(format!("{path}: {}", response.status())));
+            }
+            response.json::<serde_json::Value>().await.map_err(|e| WatchFault::Malformed(e.to_string()))
+        }
+    };
+    if state.keys.is_none() {
+        let keys = get(format!("{base}/.well-known/baobao/keys.json")).await?;
+        state.keys = Some(serde_json::from_value(keys).map_err(|e| WatchFault::Malformed(e.to_string()))?);
+    }
+    let head: TreeHead = serde_json::from_value(get(format!("{base}/v1/audit/tree-head")).await?)
+        .map_err(|e| WatchFault::Malformed(e.to_string()))?;
+    let bytes = head.signed_bytes().map_err(|e| WatchFault::Malformed(e.to_string()))?;
+    let keys = state.keys.as_ref().ok_or_else(|| WatchFault::Malformed("no keys".into()))?;
+    keys.verify(&bytes, &head.signature).map_err(|_| WatchFault::BadSignature(head.tree_size))?;
+    let root = head.root().ok_or_else(|| WatchFault::Malformed("root_hash".into()))?;
+    if let Some(last) = state.heads.last() {
+        let last_root = last.root().ok_or_else(|| WatchFault::Malformed("a kept head".into()))?;
+        if head.tree_size < last.tree_size {
+            return Err(WatchFault::Shrank { before: last.tree_size, now: head.tree_size });
+        }
+        if head.tree_size == last.tree_size && root != last_root {
+            return Err(WatchFault::Forked { size: head.tree_size });
+        }
+        if head.tree_size > last.tree_size && last.tree_size > 0 {
+            let (first, second) = (last.tree_size, head.tree_size);
+            let proof: ConsistencyProof = serde_json::from_value(
+                get(format!("{base}/v1/audit/proofs/consistency?first={first}&second={second}")).await?,
+            )
+            .map_err(|e| WatchFault::Malformed(e.to_string()))?;
+            let path: Option<Vec<Hash>> =
+                proof.proof.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
+            let path = path.ok_or_else(|| WatchFault::Malformed("a proof's hash".into()))?;
+            if !merkle::verify_consistency(first, second, &last_root, &root, &path) {
+                return Err(WatchFault::Inconsistent { first, second });
+            }
+        }
+    }
+    if state.heads.last().is_none_or(|last| last.tree_size != head.tree_size) {
+        state.heads.push(head.clone());
+    }
+    Ok(head)
+}

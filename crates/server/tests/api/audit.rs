@@ -17,6 +17,7 @@ baobao_store::on_both_engines!(
     concurrent_changes_append_dense_leaves_and_every_proof_verifies_against_a_signed_head,
     proofs_outside_the_log_are_refused_with_their_reason,
     a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad_leaf,
+    a_watcher_outside_catches_a_provider_that_rewrites_its_history,
 );
 
 fn hash(hex_text: &str) -> Hash {
@@ -236,4 +237,71 @@ async fn a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad
 
 async fn head_size(app: &TestApp) -> u64 {
     app.state.store.tree_head(None).await.unwrap().unwrap().tree_size
+}
+
+async fn a_watcher_outside_catches_a_provider_that_rewrites_its_history(engine: Engine) {
+    use baobao_server::services::audit_log::{WatchFault, WatchState, watch_once};
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    let mut state = WatchState { server: app.address.clone(), ..WatchState::default() };
+    let first = watch_once(&app.client, &mut state).await.unwrap();
+    assert!(state.keys.is_some(), "the key is pinned on first use");
+    // The log grows: the next run checks the new head extends the first.
+    let other = app.sign_up("other@example.com").await;
+    app.subscribe(&other, &plan).await;
+    let second = watch_once(&app.client, &mut state).await.unwrap();
+    assert!(second.tree_size > first.tree_size);
+    assert_eq!(state.heads.len(), 2);
+    let unchanged = watch_once(&app.client, &mut state).await.unwrap();
+    assert_eq!(unchanged, second, "nothing new: the same head");
+
+    // The provider rewrites an early entry, every stored hash with it, and
+    // signs a fresh head over the rewritten log: any watcher catches it.
+    let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
+    let forged = &entries[1];
+    let leaf = entry_leaf_hash(forged.at, "system", "nothing.happened", &forged.subject_ids, None).unwrap();
+    let mut statements = vec![
+        format!(
+            "UPDATE audit_entries SET actor = 'system', action = 'nothing.happened', leaf_hash = '{}', document_sha256 = NULL WHERE leaf_index = 1",
+            hex::encode(leaf)
+        ),
+        "DELETE FROM tree_heads".to_owned(),
+    ];
+    // Recompute the stored subtrees over the forged leaf, as a careful forger would.
+    let mut leaves = recomputed_leaves_unchecked(&app).await;
+    leaves[1] = leaf;
+    for level in 0..8u32 {
+        let width = 1usize << level;
+        for start in (0..leaves.len()).step_by(width) {
+            if start + width <= leaves.len() {
+                let hash = merkle::root(&leaves[start..start + width]);
+                statements.push(format!(
+                    "UPDATE audit_nodes SET hash = '{}' WHERE level = {level} AND idx = {}",
+                    hex::encode(hash),
+                    start / width
+                ));
+            }
+        }
+    }
+    tamper(&app, &statements).await;
+    let third = app.sign_up("third@example.com").await;
+    app.subscribe(&third, &plan).await;
+    match watch_once(&app.client, &mut state).await {
+        Err(WatchFault::Inconsistent { first, second: now }) => assert_eq!(first, second.tree_size, "{now}"),
+        other => panic!("the rewrite went unnoticed: {other:?}"),
+    }
+    // A fresh watcher, knowing no earlier head, cannot tell: that is why heads are kept.
+    let mut fresh = WatchState { server: app.address.clone(), ..WatchState::default() };
+    assert!(watch_once(&app.client, &mut fresh).await.is_ok());
+}
+
+/// Every leaf hash recomputed from the entries, without checking the order.
+async fn recomputed_leaves_unchecked(app: &TestApp) -> Vec<Hash> {
+    let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
+    entries
+        .iter()
+        .map(|e| entry_leaf_hash(e.at, &e.actor, &e.action, &e.subject_ids, e.document_sha256.as_deref()).unwrap())
+        .collect()
 }
