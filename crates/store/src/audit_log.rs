@@ -244,8 +244,10 @@ impl Store {
     pub async fn tree_head(&self, tree_size: Option<u64>) -> StoreResult<Option<StoredTreeHead>> {
         let row = match tree_size {
             Some(size) => {
+                // A size no log can reach has no head.
+                let Ok(size) = i64::try_from(size) else { return Ok(None) };
                 sqlx::query("SELECT tree_size, root_hash, signed_at, signature FROM tree_heads WHERE tree_size = $1")
-                    .bind(to_i64(size)?)
+                    .bind(size)
                     .fetch_optional(&self.pool)
                     .await?
             }

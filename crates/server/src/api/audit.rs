@@ -2,12 +2,13 @@
 //! entry is in it and that it only ever grew (RFC 9162).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::ApiQuery;
 use crate::error::ApiResult;
 use crate::services::audit_log::{self, ConsistencyProof, InclusionProof, TreeHead};
 use crate::state::AppState;
@@ -26,7 +27,10 @@ struct TreeHeadQuery {
 /// The log's signed tree head: the latest (signed now if the log grew), or the one of `tree_size`.
 #[utoipa::path(get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
     responses((status = 200, body = TreeHead), (status = 404, body = crate::error::ErrorBody, description = "no head of that size")))]
-async fn tree_head(State(state): State<AppState>, Query(query): Query<TreeHeadQuery>) -> ApiResult<Json<TreeHead>> {
+async fn tree_head(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<TreeHeadQuery>,
+) -> ApiResult<Json<TreeHead>> {
     Ok(Json(audit_log::tree_head(&state, query.tree_size).await?))
 }
 
@@ -42,7 +46,7 @@ struct InclusionQuery {
     responses((status = 200, body = InclusionProof), (status = 422, body = crate::error::ErrorBody, description = "outside the log")))]
 async fn inclusion_proof(
     State(state): State<AppState>,
-    Query(query): Query<InclusionQuery>,
+    ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> ApiResult<Json<InclusionProof>> {
     Ok(Json(audit_log::inclusion(&state, query.leaf_index, query.tree_size).await?))
 }
@@ -59,7 +63,7 @@ struct ConsistencyQuery {
     responses((status = 200, body = ConsistencyProof), (status = 422, body = crate::error::ErrorBody, description = "outside the log")))]
 async fn consistency_proof(
     State(state): State<AppState>,
-    Query(query): Query<ConsistencyQuery>,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> ApiResult<Json<ConsistencyProof>> {
     Ok(Json(audit_log::consistency(&state, query.first, query.second).await?))
 }

@@ -148,10 +148,14 @@ async fn proofs_outside_the_log_are_refused_with_their_reason(engine: Engine) {
         assert!(response.body["error"]["message"].as_str().unwrap().contains("超出日志范围"), "{}", response.body);
     }
     for path in ["/v1/audit/proofs/inclusion?leaf_index=-1&tree_size=1", "/v1/audit/proofs/inclusion?leaf_index=x"] {
-        assert_eq!(app.get(path, None).await.status, StatusCode::BAD_REQUEST, "{path}");
+        let refused = app.get(path, None).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", refused.body);
+        assert_eq!(refused.body["error"]["code"], "invalid_query", "{}", refused.body);
     }
-    let unknown = app.get("/v1/audit/tree-head?tree_size=999999", None).await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    for size in ["999999", "18446744073709551615"] {
+        let unknown = app.get(&format!("/v1/audit/tree-head?tree_size={size}"), None).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{size}: {}", unknown.body);
+    }
 }
 
 /// Runs SQL on the test database as someone with access to it would.
