@@ -285,6 +285,45 @@ impl Store {
     }
 }
 
+/// Which entries a reader of the log asks for; every filter optional.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Entries naming this family among their subjects.
+    pub family_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Leaves after this index (the previous page's last).
+    pub after: Option<u64>,
+}
+
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+impl Store {
+    /// A page of logged entries matching `filter`, in leaf order.
+    pub async fn audit_entries_matching(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<LoggedEntry>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE leaf_index IS NOT NULL AND leaf_index > $1 \
+             AND ($2 IS NULL OR subject_ids LIKE $2 ESCAPE '\\') AND ($3 IS NULL OR actor = $3) \
+             AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
+             ORDER BY leaf_index LIMIT $7"
+        )))
+        .bind(filter.after.map(to_i64).transpose()?.unwrap_or(-1))
+        .bind(filter.family_id.as_deref().map(|f| format!("%\"{}\"%", like_escaped(f))))
+        .bind(filter.actor.clone())
+        .bind(filter.action.clone())
+        .bind(filter.from.map(micros))
+        .bind(filter.until.map(micros))
+        .bind(limit.clamp(1, crate::receipts::AUDIT_PAGE_ENTRIES_MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(logged).collect()
+    }
+}
+
 fn tree_head(row: &AnyRow) -> StoreResult<StoredTreeHead> {
     Ok(StoredTreeHead {
         tree_size: u64::try_from(integer(row, "tree_size")?).map_err(|_| corrupt("negative tree size"))?,

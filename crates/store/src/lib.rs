@@ -43,11 +43,12 @@ mod subscriptions;
 pub mod testing;
 
 pub use accounts::VerificationCode;
-pub use audit_log::{LoggedEntry, StoredTreeHead};
+pub use audit_log::{AuditFilter, LoggedEntry, StoredTreeHead};
 pub use channels::{WebhookEndpoint, WrittenNotice};
 pub use engine::Engine;
 pub use money::{MoneyMovement, MovementStatus};
 pub use outbox::Channel;
+pub use receipts::AUDIT_PAGE_ENTRIES_MAX;
 pub use rows::*;
 
 use jiff::Timestamp;

@@ -9,12 +9,59 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiQuery;
+use crate::auth::{Allowed, who};
 use crate::error::ApiResult;
 use crate::services::audit_log::{self, ConsistencyProof, InclusionProof, TreeHead};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(tree_head)).routes(routes!(inclusion_proof)).routes(routes!(consistency_proof))
+    OpenApiRouter::new()
+        .routes(routes!(tree_head))
+        .routes(routes!(inclusion_proof))
+        .routes(routes!(consistency_proof))
+        .routes(routes!(list_entries))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EntriesQuery {
+    /// Entries naming this family (a guardian sees only their own).
+    family_id: Option<String>,
+    /// Who did it, as recorded (`guardian:gdn_…`, `staff:agent:stf_…`, `system`).
+    actor: Option<String>,
+    /// What was done (`subscription.created`, `receipt.issued`, …).
+    action: Option<String>,
+    /// From this instant (RFC 3339), inclusive.
+    from: Option<String>,
+    /// Until this instant (RFC 3339), exclusive.
+    until: Option<String>,
+    /// The previous page's `next`.
+    after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+}
+
+fn instant(field: &str, text: Option<&str>) -> ApiResult<Option<jiff::Timestamp>> {
+    text.map(|t| t.parse().map_err(|_| crate::error::ApiError::invalid_query(field, "rfc3339_instant"))).transpose()
+}
+
+/// The log's entries, filtered and paged: compliance and admin staff see all; a guardian their own family's.
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", security(("bearer" = [])), params(EntriesQuery),
+    responses((status = 200, body = audit_log::AuditPage)))]
+async fn list_entries(
+    State(state): State<AppState>,
+    Allowed(caller): Allowed<{ who::GUARDIAN | who::COMPLIANCE | who::ADMIN }>,
+    ApiQuery(query): ApiQuery<EntriesQuery>,
+) -> ApiResult<Json<audit_log::AuditPage>> {
+    let filter = baobao_store::AuditFilter {
+        family_id: query.family_id,
+        actor: query.actor,
+        action: query.action,
+        from: instant("from", query.from.as_deref())?,
+        until: instant("until", query.until.as_deref())?,
+        after: query.after,
+    };
+    Ok(Json(audit_log::entries(&state, &caller, filter, query.limit).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -398,3 +398,70 @@ pub async fn watch_once(client: &reqwest::Client, state: &mut WatchState) -> Res
     }
     Ok(head)
 }
+
+/// One entry of the log, as its readers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub leaf_index: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub subject_ids: Vec<String>,
+    /// What else was recorded (not part of the leaf; minimised with the family).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub document_sha256: Option<String>,
+    pub leaf_hash: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryView>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<u64>,
+}
+
+/// Entries a page holds at most (and by default).
+pub const AUDIT_PAGE_DEFAULT: i64 = 100;
+
+/// The log's entries for a reader: compliance and admin staff see all of
+/// it, filtered; a guardian sees the entries naming their own family.
+pub async fn entries(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    mut filter: baobao_store::AuditFilter,
+    limit: Option<i64>,
+) -> ApiResult<AuditPage> {
+    use crate::auth::{Caller, Role};
+    match caller {
+        Caller::Guardian { family_id, .. } => {
+            if filter.family_id.as_deref().is_some_and(|asked| asked != family_id.as_str()) {
+                return Err(ApiError::not_found("family"));
+            }
+            filter.family_id = Some(family_id.to_string());
+        }
+        Caller::Staff { .. } => {
+            caller.require_staff(&[Role::Compliance, Role::Admin])?;
+        }
+        Caller::Integrator { .. } => return Err(ApiError::forbidden()),
+    }
+    let limit = limit.unwrap_or(AUDIT_PAGE_DEFAULT).clamp(1, baobao_store::AUDIT_PAGE_ENTRIES_MAX);
+    let found = state.store.audit_entries_matching(&filter, limit).await?;
+    let next =
+        (i64::try_from(found.len()).unwrap_or(0) == limit).then(|| found.last().and_then(|e| e.leaf_index)).flatten();
+    let entries = found
+        .into_iter()
+        .map(|e| AuditEntryView {
+            leaf_index: e.leaf_index.unwrap_or_default(),
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            subject_ids: e.subject_ids,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            document_sha256: e.document_sha256,
+            leaf_hash: e.leaf_hash,
+        })
+        .collect();
+    Ok(AuditPage { entries, next })
+}

@@ -18,6 +18,7 @@ baobao_store::on_both_engines!(
     proofs_outside_the_log_are_refused_with_their_reason,
     a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad_leaf,
     a_watcher_outside_catches_a_provider_that_rewrites_its_history,
+    compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys,
 );
 
 fn hash(hex_text: &str) -> Hash {
@@ -308,4 +309,53 @@ async fn recomputed_leaves_unchecked(app: &TestApp) -> Vec<Hash> {
         .iter()
         .map(|e| entry_leaf_hash(e.at, &e.actor, &e.action, &e.subject_ids, e.document_sha256.as_deref()).unwrap())
         .collect()
+}
+
+async fn compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let other = app.sign_up("other@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    app.subscribe(&other, &plan).await;
+    let compliance = app.staff("compliance@example.com", "compliance").await;
+    let agent = app.staff("agent@example.com", "agent").await;
+
+    let all = app.get("/v1/audit/entries", Some(&compliance)).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let total = all.body["entries"].as_array().unwrap().len();
+    assert_eq!(total as u64, app.state.store.audit_size().await.unwrap());
+    // Filtered by family, by action; paged.
+    let family = format!("/v1/audit/entries?family_id={}", parent.family_id);
+    let mine = app.get(&family, Some(&compliance)).await.body["entries"].as_array().unwrap().clone();
+    assert!(
+        !mine.is_empty()
+            && mine.iter().all(|e| e["subject_ids"].as_array().unwrap().contains(&json!(parent.family_id)))
+    );
+    let receipts = app.get(&format!("{family}&action=receipt.issued"), Some(&compliance)).await;
+    let receipts = receipts.body["entries"].as_array().unwrap().clone();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert!(receipts[0]["document_sha256"].as_str().unwrap().len() == 64);
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = app.get(&format!("/v1/audit/entries?limit=2{after}"), Some(&compliance)).await.body;
+        seen.extend(page["entries"].as_array().unwrap().iter().map(|e| e["leaf_index"].as_u64().unwrap()));
+        match page["next"].as_u64() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..total as u64).collect::<Vec<_>>(), "every entry once, in order");
+    let bad = app.get("/v1/audit/entries?from=yesterday", Some(&compliance)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A guardian reads their own family's entries only.
+    let own = app.get("/v1/audit/entries", Some(&parent.token)).await;
+    let own = own.body["entries"].as_array().unwrap().clone();
+    assert_eq!(own.len(), mine.len());
+    let theirs = app.get(&format!("/v1/audit/entries?family_id={}", other.family_id), Some(&parent.token)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/v1/audit/entries", Some(&agent)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/v1/audit/entries", None).await.status, StatusCode::UNAUTHORIZED);
 }
