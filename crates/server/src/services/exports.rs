@@ -154,11 +154,16 @@ pub async fn run(state: &AppState, export_id: &ExportId) {
                 .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(state.config.export_days)))
                 .unwrap_or(now);
             let ready = ExportOutcome::Ready { sha256, size: *size, expires_at };
-            match state.store.finish_export(export_id, ready, now).await {
-                // A deletion covered this family's data while it was being
-                // built: what was built goes at once.
-                Ok(false) => destroy(state, &export.family_id, &export.id).map(|_| ()),
-                other => other.map(|_| ()).map_err(Into::into),
+            // In the log first (the file is durable now), then offered.
+            match log_ready(state, export, sha256, *size).await {
+                Err(error) => Err(error),
+                Ok(()) => match state.store.finish_export(export_id, ready, now).await {
+                    // A deletion covered this family's data while it was
+                    // being built: what was built goes at once.
+                    Ok(false) => destroy(state, &export.family_id, &export.id).map(|_| ()),
+                    Ok(true) => Ok(()),
+                    Err(error) => Err(error.into()),
+                },
             }
         }
         Err(error) => {
@@ -175,6 +180,16 @@ pub async fn run(state: &AppState, export_id: &ExportId) {
         let error: ApiError = error;
         tracing::error!(export_id = %export_id, code = error.code, "could not record the export's outcome");
     }
+}
+
+/// The export is a signed document: a leaf of the audit log by its SHA-256.
+async fn log_ready(state: &AppState, export: &Export, sha256: &str, size: i64) -> ApiResult<()> {
+    let mut tx = state.store.begin().await?;
+    let subjects = [export.family_id.as_str(), export.id.as_str()];
+    let details = serde_json::json!({"size_bytes": size});
+    tx.audit_entry(state.clock.now(), "system", "export.ready", &subjects, &details, Some(sha256)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Builds the archive sealed under a new key of its own; on failure the

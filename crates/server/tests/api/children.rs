@@ -151,6 +151,11 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
     app.write_record(&key, &child, "learning_progress", json!({"lesson": "拼音"})).await;
     let status = app.export_ready(&parent).await;
     let export_id = status["id"].as_str().unwrap().to_owned();
+    // The export is in the audit log by its SHA-256, like every signed document.
+    let logged = app.state.store.logged_entries(0, 1000).await.unwrap();
+    let ready = logged.iter().find(|e| e.action == "export.ready").expect("the export's leaf");
+    assert_eq!(ready.document_sha256.as_deref(), status["sha256"].as_str());
+    assert!(ready.subject_ids.contains(&export_id));
     let response = app
         .client
         .get(format!("{}/v1/exports/{export_id}/download", app.address))
