@@ -73,7 +73,7 @@ fn utc() -> Calendar {
     Calendar::new("UTC").unwrap_or_else(|_| panic!("no UTC time zone"))
 }
 
-fn calendar(zone: &str) -> Calendar {
+pub(super) fn calendar(zone: &str) -> Calendar {
     Calendar::new(zone).unwrap_or_else(|_| utc())
 }
 
@@ -223,7 +223,7 @@ pub struct NoticeQuery {
 /// Who did something, in the reader's words: "the guardian (gdn_…)",
 /// "support agent (stf_…)", "the system". An actor this page does not know
 /// reads as it was recorded.
-fn actor_text(t: &crate::i18n::T, actor: &str) -> String {
+pub(super) fn actor_text(t: &crate::i18n::T, actor: &str) -> String {
     let mut parts = actor.split(':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("guardian"), Some(id), None) => t.arg("console-actor-guardian", "id", id),

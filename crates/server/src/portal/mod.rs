@@ -5,6 +5,7 @@
 //! Cancelling takes three pages — the subscription, the options with their
 //! quote, the receipt — and never more clicks than subscribing.
 
+pub mod audit_page;
 pub mod console;
 pub mod once;
 pub mod page;
@@ -77,4 +78,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/written-notices", get(console::notices))
         .route("/console/webhooks", get(console::webhooks))
         .route("/console/finance", get(console::finance))
+        .route("/console/audit", get(audit_page::audit))
+        .route("/console/audit.csv", get(audit_page::audit_csv))
 }

@@ -465,3 +465,39 @@ pub async fn entries(
         .collect();
     Ok(AuditPage { entries, next })
 }
+
+/// Every action the log records, for readers to choose from.
+pub const ACTIONS: [&str; 32] = [
+    "family.created",
+    "staff.created",
+    "plan.created",
+    "policy.published",
+    "subscription.created",
+    "subscription.renewed",
+    "subscription.charge_declined",
+    "subscription.charge_recovered",
+    "subscription.expired",
+    "cancellation.scheduled",
+    "cancellation.effective",
+    "cancellation.withdrawn",
+    "reminder.sent",
+    "receipt.issued",
+    "money.succeeded",
+    "money.failed",
+    "child.added",
+    "child_records.read",
+    "evidence.read",
+    "export.requested",
+    "export.ready",
+    "deletion.requested",
+    "deletion.scheduled",
+    "deletion.performed",
+    "data_keys.replaced",
+    "verification.code_sent",
+    "verification.code_wrong",
+    "verification.overridden",
+    "staff.family_found",
+    "api_key.created",
+    "webhook_endpoint.created",
+    "clock.set",
+];

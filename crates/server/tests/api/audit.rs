@@ -19,6 +19,7 @@ baobao_store::on_both_engines!(
     a_changed_deleted_reordered_or_truncated_log_is_caught_at_its_first_bad_leaf,
     a_watcher_outside_catches_a_provider_that_rewrites_its_history,
     compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys,
+    the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only,
 );
 
 fn hash(hex_text: &str) -> Hash {
@@ -358,4 +359,38 @@ async fn compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/v1/audit/entries", Some(&agent)).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/v1/audit/entries", None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    app.subscribe(&parent, &plan).await;
+    let compliance = format!("baobao_staff_session={}", app.staff("compliance@example.com", "compliance").await);
+    let agent = format!("baobao_staff_session={}", app.staff("agent@example.com", "agent").await);
+    let get = |path: String, cookie: String| {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.address);
+        async move { client.get(url).header("cookie", cookie).header("accept-language", "en").send().await.unwrap() }
+    };
+    let page = get(format!("/console/audit?family_id={}", parent.family_id), compliance.clone()).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Signed receipt issued") && html.contains("the guardian (gdn_"), "{html}");
+    let csv = get(format!("/console/audit.csv?family_id={}", parent.family_id), compliance.clone()).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("leaf_index,at,actor,action,subject_ids,document_sha256,leaf_hash,details"));
+    let logged = app.get(&format!("/v1/audit/entries?family_id={}", parent.family_id), Some(&app.admin)).await;
+    assert_eq!(lines.count(), logged.body["entries"].as_array().unwrap().len());
+    let bad_day = get("/console/audit?from=someday".to_owned(), compliance).await;
+    assert!(bad_day.text().await.unwrap().contains("role=\"alert\""));
+    assert_eq!(
+        get("/console/audit".to_owned(), agent.clone()).await.status(),
+        StatusCode::NOT_FOUND,
+        "as any page a role may not see"
+    );
+    assert_eq!(get("/console/audit.csv".to_owned(), agent).await.status(), StatusCode::NOT_FOUND);
 }

@@ -209,7 +209,10 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
         "{index}"
     );
     assert!(index.contains("<th scope=\"col\">height_cm</th>") && index.contains("<td>112</td>"), "{index}");
-    assert!(index.contains("<td>拼音</td>") && index.contains("39.00 元") && !index.contains("<td>3900</td>"), "{index}");
+    assert!(
+        index.contains("<td>拼音</td>") && index.contains("39.00 元") && !index.contains("<td>3900</td>"),
+        "{index}"
+    );
     assert!(index.contains("2027-01-09 16:00"), "times in the family's zone (Shanghai): {index}");
     assert!(index.contains("<section lang=\"en\"") && index.contains("Your family's data export"));
     let typed = [

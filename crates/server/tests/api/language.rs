@@ -131,6 +131,8 @@ async fn every_page_speaks_one_language(engine: Engine) {
     ] {
         paths.push((path, &staff));
     }
+    let compliance = format!("baobao_staff_session={}", app.staff("compliance@example.com", "compliance").await);
+    paths.push((format!("/console/audit?family_id={family}"), &compliance));
 
     let mut found = Vec::new();
     for locale in ["zh-CN", "en"] {
