@@ -185,7 +185,9 @@ test('a parent signs up, subscribes and cancels in English; cancelling takes no 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the signed receipt (JSON)' }).click()]);
   const receiptFile = path.join(OUT, 'receipt.json');
   await download.saveAs(receiptFile);
-  const verified = execFileSync(BIN, ['verify', receiptFile, '--data-dir', dataDir]).toString();
+  const verified = execFileSync(BIN, ['verify', receiptFile, '--data-dir', dataDir, '--server', base]).toString();
+  // And it is in the server's audit log: an inclusion proof against a signed tree head.
+  assert.match(verified, /OK: in the audit log at leaf \d+, included in the tree of \d+ entries/);
   assert.match(verified, /^OK: cancellation receipt rcp_/);
 
   // The statement: the charge and the cooling-off refund, and the CSV.
@@ -375,7 +377,9 @@ test('a parent takes a copy of the child\'s data and has it deleted, with a cert
   const [zip] = await Promise.all([page.waitForEvent('download'), download.click()]);
   const zipFile = path.join(OUT, 'export.zip');
   await zip.saveAs(zipFile);
-  assert.match(execFileSync(BIN, ['verify', zipFile, '--data-dir', dataDir]).toString(), /^OK: export exp_/);
+  const zipChecked = execFileSync(BIN, ['verify', zipFile, '--data-dir', dataDir, '--server', base]).toString();
+  assert.match(zipChecked, /^OK: export exp_/);
+  assert.match(zipChecked, /OK: in the audit log at leaf \d+/);
   // The export's own page, opened offline on a phone: in the family's
   // language, each child by name, readable, and no accessibility violation at all.
   const index = execFileSync('python3', ['-c', 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("index.html").decode())', zipFile]).toString();

@@ -130,6 +130,10 @@ enum Command {
         /// Or the server's data directory (its signing key).
         #[arg(long, env = "BAOBAO_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Also prove the file is in this server's audit log (an inclusion
+        /// proof against its signed tree head), e.g. https://baobao.example
+        #[arg(long)]
+        server: Option<String>,
     },
     /// The audit log: check it whole against its signed tree heads.
     Audit {
@@ -348,7 +352,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&baobao_server::api::openapi_document())?);
         }
-        Command::Verify { file, keys, data_dir } => verify::run(&file, keys.as_deref(), data_dir.as_deref())?,
+        Command::Verify { file, keys, data_dir, server } => {
+            verify::run(&file, keys.as_deref(), data_dir.as_deref(), server.as_deref()).await?
+        }
         Command::Audit { command: AuditCommand::Verify { keys, data_dir } } => {
             let key_set = verify::key_set(keys.as_deref(), data_dir.as_deref())?;
             let store = open_store(&url).await?;

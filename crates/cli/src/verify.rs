@@ -25,11 +25,37 @@ pub fn key_set(keys: Option<&Path>, data_dir: Option<&Path>) -> Result<KeySet> {
     })
 }
 
-pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<()> {
-    let key_set = key_set(keys, data_dir)?;
+/// Checks the file's signature and, with `server`, that it is in that
+/// server's audit log (an inclusion proof against a signed tree head).
+pub async fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>, server: Option<&str>) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+    let key_set = match (keys, data_dir, server) {
+        // Only the server to go by: its published keys.
+        (None, None, Some(server)) => {
+            let url = format!("{}/.well-known/baobao/keys.json", server.trim_end_matches('/'));
+            client.get(&url).send().await?.error_for_status()?.json::<KeySet>().await.context("no keys.json")?
+        }
+        _ => key_set(keys, data_dir)?,
+    };
+    let sha256 = signed(file, &key_set)?;
+    if let Some(server) = server {
+        let found = baobao_server::services::audit_log::prove_document(&client, server, &sha256, &key_set)
+            .await
+            .map_err(|reason| anyhow::anyhow!("{} is NOT in the audit log of {server}: {reason}", file.display()))?;
+        println!(
+            "OK: in the audit log at leaf {}, included in the tree of {} entries signed at {} (root {})",
+            found.leaf_index, found.head.tree_size, found.head.timestamp, found.head.root_hash
+        );
+    }
+    Ok(())
+}
+
+/// Checks a receipt's or an export's signature; returns the SHA-256 the
+/// audit log knows it by.
+fn signed(file: &Path, key_set: &KeySet) -> Result<String> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     if bytes.starts_with(b"PK\x03\x04") {
-        let manifest = baobao_server::services::exports::verify(file, &key_set)
+        let manifest = baobao_server::services::exports::verify(file, key_set)
             .with_context(|| format!("{} does NOT verify", file.display()))?;
         println!(
             "OK: export {} of family {}: {} files match the manifest signed by {}",
@@ -38,13 +64,14 @@ pub fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>) -> Result<
             manifest.files.len(),
             manifest.signature.map(|s| s.key_id).unwrap_or_default()
         );
-        return Ok(());
+        return Ok(baobao_domain::canonical::sha256_hex(&bytes));
     }
     let text = String::from_utf8(bytes).with_context(|| format!("{} is not a baobao receipt", file.display()))?;
     let document: ReceiptDocument =
         serde_json::from_str(&text).with_context(|| format!("{} is not a baobao receipt", file.display()))?;
-    receipts::verify(&document, &key_set).with_context(|| format!("{} does NOT verify", file.display()))?;
+    receipts::verify(&document, key_set).with_context(|| format!("{} does NOT verify", file.display()))?;
     let number = document.body.get("receipt_number").and_then(|n| n.as_str()).unwrap_or("?");
     println!("OK: {} receipt {} ({number}) is signed by {}", document.kind, document.id, document.signature.key_id);
-    Ok(())
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(baobao_domain::audit::document_sha256(&value)?)
 }

@@ -20,6 +20,13 @@ struct Leaf<'a> {
     document_sha256: Option<&'a str>,
 }
 
+/// The SHA-256 (hex) a signed document is logged by: of its canonical JSON,
+/// so that a copy pretty-printed, re-indented or re-ordered by whoever kept
+/// it is still found.
+pub fn document_sha256(document: &serde_json::Value) -> Result<String, CanonicalError> {
+    Ok(crate::canonical::sha256_hex(&canonical_json(document)?))
+}
+
 /// The leaf's bytes: canonical JSON of the entry's logged fields.
 pub fn leaf_bytes(
     at: Timestamp,

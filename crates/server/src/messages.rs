@@ -324,6 +324,8 @@ pub fn resource_words(resource: &str, locale: Locale) -> &'static str {
         ("export", Locale::ZhCn) => "导出",
         ("deletion", Locale::En) => "deletion request",
         ("deletion", Locale::ZhCn) => "删除申请",
+        ("document", Locale::En) => "document in the audit log",
+        ("document", Locale::ZhCn) => "审计日志中的文件",
         ("tree head", Locale::En) => "signed tree head",
         ("tree head", Locale::ZhCn) => "签名树头",
         (_, Locale::En) => "thing",

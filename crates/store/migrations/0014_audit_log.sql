@@ -10,6 +10,7 @@ ALTER TABLE audit_entries ADD COLUMN leaf_index BIGINT;
 ALTER TABLE audit_entries ADD COLUMN leaf_hash TEXT;
 ALTER TABLE audit_entries ADD COLUMN document_sha256 TEXT;
 CREATE UNIQUE INDEX audit_entries_leaf ON audit_entries(leaf_index);
+CREATE INDEX audit_entries_document ON audit_entries(document_sha256);
 CREATE TABLE audit_log (id INTEGER PRIMARY KEY, size BIGINT NOT NULL);
 INSERT INTO audit_log (id, size) VALUES (1, 0);
 CREATE TABLE audit_nodes (

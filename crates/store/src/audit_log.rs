@@ -240,6 +240,17 @@ impl Store {
         Ok(found)
     }
 
+    /// The entry that logged the document with this SHA-256, if any.
+    pub async fn logged_document(&self, document_sha256: &str) -> StoreResult<Option<LoggedEntry>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE document_sha256 = $1 ORDER BY leaf_index LIMIT 1"
+        )))
+        .bind(document_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(logged).transpose()
+    }
+
     /// The latest signed tree head, or the one of `tree_size`.
     pub async fn tree_head(&self, tree_size: Option<u64>) -> StoreResult<Option<StoredTreeHead>> {
         let row = match tree_size {

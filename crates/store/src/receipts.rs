@@ -37,7 +37,10 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         // Every signed document is a leaf of the log, by its SHA-256.
-        let document_sha256 = baobao_domain::canonical::sha256_hex(r.document.as_bytes());
+        let document: serde_json::Value =
+            serde_json::from_str(&r.document).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let document_sha256 =
+            baobao_domain::audit::document_sha256(&document).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let subjects = [r.family_id.as_str(), r.id.as_str(), r.subject_id.as_str()];
         let details = serde_json::json!({"kind": r.kind, "number": r.number});
         self.audit_entry(r.created_at, "system", "receipt.issued", &subjects, &details, Some(&document_sha256)).await?;

@@ -285,3 +285,5 @@ data-child-remove-confirm = I understand that { $name }'s data cannot be brought
 data-child-remove-confirm-required = Tick the box to confirm, or close this part.
 data-child-remove-submit = Remove { $name }
 list-separator = {"; "}
+check-log-ok = It is in our public audit log at entry { $leaf }, included in the signed log of { $size } entries (anyone can check: baobao verify --server).
+check-log-bad = Its entry { $leaf } in our audit log does not reach the signed log of { $size } entries.

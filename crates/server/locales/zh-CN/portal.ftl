@@ -285,3 +285,5 @@ data-child-remove-confirm = 我明白 { $name } 的数据删除后无法恢复�
 data-child-remove-confirm-required = 请勾选确认，或收起此部分。
 data-child-remove-submit = 移除 { $name }
 list-separator = ；
+check-log-ok = 它在我们公开的审计日志中，位于第 { $leaf } 条，包含在已签名的 { $size } 条日志中（任何人都可核验：baobao verify --server）。
+check-log-bad = 它在我们审计日志中的第 { $leaf } 条记录无法对应已签名的 { $size } 条日志。

@@ -165,10 +165,36 @@ pub async fn check(
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, CheckPage { error, number, ..check_page(page) }));
     };
     let held = state.store.receipt_by_number(&submitted.number).await.map_err(|e| api(&page)(e.into()))?;
-    let lines = verdict_lines(&state, &page, &submitted.number, &document, held.as_ref());
+    let mut lines = verdict_lines(&state, &page, &submitted.number, &document, held.as_ref());
+    if let Some(line) = log_line(&state, &page, &submitted.document).await {
+        lines.push(line);
+    }
     let passed = lines.iter().all(|line| line.passed);
     let verdict = Some((passed, page.t.get(if passed { "check-verdict-genuine" } else { "check-verdict-not" })));
     ok(CheckPage { number: submitted.number, verdict, lines, ..check_page(page) })
+}
+
+/// Where the document is in the audit log, when it is there: its leaf and
+/// the signed tree head whose root its inclusion proof reaches (receipts
+/// issued before the log existed have no leaf of their own: no line).
+async fn log_line(state: &AppState, page: &PageContext, document: &[u8]) -> Option<CheckLine> {
+    let value: serde_json::Value = serde_json::from_slice(document).ok()?;
+    let sha = baobao_domain::audit::document_sha256(&value).ok()?;
+    let logged = crate::services::audit_log::logged_document(state, &sha).await.ok()?;
+    let head = crate::services::audit_log::tree_head(state, None).await.ok()?;
+    let proof = crate::services::audit_log::inclusion(state, logged.leaf_index, head.tree_size).await.ok()?;
+    let path: Option<Vec<[u8; 32]>> =
+        proof.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
+    let leaf: [u8; 32] = hex::decode(&logged.leaf_hash).ok()?.try_into().ok()?;
+    let included =
+        baobao_domain::merkle::verify_inclusion(&leaf, logged.leaf_index, head.tree_size, &path?, &head.root()?);
+    Some(CheckLine {
+        passed: included,
+        text: page.t.args(
+            if included { "check-log-ok" } else { "check-log-bad" },
+            &[("leaf", logged.leaf_index.to_string()), ("size", head.tree_size.to_string())],
+        ),
+    })
 }
 
 fn verdict_lines(

@@ -501,3 +501,99 @@ pub const ACTIONS: [&str; 32] = [
     "webhook_endpoint.created",
     "clock.set",
 ];
+
+/// Where a signed document is in the log: its leaf, as logged.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoggedDocument {
+    pub leaf_index: u64,
+    /// The logged fields the leaf is made of (see `baobao_domain::audit`).
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub subject_ids: Vec<String>,
+    pub document_sha256: String,
+    pub leaf_hash: String,
+}
+
+/// The leaf that logged the document with this SHA-256 (of its canonical JSON).
+pub async fn logged_document(state: &AppState, document_sha256: &str) -> ApiResult<LoggedDocument> {
+    let well_formed = document_sha256.len() == 64 && document_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(ApiError::not_found("document"));
+    }
+    let entry = state.store.logged_document(&document_sha256.to_ascii_lowercase()).await?;
+    let entry = entry.ok_or_else(|| ApiError::not_found("document"))?;
+    Ok(LoggedDocument {
+        leaf_index: entry.leaf_index.ok_or_else(|| ApiError::not_found("document"))?,
+        at: entry.at,
+        actor: entry.actor,
+        action: entry.action,
+        subject_ids: entry.subject_ids,
+        document_sha256: entry.document_sha256.unwrap_or_default(),
+        leaf_hash: entry.leaf_hash.unwrap_or_default(),
+    })
+}
+
+/// What proving a document's place found: its leaf, and the signed head
+/// whose root its inclusion proof reaches.
+#[derive(Debug)]
+pub struct DocumentInLog {
+    pub leaf_index: u64,
+    pub head: TreeHead,
+}
+
+/// Proves, from outside, that the document with `document_sha256` (of a
+/// JSON document's canonical form, `baobao_domain::audit::document_sha256`;
+/// of an export's ZIP as it is) is in the log of the server at `base`: it
+/// names a leaf whose hash is recomputed from
+/// the logged fields, a signed head (signed by `keys`) covers it, and the
+/// inclusion proof reaches that head's root. What `baobao verify --server`
+/// and anyone else can do.
+pub async fn prove_document(
+    client: &reqwest::Client,
+    base: &str,
+    document_sha256: &str,
+    keys: &crate::keys::KeySet,
+) -> Result<DocumentInLog, String> {
+    let base = base.trim_end_matches('/');
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(&path).send().await.map_err(|e| format!("cannot reach {path}: {e}"))?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Err("the log has no leaf for this document".to_owned());
+            }
+            if !response.status().is_success() {
+                return Err(format!("{path}: {}", response.status()));
+            }
+            response.json::<serde_json::Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let sha = document_sha256;
+    let logged: LoggedDocument =
+        serde_json::from_value(get(format!("{base}/v1/audit/documents/{sha}")).await?).map_err(|e| e.to_string())?;
+    let leaf =
+        baobao_domain::audit::entry_leaf_hash(logged.at, &logged.actor, &logged.action, &logged.subject_ids, Some(sha))
+            .map_err(|e| e.to_string())?;
+    if hex::encode(leaf) != logged.leaf_hash {
+        return Err(format!("leaf {} is not this document's", logged.leaf_index));
+    }
+    let head: TreeHead =
+        serde_json::from_value(get(format!("{base}/v1/audit/tree-head")).await?).map_err(|e| e.to_string())?;
+    keys.verify(&head.signed_bytes().map_err(|e| e.to_string())?, &head.signature)
+        .map_err(|e| format!("the tree head does not verify: {e}"))?;
+    let proof: InclusionProof = serde_json::from_value(
+        get(format!("{base}/v1/audit/proofs/inclusion?leaf_index={}&tree_size={}", logged.leaf_index, head.tree_size))
+            .await?,
+    )
+    .map_err(|e| e.to_string())?;
+    let path: Option<Vec<Hash>> =
+        proof.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
+    let path = path.ok_or("a proof's hash is malformed")?;
+    let root = head.root().ok_or("the head's root is malformed")?;
+    if !merkle::verify_inclusion(&leaf, logged.leaf_index, head.tree_size, &path, &root) {
+        return Err(format!("leaf {} is not in the tree the server signed", logged.leaf_index));
+    }
+    Ok(DocumentInLog { leaf_index: logged.leaf_index, head })
+}

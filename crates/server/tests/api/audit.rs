@@ -20,6 +20,7 @@ baobao_store::on_both_engines!(
     a_watcher_outside_catches_a_provider_that_rewrites_its_history,
     compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys,
     the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only,
+    a_receipt_and_an_export_are_proved_in_the_log_from_outside,
 );
 
 fn hash(hex_text: &str) -> Hash {
@@ -78,10 +79,8 @@ async fn concurrent_changes_append_dense_leaves_and_every_proof_verifies_against
     assert_eq!(app.state.store.audit_size().await.unwrap(), leaves.len() as u64);
     assert!(leaves.len() >= 36, "sign-up, subscription and receipt per family: {}", leaves.len());
 
-    // A receipt is in the log by its document's SHA-256.
-    let receipt_id = subscribed[0]["receipt"]["id"].as_str().unwrap();
-    let stored = app.state.store.receipt(&receipt_id.parse().unwrap()).await.unwrap();
-    let sha = hex::encode(sha2::Sha256::digest(stored.document.as_bytes()));
+    // A receipt is in the log by its document's SHA-256 (of its canonical JSON).
+    let sha = baobao_domain::audit::document_sha256(&subscribed[0]["receipt"]).unwrap();
     let entries = app.state.store.logged_entries(0, 1000).await.unwrap();
     let logged =
         entries.iter().find(|e| e.document_sha256.as_deref() == Some(sha.as_str())).expect("the receipt's leaf");
@@ -393,4 +392,34 @@ async fn the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only(e
         "as any page a role may not see"
     );
     assert_eq!(get("/console/audit.csv".to_owned(), agent).await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_receipt_and_an_export_are_proved_in_the_log_from_outside(engine: Engine) {
+    use baobao_server::services::audit_log::prove_document;
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let receipt = app.subscribe(&parent, &plan).await["receipt"].clone();
+    let export = app.export_ready(&parent).await;
+    let keys: KeySet = serde_json::from_value(app.get("/.well-known/baobao/keys.json", None).await.body).unwrap();
+    // The receipt as a parent kept it (pretty-printed): found by its canonical form.
+    let kept: serde_json::Value = serde_json::from_str(&serde_json::to_string_pretty(&receipt).unwrap()).unwrap();
+    let sha = baobao_domain::audit::document_sha256(&kept).unwrap();
+    let found = prove_document(&app.client, &app.address, &sha, &keys).await.unwrap();
+    assert!(found.head.tree_size > found.leaf_index);
+    // The export, by its ZIP's SHA-256.
+    let found = prove_document(&app.client, &app.address, export["sha256"].as_str().unwrap(), &keys).await.unwrap();
+    assert!(found.leaf_index > 0);
+    // An altered receipt is in no leaf; a head signed by another key is refused.
+    let mut altered = receipt.clone();
+    altered["body"]["price"]["amount_minor"] = json!(1);
+    let altered_sha = baobao_domain::audit::document_sha256(&altered).unwrap();
+    let refused = prove_document(&app.client, &app.address, &altered_sha, &keys).await.unwrap_err();
+    assert!(refused.contains("no leaf"), "{refused}");
+    let stranger = baobao_server::keys::SigningKeys::from_secret([5; 32]).key_set();
+    let refused = prove_document(&app.client, &app.address, &sha, &stranger).await.unwrap_err();
+    assert!(refused.contains("tree head does not verify"), "{refused}");
+    for bad in ["nothex", &"0".repeat(64)] {
+        assert_eq!(app.get(&format!("/v1/audit/documents/{bad}"), None).await.status, StatusCode::NOT_FOUND);
+    }
 }

@@ -299,6 +299,7 @@ async fn anyone_can_check_a_receipt_by_its_number_and_signed_file(engine: Engine
     let (status, page) = check(&app, "en", &number, Some(file.clone())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Genuine: we signed this document and still hold it unchanged."), "{page}");
+    assert!(page.contains("It is in our public audit log at entry"), "{page}");
     let (_, page) = check(&app, "zh-CN", &number, Some(file.clone())).await;
     assert!(page.contains("真实有效") && !page.contains("Genuine"), "{page}");
 
