@@ -9,7 +9,6 @@ use baobao_server::services::audit_log::{ConsistencyProof, InclusionProof, TreeH
 use baobao_store::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
-use sha2::Digest as _;
 
 use crate::helpers::TestApp;
 
