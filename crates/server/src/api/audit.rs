@@ -25,11 +25,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Where a signed document (a receipt, a certificate, an export) is in the log, by the SHA-256 of its canonical JSON.
 #[utoipa::path(get, path = "/v1/audit/documents/{sha256}", tag = "audit", params(("sha256" = String, Path)),
-    responses((status = 200, body = audit_log::LoggedDocument), (status = 404, body = crate::error::ErrorBody, description = "not in the log")))]
+    responses((status = 200, body = audit_log::AuditEntryView), (status = 404, body = crate::error::ErrorBody, description = "not in the log")))]
 async fn logged_document(
     State(state): State<AppState>,
     axum::extract::Path(sha256): axum::extract::Path<String>,
-) -> ApiResult<Json<audit_log::LoggedDocument>> {
+) -> ApiResult<Json<audit_log::AuditEntryView>> {
     Ok(Json(audit_log::logged_document(&state, &sha256).await?))
 }
 

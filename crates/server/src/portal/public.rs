@@ -185,7 +185,7 @@ async fn log_line(state: &AppState, page: &PageContext, document: &[u8]) -> Opti
     let proof = crate::services::audit_log::inclusion(state, logged.leaf_index, head.tree_size).await.ok()?;
     let path: Option<Vec<[u8; 32]>> =
         proof.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
-    let leaf: [u8; 32] = hex::decode(&logged.leaf_hash).ok()?.try_into().ok()?;
+    let leaf: [u8; 32] = hex::decode(logged.leaf_hash.as_deref()?).ok()?.try_into().ok()?;
     let included =
         baobao_domain::merkle::verify_inclusion(&leaf, logged.leaf_index, head.tree_size, &path?, &head.root()?);
     Some(CheckLine {

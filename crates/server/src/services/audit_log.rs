@@ -400,7 +400,7 @@ pub async fn watch_once(client: &reqwest::Client, state: &mut WatchState) -> Res
 }
 
 /// One entry of the log, as its readers see it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntryView {
     pub leaf_index: u64,
     #[schema(value_type = String, format = DateTime)]
@@ -450,9 +450,13 @@ pub async fn entries(
     let found = state.store.audit_entries_matching(&filter, limit).await?;
     let next =
         (i64::try_from(found.len()).unwrap_or(0) == limit).then(|| found.last().and_then(|e| e.leaf_index)).flatten();
-    let entries = found
-        .into_iter()
-        .map(|e| AuditEntryView {
+    let entries = found.into_iter().map(AuditEntryView::from).collect();
+    Ok(AuditPage { entries, next })
+}
+
+impl From<baobao_store::LoggedEntry> for AuditEntryView {
+    fn from(e: baobao_store::LoggedEntry) -> AuditEntryView {
+        AuditEntryView {
             leaf_index: e.leaf_index.unwrap_or_default(),
             at: e.at,
             actor: e.actor,
@@ -461,9 +465,8 @@ pub async fn entries(
             details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
             document_sha256: e.document_sha256,
             leaf_hash: e.leaf_hash,
-        })
-        .collect();
-    Ok(AuditPage { entries, next })
+        }
+    }
 }
 
 /// Every action the log records, for readers to choose from.
@@ -502,37 +505,15 @@ pub const ACTIONS: [&str; 32] = [
     "clock.set",
 ];
 
-/// Where a signed document is in the log: its leaf, as logged.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LoggedDocument {
-    pub leaf_index: u64,
-    /// The logged fields the leaf is made of (see `baobao_domain::audit`).
-    #[schema(value_type = String, format = DateTime)]
-    pub at: jiff::Timestamp,
-    pub actor: String,
-    pub action: String,
-    pub subject_ids: Vec<String>,
-    pub document_sha256: String,
-    pub leaf_hash: String,
-}
-
 /// The leaf that logged the document with this SHA-256 (of its canonical JSON).
-pub async fn logged_document(state: &AppState, document_sha256: &str) -> ApiResult<LoggedDocument> {
+pub async fn logged_document(state: &AppState, document_sha256: &str) -> ApiResult<AuditEntryView> {
     let well_formed = document_sha256.len() == 64 && document_sha256.bytes().all(|b| b.is_ascii_hexdigit());
     if !well_formed {
         return Err(ApiError::not_found("document"));
     }
     let entry = state.store.logged_document(&document_sha256.to_ascii_lowercase()).await?;
-    let entry = entry.ok_or_else(|| ApiError::not_found("document"))?;
-    Ok(LoggedDocument {
-        leaf_index: entry.leaf_index.ok_or_else(|| ApiError::not_found("document"))?,
-        at: entry.at,
-        actor: entry.actor,
-        action: entry.action,
-        subject_ids: entry.subject_ids,
-        document_sha256: entry.document_sha256.unwrap_or_default(),
-        leaf_hash: entry.leaf_hash.unwrap_or_default(),
-    })
+    let entry = entry.filter(|e| e.leaf_index.is_some()).ok_or_else(|| ApiError::not_found("document"))?;
+    Ok(AuditEntryView::from(entry))
 }
 
 /// What proving a document's place found: its leaf, and the signed head
@@ -571,12 +552,12 @@ pub async fn prove_document(
         }
     };
     let sha = document_sha256;
-    let logged: LoggedDocument =
+    let logged: AuditEntryView =
         serde_json::from_value(get(format!("{base}/v1/audit/documents/{sha}")).await?).map_err(|e| e.to_string())?;
     let leaf =
         baobao_domain::audit::entry_leaf_hash(logged.at, &logged.actor, &logged.action, &logged.subject_ids, Some(sha))
             .map_err(|e| e.to_string())?;
-    if hex::encode(leaf) != logged.leaf_hash {
+    if Some(hex::encode(leaf)) != logged.leaf_hash {
         return Err(format!("leaf {} is not this document's", logged.leaf_index));
     }
     let head: TreeHead =

@@ -75,6 +75,30 @@ async fn view(state: &AppState, deletion: &Deletion) -> ApiResult<DeletionView> 
     })
 }
 
+/// A deletion waiting to be performed at `due_at`.
+fn pending(
+    family_id: &FamilyId,
+    service: String,
+    child_id: Option<ChildId>,
+    cause: &str,
+    requested_at: Timestamp,
+    due_at: Timestamp,
+) -> Deletion {
+    Deletion {
+        id: DeletionId::from_random(random_bytes()),
+        family_id: family_id.clone(),
+        service,
+        child_id,
+        cause: cause.to_owned(),
+        status: "pending".to_owned(),
+        requested_at,
+        due_at,
+        key_destroyed_at: None,
+        certificate_id: None,
+        completed_at: None,
+    }
+}
+
 /// A guardian's request: performed now; the answer carries the certificate.
 pub async fn request(
     state: &AppState,
@@ -106,19 +130,7 @@ pub async fn request(
         // A retention deletion already scheduled for this data is brought forward.
         Some(pending) => pending,
         None => {
-            let deletion = Deletion {
-                id: DeletionId::from_random(random_bytes()),
-                family_id: family_id.clone(),
-                service,
-                child_id: None,
-                cause: "guardian_request".to_owned(),
-                status: "pending".to_owned(),
-                requested_at: now,
-                due_at: now,
-                key_destroyed_at: None,
-                certificate_id: None,
-                completed_at: None,
-            };
+            let deletion = pending(family_id, service, None, "guardian_request", now, now);
             let mut tx = state.store.begin().await?;
             tx.schedule_deletion(&deletion).await?;
             tx.audit(
@@ -158,19 +170,7 @@ async fn request_for_child(
         return Err(ApiError::conflict("child_removed"));
     }
     let now = state.clock.now();
-    let deletion = Deletion {
-        id: DeletionId::from_random(random_bytes()),
-        family_id: family_id.clone(),
-        service: "*".to_owned(),
-        child_id: Some(child.id.clone()),
-        cause: "consent_withdrawn".to_owned(),
-        status: "pending".to_owned(),
-        requested_at: now,
-        due_at: now,
-        key_destroyed_at: None,
-        certificate_id: None,
-        completed_at: None,
-    };
+    let deletion = pending(family_id, "*".to_owned(), Some(child.id.clone()), "consent_withdrawn", now, now);
     let mut tx = state.store.begin().await?;
     let scheduled = tx.schedule_deletion(&deletion).await?;
     if scheduled {
@@ -421,19 +421,7 @@ pub async fn schedule_retention(
     let calendar = Calendar::new(&subscription.time_zone).map_err(internal)?;
     let due_at = calendar.add_days(ended_at, retention_days).map_err(internal)?;
     let scheduled = tx
-        .schedule_deletion(&Deletion {
-            id: DeletionId::from_random(random_bytes()),
-            family_id: subscription.family_id.clone(),
-            service: service.clone(),
-            child_id: None,
-            cause: "retention".to_owned(),
-            status: "pending".to_owned(),
-            requested_at: ended_at,
-            due_at,
-            key_destroyed_at: None,
-            certificate_id: None,
-            completed_at: None,
-        })
+        .schedule_deletion(&pending(&subscription.family_id, service.clone(), None, "retention", ended_at, due_at))
         .await?;
     if scheduled {
         tx.audit(
