@@ -111,6 +111,9 @@ impl SigningKeys {
     }
 }
 
+/// What a link token opens: one receipt.
+const RECEIPT_LINK: &str = "receipt";
+
 impl SigningKeys {
     /// An unguessable token for a link that opens one document without
     /// signing in (the link in a receipt's or a certificate's email, which
@@ -124,6 +127,18 @@ impl SigningKeys {
     pub fn link_token_opens(&self, purpose: &str, id: &str, token: &str) -> bool {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(token) else { return false };
         self.link_mac(purpose, id).verify_slice(&bytes).is_ok()
+    }
+
+    /// The portal path that opens a receipt without signing in: the link
+    /// its email carries (see `portal::public`). It keeps working after the
+    /// account is closed.
+    pub fn receipt_link(&self, receipt_id: &str) -> String {
+        format!("/r/{receipt_id}/{}", self.link_token(RECEIPT_LINK, receipt_id))
+    }
+
+    /// Whether `token` is the link token of `receipt_id`.
+    pub fn opens_receipt(&self, receipt_id: &str, token: &str) -> bool {
+        self.link_token_opens(RECEIPT_LINK, receipt_id, token)
     }
 
     fn link_mac(&self, purpose: &str, id: &str) -> Hmac<Sha256> {

@@ -204,7 +204,7 @@ pub fn render(
     // The receipt it talks about, on the portal: a link that opens it
     // without signing in, also once the account is closed.
     if let (Some(base), Some(id)) = (letterhead.public_url, receipt["id"].as_str()) {
-        let link = format!("{}{}", base.trim_end_matches('/'), crate::receipts::link_path(letterhead.keys, id));
+        let link = format!("{}{}", base.trim_end_matches('/'), letterhead.keys.receipt_link(id));
         body_text = format!("{body_text}\n\n{}", t.arg("email-receipt-link", "link", link));
     }
     let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, letterhead.provider));

@@ -102,21 +102,6 @@ pub enum ReceiptCheckError {
     Signature(#[from] VerifyError),
 }
 
-/// What a link token opens: one receipt.
-const RECEIPT_LINK: &str = "receipt";
-
-/// The portal path that opens a receipt without signing in: the link its
-/// email carries (see `portal::public`). The token is unguessable and
-/// nothing is stored; it keeps working after the account is closed.
-pub fn link_path(keys: &SigningKeys, receipt_id: &str) -> String {
-    format!("/r/{receipt_id}/{}", keys.link_token(RECEIPT_LINK, receipt_id))
-}
-
-/// Whether `token` is the link token of `receipt_id`.
-pub fn link_opens(keys: &SigningKeys, receipt_id: &str, token: &str) -> bool {
-    keys.link_token_opens(RECEIPT_LINK, receipt_id, token)
-}
-
 /// Checks a receipt document against published keys, offline.
 pub fn verify(document: &ReceiptDocument, keys: &KeySet) -> Result<(), ReceiptCheckError> {
     let body_id = document.body.get("receipt_id").and_then(|v| v.as_str());

@@ -1385,7 +1385,7 @@ pub async fn request_deletion(
     // its link (the one its email carries), which works without signing in,
     // now and on every reload.
     if certificate.body["account_closed"] == true {
-        let link = crate::receipts::link_path(&state.keys, &certificate.id);
+        let link = state.keys.receipt_link(&certificate.id);
         let response = see_other(&format!("{link}?deleted=1"));
         return Ok(with_cookie(response, session::set_cookie(&headers, SESSION_COOKIE, "", 0)));
     }

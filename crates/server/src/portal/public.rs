@@ -32,7 +32,7 @@ async fn linked_receipt(
 ) -> Result<(ReceiptDocument, String), PortalError> {
     let not_found = || PortalError::api(page.clone(), ApiError::not_found("receipt"));
     let receipt_id = ReceiptId::parse(id).map_err(|_| not_found())?;
-    if !crate::receipts::link_opens(&state.keys, receipt_id.as_str(), token) {
+    if !state.keys.opens_receipt(receipt_id.as_str(), token) {
         return Err(not_found());
     }
     let stored = state.store.receipt(&receipt_id).await.map_err(|e| api(page)(e.into()))?;

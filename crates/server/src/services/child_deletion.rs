@@ -25,8 +25,8 @@ use serde_json::json;
 
 use crate::error::{ApiResult, internal};
 use crate::receipts;
+use crate::services::certificates::{certify, holds_of, kept};
 use crate::services::children::open_with;
-use crate::services::deletion::{certify, holds_of, kept};
 use crate::state::{AppState, Parts};
 use crate::vault::record_binding;
 

@@ -15,9 +15,8 @@
 //! scheduled `retention_days` later; subscribing again calls it off.
 
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId, ReceiptId};
-use baobao_domain::policy::{HoldCategory, LegalHold};
-use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, Kept, ReceiptBody};
+use baobao_domain::ids::{ChildId, DeletionId, ExportId, FamilyId};
+use baobao_domain::receipt::{Deleted, DeletionCertificate, DeletionScope, ReceiptBody};
 use baobao_store::{Deletion, Guardian, Subscription, Tx};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -28,6 +27,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::random_bytes;
 use crate::receipts::{self, ReceiptDocument};
+use crate::services::certificates::{certify, holds_of, kept};
 use crate::state::AppState;
 
 /// Deletions performed per billing run at most; the next run goes on.
@@ -204,20 +204,6 @@ pub async fn get(state: &AppState, caller: &Caller, deletion_id: &str) -> ApiRes
     view(state, &deletion).await
 }
 
-/// The legal holds of every policy version the family ever accepted.
-pub(crate) async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<LegalHold>> {
-    let mut holds = Vec::new();
-    for subscription in state.store.subscriptions_of(family_id).await? {
-        let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
-        for hold in version.policy.legal_holds {
-            if !holds.contains(&hold) {
-                holds.push(hold);
-            }
-        }
-    }
-    Ok(holds)
-}
-
 /// Carries out a deletion; a no-op when it is already done.
 pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()> {
     let deletion = state.store.deletion(deletion_id).await?;
@@ -354,56 +340,6 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
         }
     }
     Ok(Removed { deleted, records: total, account_closed, evidence, exports })
-}
-
-/// What the legal holds keep, for storage only, and until when.
-pub(crate) fn kept(holds: &[LegalHold], ledger_entries: i64, receipts_kept: i64, now: Timestamp) -> Vec<Kept> {
-    holds
-        .iter()
-        .map(|hold| Kept {
-            category: hold.category,
-            count: match hold.category {
-                HoldCategory::Ledger | HoldCategory::Invoices => Some(ledger_entries),
-                HoldCategory::Receipts => Some(receipts_kept),
-                HoldCategory::ConsentRecords => None,
-            },
-            basis: hold.basis.clone(),
-            until: now
-                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .checked_add(jiff::Span::new().years(i64::from(hold.retain_years)))
-                .map(|z| z.timestamp())
-                .ok(),
-            allowed_use: "storage only".to_owned(),
-        })
-        .collect()
-}
-
-/// Sends the guardians their certificate, closes the deletion and audits it.
-#[allow(clippy::too_many_arguments)] // the parts of one closing step, each read once by `perform`
-pub(crate) async fn certify(
-    tx: &mut Tx,
-    state: &AppState,
-    deletion: &Deletion,
-    guardians: &[Guardian],
-    receipt_id: &ReceiptId,
-    email: &serde_json::Value,
-    records: i64,
-    now: Timestamp,
-) -> ApiResult<()> {
-    // The guardians were read before their addresses were minimised: the
-    // certificate still reaches them, and the outbox forgets the address once sent.
-    let event = receipt_id.as_str();
-    crate::services::outbox::email_guardians(tx, state, guardians, "deletion_certificate", event, email).await?;
-    tx.complete_deletion(&deletion.id, receipt_id, now).await?;
-    tx.audit(
-        now,
-        "system",
-        "deletion.performed",
-        &[deletion.family_id.as_str(), deletion.id.as_str(), receipt_id.as_str()],
-        &json!({"service": deletion.service, "cause": deletion.cause, "records": records}),
-    )
-    .await?;
-    Ok(())
 }
 
 /// When a subscription ends and the family has no other running one of the

@@ -18,7 +18,8 @@
 //!   refunds and fees at the gateway, outside any lock; `verification` the
 //!   one-time codes of support's verification; `deletion` deletion requests,
 //!   retention and certificates, and `child_deletion` one child's data
-//!   (re-keying the family's data keys).
+//!   (re-keying the family's data keys), both over `certificates` (what a
+//!   deletion certificate keeps and how it is sent).
 //! - `billing` the billing run (renewals, reminders, cancellations taking
 //!   effect); `exports` a family's signed data export, and `export_index`
 //!   the page in it a parent reads first.
@@ -33,6 +34,7 @@ pub mod accounts;
 pub mod audit_log;
 pub mod billing;
 pub mod cancellations;
+pub mod certificates;
 pub mod child_deletion;
 pub mod children;
 pub mod deletion;

@@ -111,7 +111,7 @@ async fn every_page_speaks_one_language(engine: Engine) {
     for receipt in &receipts {
         let id = receipt["id"].as_str().unwrap();
         paths.push((format!("/receipts/{id}"), &guardian));
-        let link = baobao_server::receipts::link_path(&app.state.keys, id);
+        let link = app.state.keys.receipt_link(id);
         paths.push((link, ""));
     }
     // A subscription that still runs, for the cancel page.
