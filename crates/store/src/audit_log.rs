@@ -1,11 +1,13 @@
 //! The audit log as a Merkle tree (RFC 9162), kept in the database.
 //!
 //! Every entry is appended in the transaction of the change it records
-//! (`Tx::audit`). Its leaf index is taken from the one row of `audit_log`
-//! (`UPDATE … SET size = size + 1 RETURNING`): the row stays locked until
-//! the transaction ends, so indexes are dense and gap-free on both engines
-//! however many transactions append at once — one that rolls back gives
-//! its index back with the rest. The hashes of the complete subtrees each
+//! (`Tx::audit`), at its commit (`Tx::commit`): the transaction's entries
+//! take their leaf indexes from the one row of `audit_log` (`UPDATE … SET
+//! size = size + n RETURNING`), which stays locked until the commit that
+//! follows, so indexes are dense and gap-free on both engines however many
+//! transactions append at once, the log's order is the commits' order, and
+//! the lock is held only for the last step of each transaction. One that
+//! rolls back never took an index. The hashes of the complete subtrees each
 //! append completes are stored beside the leaf (`audit_nodes`), so any
 //! root or proof is a few lookups (`Store::audit_nodes`).
 
@@ -69,6 +71,17 @@ fn logged(row: &AnyRow) -> StoreResult<LoggedEntry> {
 
 const LOGGED_COLUMNS: &str = "seq, leaf_index, at, actor, action, subject_ids, details, document_sha256, leaf_hash";
 
+/// An audit entry of a transaction, waiting for its commit.
+pub(crate) struct PendingLeaf {
+    at: Timestamp,
+    actor: String,
+    action: String,
+    subjects: Vec<String>,
+    details: String,
+    document_sha256: Option<String>,
+    leaf: Hash,
+}
+
 /// Complete subtrees read for one append, by (level, index).
 struct Fetched(HashMap<(u32, u64), Hash>);
 
@@ -95,26 +108,77 @@ impl Tx {
         subject_ids: &[&str],
         details: &serde_json::Value,
         document_sha256: Option<&str>,
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<()> {
         let subjects: Vec<String> = subject_ids.iter().map(|s| (*s).to_owned()).collect();
+        if !self.merkle_log {
+            return self.plain_entry(at, actor, action, &subjects, details).await;
+        }
         let leaf = entry_leaf_hash(at, actor, action, &subjects, document_sha256).map_err(corrupt)?;
-        let index = self.take_leaf_index().await?;
-        sqlx::query(
-            "INSERT INTO audit_entries (at, actor, action, subject_ids, details, leaf_index, leaf_hash, document_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(micros(at))
-        .bind(actor)
-        .bind(action)
-        .bind(serde_json::to_string(&subjects).map_err(corrupt)?)
-        .bind(details.to_string())
-        .bind(to_i64(index)?)
-        .bind(hex::encode(leaf))
-        .bind(document_sha256.map(str::to_owned))
-        .execute(&mut *self.tx)
-        .await?;
-        self.store_nodes(index, leaf).await?;
-        Ok(index)
+        self.leaves.push(PendingLeaf {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subjects,
+            details: details.to_string(),
+            document_sha256: document_sha256.map(str::to_owned),
+            leaf,
+        });
+        Ok(())
+    }
+
+    /// Appends the transaction's entries to the log: their indexes in one
+    /// step (the log's row stays locked until the commit that follows),
+    /// each entry with its leaf hash, and the subtrees they complete.
+    pub(crate) async fn append_leaves(&mut self) -> StoreResult<()> {
+        let leaves = std::mem::take(&mut self.leaves);
+        if leaves.is_empty() {
+            return Ok(());
+        }
+        let count = i64::try_from(leaves.len()).map_err(corrupt)?;
+        let row = sqlx::query("UPDATE audit_log SET size = size + $1 WHERE id = 1 RETURNING size")
+            .bind(count)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let first = u64::try_from(integer(&row, "size")? - count).map_err(|_| corrupt("the log's size is negative"))?;
+        for (offset, pending) in leaves.iter().enumerate() {
+            let index = first + offset as u64;
+            sqlx::query(
+                "INSERT INTO audit_entries (at, actor, action, subject_ids, details, leaf_index, leaf_hash, \
+                 document_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(micros(pending.at))
+            .bind(&pending.actor)
+            .bind(&pending.action)
+            .bind(serde_json::to_string(&pending.subjects).map_err(corrupt)?)
+            .bind(&pending.details)
+            .bind(to_i64(index)?)
+            .bind(hex::encode(pending.leaf))
+            .bind(pending.document_sha256.clone())
+            .execute(&mut *self.tx)
+            .await?;
+            self.store_nodes(index, pending.leaf).await?;
+        }
+        Ok(())
+    }
+
+    /// An entry as a plain row, outside the log: the benchmark's baseline.
+    async fn plain_entry(
+        &mut self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        subjects: &[String],
+        details: &serde_json::Value,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_entries (at, actor, action, subject_ids, details) VALUES ($1, $2, $3, $4, $5)")
+            .bind(micros(at))
+            .bind(actor)
+            .bind(action)
+            .bind(serde_json::to_string(subjects).map_err(corrupt)?)
+            .bind(details.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// The next leaf index; the log's row stays locked until this
@@ -127,29 +191,44 @@ impl Tx {
         u64::try_from(size - 1).map_err(|_| corrupt("the log's size is negative"))
     }
 
-    /// Stores the leaf and every complete subtree it completes.
+    /// Stores the leaf and every complete subtree it completes: one query
+    /// for the left siblings it pairs with, one insert for all of them.
     async fn store_nodes(&mut self, index: u64, leaf: Hash) -> StoreResult<()> {
-        let mut fetched = Fetched(HashMap::new());
+        let mut wanted = Vec::new();
         let (mut level, mut position) = (0u32, index);
         while position & 1 == 1 {
-            let row = sqlx::query("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
-                .bind(i64::from(level))
-                .bind(to_i64(position - 1)?)
-                .fetch_one(&mut *self.tx)
-                .await?;
-            fetched.0.insert((level, position - 1), hash_of(&text(&row, "hash")?)?);
+            wanted.push((level, position - 1));
             level += 1;
             position >>= 1;
         }
-        let completed = completed_by(&mut fetched, index, leaf);
-        for (level, position, hash) in std::iter::once((0, index, leaf)).chain(completed) {
-            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                .bind(i64::from(level))
-                .bind(to_i64(position)?)
-                .bind(hex::encode(hash))
-                .execute(&mut *self.tx)
-                .await?;
+        let mut fetched = Fetched(HashMap::new());
+        if !wanted.is_empty() {
+            let conditions: Vec<String> =
+                (0..wanted.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
+            let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {}", conditions.join(" OR "));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (level, position) in &wanted {
+                query = query.bind(i64::from(*level)).bind(to_i64(*position)?);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                let level = u32::try_from(integer(&row, "level")?).map_err(corrupt)?;
+                let position = u64::try_from(integer(&row, "idx")?).map_err(corrupt)?;
+                fetched.0.insert((level, position), hash_of(&text(&row, "hash")?)?);
+            }
+            if fetched.0.len() != wanted.len() {
+                return Err(corrupt("a subtree of the audit log is missing"));
+            }
         }
+        let nodes: Vec<(u32, u64, Hash)> =
+            std::iter::once((0, index, leaf)).chain(completed_by(&mut fetched, index, leaf)).collect();
+        let values: Vec<String> =
+            (0..nodes.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}", values.join(", "));
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (level, position, hash) in &nodes {
+            insert = insert.bind(i64::from(*level)).bind(to_i64(*position)?).bind(hex::encode(hash));
+        }
+        insert.execute(&mut *self.tx).await?;
         Ok(())
     }
 

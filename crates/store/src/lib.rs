@@ -131,12 +131,18 @@ pub struct Store {
     /// Transactions and the few single-statement writes.
     writes: AnyPool,
     engine: Engine,
+    /// Audit entries are leaves of the Merkle log (always, but in the
+    /// benchmark that measures what the log costs).
+    merkle_log: bool,
 }
 
 /// A write transaction. Dropping it without `commit` rolls it back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
     engine: Engine,
+    merkle_log: bool,
+    /// Audit entries of this transaction, appended to the log at commit.
+    leaves: Vec<audit_log::PendingLeaf>,
 }
 
 impl Store {
@@ -148,7 +154,15 @@ impl Store {
         // The writer connects first: on SQLite it switches the file to WAL.
         let writes = connect_pool(&url, engine, engine.write_connections_max(), Access::Write).await?;
         let pool = connect_pool(&url, engine, READ_CONNECTIONS_MAX, Access::Read).await?;
-        Ok(Store { pool, writes, engine })
+        Ok(Store { pool, writes, engine, merkle_log: true })
+    }
+
+    /// The same store, its audit entries written as plain rows: only for the
+    /// benchmark that measures what appending to the Merkle log costs.
+    #[cfg(feature = "testing")]
+    pub fn without_merkle_log(mut self) -> Store {
+        self.merkle_log = false;
+        self
     }
 
     pub fn engine(&self) -> Engine {
@@ -172,7 +186,7 @@ impl Store {
 
     pub async fn begin(&self) -> StoreResult<Tx> {
         let tx = self.writes.begin_with(self.engine.begin_write()).await?;
-        Ok(Tx { tx, engine: self.engine })
+        Ok(Tx { tx, engine: self.engine, merkle_log: self.merkle_log, leaves: Vec::new() })
     }
 
     /// After personal data was deleted: on SQLite, copies the write-ahead
@@ -231,7 +245,10 @@ async fn connect_pool(url: &str, engine: Engine, connections_max: u32, access: A
 }
 
 impl Tx {
-    pub async fn commit(self) -> StoreResult<()> {
+    /// Appends the transaction's audit entries to the log, then commits:
+    /// the log's lock is held only for this last step.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.append_leaves().await?;
         self.tx.commit().await?;
         Ok(())
     }

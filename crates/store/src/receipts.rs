@@ -57,7 +57,7 @@ impl Tx {
         subject_ids: &[&str],
         details: &serde_json::Value,
     ) -> StoreResult<()> {
-        self.audit_entry(at, actor, action, subject_ids, details, None).await.map(|_| ())
+        self.audit_entry(at, actor, action, subject_ids, details, None).await
     }
 }
 
