@@ -71,6 +71,33 @@ fn logged(row: &AnyRow) -> StoreResult<LoggedEntry> {
 
 const LOGGED_COLUMNS: &str = "seq, leaf_index, at, actor, action, subject_ids, details, document_sha256, leaf_hash";
 
+/// Stored complete subtrees by (level, index), a few hundred per query.
+async fn fetch_nodes<'e, E>(executor: E, wanted: &[(u32, u64)]) -> StoreResult<HashMap<(u32, u64), Hash>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let mut found = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(found);
+    }
+    let mut wanted: Vec<(u32, u64)> = wanted.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let conditions: Vec<String> =
+        (0..wanted.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
+    let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {}", conditions.join(" OR "));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (level, position) in &wanted {
+        query = query.bind(i64::from(*level)).bind(to_i64(*position)?);
+    }
+    for row in query.fetch_all(executor).await? {
+        let level = u32::try_from(integer(&row, "level")?).map_err(corrupt)?;
+        let position = u64::try_from(integer(&row, "idx")?).map_err(corrupt)?;
+        found.insert((level, position), hash_of(&text(&row, "hash")?)?);
+    }
+    Ok(found)
+}
+
 /// An audit entry of a transaction, waiting for its commit.
 pub(crate) struct PendingLeaf {
     at: Timestamp,
@@ -201,23 +228,9 @@ impl Tx {
             level += 1;
             position >>= 1;
         }
-        let mut fetched = Fetched(HashMap::new());
-        if !wanted.is_empty() {
-            let conditions: Vec<String> =
-                (0..wanted.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
-            let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {}", conditions.join(" OR "));
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (level, position) in &wanted {
-                query = query.bind(i64::from(*level)).bind(to_i64(*position)?);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                let level = u32::try_from(integer(&row, "level")?).map_err(corrupt)?;
-                let position = u64::try_from(integer(&row, "idx")?).map_err(corrupt)?;
-                fetched.0.insert((level, position), hash_of(&text(&row, "hash")?)?);
-            }
-            if fetched.0.len() != wanted.len() {
-                return Err(corrupt("a subtree of the audit log is missing"));
-            }
+        let mut fetched = Fetched(fetch_nodes(&mut *self.tx, &wanted).await?);
+        if fetched.0.len() != wanted.len() {
+            return Err(corrupt("a subtree of the audit log is missing"));
         }
         let nodes: Vec<(u32, u64, Hash)> =
             std::iter::once((0, index, leaf)).chain(completed_by(&mut fetched, index, leaf)).collect();
@@ -302,21 +315,7 @@ impl Store {
 
     /// The stored complete subtrees asked for, by (level, index).
     pub async fn audit_nodes(&self, wanted: &[(u32, u64)]) -> StoreResult<HashMap<(u32, u64), Hash>> {
-        let mut found = HashMap::new();
-        for (level, index) in wanted {
-            if found.contains_key(&(*level, *index)) {
-                continue;
-            }
-            let row = sqlx::query("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
-                .bind(i64::from(*level))
-                .bind(to_i64(*index)?)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(row) = row {
-                found.insert((*level, *index), hash_of(&text(&row, "hash")?)?);
-            }
-        }
-        Ok(found)
+        fetch_nodes(&self.pool, wanted).await
     }
 
     /// The entry that logged the document with this SHA-256, if any.

@@ -173,8 +173,10 @@ pub async fn inclusion(state: &AppState, leaf_index: u64, tree_size: u64) -> Api
     if leaf_index >= tree_size {
         return Err(out_of_range("leaf_index", tree_size));
     }
-    let path = over_nodes(state, |nodes| merkle::inclusion_proof_from(nodes, leaf_index, tree_size)).await?;
-    let leaf = over_nodes(state, |nodes| nodes.node(0, leaf_index)).await?;
+    let (path, leaf) = over_nodes(state, |nodes| {
+        (merkle::inclusion_proof_from(nodes, leaf_index, tree_size), nodes.node(0, leaf_index))
+    })
+    .await?;
     Ok(InclusionProof {
         leaf_index,
         tree_size,
@@ -285,6 +287,8 @@ pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> 
         let page = store.logged_entries(next, 1000).await.map_err(unreadable)?;
         let Some(last) = page.last() else { break };
         let last_index = last.leaf_index;
+        let wanted: Vec<(u32, u64)> = page.iter().filter_map(|e| e.leaf_index).map(|i| (0, i)).collect();
+        let stored = store.audit_nodes(&wanted).await.map_err(unreadable)?;
         for entry in &page {
             let index = entry.leaf_index.ok_or(LogFault::Unlogged { seq: entry.seq })?;
             if index != next {
@@ -301,7 +305,6 @@ pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> 
             if entry.leaf_hash.as_deref() != Some(hex::encode(leaf).as_str()) {
                 return Err(LogFault::Changed { index });
             }
-            let stored = store.audit_nodes(&[(0, index)]).await.map_err(unreadable)?;
             if stored.get(&(0, index)) != Some(&leaf) {
                 return Err(LogFault::Changed { index });
             }

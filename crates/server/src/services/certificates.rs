@@ -5,7 +5,7 @@
 
 use baobao_domain::ids::{FamilyId, ReceiptId};
 use baobao_domain::policy::{HoldCategory, LegalHold};
-use baobao_domain::receipt::Kept;
+use baobao_domain::receipt::{Deleted, Kept};
 use baobao_store::{Deletion, Guardian, Tx};
 use jiff::Timestamp;
 use serde_json::json;
@@ -25,6 +25,18 @@ pub async fn holds_of(state: &AppState, family_id: &FamilyId) -> ApiResult<Vec<L
         }
     }
     Ok(holds)
+}
+
+/// One category a certificate lists as deleted: a kind of record, or the
+/// named fields of a category, and how many.
+pub fn deleted(category: &str, kind: Option<String>, fields: Option<&[&str]>, count: i64) -> Deleted {
+    Deleted {
+        category: category.to_owned(),
+        kind,
+        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+        count,
+        kept: None,
+    }
 }
 
 /// What the legal holds keep, for storage only, and until when.

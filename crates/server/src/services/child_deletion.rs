@@ -25,10 +25,9 @@ use serde_json::json;
 
 use crate::error::{ApiResult, internal};
 use crate::receipts;
-use crate::services::certificates::{certify, holds_of, kept};
-use crate::services::children::open_with;
+use crate::services::certificates::{certify, deleted as deleted_item, holds_of, kept};
+use crate::services::children::{binding_of, open_with};
 use crate::state::{AppState, Parts};
-use crate::vault::record_binding;
 
 /// Records sealed again per query while re-keying.
 const RESEAL_PAGE: i64 = 500;
@@ -80,25 +79,18 @@ pub async fn perform(state: &AppState, deletion: &Deletion, child_id: &ChildId) 
             return Err(error);
         }
     };
-    let item = |category: &str, kind: Option<String>, fields: Option<&[&str]>, count: i64| Deleted {
-        category: category.to_owned(),
-        kind,
-        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
-        count,
-        kept: None,
-    };
     let records: i64 = counts.iter().map(|(_, n)| n).sum();
     let mut deleted: Vec<Deleted> =
-        counts.into_iter().map(|(kind, count)| item("child_records", Some(kind), None, count)).collect();
+        counts.into_iter().map(|(kind, count)| deleted_item("child_records", Some(kind), None, count)).collect();
     deleted.push(Deleted {
         kept: Some("who consented and when".to_owned()),
-        ..item("child_profiles", None, Some(&["name", "birth_date"]), i64::from(profile))
+        ..deleted_item("child_profiles", None, Some(&["name", "birth_date"]), i64::from(profile))
     });
     if !exports.is_empty() {
-        deleted.push(item("exports", None, None, i64::try_from(exports.len()).unwrap_or(i64::MAX)));
+        deleted.push(deleted_item("exports", None, None, i64::try_from(exports.len()).unwrap_or(i64::MAX)));
     }
     if saved > 0 {
-        deleted.push(item("saved_responses", None, None, i64::try_from(saved).unwrap_or(i64::MAX)));
+        deleted.push(deleted_item("saved_responses", None, None, i64::try_from(saved).unwrap_or(i64::MAX)));
     }
     let certificate = DeletionCertificate {
         deletion_id: deletion.id.to_string(),
@@ -164,14 +156,7 @@ async fn rekey(tx: &mut Tx, parts: &Parts, deletion: &Deletion, child_id: &Child
         let page = tx.records_to_reseal(family_id, service, child_id, &after, RESEAL_PAGE).await?;
         for record in &page {
             let plaintext = open_with(&old, record).map_err(internal)?;
-            let binding = record_binding(
-                record.id.as_str(),
-                record.family_id.as_str(),
-                record.child_id.as_str(),
-                &record.service,
-                &record.kind,
-            );
-            let sealed = new.seal(&plaintext, &binding).map_err(internal)?;
+            let sealed = new.seal(&plaintext, &binding_of(record)).map_err(internal)?;
             tx.reseal_record(&record.id, &sealed.nonce, &sealed.ciphertext).await?;
             resealed += 1;
         }

@@ -208,16 +208,21 @@ impl<'a> Opener<'a> {
     }
 }
 
-/// A record's plaintext under the first of `keys` that opens it (the
-/// current key, or one a re-keying interrupted by a crash left).
-pub fn open_with(keys: &[DataKey], record: &StoredRecord) -> Result<Vec<u8>, crate::vault::VaultError> {
-    let binding = record_binding(
+/// The associated data a stored record's body is sealed with.
+pub fn binding_of(record: &StoredRecord) -> String {
+    record_binding(
         record.id.as_str(),
         record.family_id.as_str(),
         record.child_id.as_str(),
         &record.service,
         &record.kind,
-    );
+    )
+}
+
+/// A record's plaintext under the first of `keys` that opens it (the
+/// current key, or one a re-keying interrupted by a crash left).
+pub fn open_with(keys: &[DataKey], record: &StoredRecord) -> Result<Vec<u8>, crate::vault::VaultError> {
+    let binding = binding_of(record);
     keys.iter()
         .find_map(|key| key.open(&record.nonce, &record.ciphertext, &binding).ok())
         .ok_or(crate::vault::VaultError::Decrypt)

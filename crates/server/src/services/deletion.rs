@@ -27,7 +27,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::random::random_bytes;
 use crate::receipts::{self, ReceiptDocument};
-use crate::services::certificates::{certify, holds_of, kept};
+use crate::services::certificates::{certify, deleted as deleted_item, holds_of, kept};
 use crate::state::AppState;
 
 /// Deletions performed per billing run at most; the next run goes on.
@@ -296,24 +296,17 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
     let family_id = &deletion.family_id;
     let records = tx.delete_records(family_id, &deletion.service).await?;
     let total = records.iter().map(|(_, n)| n).sum::<i64>();
-    let item = |category: &str, kind: Option<String>, fields: Option<&[&str]>, count: i64| Deleted {
-        category: category.to_owned(),
-        kind,
-        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
-        count,
-        kept: None,
-    };
     let mut deleted: Vec<Deleted> =
-        records.into_iter().map(|(kind, count)| item("child_records", Some(kind), None, count)).collect();
+        records.into_iter().map(|(kind, count)| deleted_item("child_records", Some(kind), None, count)).collect();
     // Saved answers to the family's requests (Idempotency-Key) may show its
     // names, birth dates or records: they go too, whatever the scope.
     let exports = tx.retire_exports_of(family_id).await?;
     if !exports.is_empty() {
-        deleted.push(item("exports", None, None, i64::try_from(exports.len()).unwrap_or(i64::MAX)));
+        deleted.push(deleted_item("exports", None, None, i64::try_from(exports.len()).unwrap_or(i64::MAX)));
     }
     let saved_responses = tx.delete_saved_responses_of(family_id).await?;
     if saved_responses > 0 {
-        deleted.push(item("saved_responses", None, None, i64::try_from(saved_responses).unwrap_or(i64::MAX)));
+        deleted.push(deleted_item("saved_responses", None, None, i64::try_from(saved_responses).unwrap_or(i64::MAX)));
     }
     let account_closed = deletion.service == "*" && tx.live_subscriptions_of(family_id, "*").await? == 0;
     let mut evidence = Vec::new();
@@ -322,12 +315,12 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
         for guardian in guardians {
             minimised += i64::from(tx.minimise_guardian(&guardian.id).await?);
         }
-        deleted.push(item("guardian_personal_data", None, Some(&["name", "email", "password"]), minimised));
+        deleted.push(deleted_item("guardian_personal_data", None, Some(&["name", "email", "password"]), minimised));
         let children = tx.minimise_children(family_id).await?;
-        deleted.push(item("child_profiles", None, Some(&["name", "birth_date"]), children));
+        deleted.push(deleted_item("child_profiles", None, Some(&["name", "birth_date"]), children));
         let reasons = tx.minimise_cancellation_reasons(family_id).await?;
         if reasons > 0 {
-            deleted.push(item("cancellation_reasons", None, Some(&["text"]), reasons));
+            deleted.push(deleted_item("cancellation_reasons", None, Some(&["text"]), reasons));
         }
         evidence = tx.minimise_written_notices(family_id).await?;
         if !evidence.is_empty() {
@@ -335,7 +328,7 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
             let count = i64::try_from(evidence.len()).unwrap_or(i64::MAX);
             deleted.push(Deleted {
                 kept: Some("each file's SHA-256, proof of what was received".to_owned()),
-                ..item("written_notices", None, fields, count)
+                ..deleted_item("written_notices", None, fields, count)
             });
         }
     }

@@ -148,38 +148,31 @@ pub async fn run(state: &AppState, export_id: &ExportId) {
         Err(error) => Err(error.into()),
     };
     let now = state.clock.now();
-    let recorded = match &outcome {
-        Ok((export, (sha256, size))) => {
-            let expires_at = now
-                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(state.config.export_days)))
-                .unwrap_or(now);
-            let ready = ExportOutcome::Ready { sha256, size: *size, expires_at };
-            // In the log first (the file is durable now), then offered.
-            match log_ready(state, export, sha256, *size).await {
-                Err(error) => Err(error),
-                Ok(()) => match state.store.finish_export(export_id, ready, now).await {
-                    // A deletion covered this family's data while it was
-                    // being built: what was built goes at once.
-                    Ok(false) => destroy(state, &export.family_id, &export.id).map(|_| ()),
-                    Ok(true) => Ok(()),
-                    Err(error) => Err(error.into()),
-                },
-            }
-        }
+    let recorded: ApiResult<()> = match &outcome {
+        Ok((export, (sha256, size))) => offer(state, export, sha256, *size, now).await,
         Err(error) => {
             tracing::error!(export_id = %export_id, code = error.code, internal = error.internal.as_deref().unwrap_or(""), "export failed");
-            state
-                .store
-                .finish_export(export_id, ExportOutcome::Failed { code: error.code }, now)
-                .await
-                .map(|_| ())
-                .map_err(Into::into)
+            let failed = ExportOutcome::Failed { code: error.code };
+            state.store.finish_export(export_id, failed, now).await.map(|_| ()).map_err(Into::into)
         }
     };
     if let Err(error) = recorded {
-        let error: ApiError = error;
         tracing::error!(export_id = %export_id, code = error.code, "could not record the export's outcome");
     }
+}
+
+/// A built export goes in the log first (its file is durable now), then is
+/// offered for `export_days`; if a deletion covered the family's data while
+/// it was being built, what was built goes at once.
+async fn offer(state: &AppState, export: &Export, sha256: &str, size: i64, now: jiff::Timestamp) -> ApiResult<()> {
+    log_ready(state, export, sha256, size).await?;
+    let expires_at =
+        now.checked_add(jiff::SignedDuration::from_hours(24 * i64::from(state.config.export_days))).unwrap_or(now);
+    let ready = ExportOutcome::Ready { sha256, size, expires_at };
+    if !state.store.finish_export(&export.id, ready, now).await? {
+        destroy(state, &export.family_id, &export.id)?;
+    }
+    Ok(())
 }
 
 /// The export is a signed document: a leaf of the audit log by its SHA-256.
@@ -316,26 +309,22 @@ pub async fn sweep(state: &AppState) -> ApiResult<u64> {
 /// Opens a ready export for download, unsealing it as it is read; an
 /// expired or deleted one is 410 Gone.
 pub fn open(parts: &Parts, export: &Export) -> ApiResult<SealedReader<File>> {
+    let gone = |status: &str| ApiError::new(axum::http::StatusCode::GONE, "export_gone").with("status", status);
     match export.status.as_str() {
         "ready" => {}
-        "expired" | "deleted" | "delivered" => {
-            return Err(
-                ApiError::new(axum::http::StatusCode::GONE, "export_gone").with("status", export.status.clone())
-            );
-        }
+        "expired" | "deleted" | "delivered" => return Err(gone(&export.status)),
         _ => return Err(ApiError::conflict("export_not_ready").with("status", export.status.clone())),
     }
-    let gone = || ApiError::new(axum::http::StatusCode::GONE, "export_gone").with("status", "deleted");
     // The key is looked up only for a ready export: a missing one means a
     // deletion is destroying it right now.
     let key = parts
         .vault
         .file_key(export.family_id.as_str(), export.id.as_str(), false)
         .map_err(internal)?
-        .ok_or_else(gone)?;
+        .ok_or_else(|| gone("deleted"))?;
     let file = match File::open(export_path(&parts.config.data_dir, &export.id)) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone("deleted")),
         Err(e) => return Err(internal(e)),
     };
     SealedReader::new(file, &key, binding(export)).map_err(internal)
