@@ -347,6 +347,9 @@ async fn run(cli: Cli) -> Result<()> {
             let summary = baobao_server::services::billing::run(&state, at).await.map_err(|e| {
                 anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned()))
             })?;
+            // The run's audit entries take their places in the log now,
+            // whether or not a server's appender is running.
+            state.store.append_pending().await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Command::Openapi => {
@@ -361,8 +364,9 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("baobao: recomputing the audit log from the database…");
             match baobao_server::services::audit_log::verify(&store, &key_set).await {
                 Ok(report) => println!(
-                    "OK: {} leaves, {} signed tree heads, every one consistent; root {}",
-                    report.leaves, report.heads, report.root_hash
+                    "OK: {} leaves, {} signed tree heads, every one consistent; root {}; {} entries committed and \
+                     waiting for the appender",
+                    report.leaves, report.heads, report.root_hash, report.pending
                 ),
                 Err(fault) => bail!("the audit log does NOT verify: {fault}"),
             }

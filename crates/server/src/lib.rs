@@ -85,6 +85,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     tokio::spawn(services::exports::resume_pending(state.clone()));
     // Webhooks always; emails when a relay is configured (else they wait).
     tokio::spawn(worker::run(state.clone()));
+    tokio::spawn(worker::append_log(state.clone()));
     // The peer's address reaches the per-address limits on sign-ups and sign-ins.
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await

@@ -1,6 +1,7 @@
 //! The background worker: while the server runs, it delivers the outbox,
 //! settles money movements that are due, signs the audit log's tree head
-//! every minute, and forgets what has outlived its window.
+//! every minute, and forgets what has outlived its window. Beside it, the
+//! audit log's appender gives committed entries their places in the log.
 
 use std::time::Duration;
 
@@ -44,6 +45,33 @@ pub async fn run(state: AppState) {
             }
         }
         tokio::time::sleep(Duration::from_millis(delivery::OUTBOX_POLL_MILLISECONDS)).await;
+    }
+}
+
+/// How long the appender waits for a commit of this process before it
+/// looks for entries other processes (servers, CLI runs) committed.
+pub const APPEND_POLL_MILLISECONDS: u64 = 1000;
+/// Once woken, how long the appender lets further commits gather, so that
+/// under load one turn (one durable commit) appends many transactions'
+/// entries rather than each its own. A reader who needs an entry at once
+/// appends it itself.
+pub const APPEND_GATHER_MILLISECONDS: u64 = 250;
+
+/// The audit log's appender: woken by the commits that recorded entries,
+/// and every second.
+pub async fn append_log(state: AppState) {
+    loop {
+        let woken =
+            tokio::time::timeout(Duration::from_millis(APPEND_POLL_MILLISECONDS), state.store.entries_recorded())
+                .await
+                .is_ok();
+        if woken {
+            tokio::time::sleep(Duration::from_millis(APPEND_GATHER_MILLISECONDS)).await;
+        }
+        if let Err(error) = state.store.append_pending().await {
+            tracing::error!(%error, "appending to the audit log failed");
+            tokio::time::sleep(Duration::from_millis(APPEND_POLL_MILLISECONDS)).await;
+        }
     }
 }
 

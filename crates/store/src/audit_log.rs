@@ -1,15 +1,21 @@
 //! The audit log as a Merkle tree (RFC 9162), kept in the database.
 //!
-//! Every entry is appended in the transaction of the change it records
-//! (`Tx::audit`), at its commit (`Tx::commit`): the transaction's entries
-//! take their leaf indexes from the one row of `audit_log` (`UPDATE … SET
-//! size = size + n RETURNING`), which stays locked until the commit that
-//! follows, so indexes are dense and gap-free on both engines however many
-//! transactions append at once, the log's order is the commits' order, and
-//! the lock is held only for the last step of each transaction. One that
-//! rolls back never took an index. The hashes of the complete subtrees each
-//! append completes are stored beside the leaf (`audit_nodes`), so any
-//! root or proof is a few lookups (`Store::audit_nodes`).
+//! Every entry is written in the transaction of the change it records
+//! (`Tx::audit_entry`): committed with the change or not at all. Its place
+//! in the log is given after that commit by a single appender
+//! (`Store::append_pending`): one turn at a time, under the lock of the one
+//! row of `audit_log`, it takes the entries committed without a leaf index
+//! in `seq` order, gives them the next indexes, recomputes their leaf
+//! hashes from their fields and stores the hashes of the complete subtrees
+//! they complete (`audit_nodes`), so that any root or proof is a few
+//! lookups. Indexes are dense and gap-free on both engines however many
+//! transactions write at once, because only the appender takes them and
+//! it takes them under one lock; and no writer waits for the log: a
+//! change's transaction holds no lock of the log, so concurrent commits
+//! stay concurrent (on PostgreSQL, one fsync can serve several). The
+//! server's appender is woken by each commit that recorded entries, and
+//! looks every second for those of other processes; a signed tree head,
+//! and a reader asking for an entry not appended yet, append first.
 
 use std::collections::HashMap;
 
@@ -71,50 +77,54 @@ fn logged(row: &AnyRow) -> StoreResult<LoggedEntry> {
 
 const LOGGED_COLUMNS: &str = "seq, leaf_index, at, actor, action, subject_ids, details, document_sha256, leaf_hash";
 
-/// Stored complete subtrees by (level, index), a few hundred per query.
-async fn fetch_nodes<'e, E>(executor: E, wanted: &[(u32, u64)]) -> StoreResult<HashMap<(u32, u64), Hash>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+/// Stored complete subtrees by (level, index), a few hundred per query:
+/// the leaves (level 0) are the entries' leaf hashes, the subtrees above
+/// them are in `audit_nodes`.
+async fn fetch_nodes(conn: &mut sqlx::AnyConnection, wanted: &[(u32, u64)]) -> StoreResult<HashMap<(u32, u64), Hash>> {
     let mut found = HashMap::new();
-    if wanted.is_empty() {
-        return Ok(found);
-    }
     let mut wanted: Vec<(u32, u64)> = wanted.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
-    let conditions: Vec<String> =
-        (0..wanted.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
-    let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {}", conditions.join(" OR "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (level, position) in &wanted {
-        query = query.bind(i64::from(*level)).bind(to_i64(*position)?);
+    let (leaves, above): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(level, _)| *level == 0);
+    if !leaves.is_empty() {
+        let params: Vec<String> = (1..=leaves.len()).map(|i| format!("${i}")).collect();
+        let sql =
+            format!("SELECT leaf_index, leaf_hash FROM audit_entries WHERE leaf_index IN ({})", params.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (_, position) in &leaves {
+            query = query.bind(to_i64(*position)?);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let position = u64::try_from(integer(&row, "leaf_index")?).map_err(corrupt)?;
+            let hash: Option<String> = row.try_get("leaf_hash")?;
+            found.insert((0, position), hash_of(&hash.ok_or_else(|| corrupt("a leaf has no hash"))?)?);
+        }
     }
-    for row in query.fetch_all(executor).await? {
-        let level = u32::try_from(integer(&row, "level")?).map_err(corrupt)?;
-        let position = u64::try_from(integer(&row, "idx")?).map_err(corrupt)?;
-        found.insert((level, position), hash_of(&text(&row, "hash")?)?);
+    if !above.is_empty() {
+        let conditions: Vec<String> =
+            (0..above.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
+        let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {}", conditions.join(" OR "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (level, position) in &above {
+            query = query.bind(i64::from(*level)).bind(to_i64(*position)?);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let level = u32::try_from(integer(&row, "level")?).map_err(corrupt)?;
+            let position = u64::try_from(integer(&row, "idx")?).map_err(corrupt)?;
+            found.insert((level, position), hash_of(&text(&row, "hash")?)?);
+        }
     }
     Ok(found)
 }
 
-/// An audit entry of a transaction, waiting for its commit.
-pub(crate) struct PendingLeaf {
-    at: Timestamp,
-    actor: String,
-    action: String,
-    subjects: Vec<String>,
-    details: String,
-    document_sha256: Option<String>,
-    leaf: Hash,
-}
+/// Complete subtrees of the log, by (level, index): the right edge read
+/// for one append, and what the append computes.
+struct Known(HashMap<(u32, u64), Hash>);
 
-/// Complete subtrees read for one append, by (level, index).
-struct Fetched(HashMap<(u32, u64), Hash>);
-
-impl Nodes for Fetched {
+impl Nodes for Known {
     fn node(&mut self, level: u32, index: u64) -> Hash {
-        // Only asked for what `append` fetched first (the left siblings).
+        // Only asked for left siblings, which the right edge or the
+        // append's own earlier leaves hold (checked before computing).
         self.0.get(&(level, index)).copied().unwrap_or([0; 32])
     }
 }
@@ -123,10 +133,29 @@ fn to_i64(n: u64) -> StoreResult<i64> {
     i64::try_from(n).map_err(|_| corrupt("the log is too large"))
 }
 
+/// Entries one turn of the appender takes at most.
+pub const APPEND_BATCH: i64 = 500;
+
+/// The complete subtrees on the right edge of a tree of `size` leaves: the
+/// left siblings any leaf appended next can pair with.
+fn right_edge(size: u64) -> Vec<(u32, u64)> {
+    (0..u64::BITS).filter(|level| size >> level & 1 == 1).map(|level| (level, (size >> level) - 1)).collect()
+}
+
+/// A statement over `rows` tuples of `width` parameters each.
+fn tuples(rows: usize, width: usize) -> String {
+    let tuple = |row: usize| {
+        let params: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
+        format!("({})", params.join(", "))
+    };
+    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+}
+
 impl Tx {
-    /// Appends to the audit log: who did what to which ids, when, and the
-    /// SHA-256 of the signed document it produced; `details` is kept beside
-    /// the leaf. Returns the leaf index.
+    /// Records an audit entry in this transaction: who did what to which
+    /// ids, when, and the SHA-256 of the signed document it produced;
+    /// `details` is kept beside it. The appender gives it its leaf index
+    /// once this transaction has committed (`Store::append_pending`).
     pub async fn audit_entry(
         &mut self,
         at: Timestamp,
@@ -136,138 +165,92 @@ impl Tx {
         details: &serde_json::Value,
         document_sha256: Option<&str>,
     ) -> StoreResult<()> {
-        let subjects: Vec<String> = subject_ids.iter().map(|s| (*s).to_owned()).collect();
-        if !self.merkle_log {
-            return self.plain_entry(at, actor, action, &subjects, details).await;
-        }
-        let leaf = entry_leaf_hash(at, actor, action, &subjects, document_sha256).map_err(corrupt)?;
-        self.leaves.push(PendingLeaf {
-            at,
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            subjects,
-            details: details.to_string(),
-            document_sha256: document_sha256.map(str::to_owned),
-            leaf,
-        });
+        sqlx::query(
+            "INSERT INTO audit_entries (at, actor, action, subject_ids, details, document_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(micros(at))
+        .bind(actor)
+        .bind(action)
+        .bind(serde_json::to_string(subject_ids).map_err(corrupt)?)
+        .bind(details.to_string())
+        .bind(document_sha256)
+        .execute(&mut *self.tx)
+        .await?;
+        self.wrote_entries = true;
         Ok(())
     }
 
-    /// Appends the transaction's entries to the log: their indexes in one
-    /// step (the log's row stays locked until the commit that follows),
-    /// each entry with its leaf hash, and the subtrees they complete.
-    pub(crate) async fn append_leaves(&mut self) -> StoreResult<()> {
-        let leaves = std::mem::take(&mut self.leaves);
-        if leaves.is_empty() {
-            return Ok(());
-        }
-        let count = i64::try_from(leaves.len()).map_err(corrupt)?;
-        let row = sqlx::query("UPDATE audit_log SET size = size + $1 WHERE id = 1 RETURNING size")
-            .bind(count)
+    /// One turn of the single appender: the entries committed without a
+    /// leaf index (at most `APPEND_BATCH`), in `seq` order, become the
+    /// next leaves, each with its leaf hash recomputed from its fields,
+    /// and the subtrees they complete are stored. The log's row is locked
+    /// first and stays locked until this transaction ends, so appenders in
+    /// other processes take their turns one after another. Returns how
+    /// many entries were appended.
+    async fn append_batch(&mut self) -> StoreResult<u64> {
+        let row = sqlx::query("UPDATE audit_log SET size = size WHERE id = 1 RETURNING size")
             .fetch_one(&mut *self.tx)
             .await?;
-        let first = u64::try_from(integer(&row, "size")? - count).map_err(|_| corrupt("the log's size is negative"))?;
-        for (offset, pending) in leaves.iter().enumerate() {
-            let index = first + offset as u64;
-            sqlx::query(
-                "INSERT INTO audit_entries (at, actor, action, subject_ids, details, leaf_index, leaf_hash, \
-                 document_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(micros(pending.at))
-            .bind(&pending.actor)
-            .bind(&pending.action)
-            .bind(serde_json::to_string(&pending.subjects).map_err(corrupt)?)
-            .bind(&pending.details)
-            .bind(to_i64(index)?)
-            .bind(hex::encode(pending.leaf))
-            .bind(pending.document_sha256.clone())
-            .execute(&mut *self.tx)
-            .await?;
-            self.store_nodes(index, pending.leaf).await?;
-        }
-        Ok(())
-    }
-
-    /// An entry as a plain row, outside the log: the benchmark's baseline.
-    async fn plain_entry(
-        &mut self,
-        at: Timestamp,
-        actor: &str,
-        action: &str,
-        subjects: &[String],
-        details: &serde_json::Value,
-    ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit_entries (at, actor, action, subject_ids, details) VALUES ($1, $2, $3, $4, $5)")
-            .bind(micros(at))
-            .bind(actor)
-            .bind(action)
-            .bind(serde_json::to_string(subjects).map_err(corrupt)?)
-            .bind(details.to_string())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// The next leaf index; the log's row stays locked until this
-    /// transaction ends (the single appender's turn).
-    async fn take_leaf_index(&mut self) -> StoreResult<u64> {
-        let row = sqlx::query("UPDATE audit_log SET size = size + 1 WHERE id = 1 RETURNING size")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let size = integer(&row, "size")?;
-        u64::try_from(size - 1).map_err(|_| corrupt("the log's size is negative"))
-    }
-
-    /// Stores the leaf and every complete subtree it completes: one query
-    /// for the left siblings it pairs with, one insert for all of them.
-    async fn store_nodes(&mut self, index: u64, leaf: Hash) -> StoreResult<()> {
-        let mut wanted = Vec::new();
-        let (mut level, mut position) = (0u32, index);
-        while position & 1 == 1 {
-            wanted.push((level, position - 1));
-            level += 1;
-            position >>= 1;
-        }
-        let mut fetched = Fetched(fetch_nodes(&mut *self.tx, &wanted).await?);
-        if fetched.0.len() != wanted.len() {
-            return Err(corrupt("a subtree of the audit log is missing"));
-        }
-        let nodes: Vec<(u32, u64, Hash)> =
-            std::iter::once((0, index, leaf)).chain(completed_by(&mut fetched, index, leaf)).collect();
-        let values: Vec<String> =
-            (0..nodes.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-        let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}", values.join(", "));
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (level, position, hash) in &nodes {
-            insert = insert.bind(i64::from(*level)).bind(to_i64(*position)?).bind(hex::encode(hash));
-        }
-        insert.execute(&mut *self.tx).await?;
-        Ok(())
-    }
-
-    /// Appends entries written before the log existed, in the order they
-    /// were written. Returns how many.
-    pub(crate) async fn append_unlogged(&mut self) -> StoreResult<u64> {
+        let size = u64::try_from(integer(&row, "size")?).map_err(|_| corrupt("the log's size is negative"))?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE leaf_index IS NULL ORDER BY seq"
+            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE leaf_index IS NULL ORDER BY seq LIMIT $1"
         )))
+        .bind(APPEND_BATCH)
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut appended = 0;
-        for row in &rows {
-            let entry = logged(row)?;
-            let leaf =
-                entry_leaf_hash(entry.at, &entry.actor, &entry.action, &entry.subject_ids, None).map_err(corrupt)?;
-            let index = self.take_leaf_index().await?;
-            sqlx::query("UPDATE audit_entries SET leaf_index = $2, leaf_hash = $3 WHERE seq = $1")
-                .bind(entry.seq)
-                .bind(to_i64(index)?)
-                .bind(hex::encode(leaf))
-                .execute(&mut *self.tx)
-                .await?;
-            self.store_nodes(index, leaf).await?;
-            appended += 1;
+        if rows.is_empty() {
+            return Ok(0);
         }
+        let edge = right_edge(size);
+        let mut known = Known(fetch_nodes(&mut self.tx, &edge).await?);
+        if known.0.len() != edge.len() {
+            return Err(corrupt("a subtree of the audit log is missing"));
+        }
+        let mut leaves = Vec::with_capacity(rows.len());
+        let mut nodes = Vec::with_capacity(2 * rows.len());
+        for (offset, row) in rows.iter().enumerate() {
+            let entry = logged(row)?;
+            let index = size + offset as u64;
+            let leaf = entry_leaf_hash(
+                entry.at,
+                &entry.actor,
+                &entry.action,
+                &entry.subject_ids,
+                entry.document_sha256.as_deref(),
+            )
+            .map_err(corrupt)?;
+            leaves.push((entry.seq, index, leaf));
+            for (level, position, hash) in completed_by(&mut known, index, leaf) {
+                known.0.insert((level, position), hash);
+                nodes.push((level, position, hash));
+            }
+            known.0.insert((0, index), leaf);
+        }
+        let sql = format!(
+            "WITH appended (seq, leaf_index, leaf_hash) AS (VALUES {}) UPDATE audit_entries \
+             SET leaf_index = appended.leaf_index, leaf_hash = appended.leaf_hash \
+             FROM appended WHERE audit_entries.seq = appended.seq",
+            tuples(leaves.len(), 3)
+        );
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, index, leaf) in &leaves {
+            update = update.bind(*seq).bind(to_i64(*index)?).bind(hex::encode(leaf));
+        }
+        update.execute(&mut *self.tx).await?;
+        for chunk in nodes.chunks(APPEND_BATCH as usize) {
+            let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}", tuples(chunk.len(), 3));
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (level, position, hash) in chunk {
+                insert = insert.bind(i64::from(*level)).bind(to_i64(*position)?).bind(hex::encode(hash));
+            }
+            insert.execute(&mut *self.tx).await?;
+        }
+        let appended = leaves.len() as u64;
+        sqlx::query("UPDATE audit_log SET size = $1 WHERE id = 1")
+            .bind(to_i64(size + appended)?)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(appended)
     }
 
@@ -307,6 +290,39 @@ impl Tx {
 }
 
 impl Store {
+    /// The single appender: gives every entry committed without a leaf
+    /// index its place in the log, a batch per transaction, until none is
+    /// left. Runs after writes (the server's appender task, woken by each
+    /// commit that recorded entries), before a tree head is signed and
+    /// whenever a reader asks for an entry not appended yet. Returns how
+    /// many entries were appended.
+    pub async fn append_pending(&self) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let appended = tx.append_batch().await?;
+            tx.commit().await?;
+            total += appended;
+            if appended < APPEND_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// How many entries are committed but not appended to the log yet.
+    pub async fn pending_entries(&self) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_entries WHERE leaf_index IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(integer(&row, "n")?).map_err(corrupt)
+    }
+
+    /// Waits until a transaction of this process that recorded audit
+    /// entries commits (at once if one did since the last wait).
+    pub async fn entries_recorded(&self) {
+        self.recorded.notified().await;
+    }
+
     /// The number of leaves in the log.
     pub async fn audit_size(&self) -> StoreResult<u64> {
         let row = sqlx::query("SELECT size FROM audit_log WHERE id = 1").fetch_one(&self.pool).await?;
@@ -315,7 +331,8 @@ impl Store {
 
     /// The stored complete subtrees asked for, by (level, index).
     pub async fn audit_nodes(&self, wanted: &[(u32, u64)]) -> StoreResult<HashMap<(u32, u64), Hash>> {
-        fetch_nodes(&self.pool, wanted).await
+        let mut conn = self.pool.acquire().await?;
+        fetch_nodes(&mut conn, wanted).await
     }
 
     /// The entry that logged the document with this SHA-256, if any.
@@ -359,12 +376,10 @@ impl Store {
         rows.iter().map(tree_head).collect()
     }
 
-    /// Logged entries in leaf order from `from_index` (entries that lost
-    /// their index, or never had one, come first: seq order).
+    /// Appended entries in leaf order from `from_index`.
     pub async fn logged_entries(&self, from_index: u64, limit: i64) -> StoreResult<Vec<LoggedEntry>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE leaf_index IS NULL OR leaf_index >= $1 \
-             ORDER BY leaf_index IS NOT NULL, leaf_index, seq LIMIT $2"
+            "SELECT {LOGGED_COLUMNS} FROM audit_entries WHERE leaf_index >= $1 ORDER BY leaf_index LIMIT $2"
         )))
         .bind(to_i64(from_index)?)
         .bind(limit.clamp(1, crate::receipts::AUDIT_PAGE_ENTRIES_MAX))

@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 12, name: "guardian_phones", sql: include_str!("../migrations/0012_guardian_phones.sql") },
     Migration { version: 13, name: "child_deletions", sql: include_str!("../migrations/0013_child_deletions.sql") },
     Migration { version: 14, name: "audit_log", sql: include_str!("../migrations/0014_audit_log.sql") },
+    Migration { version: 15, name: "audit_appender", sql: include_str!("../migrations/0015_audit_appender.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

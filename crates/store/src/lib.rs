@@ -131,18 +131,17 @@ pub struct Store {
     /// Transactions and the few single-statement writes.
     writes: AnyPool,
     engine: Engine,
-    /// Audit entries are leaves of the Merkle log (always, but in the
-    /// benchmark that measures what the log costs).
-    merkle_log: bool,
+    /// Told by every commit that recorded audit entries: wakes the appender.
+    recorded: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls it back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
     engine: Engine,
-    merkle_log: bool,
-    /// Audit entries of this transaction, appended to the log at commit.
-    leaves: Vec<audit_log::PendingLeaf>,
+    recorded: std::sync::Arc<tokio::sync::Notify>,
+    /// Whether this transaction recorded audit entries.
+    wrote_entries: bool,
 }
 
 impl Store {
@@ -154,15 +153,7 @@ impl Store {
         // The writer connects first: on SQLite it switches the file to WAL.
         let writes = connect_pool(&url, engine, engine.write_connections_max(), Access::Write).await?;
         let pool = connect_pool(&url, engine, READ_CONNECTIONS_MAX, Access::Read).await?;
-        Ok(Store { pool, writes, engine, merkle_log: true })
-    }
-
-    /// The same store, its audit entries written as plain rows: only for the
-    /// benchmark that measures what appending to the Merkle log costs.
-    #[cfg(feature = "testing")]
-    pub fn without_merkle_log(mut self) -> Store {
-        self.merkle_log = false;
-        self
+        Ok(Store { pool, writes, engine, recorded: Default::default() })
     }
 
     pub fn engine(&self) -> Engine {
@@ -171,10 +162,9 @@ impl Store {
 
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
         let applied = engine::migrate(&self.writes, self.engine).await?;
-        // Entries written before the log existed join it, in order.
-        let mut tx = self.begin().await?;
-        tx.append_unlogged().await?;
-        tx.commit().await?;
+        // Entries written before the log existed (or before a crash let the
+        // appender take them) join it, in order.
+        self.append_pending().await?;
         Ok(applied)
     }
 
@@ -186,7 +176,7 @@ impl Store {
 
     pub async fn begin(&self) -> StoreResult<Tx> {
         let tx = self.writes.begin_with(self.engine.begin_write()).await?;
-        Ok(Tx { tx, engine: self.engine, merkle_log: self.merkle_log, leaves: Vec::new() })
+        Ok(Tx { tx, engine: self.engine, recorded: self.recorded.clone(), wrote_entries: false })
     }
 
     /// After personal data was deleted: on SQLite, copies the write-ahead
@@ -245,11 +235,13 @@ async fn connect_pool(url: &str, engine: Engine, connections_max: u32, access: A
 }
 
 impl Tx {
-    /// Appends the transaction's audit entries to the log, then commits:
-    /// the log's lock is held only for this last step.
-    pub async fn commit(mut self) -> StoreResult<()> {
-        self.append_leaves().await?;
+    /// Commits; if the transaction recorded audit entries, the appender
+    /// is woken to give them their places in the log.
+    pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
+        if self.wrote_entries {
+            self.recorded.notify_one();
+        }
         Ok(())
     }
 

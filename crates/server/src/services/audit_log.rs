@@ -121,6 +121,7 @@ fn hexes(hashes: &[Hash]) -> Vec<String> {
 /// Signs a head for the log as it is now, unless the latest head already
 /// covers it (or another server is signing one). Returns the latest head.
 pub async fn produce_head(state: &AppState) -> ApiResult<Option<TreeHead>> {
+    state.store.append_pending().await?;
     let latest = state.store.tree_head(None).await?;
     let mut tx = state.store.begin().await?;
     if !tx.try_lock_tree_heads().await? {
@@ -149,6 +150,15 @@ pub async fn produce_head(state: &AppState) -> ApiResult<Option<TreeHead>> {
     .await?;
     tx.commit().await?;
     Ok(Some(head))
+}
+
+/// Appends what is committed but not in the log yet, for a reader who must
+/// see it (a write only when there is something to append).
+async fn append_pending_entries(state: &AppState) -> ApiResult<()> {
+    if state.store.pending_entries().await? > 0 {
+        state.store.append_pending().await?;
+    }
+    Ok(())
 }
 
 /// The latest signed head (signed now if the log grew), or the one of
@@ -202,10 +212,8 @@ pub async fn consistency(state: &AppState, first: u64, second: u64) -> ApiResult
 pub enum LogFault {
     #[error("leaf {index} is missing: the entry was deleted, or the entries reordered")]
     Missing { index: u64 },
-    #[error("leaf {index} differs from what was logged: its entry was changed")]
+    #[error("leaf {index} differs from what was logged: its entry was changed, or moved")]
     Changed { index: u64 },
-    #[error("an entry (seq {seq}) is not in the log")]
-    Unlogged { seq: i64 },
     #[error(
         "the log's first {tree_size} leaves do not give the root the server signed: an entry before {tree_size} was changed"
     )]
@@ -224,28 +232,39 @@ pub struct LogReport {
     pub leaves: u64,
     pub heads: u64,
     pub root_hash: String,
+    /// Entries committed but not appended yet (the appender's next turn).
+    pub pending: u64,
 }
 
 /// The root of a growing tree, one leaf at a time, in memory logarithmic in
 /// its size: complete subtrees on a stack, merged as they pair up.
-#[derive(Default)]
-struct CompactRange(Vec<(u32, Hash)>);
+#[derive(Clone, Default)]
+struct CompactRange {
+    nodes: Vec<(u32, Hash)>,
+    size: u64,
+}
 
 impl CompactRange {
-    fn push(&mut self, leaf: Hash) {
+    /// Adds the next leaf; returns the complete subtrees above the leaves
+    /// it completes, as (level, index, hash).
+    fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let mut completed = Vec::new();
         let mut node = (0, leaf);
-        while let Some(&(level, left)) = self.0.last() {
+        while let Some(&(level, left)) = self.nodes.last() {
             if level != node.0 {
                 break;
             }
-            self.0.pop();
+            self.nodes.pop();
             node = (level + 1, merkle::node_hash(&left, &node.1));
+            completed.push((node.0, self.size >> node.0, node.1));
         }
-        self.0.push(node);
+        self.nodes.push(node);
+        self.size += 1;
+        completed
     }
 
     fn root(&self) -> Hash {
-        let mut nodes = self.0.iter().rev();
+        let mut nodes = self.nodes.iter().rev();
         match nodes.next() {
             None => merkle::root(&[]),
             Some(&(_, last)) => nodes.fold(last, |right, (_, left)| merkle::node_hash(left, &right)),
@@ -254,10 +273,11 @@ impl CompactRange {
 }
 
 /// Recomputes the whole log from the entries as stored: every leaf from its
-/// entry, in order, without gaps, against the leaf hash kept beside it and
-/// the stored subtree; the root at every signed head's size against the
-/// signed root; the log against the largest signed size. The first fault
-/// is named with its leaf index.
+/// entry, in order, without gaps, against the leaf hash kept beside it;
+/// every stored subtree (what proofs are made of) against the leaves
+/// under it; the root at every signed head's size against the signed
+/// root; the log against the largest signed size. The first fault is
+/// named with its leaf index.
 pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> Result<LogReport, LogFault> {
     let unreadable = |e: baobao_store::StoreError| LogFault::Unreadable(e.to_string());
     let heads = store.tree_heads().await.map_err(unreadable)?;
@@ -285,41 +305,51 @@ pub async fn verify(store: &baobao_store::Store, keys: &crate::keys::KeySet) -> 
     check_heads(0, &range, &mut pending_heads)?;
     loop {
         let page = store.logged_entries(next, 1000).await.map_err(unreadable)?;
-        let Some(last) = page.last() else { break };
-        let last_index = last.leaf_index;
-        let wanted: Vec<(u32, u64)> = page.iter().filter_map(|e| e.leaf_index).map(|i| (0, i)).collect();
-        let stored = store.audit_nodes(&wanted).await.map_err(unreadable)?;
-        for entry in &page {
-            let index = entry.leaf_index.ok_or(LogFault::Unlogged { seq: entry.seq })?;
-            if index != next {
-                return Err(LogFault::Missing { index: next });
-            }
-            let leaf = baobao_domain::audit::entry_leaf_hash(
+        if page.is_empty() {
+            break;
+        }
+        let leaf_of = |entry: &baobao_store::LoggedEntry| {
+            baobao_domain::audit::entry_leaf_hash(
                 entry.at,
                 &entry.actor,
                 &entry.action,
                 &entry.subject_ids,
                 entry.document_sha256.as_deref(),
             )
-            .map_err(|e| LogFault::Unreadable(e.to_string()))?;
+            .map_err(|e| LogFault::Unreadable(e.to_string()))
+        };
+        // The subtrees this page completes, read in one query.
+        let mut ahead = range.clone();
+        let mut wanted = Vec::new();
+        for entry in &page {
+            wanted.extend(ahead.push(leaf_of(entry)?).into_iter().map(|(level, index, _)| (level, index)));
+        }
+        let stored = store.audit_nodes(&wanted).await.map_err(unreadable)?;
+        for entry in &page {
+            let Some(index) = entry.leaf_index.filter(|i| *i == next) else {
+                return Err(LogFault::Missing { index: next });
+            };
+            let leaf = leaf_of(entry)?;
             if entry.leaf_hash.as_deref() != Some(hex::encode(leaf).as_str()) {
                 return Err(LogFault::Changed { index });
             }
-            if stored.get(&(0, index)) != Some(&leaf) {
-                return Err(LogFault::Changed { index });
+            for (level, position, hash) in range.push(leaf) {
+                if stored.get(&(level, position)) != Some(&hash) {
+                    return Err(LogFault::Changed { index });
+                }
             }
-            range.push(leaf);
             next += 1;
             check_heads(next, &range, &mut pending_heads)?;
         }
-        if last_index.is_none() || page.len() < 1000 {
+        if page.len() < 1000 {
             break;
         }
     }
     if let Some(head) = pending_heads.next() {
         return Err(LogFault::Truncated { have: next, signed: head.tree_size });
     }
-    Ok(LogReport { leaves: next, heads: signed.len() as u64, root_hash: hex::encode(range.root()) })
+    let pending = store.pending_entries().await.map_err(unreadable)?;
+    Ok(LogReport { leaves: next, heads: signed.len() as u64, root_hash: hex::encode(range.root()), pending })
 }
 
 /// What a watcher keeps between runs: the server's keys as first seen
@@ -449,6 +479,7 @@ pub async fn entries(
         }
         Caller::Integrator { .. } => return Err(ApiError::forbidden()),
     }
+    append_pending_entries(state).await?;
     let limit = limit.unwrap_or(AUDIT_PAGE_DEFAULT).clamp(1, baobao_store::AUDIT_PAGE_ENTRIES_MAX);
     let found = state.store.audit_entries_matching(&filter, limit).await?;
     let next =
@@ -514,7 +545,12 @@ pub async fn logged_document(state: &AppState, document_sha256: &str) -> ApiResu
     if !well_formed {
         return Err(ApiError::not_found("document"));
     }
-    let entry = state.store.logged_document(&document_sha256.to_ascii_lowercase()).await?;
+    let sha = document_sha256.to_ascii_lowercase();
+    let mut entry = state.store.logged_document(&sha).await?;
+    if entry.as_ref().is_some_and(|e| e.leaf_index.is_none()) {
+        state.store.append_pending().await?;
+        entry = state.store.logged_document(&sha).await?;
+    }
     let entry = entry.filter(|e| e.leaf_index.is_some()).ok_or_else(|| ApiError::not_found("document"))?;
     Ok(AuditEntryView::from(entry))
 }

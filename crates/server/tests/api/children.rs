@@ -152,6 +152,7 @@ async fn an_export_holds_everything_and_verifies_offline(engine: Engine) {
     let status = app.export_ready(&parent).await;
     let export_id = status["id"].as_str().unwrap().to_owned();
     // The export is in the audit log by its SHA-256, like every signed document.
+    app.state.store.append_pending().await.unwrap();
     let logged = app.state.store.logged_entries(0, 1000).await.unwrap();
     let ready = logged.iter().find(|e| e.action == "export.ready").expect("the export's leaf");
     assert_eq!(ready.document_sha256.as_deref(), status["sha256"].as_str());
