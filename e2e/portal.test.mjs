@@ -190,6 +190,38 @@ test('a parent signs up, subscribes and cancels in English; cancelling takes no 
   assert.match(verified, /OK: in the audit log at leaf \d+, included in the tree of \d+ entries/);
   assert.match(verified, /^OK: cancellation receipt rcp_/);
 
+  // The receipt states its place in the log, and its proof of logging
+  // checks offline with nothing but the keys.
+  await page.getByText(/^Entry \d+ of this provider's public audit log$/).waitFor();
+  await page.getByText('Technical details').click();
+  const [proofDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the proof of logging (JSON)' }).click()]);
+  const proofFile = path.join(OUT, 'proof-of-logging.json');
+  await proofDownload.saveAs(proofFile);
+  const offline = execFileSync(BIN, ['verify', receiptFile, '--data-dir', dataDir, '--proof', proofFile]).toString();
+  assert.match(offline, /OK: in the audit log at leaf \d+/);
+
+  // The public check page checks it in the browser too: signature, leaf,
+  // signed head and inclusion proof, by the page's own script; an altered
+  // copy fails there.
+  await page.goto(`${base}/check`);
+  await page.getByLabel('Its signed file (.json)').setInputFiles(receiptFile);
+  await page.getByLabel('Its proof of logging, if you kept one (optional)').setInputFiles(proofFile);
+  await page.getByRole('button', { name: 'Check in this browser' }).click();
+  await page.getByText('Genuine, checked in your browser: signed by us and in our audit log.').waitFor();
+  await page.getByText(/^✓ Checked in your browser: the document is entry \d+ of our audit log/).waitFor();
+  await assertAccessible(page, 'check page, checked in the browser');
+  await shot(page, 'check-in-browser');
+  const altered = JSON.parse(readFileSync(receiptFile, 'utf8'));
+  altered.body.received_at = '2020-01-01T00:00:00Z';
+  const alteredFile = path.join(OUT, 'receipt-altered.json');
+  writeFileSync(alteredFile, JSON.stringify(altered));
+  await page.getByLabel('Its signed file (.json)').setInputFiles(alteredFile);
+  await page.getByLabel('Its proof of logging, if you kept one (optional)').setInputFiles([]);
+  await page.getByRole('button', { name: 'Check in this browser' }).click();
+  await page.getByText('This document cannot be confirmed. See below what did not match.').waitFor();
+  await page.getByText(/^✗ The signature does not match/).waitFor();
+  await page.getByText(/^✗ Our audit log has no entry for this document/).waitFor();
+
   // The statement: the charge and the cooling-off refund, and the CSV.
   await page.goto(`${base}/statement`);
   await page.getByRole('cell', { name: 'Charge', exact: true }).waitFor();

@@ -132,8 +132,13 @@ enum Command {
         data_dir: Option<PathBuf>,
         /// Also prove the file is in this server's audit log (an inclusion
         /// proof against its signed tree head), e.g. https://baobao.example
-        #[arg(long)]
+        #[arg(long, conflicts_with = "proof")]
         server: Option<String>,
+        /// Or prove it offline, from its proof of logging as downloaded
+        /// (GET /v1/audit/documents/{sha256}/proof, "Proof of logging" on
+        /// the receipt page).
+        #[arg(long)]
+        proof: Option<PathBuf>,
     },
     /// The audit log: check it whole against its signed tree heads.
     Audit {
@@ -325,6 +330,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| {
                     anyhow::anyhow!(baobao_server::messages::render(e.code, Default::default(), &e.details))
                 })?;
+            state.store.append_pending().await?;
             println!("created {role} {id}");
         }
         Command::Billing { command: BillingCommand::Run { at, serve } } => {
@@ -355,8 +361,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&baobao_server::api::openapi_document())?);
         }
-        Command::Verify { file, keys, data_dir, server } => {
-            verify::run(&file, keys.as_deref(), data_dir.as_deref(), server.as_deref()).await?
+        Command::Verify { file, keys, data_dir, server, proof } => {
+            let log = match (server, proof) {
+                (Some(server), _) => verify::Log::Server(server),
+                (None, Some(proof)) => verify::Log::Proof(proof),
+                (None, None) => verify::Log::Unchecked,
+            };
+            verify::run(&file, keys.as_deref(), data_dir.as_deref(), log).await?
         }
         Command::Audit { command: AuditCommand::Verify { keys, data_dir } } => {
             let key_set = verify::key_set(keys.as_deref(), data_dir.as_deref())?;
@@ -387,6 +398,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (sha256, size) = baobao_server::services::exports::write_file(&state, &family_id, &out)
                 .await
                 .map_err(|e| anyhow::anyhow!("export failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned())))?;
+            state.store.append_pending().await?;
             println!("wrote {} ({size} bytes, sha256 {sha256})", out.display());
         }
         Command::Demo { serve } => demo::run(&url, serve).await?,

@@ -2,11 +2,12 @@
 //! a data export (ZIP) offline, against a published keys.json or the
 //! server's own key in its data directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use baobao_server::keys::{KeySet, SigningKeys};
 use baobao_server::receipts::{self, ReceiptDocument};
+use baobao_server::services::audit_log;
 
 /// The keys to check against: a published keys.json, or the server's own.
 pub fn key_set(keys: Option<&Path>, data_dir: Option<&Path>) -> Result<KeySet> {
@@ -25,28 +26,47 @@ pub fn key_set(keys: Option<&Path>, data_dir: Option<&Path>) -> Result<KeySet> {
     })
 }
 
-/// Checks the file's signature and, with `server`, that it is in that
-/// server's audit log (an inclusion proof against a signed tree head).
-pub async fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>, server: Option<&str>) -> Result<()> {
+/// Whether, and how, the file's place in the audit log is checked.
+pub enum Log {
+    Unchecked,
+    /// Its proof fetched from this server.
+    Server(String),
+    /// Its proof of logging, as downloaded: offline.
+    Proof(PathBuf),
+}
+
+/// Checks the file's signature and that it is in the audit log: an
+/// inclusion proof against a signed tree head, fetched from the server or
+/// read from a proof file.
+pub async fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>, log: Log) -> Result<()> {
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-    let key_set = match (keys, data_dir, server) {
+    let key_set = match (keys, data_dir, &log) {
         // Only the server to go by: its published keys.
-        (None, None, Some(server)) => {
+        (None, None, Log::Server(server)) => {
             let url = format!("{}/.well-known/baobao/keys.json", server.trim_end_matches('/'));
             client.get(&url).send().await?.error_for_status()?.json::<KeySet>().await.context("no keys.json")?
         }
         _ => key_set(keys, data_dir)?,
     };
     let sha256 = signed(file, &key_set)?;
-    if let Some(server) = server {
-        let found = baobao_server::services::audit_log::prove_document(&client, server, &sha256, &key_set)
+    let found = match &log {
+        Log::Unchecked => return Ok(()),
+        Log::Server(server) => audit_log::prove_document(&client, server, &sha256, &key_set)
             .await
-            .map_err(|reason| anyhow::anyhow!("{} is NOT in the audit log of {server}: {reason}", file.display()))?;
-        println!(
-            "OK: in the audit log at leaf {}, included in the tree of {} entries signed at {} (root {})",
-            found.leaf_index, found.head.tree_size, found.head.timestamp, found.head.root_hash
-        );
-    }
+            .map_err(|reason| anyhow::anyhow!("{} is NOT in the audit log of {server}: {reason}", file.display()))?,
+        Log::Proof(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let proof: audit_log::DocumentProof =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a proof of logging", path.display()))?;
+            audit_log::check_document_proof(&sha256, &proof, &key_set).map_err(|reason| {
+                anyhow::anyhow!("{} is NOT in the audit log by {}: {reason}", file.display(), path.display())
+            })?
+        }
+    };
+    println!(
+        "OK: in the audit log at leaf {}, included in the tree of {} entries signed at {} (root {})",
+        found.leaf_index, found.head.tree_size, found.head.timestamp, found.head.root_hash
+    );
     Ok(())
 }
 

@@ -142,6 +142,86 @@ fn verify_accepts_a_true_receipt_and_refuses_an_altered_one() {
     assert!(stderr.contains("does NOT verify") && stderr.trim().lines().count() == 1, "{stderr}");
 }
 
+#[tokio::test]
+async fn verify_proves_a_receipt_in_the_log_offline_from_its_proof_file() {
+    use baobao_server::services::audit_log;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let config = baobao_server::ServerConfig::new(
+        dir.path().into(),
+        baobao_server::state::ClockMode::System,
+        baobao_server::state::GatewayMode::LedgerOnly,
+    );
+    let state = baobao_server::AppState::new(store, config).await.unwrap();
+    // A family signs up and subscribes: its receipt is in the log.
+    let plan = baobao_server::services::plans::create_plan(
+        &state,
+        &baobao_server::auth::Caller::Staff {
+            staff_id: baobao_domain::ids::StaffId::from_random([3; 16]),
+            role: baobao_server::auth::Role::Admin,
+        },
+        serde_json::from_value(serde_json::json!({"service": "edu", "name": {"zh-CN": "月度", "en": "Monthly"},
+            "policy": {"price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M", "retention_days": 30}}))
+        .unwrap(),
+        baobao_domain::Locale::En,
+    )
+    .await
+    .unwrap();
+    let signed_up = baobao_server::services::accounts::sign_up(
+        &state,
+        serde_json::from_value(serde_json::json!({"guardian": {"email": "p@example.com",
+            "password": "a long password", "name": "P", "locale": "en", "time_zone": "Asia/Shanghai"}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let caller = baobao_server::auth::Caller::Guardian {
+        guardian_id: baobao_domain::ids::GuardianId::parse(&signed_up.guardian.id).unwrap(),
+        family_id: FamilyId::parse(&signed_up.family.id).unwrap(),
+        locale: baobao_domain::Locale::En,
+    };
+    let subscribed = baobao_server::services::subscriptions::subscribe(
+        &state,
+        &caller,
+        baobao_server::services::subscriptions::SubscribeInput {
+            plan_id: plan.id.clone(),
+            accept_policy_sha256: plan.policy.sha256.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let receipt = serde_json::to_value(&subscribed.receipt).unwrap();
+    let sha = baobao_domain::audit::document_sha256(&receipt).unwrap();
+    let proof = audit_log::document_proof(&state, &sha).await.unwrap();
+    let (receipt_file, proof_file, keys_file) =
+        (dir.path().join("receipt.json"), dir.path().join("proof.json"), dir.path().join("keys.json"));
+    std::fs::write(&receipt_file, serde_json::to_vec_pretty(&receipt).unwrap()).unwrap();
+    std::fs::write(&proof_file, serde_json::to_vec_pretty(&proof).unwrap()).unwrap();
+    std::fs::write(&keys_file, serde_json::to_vec(&state.keys.key_set()).unwrap()).unwrap();
+
+    let verify = |proof: &std::path::Path| {
+        baobao().arg("verify").arg(&receipt_file).arg("--keys").arg(&keys_file).arg("--proof").arg(proof).output()
+    };
+    let proved = verify(&proof_file).unwrap();
+    assert!(proved.status.success(), "{}", String::from_utf8_lossy(&proved.stderr));
+    let out = String::from_utf8_lossy(&proved.stdout);
+    assert!(out.contains(&format!("OK: in the audit log at leaf {}", proof.entry.leaf_index)), "{out}");
+    // A proof of another place in the log proves nothing.
+    let mut moved = proof.clone();
+    moved.entry.leaf_index += 1;
+    moved.inclusion.leaf_index += 1;
+    std::fs::write(&proof_file, serde_json::to_vec(&moved).unwrap()).unwrap();
+    let refused = verify(&proof_file).unwrap();
+    assert!(!refused.status.success());
+    let reason = String::from_utf8_lossy(&refused.stderr);
+    assert!(reason.contains("is NOT in the audit log") && reason.trim().lines().count() == 1, "{reason}");
+    std::fs::write(&proof_file, b"{}").unwrap();
+    let refused = verify(&proof_file).unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a proof of logging"));
+}
+
 const SUBSCRIPTIONS: usize = 1500;
 
 /// `SUBSCRIPTIONS` monthly subscriptions of one family, all due for their

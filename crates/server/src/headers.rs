@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
-     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 pub const HSTS_SECONDS: u32 = 365 * 24 * 3600;
 
 const ALWAYS: [(HeaderName, &str); 5] = [

@@ -21,6 +21,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(consistency_proof))
         .routes(routes!(list_entries))
         .routes(routes!(logged_document))
+        .routes(routes!(document_proof))
+}
+
+/// A signed document's proof of logging: its entry, a signed tree head and the inclusion proof, in one file to keep beside the document and check offline (`baobao verify FILE --proof PROOF`).
+#[utoipa::path(get, path = "/v1/audit/documents/{sha256}/proof", tag = "audit", params(("sha256" = String, Path)),
+    responses((status = 200, body = audit_log::DocumentProof), (status = 404, body = crate::error::ErrorBody, description = "not in the log")))]
+async fn document_proof(
+    State(state): State<AppState>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+) -> ApiResult<Json<audit_log::DocumentProof>> {
+    Ok(Json(audit_log::document_proof(&state, &sha256).await?))
 }
 
 /// Where a signed document (a receipt, a certificate, an export) is in the log, by the SHA-256 of its canonical JSON.

@@ -21,6 +21,8 @@ use crate::state::AppState;
 /// The stylesheet and the one small script, compiled into the binary.
 const PORTAL_CSS: &str = include_str!("../../assets/portal.css");
 const PORTAL_JS: &str = include_str!("../../assets/portal.js");
+/// The "check a receipt" page's own check, in the reader's browser.
+const CHECK_JS: &str = include_str!("../../assets/check.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> axum::response::Response {
     use axum::http::header;
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/assets/portal.css", get(|| async { asset("text/css; charset=utf-8", PORTAL_CSS) }))
         .route("/assets/portal.js", get(|| async { asset("text/javascript; charset=utf-8", PORTAL_JS) }))
+        .route("/assets/check.js", get(|| async { asset("text/javascript; charset=utf-8", CHECK_JS) }))
         .route("/", get(pages::home))
         .route("/lang", get(pages::switch_language))
         .route("/login", get(pages::login_page).post(pages::login))

@@ -834,6 +834,8 @@ pub(super) struct ReceiptPage {
     rows: Vec<(String, String)>,
     what_next: Option<String>,
     json_href: String,
+    /// Its proof of logging (entry, signed tree head, inclusion proof).
+    proof_href: Option<String>,
     services_href: String,
     key_id: String,
     signature: String,
@@ -883,9 +885,10 @@ fn local_time_with_offset(calendar: &Calendar, instant: Timestamp) -> String {
 }
 
 /// Whom a receipt is between, for its reader: the service and plan, and
-/// the guardian(s) by name. Read from the records when the page is shown
-/// (not signed into the receipt: a closed account's names are gone, the
-/// receipts the law keeps are not).
+/// the guardian(s) by name; and its place in the audit log. Read from the
+/// records when the page is shown (not signed into the receipt: a closed
+/// account's names are gone, the receipts the law keeps are not; the leaf
+/// is given after the receipt is signed).
 pub(super) async fn receipt_parties(
     state: &AppState,
     document: &ReceiptDocument,
@@ -908,6 +911,12 @@ pub(super) async fn receipt_parties(
         if !names.is_empty() {
             rows.push((t.get("receipt-guardian"), names.join(", ")));
         }
+    }
+    if let Ok(value) = serde_json::to_value(document)
+        && let Ok(sha) = baobao_domain::audit::document_sha256(&value)
+        && let Ok(logged) = crate::services::audit_log::logged_document(state, &sha).await
+    {
+        rows.push((t.get("receipt-logged"), t.arg("receipt-logged-leaf", "leaf", logged.leaf_index.to_string())));
     }
     rows
 }
@@ -952,7 +961,12 @@ pub(super) fn receipt_page(
         .and_then(|s| s.body.subscription_id())
         .map(|s| format!("/services/{s}"))
         .unwrap_or_else(|| "/services".to_owned());
+    let proof_href = serde_json::to_value(document)
+        .ok()
+        .and_then(|value| baobao_domain::audit::document_sha256(&value).ok())
+        .map(|sha| format!("/v1/audit/documents/{sha}/proof"));
     ReceiptPage {
+        proof_href,
         title: t.arg("receipt-title", "number", &number),
         kind: t.get(&format!("receipt-kind-{}", document.kind)),
         rows,

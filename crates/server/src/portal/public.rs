@@ -110,10 +110,12 @@ pub async fn check_form(headers: HeaderMap, guardian: MaybeGuardian) -> PageResu
 struct Submitted {
     number: String,
     document: Vec<u8>,
+    /// The document's proof of logging, when its holder kept one.
+    proof: Vec<u8>,
 }
 
 async fn read_form(mut form: Multipart) -> Result<Submitted, &'static str> {
-    let mut submitted = Submitted { number: String::new(), document: Vec::new() };
+    let mut submitted = Submitted { number: String::new(), document: Vec::new(), proof: Vec::new() };
     while let Some(field) = form.next_field().await.map_err(|_| "check-error-form")? {
         match field.name() {
             Some("number") => submitted.number = field.text().await.map_err(|_| "check-error-form")?,
@@ -125,6 +127,13 @@ async fn read_form(mut form: Multipart) -> Result<Submitted, &'static str> {
                 if !bytes.iter().all(u8::is_ascii_whitespace) {
                     submitted.document = bytes.to_vec();
                 }
+            }
+            Some("proof") => {
+                let bytes = field.bytes().await.map_err(|_| "check-error-too-large")?;
+                if bytes.len() > CHECK_DOCUMENT_BYTES_MAX {
+                    return Err("check-error-too-large");
+                }
+                submitted.proof = bytes.to_vec();
             }
             _ => {}
         }
@@ -166,7 +175,7 @@ pub async fn check(
     };
     let held = state.store.receipt_by_number(&submitted.number).await.map_err(|e| api(&page)(e.into()))?;
     let mut lines = verdict_lines(&state, &page, &submitted.number, &document, held.as_ref());
-    if let Some(line) = log_line(&state, &page, &submitted.document).await {
+    if let Some(line) = log_line(&state, &page, &submitted.document, &submitted.proof).await {
         lines.push(line);
     }
     let passed = lines.iter().all(|line| line.passed);
@@ -175,25 +184,26 @@ pub async fn check(
 }
 
 /// Where the document is in the audit log, when it is there: its leaf and
-/// the signed tree head whose root its inclusion proof reaches (receipts
-/// issued before the log existed have no leaf of their own: no line).
-async fn log_line(state: &AppState, page: &PageContext, document: &[u8]) -> Option<CheckLine> {
+/// the signed tree head whose root its inclusion proof reaches, by the
+/// proof of logging its holder kept or by one made now (receipts issued
+/// before the log existed have no leaf of their own: no line).
+async fn log_line(state: &AppState, page: &PageContext, document: &[u8], kept: &[u8]) -> Option<CheckLine> {
+    use crate::services::audit_log::{DocumentProof, check_document_proof, document_proof};
     let value: serde_json::Value = serde_json::from_slice(document).ok()?;
     let sha = baobao_domain::audit::document_sha256(&value).ok()?;
-    let logged = crate::services::audit_log::logged_document(state, &sha).await.ok()?;
-    let head = crate::services::audit_log::tree_head(state, None).await.ok()?;
-    let proof = crate::services::audit_log::inclusion(state, logged.leaf_index, head.tree_size).await.ok()?;
-    let path: Option<Vec<[u8; 32]>> =
-        proof.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
-    let leaf: [u8; 32] = hex::decode(logged.leaf_hash.as_deref()?).ok()?.try_into().ok()?;
-    let included =
-        baobao_domain::merkle::verify_inclusion(&leaf, logged.leaf_index, head.tree_size, &path?, &head.root()?);
+    let proof = if kept.is_empty() {
+        document_proof(state, &sha).await.ok()?
+    } else {
+        match serde_json::from_slice::<DocumentProof>(kept) {
+            Ok(proof) => proof,
+            Err(_) => return Some(CheckLine { passed: false, text: page.t.get("check-browser-proof-bad") }),
+        }
+    };
+    let values = [("leaf", proof.entry.leaf_index.to_string()), ("size", proof.tree_head.tree_size.to_string())];
+    let included = check_document_proof(&sha, &proof, &state.keys.key_set()).is_ok();
     Some(CheckLine {
         passed: included,
-        text: page.t.args(
-            if included { "check-log-ok" } else { "check-log-bad" },
-            &[("leaf", logged.leaf_index.to_string()), ("size", head.tree_size.to_string())],
-        ),
+        text: page.t.args(if included { "check-log-ok" } else { "check-log-bad" }, &values),
     })
 }
 

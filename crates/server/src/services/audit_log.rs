@@ -61,7 +61,7 @@ fn from_stored(stored: &StoredTreeHead) -> ApiResult<TreeHead> {
     })
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InclusionProof {
     pub leaf_index: u64,
     pub tree_size: u64,
@@ -433,7 +433,7 @@ pub async fn watch_once(client: &reqwest::Client, state: &mut WatchState) -> Res
 }
 
 /// One entry of the log, as its readers see it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntryView {
     pub leaf_index: u64,
     #[schema(value_type = String, format = DateTime)]
@@ -555,6 +555,41 @@ pub async fn logged_document(state: &AppState, document_sha256: &str) -> ApiResu
     Ok(AuditEntryView::from(entry))
 }
 
+/// A signed document's place in the log, in one file its holder keeps
+/// beside it: the logged entry, a signed tree head and the inclusion proof
+/// from the entry's leaf to that head's root. Checked offline by
+/// `baobao verify FILE --proof PROOF` and in the browser by the "check a
+/// receipt" page (`check_document_proof`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DocumentProof {
+    /// SHA-256 of the document's canonical JSON (of an export's ZIP as it is).
+    pub document_sha256: String,
+    pub entry: AuditEntryView,
+    pub tree_head: TreeHead,
+    pub inclusion: InclusionProof,
+}
+
+/// How often a proof waits for a head that covers its leaf, when another
+/// server is signing one right then.
+const PROOF_HEAD_ATTEMPTS: u32 = 20;
+
+/// The proof of the document with `document_sha256`, against the latest
+/// signed head (signed now when the log grew).
+pub async fn document_proof(state: &AppState, document_sha256: &str) -> ApiResult<DocumentProof> {
+    let entry = logged_document(state, document_sha256).await?;
+    let mut head = tree_head(state, None).await?;
+    for _ in 1..PROOF_HEAD_ATTEMPTS {
+        if entry.leaf_index < head.tree_size {
+            break;
+        }
+        // Another server holds the signer's lock: its head is moments away.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        head = tree_head(state, None).await?;
+    }
+    let inclusion = inclusion(state, entry.leaf_index, head.tree_size).await?;
+    Ok(DocumentProof { document_sha256: document_sha256.to_ascii_lowercase(), entry, tree_head: head, inclusion })
+}
+
 /// What proving a document's place found: its leaf, and the signed head
 /// whose root its inclusion proof reaches.
 #[derive(Debug)]
@@ -563,57 +598,58 @@ pub struct DocumentInLog {
     pub head: TreeHead,
 }
 
+/// Checks, with nothing but `keys`, that `proof` puts the document with
+/// `document_sha256` in the log: the entry's leaf is recomputed from its
+/// logged fields and this document's SHA-256, the tree head is signed by
+/// one of `keys`, and the inclusion proof reaches that head's root.
+pub fn check_document_proof(
+    document_sha256: &str,
+    proof: &DocumentProof,
+    keys: &crate::keys::KeySet,
+) -> Result<DocumentInLog, String> {
+    let sha = document_sha256.to_ascii_lowercase();
+    let (entry, head) = (&proof.entry, &proof.tree_head);
+    let leaf =
+        baobao_domain::audit::entry_leaf_hash(entry.at, &entry.actor, &entry.action, &entry.subject_ids, Some(&sha))
+            .map_err(|e| e.to_string())?;
+    if entry.document_sha256.as_deref() != Some(sha.as_str()) || Some(hex::encode(leaf)) != entry.leaf_hash {
+        return Err(format!("leaf {} is not this document's", entry.leaf_index));
+    }
+    keys.verify(&head.signed_bytes().map_err(|e| e.to_string())?, &head.signature)
+        .map_err(|e| format!("the tree head does not verify: {e}"))?;
+    let inclusion = &proof.inclusion;
+    if inclusion.leaf_index != entry.leaf_index || inclusion.tree_size != head.tree_size {
+        return Err("the inclusion proof is for another leaf or another tree".to_owned());
+    }
+    let path: Option<Vec<Hash>> =
+        inclusion.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
+    let path = path.ok_or("a proof's hash is malformed")?;
+    let root = head.root().ok_or("the head's root is malformed")?;
+    if !merkle::verify_inclusion(&leaf, entry.leaf_index, head.tree_size, &path, &root) {
+        return Err(format!("leaf {} is not in the tree the server signed", entry.leaf_index));
+    }
+    Ok(DocumentInLog { leaf_index: entry.leaf_index, head: head.clone() })
+}
+
 /// Proves, from outside, that the document with `document_sha256` (of a
 /// JSON document's canonical form, `baobao_domain::audit::document_sha256`;
-/// of an export's ZIP as it is) is in the log of the server at `base`: it
-/// names a leaf whose hash is recomputed from
-/// the logged fields, a signed head (signed by `keys`) covers it, and the
-/// inclusion proof reaches that head's root. What `baobao verify --server`
-/// and anyone else can do.
+/// of an export's ZIP as it is) is in the log of the server at `base`:
+/// fetches its proof and checks it against `keys`. What `baobao verify
+/// --server` and anyone else can do.
 pub async fn prove_document(
     client: &reqwest::Client,
     base: &str,
     document_sha256: &str,
     keys: &crate::keys::KeySet,
 ) -> Result<DocumentInLog, String> {
-    let base = base.trim_end_matches('/');
-    let get = |path: String| {
-        let client = client.clone();
-        async move {
-            let response = client.get(&path).send().await.map_err(|e| format!("cannot reach {path}: {e}"))?;
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
-                return Err("the log has no leaf for this document".to_owned());
-            }
-            if !response.status().is_success() {
-                return Err(format!("{path}: {}", response.status()));
-            }
-            response.json::<serde_json::Value>().await.map_err(|e| e.to_string())
-        }
-    };
-    let sha = document_sha256;
-    let logged: AuditEntryView =
-        serde_json::from_value(get(format!("{base}/v1/audit/documents/{sha}")).await?).map_err(|e| e.to_string())?;
-    let leaf =
-        baobao_domain::audit::entry_leaf_hash(logged.at, &logged.actor, &logged.action, &logged.subject_ids, Some(sha))
-            .map_err(|e| e.to_string())?;
-    if Some(hex::encode(leaf)) != logged.leaf_hash {
-        return Err(format!("leaf {} is not this document's", logged.leaf_index));
+    let path = format!("{}/v1/audit/documents/{document_sha256}/proof", base.trim_end_matches('/'));
+    let response = client.get(&path).send().await.map_err(|e| format!("cannot reach {path}: {e}"))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Err("the log has no leaf for this document".to_owned());
     }
-    let head: TreeHead =
-        serde_json::from_value(get(format!("{base}/v1/audit/tree-head")).await?).map_err(|e| e.to_string())?;
-    keys.verify(&head.signed_bytes().map_err(|e| e.to_string())?, &head.signature)
-        .map_err(|e| format!("the tree head does not verify: {e}"))?;
-    let proof: InclusionProof = serde_json::from_value(
-        get(format!("{base}/v1/audit/proofs/inclusion?leaf_index={}&tree_size={}", logged.leaf_index, head.tree_size))
-            .await?,
-    )
-    .map_err(|e| e.to_string())?;
-    let path: Option<Vec<Hash>> =
-        proof.audit_path.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect();
-    let path = path.ok_or("a proof's hash is malformed")?;
-    let root = head.root().ok_or("the head's root is malformed")?;
-    if !merkle::verify_inclusion(&leaf, logged.leaf_index, head.tree_size, &path, &root) {
-        return Err(format!("leaf {} is not in the tree the server signed", logged.leaf_index));
+    if !response.status().is_success() {
+        return Err(format!("{path}: {}", response.status()));
     }
-    Ok(DocumentInLog { leaf_index: logged.leaf_index, head })
+    let proof: DocumentProof = response.json().await.map_err(|e| e.to_string())?;
+    check_document_proof(document_sha256, &proof, keys)
 }

@@ -410,7 +410,7 @@ async fn the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only(e
 }
 
 async fn a_receipt_and_an_export_are_proved_in_the_log_from_outside(engine: Engine) {
-    use baobao_server::services::audit_log::prove_document;
+    use baobao_server::services::audit_log::{DocumentProof, check_document_proof, prove_document};
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -436,7 +436,32 @@ async fn a_receipt_and_an_export_are_proved_in_the_log_from_outside(engine: Engi
     assert!(refused.contains("tree head does not verify"), "{refused}");
     for bad in ["nothex", &"0".repeat(64)] {
         assert_eq!(app.get(&format!("/v1/audit/documents/{bad}"), None).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get(&format!("/v1/audit/documents/{bad}/proof"), None).await.status, StatusCode::NOT_FOUND);
     }
+
+    // The proof of logging, downloaded once and kept: checked offline
+    // with nothing but the keys, also after the log grew past its head.
+    let response = app.get(&format!("/v1/audit/documents/{sha}/proof"), None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let proof: DocumentProof = serde_json::from_value(response.body).unwrap();
+    let other = app.sign_up("other@example.com").await;
+    app.subscribe(&other, &plan).await;
+    let found = check_document_proof(&sha, &proof, &keys).unwrap();
+    assert_eq!(found.leaf_index, proof.entry.leaf_index);
+    assert_eq!(found.head, proof.tree_head);
+    // Whatever is changed in it, it no longer proves the document.
+    assert!(check_document_proof(&altered_sha, &proof, &keys).unwrap_err().contains("not this document's"));
+    assert!(check_document_proof(&sha, &proof, &stranger).unwrap_err().contains("tree head does not verify"));
+    let mut moved = proof.clone();
+    moved.entry.leaf_index += 1;
+    moved.inclusion.leaf_index += 1;
+    assert!(check_document_proof(&sha, &moved, &keys).unwrap_err().contains("not in the tree"));
+    let mut forged = proof.clone();
+    forged.entry.action = "nothing.happened".into();
+    assert!(check_document_proof(&sha, &forged, &keys).unwrap_err().contains("not this document's"));
+    let mut cut = proof.clone();
+    cut.inclusion.audit_path.pop();
+    assert!(check_document_proof(&sha, &cut, &keys).is_err());
 }
 
 async fn appenders_of_several_processes_keep_the_log_dense_and_a_crash_before_appending_loses_nothing(engine: Engine) {

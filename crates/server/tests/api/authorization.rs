@@ -64,6 +64,7 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/v1/audit/proofs/inclusion", EVERYONE, false),
         route(Method::GET, "/v1/audit/proofs/consistency", EVERYONE, false),
         route(Method::GET, "/v1/audit/documents/{sha256}", EVERYONE, false),
+        route(Method::GET, "/v1/audit/documents/{sha256}/proof", EVERYONE, false),
         route(Method::GET, "/v1/audit/entries", &with(&guardians, &[Compliance, Admin]), false),
         route(Method::GET, "/readyz", EVERYONE, false),
         route(Method::POST, "/v1/plans", &[Admin], false),

@@ -318,7 +318,12 @@ impl TestApp {
 }
 
 /// Phrases that read the same in every language: a command, format names.
-const NEUTRAL_PHRASES: [&str; 3] = ["baobao verify receipt.json --keys keys.json", "baobao verify", "JSON Lines"];
+const NEUTRAL_PHRASES: [&str; 4] = [
+    "baobao verify receipt.json --keys keys.json --proof proof-of-logging.json",
+    "baobao verify receipt.json --keys keys.json",
+    "baobao verify",
+    "JSON Lines",
+];
 /// Letters that are names in every language (formats, algorithms, units).
 const NEUTRAL_WORDS: [&str; 21] = [
     "UTC", "JSON", "json", "jsonl", "CSV", "csv", "ZIP", "SHA", "Ed", "XChaCha", "Poly", "PDF", "JPEG", "PNG", "KiB",
