@@ -41,6 +41,34 @@ async fn recomputed_leaves(app: &TestApp) -> Vec<Hash> {
         .collect()
 }
 
+/// `count` families sign up and subscribe to `plan` through the API, all at
+/// once; their subscription answers.
+async fn subscribe_at_once(
+    app: &TestApp,
+    plan: &serde_json::Value,
+    prefix: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let (client, address, plan) = (app.client.clone(), app.address.clone(), plan.clone());
+        let email = format!("{prefix}{n}@example.com");
+        set.spawn(async move {
+            let guardian = json!({"guardian": {"email": email, "password": "a long password",
+                "name": "王芳", "locale": "zh-CN", "time_zone": "Asia/Shanghai"}});
+            let signed_up = client.post(format!("{address}/v1/families")).json(&guardian).send().await.unwrap();
+            let signed_up: serde_json::Value = signed_up.json().await.unwrap();
+            let token = signed_up["token"].as_str().unwrap().to_owned();
+            let body = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+            let response =
+                client.post(format!("{address}/v1/subscriptions")).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            response.json::<serde_json::Value>().await.unwrap()
+        });
+    }
+    set.join_all().await
+}
+
 async fn head(app: &TestApp) -> TreeHead {
     let response = app.get("/v1/audit/tree-head", None).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
@@ -54,28 +82,7 @@ async fn concurrent_changes_append_dense_leaves_and_every_proof_verifies_against
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     // Twelve families sign up and subscribe at once: every change appends.
-    let mut set = tokio::task::JoinSet::new();
-    for n in 0..12 {
-        let (client, address, plan) = (app.client.clone(), app.address.clone(), plan.clone());
-        set.spawn(async move {
-            let guardian = json!({"guardian": {"email": format!("parent{n}@example.com"), "password": "a long password",
-                "name": "王芳", "locale": "zh-CN", "time_zone": "Asia/Shanghai"}});
-            let signed_up: serde_json::Value = client
-                .post(format!("{address}/v1/families"))
-                .json(&guardian)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let token = signed_up["token"].as_str().unwrap().to_owned();
-            let body = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
-            let response = client.post(format!("{address}/v1/subscriptions")).bearer_auth(token).json(&body).send();
-            response.await.unwrap().json::<serde_json::Value>().await.unwrap()
-        });
-    }
-    let subscribed = set.join_all().await;
+    let subscribed = subscribe_at_once(&app, &plan, "parent", 12).await;
     let leaves = recomputed_leaves(&app).await;
     assert_eq!(app.state.store.audit_size().await.unwrap(), leaves.len() as u64);
     assert!(leaves.len() >= 36, "sign-up, subscription and receipt per family: {}", leaves.len());
@@ -487,28 +494,7 @@ async fn appenders_of_several_processes_keep_the_log_dense_and_a_crash_before_ap
             appended
         });
     }
-    let mut writers = tokio::task::JoinSet::new();
-    for n in 0..8 {
-        let (app_client, address, plan) = (app.client.clone(), app.address.clone(), plan.clone());
-        writers.spawn(async move {
-            let guardian = json!({"guardian": {"email": format!("racer{n}@example.com"), "password": "a long password",
-                "name": "Racer", "locale": "en", "time_zone": "Asia/Shanghai"}});
-            let signed_up: serde_json::Value = app_client
-                .post(format!("{address}/v1/families"))
-                .json(&guardian)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let body = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
-            let token = signed_up["token"].as_str().unwrap().to_owned();
-            let response = app_client.post(format!("{address}/v1/subscriptions")).bearer_auth(token).json(&body).send();
-            assert_eq!(response.await.unwrap().status(), StatusCode::CREATED);
-        });
-    }
-    writers.join_all().await;
+    subscribe_at_once(&app, &plan, "racer", 8).await;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     appenders.join_all().await;
     let leaves = recomputed_leaves(&app).await;
