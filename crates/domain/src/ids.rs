@@ -151,6 +151,7 @@ id_kinds! {
     WrittenNotice => "wrn" as WrittenNoticeId,
     WebhookEndpoint => "whk" as WebhookEndpointId,
     VerificationCode => "vfc" as VerificationCodeId,
+    Dispute => "dsp" as DisputeId,
 }
 
 #[cfg(test)]

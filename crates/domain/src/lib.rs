@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod canonical;
+pub mod dispute;
 pub mod ids;
 pub mod ledger;
 pub mod locale;

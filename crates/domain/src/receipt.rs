@@ -59,8 +59,7 @@ impl Provider {
     }
 }
 
-/// Every kind of receipt baobao signs. Disputes and exports will add
-/// their own variants here.
+/// Every kind of receipt baobao signs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReceiptBody {
@@ -71,6 +70,7 @@ pub enum ReceiptBody {
     Refund(RefundReceipt),
     Fee(FeeReceipt),
     DeletionCertificate(DeletionCertificate),
+    Dispute(DisputeReceipt),
 }
 
 impl ReceiptBody {
@@ -84,6 +84,7 @@ impl ReceiptBody {
             ReceiptBody::Refund(_) => "refund",
             ReceiptBody::Fee(_) => "fee",
             ReceiptBody::DeletionCertificate(_) => "deletion_certificate",
+            ReceiptBody::Dispute(_) => "dispute",
         }
     }
 
@@ -97,6 +98,7 @@ impl ReceiptBody {
             ReceiptBody::Refund(r) => Some(&r.movement.subscription_id),
             ReceiptBody::Fee(r) => Some(&r.movement.subscription_id),
             ReceiptBody::DeletionCertificate(_) => None,
+            ReceiptBody::Dispute(r) => r.about.subscription_id.as_deref(),
         }
     }
 }
@@ -288,4 +290,63 @@ pub struct DeletionCertificate {
     pub deleted: Vec<Deleted>,
     pub kept: Vec<Kept>,
     pub account_closed: bool,
+}
+
+/// An evidence file as a receipt names it: by its hash, never its content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    pub sha256: String,
+    pub content_type: String,
+    pub bytes: i64,
+}
+
+/// What a dispute is about: any of a subscription, a ledger entry, a
+/// cancellation request, a receipt (by number) and a posted letter (by
+/// its tracking number).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeAbout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_entry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+}
+
+/// A dispute as filed, and what the records answered at once. The
+/// description is named by its SHA-256 (it is the guardian's own words,
+/// deleted with the family's personal data; the receipt is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeReceipt {
+    pub dispute_id: String,
+    /// `wrong_charge`, `charge_after_cancellation`, `cancellation_ignored`,
+    /// `refund_missing`, `data_not_deleted` or `other`.
+    pub dispute_kind: String,
+    /// `portal`, `api`, `support` or `receipt_holder` (filed after the
+    /// account closed, with a kept receipt's number and a code).
+    pub channel: String,
+    pub filed_at: Timestamp,
+    pub about: DisputeAbout,
+    pub description_sha256: String,
+    pub evidence: Vec<EvidenceRef>,
+    /// Who answers it now: `support`, `supervisor`, `external_mediation` or `legal`.
+    pub level: String,
+    pub first_response_due: Timestamp,
+    pub resolution_due: Timestamp,
+    /// Settled from the records at once: `refunded` or `answered_from_records`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<String>,
+    /// The refunds written when it was settled (ledger entry ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<String>,
+    /// The agent who filed it for the guardian.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The consumer-protection body that forwarded it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_by: Option<String>,
 }

@@ -113,6 +113,8 @@ impl SigningKeys {
 
 /// What a link token opens: one receipt.
 const RECEIPT_LINK: &str = "receipt";
+/// Or one dispute, its timeline and its dossier.
+const DISPUTE_LINK: &str = "dispute";
 
 impl SigningKeys {
     /// An unguessable token for a link that opens one document without
@@ -139,6 +141,17 @@ impl SigningKeys {
     /// Whether `token` is the link token of `receipt_id`.
     pub fn opens_receipt(&self, receipt_id: &str, token: &str) -> bool {
         self.link_token_opens(RECEIPT_LINK, receipt_id, token)
+    }
+
+    /// The portal path that opens a dispute without signing in: the link
+    /// its emails carry, for a guardian whose account closed.
+    pub fn dispute_link(&self, dispute_id: &str) -> String {
+        format!("/d/{dispute_id}/{}", self.link_token(DISPUTE_LINK, dispute_id))
+    }
+
+    /// Whether `token` is the link token of `dispute_id`.
+    pub fn opens_dispute(&self, dispute_id: &str, token: &str) -> bool {
+        self.link_token_opens(DISPUTE_LINK, dispute_id, token)
     }
 
     fn link_mac(&self, purpose: &str, id: &str) -> Hmac<Sha256> {

@@ -151,6 +151,12 @@ fn provider_lines(t: &T, provider: &Provider) -> String {
     lines
 }
 
+/// A word of a catalogue's closed list (`dispute-level-support`), or
+/// nothing when the payload does not carry one.
+fn word(t: &T, prefix: &str, value: &serde_json::Value) -> String {
+    value.as_str().map(|v| t.get(&format!("{prefix}-{v}"))).unwrap_or_default()
+}
+
 /// Renders a queued message: `template` names the catalogue entries, the
 /// payload carries `receipt` (the signed document), `plan` (names in both
 /// languages) and `time_zone`.
@@ -188,6 +194,12 @@ pub fn render(
         ("period_start", date(&body["current_period"]["start"], zone)),
         ("period_end", date(&body["current_period"]["end"], zone)),
         ("reference", body["gateway_reference"].as_str().unwrap_or_default().to_owned()),
+        ("dispute_kind", word(&t, "dispute-kind", &payload["dispute_kind"])),
+        ("level", word(&t, "dispute-level", &payload["level"])),
+        ("outcome", word(&t, "dispute-outcome", &payload["outcome"])),
+        ("due", date(&payload["resolution_due"], zone)),
+        ("message", payload["message"].as_str().unwrap_or_default().to_owned()),
+        ("dispute_id", payload["dispute_id"].as_str().unwrap_or_default().to_owned()),
     ];
     let subject = t.args(&format!("email-{template}-subject"), &args);
     // A cancellation that took effect at once (or took effect already, a
@@ -207,7 +219,20 @@ pub fn render(
         let link = format!("{}{}", base.trim_end_matches('/'), letterhead.keys.receipt_link(id));
         body_text = format!("{body_text}\n\n{}", t.arg("email-receipt-link", "link", link));
     }
-    let text = format!("{body_text}\n\n{}{}\n", t.get("email-footer"), provider_lines(&t, letterhead.provider));
+    // A dispute's own page, which opens without signing in.
+    if let (Some(base), Some(link)) = (letterhead.public_url, payload["dispute_link"].as_str()) {
+        let link = format!("{}{link}", base.trim_end_matches('/'));
+        body_text = format!("{body_text}\n\n{}", t.arg("email-dispute-link", "link", link));
+    }
+    // Every email says where to complain, also once the account is closed.
+    let complain = match letterhead.public_url {
+        Some(base) => {
+            format!("\n{}", t.arg("email-complain", "link", format!("{}/complain", base.trim_end_matches('/'))))
+        }
+        None => String::new(),
+    };
+    let text =
+        format!("{body_text}\n\n{}{complain}{}\n", t.get("email-footer"), provider_lines(&t, letterhead.provider));
     let attachments = if receipt.is_null() {
         Vec::new()
     } else {

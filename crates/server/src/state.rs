@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub provider: baobao_domain::receipt::Provider,
     /// The portal's public address, for links in emails; none: no links.
     pub public_url: Option<String>,
+    /// Each dispute level's first-response and resolution deadlines.
+    pub dispute_deadlines: baobao_domain::dispute::Deadlines,
 }
 
 impl ServerConfig {
@@ -72,6 +74,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             provider: baobao_domain::receipt::Provider::default(),
             public_url: None,
+            dispute_deadlines: baobao_domain::dispute::Deadlines::default(),
         }
     }
 }

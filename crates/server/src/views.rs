@@ -367,6 +367,8 @@ pub struct BillingRunSummary {
     pub fees_charged: u64,
     pub deletions_performed: u64,
     pub reminders_sent: u64,
+    /// Open disputes past a deadline, moved up a level.
+    pub disputes_escalated: u64,
     /// Refunds and fees the gateway confirmed in this run, still being
     /// retried, and failed for good (now with finance).
     pub money_succeeded: u64,

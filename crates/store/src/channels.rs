@@ -189,12 +189,16 @@ impl Store {
         notice(&row)
     }
 
-    /// The evidence files live notices name: (family, SHA-256) pairs. A
-    /// minimised notice (its sender blanked) names none.
+    /// The evidence files live notices and disputes name: (family,
+    /// SHA-256) pairs. A minimised notice (its sender blanked) or dispute
+    /// evidence removed with the family's data names none.
     pub async fn live_evidence(&self) -> StoreResult<Vec<(FamilyId, String)>> {
-        let rows = sqlx::query("SELECT DISTINCT family_id, evidence_sha256 FROM written_notices WHERE sender <> ''")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT family_id, evidence_sha256 FROM written_notices WHERE sender <> '' \
+             UNION SELECT family_id, sha256 FROM dispute_evidence WHERE removed_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok((id(r, "family_id")?, text(r, "evidence_sha256")?))).collect()
     }
 

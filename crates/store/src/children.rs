@@ -586,6 +586,19 @@ impl Store {
         deletion(&row)
     }
 
+    /// A family's deletions of its data (whole services, not one child's),
+    /// newest first.
+    pub async fn deletions_of(&self, family_id: &FamilyId) -> StoreResult<Vec<Deletion>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELETION_COLUMNS} FROM deletions WHERE family_id = $1 AND child_id IS NULL \
+             ORDER BY requested_at DESC, id"
+        )))
+        .bind(family_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deletion).collect()
+    }
+
     pub async fn pending_deletion(&self, family_id: &FamilyId, service: &str) -> StoreResult<Option<Deletion>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {DELETION_COLUMNS} FROM deletions WHERE family_id = $1 AND service = $2 AND status = 'pending' \

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "child_deletions", sql: include_str!("../migrations/0013_child_deletions.sql") },
     Migration { version: 14, name: "audit_log", sql: include_str!("../migrations/0014_audit_log.sql") },
     Migration { version: 15, name: "audit_appender", sql: include_str!("../migrations/0015_audit_appender.sql") },
+    Migration { version: 16, name: "disputes", sql: include_str!("../migrations/0016_disputes.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

@@ -130,6 +130,15 @@ where
 pub const STATEMENT_ENTRIES_MAX: i64 = 10_000;
 
 impl Store {
+    pub async fn ledger_entry(&self, entry_id: &baobao_domain::ids::LedgerEntryId) -> StoreResult<LedgerEntry> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE id = $1")))
+                .bind(entry_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        entry(&row)
+    }
+
     pub async fn ledger_totals(&self, subscription_id: &SubscriptionId) -> StoreResult<LedgerTotals> {
         totals(&self.pool, subscription_id).await
     }

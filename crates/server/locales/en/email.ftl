@@ -37,3 +37,37 @@ email-payment_received-body = We charged { $charge } for { $plan }, for the peri
 email-fee_charged-subject = Early-termination fee for { $plan } ({ $number })
 email-fee_charged-body = We charged the early-termination fee of { $fee } for { $plan }, as named in the quote you accepted when you cancelled. Nothing else will be charged for this subscription. Payment reference: { $reference }. Receipt number { $number }; the signed receipt is attached.
 email-deletion_certificate-body-child = As you asked, your child was removed from your account on { $date } and their data deleted: every record of theirs, in every service, and their name and date of birth (who consented, and when, is kept as the law requires). The data keys of your other children's records were replaced and the old ones destroyed, so no copy of the removed child's records, backups included, can be read again. The signed deletion certificate is attached.
+email-complain = Something went wrong? Complain: { $link }
+email-dispute-link = Follow your complaint, add to it or download its dossier: { $link }
+email-dispute_filed-subject = We have your complaint ({ $number })
+email-dispute_filed-body-open = We have your complaint about "{ $dispute_kind }" and checked our records first: they do not settle it, so { $level } answers you by { $due } at the latest. Reference { $number }; the signed receipt of your complaint is attached. Every step will be on the complaint's page.
+email-dispute_filed-body-settled = We have your complaint about "{ $dispute_kind }" and our records settle it at once: { $outcome }. The complaint's page shows what we checked and what we did. Reference { $number }; the signed receipt is attached. If this does not settle it for you, reply on the complaint's page and a person takes it from there.
+email-dispute_message-subject = A reply to your complaint
+email-dispute_message-body = Our { $level } replied to your complaint:
+    { $message }
+email-dispute_escalated-subject = Your complaint went to { $level }
+email-dispute_escalated-body = Your complaint is now with { $level }, who answer by { $due } at the latest. Why: { $message }
+email-dispute_escalated-body-overdue = We missed a deadline on your complaint, and we are sorry: it went to { $level } at once, who answer by { $due } at the latest.
+email-dispute_resolved-subject = Your complaint is closed: { $outcome }
+email-dispute_resolved-body = Your complaint is closed: { $outcome }.
+    { $message }
+    If you do not agree, you can hand the complaint's dossier (a ZIP on its page, signed by us) to a mediator or a consumer association.
+email-dispute_guardian_wrote-subject = A guardian wrote on dispute { $dispute_id }
+email-dispute_guardian_wrote-body = The guardian added to dispute { $dispute_id } (now with { $level }). Read it in the console.
+email-dispute_code-subject = Your code to file a complaint: { $code }
+email-dispute_code-body = Someone asked to file a complaint with a receipt of ours and this email address. If it was you, enter this code: { $code }. It works once, for { $minutes } minutes. If it was not you, ignore this email.
+dispute-kind-wrong_charge = a wrong charge
+dispute-kind-charge_after_cancellation = a charge after cancelling
+dispute-kind-cancellation_ignored = a cancellation not acted on
+dispute-kind-refund_missing = a refund that did not come
+dispute-kind-data_not_deleted = data not deleted
+dispute-kind-other = something else
+dispute-level-support = support
+dispute-level-supervisor = a supervisor
+dispute-level-external_mediation = external mediation
+dispute-level-legal = the legal department
+dispute-outcome-refunded = refunded
+dispute-outcome-answered_from_records = answered from the records
+dispute-outcome-upheld = upheld
+dispute-outcome-rejected = not upheld
+dispute-outcome-withdrawn = withdrawn by you

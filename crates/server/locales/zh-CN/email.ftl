@@ -37,3 +37,37 @@ email-payment_received-body = 我们已为 { $plan } 收取 { $charge }，对应
 email-fee_charged-subject = { $plan } 的提前解约费（{ $number }）
 email-fee_charged-body = 按照您取消时所接受的报价，我们已为 { $plan } 收取提前解约费 { $fee }。此订阅不会再有其他收费。支付流水号：{ $reference }。回执编号 { $number }，签名回执见附件。
 email-deletion_certificate-body-child = 按照您的要求，您的孩子已于 { $date } 从您的账户中移除，其数据已删除：该孩子在所有服务中的全部记录，以及其姓名和出生日期（依法保留由谁、何时同意的记录）。您其他孩子记录的数据密钥已更换、旧密钥已销毁，因此被移除孩子的记录的任何副本（包括备份）都无法再被读取。签名删除证明见附件。
+email-complain = 遇到问题？投诉：{ $link }
+email-dispute-link = 查看投诉进展、补充内容或下载投诉材料包：{ $link }
+email-dispute_filed-subject = 我们已收到您的投诉（{ $number }）
+email-dispute_filed-body-open = 我们已收到您关于“{ $dispute_kind }”的投诉，并先核对了我们的记录：记录无法直接解决此事，因此将由{ $level }最迟在 { $due } 前答复您。编号 { $number }；投诉的签名回执见附件。每一步都会显示在投诉页面上。
+email-dispute_filed-body-settled = 我们已收到您关于“{ $dispute_kind }”的投诉，我们的记录可以直接解决：{ $outcome }。投诉页面列出了我们核对的记录和所做的处理。编号 { $number }；签名回执见附件。如果您认为问题仍未解决，请在投诉页面回复，将由专人继续处理。
+email-dispute_message-subject = 您的投诉有了回复
+email-dispute_message-body = { $level }回复了您的投诉：
+    { $message }
+email-dispute_escalated-subject = 您的投诉已转交{ $level }
+email-dispute_escalated-body = 您的投诉现由{ $level }处理，最迟在 { $due } 前答复。原因：{ $message }
+email-dispute_escalated-body-overdue = 我们错过了您投诉的处理期限，非常抱歉：投诉已立即转交{ $level }，最迟在 { $due } 前答复。
+email-dispute_resolved-subject = 您的投诉已结案：{ $outcome }
+email-dispute_resolved-body = 您的投诉已结案：{ $outcome }。
+    { $message }
+    如您不同意，可将投诉材料包（投诉页面上的 ZIP 文件，由我们签名）交给调解机构或消费者协会（例如 12315）。
+email-dispute_guardian_wrote-subject = 家长在投诉 { $dispute_id } 中留言
+email-dispute_guardian_wrote-body = 家长在投诉 { $dispute_id } 中补充了内容（现由{ $level }处理）。请在控制台查看。
+email-dispute_code-subject = 您提交投诉的验证码：{ $code }
+email-dispute_code-body = 有人使用我们的回执和此邮箱地址申请提交投诉。如果是您本人，请输入验证码：{ $code }。验证码仅可使用一次，{ $minutes } 分钟内有效。如果不是您，请忽略此邮件。
+dispute-kind-wrong_charge = 错误扣费
+dispute-kind-charge_after_cancellation = 取消后仍被扣费
+dispute-kind-cancellation_ignored = 取消申请未被处理
+dispute-kind-refund_missing = 退款未到账
+dispute-kind-data_not_deleted = 数据未删除
+dispute-kind-other = 其他问题
+dispute-level-support = 客服
+dispute-level-supervisor = 客服主管
+dispute-level-external_mediation = 外部调解
+dispute-level-legal = 法务部门
+dispute-outcome-refunded = 已退款
+dispute-outcome-answered_from_records = 已按记录答复
+dispute-outcome-upheld = 投诉成立
+dispute-outcome-rejected = 投诉不成立
+dispute-outcome-withdrawn = 您已撤回

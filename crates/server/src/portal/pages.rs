@@ -1071,6 +1071,15 @@ fn body_rows(t: &T, calendar: &Calendar, body: &ReceiptBody, rows: &mut Vec<(Str
             rows.push((t.get("receipt-kept"), kept));
             None
         }
+        ReceiptBody::Dispute(r) => {
+            rows.push((t.get("dispute-kind"), t.get(&format!("dispute-kind-{}", r.dispute_kind))));
+            rows.push((t.get("dispute-level"), t.get(&format!("dispute-level-{}", r.level))));
+            rows.push((t.get("dispute-resolution-due"), local_time_with_offset(calendar, r.resolution_due)));
+            if let Some(settled) = &r.settled {
+                rows.push((t.get("dispute-outcome"), t.get(&format!("dispute-outcome-{settled}"))));
+            }
+            Some(t.get(if r.settled.is_some() { "dispute-what-next-settled" } else { "dispute-what-next-open" }))
+        }
     }
 }
 

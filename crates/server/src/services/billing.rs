@@ -561,6 +561,8 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
             Outcome::Nothing => {}
         }
     }
+    // Disputes past a deadline climb a level; their guardians are told.
+    summary.disputes_escalated = crate::services::dispute_levels::escalate_overdue(state, at).await?;
     // Children's data whose retention ran out (or whose deletion a crash interrupted).
     summary.deletions_performed = crate::services::deletion::run_due(state, at).await?;
     // Re-keyings a crash interrupted (one child's deletion): finished.

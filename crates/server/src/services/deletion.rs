@@ -233,7 +233,7 @@ pub async fn perform(state: &AppState, deletion_id: &DeletionId) -> ApiResult<()
     if locked.status != "pending" {
         return Ok(());
     }
-    let removed = remove(&mut tx, &deletion, &guardians).await?;
+    let removed = remove(&mut tx, &deletion, &guardians, now).await?;
     let certificate = DeletionCertificate {
         deletion_id: deletion.id.to_string(),
         scope: DeletionScope { service: deletion.service.clone(), child_id: None },
@@ -292,7 +292,7 @@ struct Removed {
 /// Deletes the scope's records and the family's saved responses; when
 /// nothing of the family runs any more, minimises the guardians, children,
 /// reasons and written notices to what the legal holds need.
-async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> ApiResult<Removed> {
+async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian], now: Timestamp) -> ApiResult<Removed> {
     let family_id = &deletion.family_id;
     let records = tx.delete_records(family_id, &deletion.service).await?;
     let total = records.iter().map(|(_, n)| n).sum::<i64>();
@@ -331,6 +331,21 @@ async fn remove(tx: &mut Tx, deletion: &Deletion, guardians: &[Guardian]) -> Api
                 ..deleted_item("written_notices", None, fields, count)
             });
         }
+        let (disputes, messages, dispute_files) = tx.minimise_disputes(family_id, now).await?;
+        if disputes > 0 {
+            let fields = Some(&["description", "contact_email", "tracking_number", "messages", "evidence_files"][..]);
+            deleted.push(Deleted {
+                kept: Some(
+                    "each dispute's kind, dates, outcome and evidence files' SHA-256 (the receipts keep the rest)"
+                        .to_owned(),
+                ),
+                ..deleted_item("disputes", None, fields, disputes)
+            });
+            if messages > 0 {
+                deleted.push(deleted_item("dispute_messages", None, Some(&["text"]), messages));
+            }
+        }
+        evidence.extend(dispute_files);
     }
     Ok(Removed { deleted, records: total, account_closed, evidence, exports })
 }

@@ -100,7 +100,7 @@ pub fn store_evidence(parts: &Parts, family_id: &FamilyId, bytes: &[u8]) -> ApiR
 }
 
 /// The plain bytes of a family's evidence file; `None` when it is gone.
-fn read_evidence(parts: &Parts, family_id: &FamilyId, sha256: &str) -> ApiResult<Option<Vec<u8>>> {
+pub fn read_family_evidence(parts: &Parts, family_id: &FamilyId, sha256: &str) -> ApiResult<Option<Vec<u8>>> {
     let data_dir = &parts.config.data_dir;
     let file = match std::fs::File::open(evidence_path(data_dir, family_id, sha256)) {
         Ok(file) => file,
@@ -252,7 +252,7 @@ pub async fn evidence(state: &AppState, caller: &Caller, notice_id: &str) -> Api
     caller.require_staff(&[Role::Agent, Role::Supervisor, Role::Compliance])?;
     let notice_id = WrittenNoticeId::parse(notice_id).map_err(|_| ApiError::not_found("written notice"))?;
     let notice = state.store.written_notice(&notice_id).await.or_not_found("written notice")?;
-    let bytes = read_evidence(state, &notice.family_id, &notice.evidence_sha256)?
+    let bytes = read_family_evidence(state, &notice.family_id, &notice.evidence_sha256)?
         .ok_or_else(|| ApiError::not_found("evidence"))?;
     if hex::encode(Sha256::digest(&bytes)) != notice.evidence_sha256 {
         return Err(ApiError::internal("an evidence file does not match its SHA-256"));

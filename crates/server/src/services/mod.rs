@@ -9,7 +9,8 @@
 //! - `audit_log` the log's signed tree heads and proofs (the log itself is
 //!   appended by the store, in every change's transaction);
 //!   `outbox` queues emails and webhooks inside a change's transaction;
-//!   `evidence` stores evidence files by SHA-256; `notices` holds written
+//!   `evidence` stores evidence files by SHA-256; `dispute_levels` a
+//!   dispute's level, deadlines and escalation; `notices` holds written
 //!   notices and their queue; `accounts` guardians, staff and a family as
 //!   they see it; `children` children's encrypted records, consents and
 //!   integrators' API keys; `webhooks` integrators' endpoints and the
@@ -29,6 +30,9 @@
 //! - `cancellations` the quote, filing on every channel, resuming;
 //!   `search` support finds a family; `receipts` a receipt or a family's,
 //!   as their holders read them.
+//! - `disputes` a guardian's complaint, answered from the records first
+//!   (refunds by `billing`'s rule, paid by `money`), its levels and
+//!   deadlines; `dispute_dossier` the ZIP a mediator can check.
 
 pub mod accounts;
 pub mod audit_log;
@@ -39,6 +43,8 @@ pub mod child_deletion;
 pub mod children;
 pub mod deletion;
 pub mod delivery;
+pub mod dispute_levels;
+pub mod disputes;
 pub mod entitlements;
 pub mod evidence;
 pub mod export_index;

@@ -49,6 +49,41 @@ pub async fn email_guardians(
     Ok(())
 }
 
+/// Queues one email to an address that is not a guardian's account (a
+/// receipt holder whose account closed; the provider's support desk), in
+/// the caller's transaction, as `email_guardians` does.
+#[allow(clippy::too_many_arguments)] // one message: each is a different fact of it
+pub async fn email_address(
+    tx: &mut Tx,
+    parts: &Parts,
+    family_id: &FamilyId,
+    email: &str,
+    locale: baobao_domain::Locale,
+    template: &str,
+    event: &str,
+    payload: &serde_json::Value,
+) -> ApiResult<()> {
+    let now = parts.clock.wall_now();
+    let message = OutboxMessage {
+        id: message_id(),
+        channel: Channel::Email.as_str().to_owned(),
+        event_key: format!("email:{template}:{event}:{}", crate::random::token_hash(email)),
+        family_id: Some(family_id.clone()),
+        recipient: email.to_owned(),
+        locale: locale.tag().to_owned(),
+        template: template.to_owned(),
+        payload: payload.to_string(),
+        status: "pending".to_owned(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        sent_at: None,
+    };
+    tx.enqueue(&message).await?;
+    Ok(())
+}
+
 fn message_id() -> String {
     format!("msg_{}", random_token(15).to_ascii_lowercase().replace(['-', '_'], "0"))
 }
