@@ -88,6 +88,16 @@ struct ServeArgs {
     /// The portal's public address (`https://…`), for links in emails.
     #[arg(long, env = "BAOBAO_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Dispute deadlines, hours to first response / to resolution, per level
+    /// (others keep their defaults: support=24/168, supervisor=24/168,
+    /// external_mediation=72/720, legal=168/1440, forwarded=168), e.g.
+    /// `support=12/120,forwarded=168`.
+    #[arg(long, env = "BAOBAO_DISPUTE_DEADLINES", value_parser = parse_deadlines)]
+    dispute_deadlines: Option<baobao_domain::dispute::Deadlines>,
+}
+
+fn parse_deadlines(text: &str) -> Result<baobao_domain::dispute::Deadlines, String> {
+    baobao_domain::dispute::Deadlines::default().with_overrides(text)
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -253,6 +263,7 @@ impl ServeArgs {
                 complaints: self.provider_complaints.clone(),
             },
             public_url: self.public_url.clone(),
+            dispute_deadlines: self.dispute_deadlines.unwrap_or_default(),
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }

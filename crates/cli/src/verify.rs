@@ -1,5 +1,5 @@
-//! `baobao verify FILE`: checks a signed receipt, a deletion certificate or
-//! a data export (ZIP) offline, against a published keys.json or the
+//! `baobao verify FILE`: checks a signed receipt, a deletion certificate, a
+//! data export (ZIP) or a dispute's dossier (ZIP) offline, against a published keys.json or the
 //! server's own key in its data directory.
 
 use std::path::{Path, PathBuf};
@@ -74,6 +74,19 @@ pub async fn run(file: &Path, keys: Option<&Path>, data_dir: Option<&Path>, log:
 /// audit log knows it by.
 fn signed(file: &Path, key_set: &KeySet) -> Result<String> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.starts_with(b"PK\x03\x04") && baobao_server::services::dispute_dossier::is_dossier(file) {
+        let checked = baobao_server::services::dispute_dossier::verify(file, key_set)
+            .with_context(|| format!("{} does NOT verify", file.display()))?;
+        println!(
+            "OK: dossier of dispute {} (family {}): {} files match the manifest signed by {}; {} receipts verify, each proved in the audit log",
+            checked.manifest.dispute_id,
+            checked.manifest.family_id,
+            checked.manifest.files.len(),
+            checked.manifest.signature.map(|s| s.key_id).unwrap_or_default(),
+            checked.receipts
+        );
+        return Ok(baobao_domain::canonical::sha256_hex(&bytes));
+    }
     if bytes.starts_with(b"PK\x03\x04") {
         let manifest = baobao_server::services::exports::verify(file, key_set)
             .with_context(|| format!("{} does NOT verify", file.display()))?;
@@ -95,3 +108,4 @@ fn signed(file: &Path, key_set: &KeySet) -> Result<String> {
     let value: serde_json::Value = serde_json::from_str(&text)?;
     Ok(baobao_domain::audit::document_sha256(&value)?)
 }
+

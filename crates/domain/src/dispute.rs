@@ -197,6 +197,39 @@ impl Deadlines {
     }
 }
 
+impl Deadlines {
+    /// These deadlines with some changed: `support=24/168,legal=168/1440`
+    /// (hours to first response / to resolution) and `forwarded=168`.
+    pub fn with_overrides(mut self, text: &str) -> Result<Deadlines, String> {
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, hours) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected LEVEL=FIRST/RESOLUTION"))?;
+            let number = |text: &str| -> Result<u32, String> {
+                text.trim().parse::<u32>().ok().filter(|h| (1..=24 * 366).contains(h)).ok_or_else(|| {
+                    format!("{part:?}: hours must be between 1 and {}", 24 * 366)
+                })
+            };
+            if name.trim() == "forwarded" {
+                self.forwarded_resolution_hours = number(hours)?;
+                continue;
+            }
+            let level = DisputeLevel::parse(name.trim()).ok_or_else(|| format!("{name:?} is not a level"))?;
+            let (first, resolution) =
+                hours.split_once('/').ok_or_else(|| format!("{part:?}: expected LEVEL=FIRST/RESOLUTION"))?;
+            let deadlines = LevelDeadlines { first_response_hours: number(first)?, resolution_hours: number(resolution)? };
+            if deadlines.first_response_hours > deadlines.resolution_hours {
+                return Err(format!("{part:?}: the first response cannot be due after the resolution"));
+            }
+            match level {
+                DisputeLevel::Support => self.support = deadlines,
+                DisputeLevel::Supervisor => self.supervisor = deadlines,
+                DisputeLevel::ExternalMediation => self.external_mediation = deadlines,
+                DisputeLevel::Legal => self.legal = deadlines,
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Which deadline an open dispute has missed at `now`, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,6 +294,17 @@ mod tests {
         assert_eq!(missed(due, false, at("2026-03-02T00:00:00Z")), Some(Missed::FirstResponse));
         assert_eq!(missed(due, true, at("2026-03-02T00:00:00Z")), None);
         assert_eq!(missed(due, true, at("2026-03-08T00:00:00Z")), Some(Missed::Resolution));
+    }
+
+    #[test]
+    fn an_operator_changes_some_deadlines_and_keeps_the_others() {
+        let deadlines = Deadlines::default().with_overrides("support=12/120, forwarded=72").unwrap();
+        assert_eq!(deadlines.support, LevelDeadlines { first_response_hours: 12, resolution_hours: 120 });
+        assert_eq!(deadlines.forwarded_resolution_hours, 72);
+        assert_eq!(deadlines.legal, Deadlines::default().legal);
+        for wrong in ["support", "support=1", "court=1/2", "support=0/5", "support=10/5", "legal=1/999999"] {
+            assert!(Deadlines::default().with_overrides(wrong).is_err(), "{wrong}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod cancellations;
 pub mod children;
+pub mod disputes;
 pub mod entitlements;
 pub mod families;
 pub mod health;
@@ -55,6 +56,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(plans::router())
         .merge(subscriptions::router())
         .merge(cancellations::router())
+        .merge(disputes::router())
         .merge(children::router())
         .merge(entitlements::router())
         .merge(receipts::router())

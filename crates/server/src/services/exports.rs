@@ -42,6 +42,8 @@ use crate::state::{AppState, Parts};
 /// Records fetched per page while writing: the memory bound of an export.
 pub const EXPORT_PAGE_RECORDS: i64 = 1000;
 pub const MANIFEST: &str = "manifest.json";
+/// The largest manifest a check reads.
+const MANIFEST_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// `verify` refuses archives with more entries than this.
 pub const EXPORT_ENTRIES_MAX: usize = 100_000;
 
@@ -587,21 +589,38 @@ pub enum ExportCheckError {
 /// Checks an export offline: the manifest's signature, then every file's
 /// size and SHA-256, and that nothing was added or removed.
 pub fn verify(path: &Path, keys: &KeySet) -> Result<Manifest, ExportCheckError> {
+    let (manifest, _) = verify_archive(path, keys)?;
+    serde_json::from_value(manifest).map_err(|_| ExportCheckError::Manifest)
+}
+
+/// Checks any signed archive of ours (an export, a dispute's dossier):
+/// `manifest.json`'s signature over the canonical JSON of every other field
+/// it holds, then every listed file's size and SHA-256, and that the
+/// archive holds nothing else. Returns the manifest (signature included)
+/// and the open archive, for checks of what the files say.
+pub fn verify_archive(
+    path: &Path,
+    keys: &KeySet,
+) -> Result<(serde_json::Value, zip::ZipArchive<File>), ExportCheckError> {
     let file = File::open(path).map_err(|e| ExportCheckError::Archive(e.to_string()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| ExportCheckError::Archive(e.to_string()))?;
     if archive.len() > EXPORT_ENTRIES_MAX {
         return Err(ExportCheckError::Archive("too many entries".into()));
     }
-    let mut manifest: Manifest = {
-        let mut entry = archive.by_name(MANIFEST).map_err(|_| ExportCheckError::Manifest)?;
+    let mut manifest: serde_json::Value = {
+        let entry = archive.by_name(MANIFEST).map_err(|_| ExportCheckError::Manifest)?;
         let mut text = String::new();
-        entry.read_to_string(&mut text).map_err(|_| ExportCheckError::Manifest)?;
+        entry.take(MANIFEST_BYTES_MAX).read_to_string(&mut text).map_err(|_| ExportCheckError::Manifest)?;
         serde_json::from_str(&text).map_err(|_| ExportCheckError::Manifest)?
     };
-    let signature = manifest.signature.take().ok_or(ExportCheckError::Unsigned)?;
+    let fields = manifest.as_object_mut().ok_or(ExportCheckError::Manifest)?;
+    let signature = fields.remove("signature").ok_or(ExportCheckError::Unsigned)?;
+    let signature: SignatureBlock = serde_json::from_value(signature).map_err(|_| ExportCheckError::Manifest)?;
     let message = canonical_json(&manifest).map_err(|_| ExportCheckError::Manifest)?;
     keys.verify(&message, &signature)?;
-    for listed in &manifest.files {
+    let files: Vec<ManifestFile> =
+        serde_json::from_value(manifest["files"].clone()).map_err(|_| ExportCheckError::Manifest)?;
+    for listed in &files {
         let mut entry = archive.by_name(&listed.path).map_err(|_| ExportCheckError::Missing(listed.path.clone()))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 64 * 1024];
@@ -613,6 +632,9 @@ pub fn verify(path: &Path, keys: &KeySet) -> Result<Manifest, ExportCheckError> 
             }
             hasher.update(&buffer[..read]);
             size += read as u64;
+            if size > listed.size {
+                return Err(ExportCheckError::Altered(listed.path.clone()));
+            }
         }
         if size != listed.size || hex::encode(hasher.finalize()) != listed.sha256 {
             return Err(ExportCheckError::Altered(listed.path.clone()));
@@ -625,10 +647,10 @@ pub fn verify(path: &Path, keys: &KeySet) -> Result<Manifest, ExportCheckError> 
             .name()
             .map_err(|e| ExportCheckError::Archive(e.to_string()))?
             .into_owned();
-        if name != MANIFEST && !manifest.files.iter().any(|f| f.path == name) {
+        if name != MANIFEST && !files.iter().any(|f| f.path == name) {
             return Err(ExportCheckError::Unlisted(name));
         }
     }
-    manifest.signature = Some(signature);
-    Ok(manifest)
+    manifest["signature"] = serde_json::to_value(signature).map_err(|_| ExportCheckError::Manifest)?;
+    Ok((manifest, archive))
 }

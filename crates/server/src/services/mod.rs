@@ -44,6 +44,7 @@ pub mod children;
 pub mod deletion;
 pub mod delivery;
 pub mod dispute_levels;
+pub mod dispute_dossier;
 pub mod disputes;
 pub mod entitlements;
 pub mod evidence;
