@@ -108,4 +108,3 @@ fn signed(file: &Path, key_set: &KeySet) -> Result<String> {
     let value: serde_json::Value = serde_json::from_str(&text)?;
     Ok(baobao_domain::audit::document_sha256(&value)?)
 }
-

@@ -202,11 +202,14 @@ impl Deadlines {
     /// (hours to first response / to resolution) and `forwarded=168`.
     pub fn with_overrides(mut self, text: &str) -> Result<Deadlines, String> {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, hours) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected LEVEL=FIRST/RESOLUTION"))?;
+            let (name, hours) =
+                part.split_once('=').ok_or_else(|| format!("{part:?}: expected LEVEL=FIRST/RESOLUTION"))?;
             let number = |text: &str| -> Result<u32, String> {
-                text.trim().parse::<u32>().ok().filter(|h| (1..=24 * 366).contains(h)).ok_or_else(|| {
-                    format!("{part:?}: hours must be between 1 and {}", 24 * 366)
-                })
+                text.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|h| (1..=24 * 366).contains(h))
+                    .ok_or_else(|| format!("{part:?}: hours must be between 1 and {}", 24 * 366))
             };
             if name.trim() == "forwarded" {
                 self.forwarded_resolution_hours = number(hours)?;
@@ -215,7 +218,8 @@ impl Deadlines {
             let level = DisputeLevel::parse(name.trim()).ok_or_else(|| format!("{name:?} is not a level"))?;
             let (first, resolution) =
                 hours.split_once('/').ok_or_else(|| format!("{part:?}: expected LEVEL=FIRST/RESOLUTION"))?;
-            let deadlines = LevelDeadlines { first_response_hours: number(first)?, resolution_hours: number(resolution)? };
+            let deadlines =
+                LevelDeadlines { first_response_hours: number(first)?, resolution_hours: number(resolution)? };
             if deadlines.first_response_hours > deadlines.resolution_hours {
                 return Err(format!("{part:?}: the first response cannot be due after the resolution"));
             }

@@ -189,6 +189,17 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "证据文件的内容不是 {content_type} 类型。",
     ),
     ("evidence_too_large", "The evidence file is larger than {max_bytes} bytes.", "证据文件超过 {max_bytes} 字节。"),
+    ("too_many_evidence_files", "At most {max} evidence files can be added here.", "此处最多可添加 {max} 个证据文件。"),
+    (
+        "dispute_resolved",
+        "This complaint is closed; file a new one if something is still wrong.",
+        "此投诉已结案；如仍有问题，请提交新的投诉。",
+    ),
+    (
+        "dispute_at_last_level",
+        "This complaint is already with the legal department, the last level.",
+        "此投诉已由最高一级的法务部门处理。",
+    ),
 ];
 
 /// Why a field (or a body, or a query) is not valid: `details.reason` is
@@ -255,6 +266,22 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("currency_fixed", "a plan keeps its currency", "套餐的币种不可更改"),
     ("policy_shape", "does not have the fields and types of a policy", "不符合条款的字段和类型"),
     ("unknown_service", "there is no plan for the service {service}", "不存在服务 {service} 的套餐"),
+    ("id", "is not an id of the right kind", "不是正确类型的编号"),
+    (
+        "text_chars_max",
+        "must be 1 to {max} characters (line breaks allowed, other control characters not)",
+        "须为 1 到 {max} 个字符（可换行，不可含其他控制字符）",
+    ),
+    ("not_yours", "is not a decision the caller can make here", "不是调用者在此可以作出的决定"),
+    (
+        "with_refunded_only",
+        "goes with the outcome refunded, and only with it",
+        "仅在处理结果为“已退款”时填写，且此时必填",
+    ),
+    ("no_subscription", "needs a complaint about a subscription", "仅适用于与订阅有关的投诉"),
+    ("between", "must be between {min} and {max}", "须在 {min} 到 {max} 之间"),
+    ("nothing_paid", "nothing was paid on this subscription", "此订阅没有付款记录"),
+    ("year_month", "must be a month written YYYY-MM", "须为 YYYY-MM 格式的月份"),
 ];
 
 /// The catalogue text for `code` in `locale`, placeholders filled from

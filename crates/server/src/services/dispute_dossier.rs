@@ -82,9 +82,7 @@ fn about_dispute(dispute: &Dispute, receipts: Vec<StoredReceipt>) -> ApiResult<V
         let body = document.signed_body().map_err(internal)?;
         let wanted = match &body.body {
             ReceiptBody::Dispute(r) => r.dispute_id == dispute.id.as_str(),
-            ReceiptBody::DeletionCertificate(_) => {
-                dispute.kind == baobao_domain::dispute::DisputeKind::DataNotDeleted
-            }
+            ReceiptBody::DeletionCertificate(_) => dispute.kind == baobao_domain::dispute::DisputeKind::DataNotDeleted,
             other => subscription.is_some() && other.subscription_id().map(str::to_owned) == subscription,
         };
         if wanted && chosen.len() < DOSSIER_RECEIPTS_MAX {
@@ -136,9 +134,11 @@ async fn build(state: &AppState, dispute: &Dispute, actor: &str) -> ApiResult<(S
     let mut terms_lines: Vec<(Locale, Vec<String>)> = Vec::new();
     if let Some(subscription_id) = &dispute.subscription_id {
         let statement = crate::services::money::statement(state, &dispute.family_id).await?;
-        let ledger: Vec<_> =
-            statement.into_iter().filter(|e| e.subscription_id == subscription_id.as_str()).collect();
-        files.push(("ledger.csv".to_owned(), crate::services::money::statement_csv(&ledger).map_err(internal)?.into_bytes()));
+        let ledger: Vec<_> = statement.into_iter().filter(|e| e.subscription_id == subscription_id.as_str()).collect();
+        files.push((
+            "ledger.csv".to_owned(),
+            crate::services::money::statement_csv(&ledger).map_err(internal)?.into_bytes(),
+        ));
         let subscription = state.store.subscription(subscription_id).await?;
         let terms = crate::services::billing::Terms::load(state, &subscription).await?;
         let policy = json!({
@@ -280,11 +280,19 @@ fn render_index(m: &IndexModel<'_>) -> String {
         html.push_str(&format!("<h2>{}</h2><pre>{}</pre>", both("dossier-description"), escape(&d.description)));
     }
 
-    html.push_str(&format!("<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        both("dossier-timeline"), both("dossier-when"), both("dossier-who"), both("dossier-what"), both("dossier-details")));
+    html.push_str(&format!(
+        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        both("dossier-timeline"),
+        both("dossier-when"),
+        both("dossier-who"),
+        both("dossier-what"),
+        both("dossier-details")
+    ));
     for entry in m.timeline {
         let facts = match &entry.facts {
-            serde_json::Value::Object(map) if !map.is_empty() => escape(&serde_json::to_string(map).unwrap_or_default()),
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                escape(&serde_json::to_string(map).unwrap_or_default())
+            }
             _ => String::new(),
         };
         let text = if entry.text.is_empty() { String::new() } else { format!("<pre>{}</pre>", escape(&entry.text)) };
@@ -345,8 +353,12 @@ fn render_index(m: &IndexModel<'_>) -> String {
         html.push_str("</ul>");
     }
 
-    html.push_str(&format!("<h2>{}</h2><p>{}</p><pre>baobao verify {}.zip --keys keys.json</pre><table>",
-        both("dossier-check"), both("dossier-check-how"), escape(&format!("dossier-{}", d.id))));
+    html.push_str(&format!(
+        "<h2>{}</h2><p>{}</p><pre>baobao verify {}.zip --keys keys.json</pre><table>",
+        both("dossier-check"),
+        both("dossier-check-how"),
+        escape(&format!("dossier-{}", d.id))
+    ));
     for (path, bytes) in m.files {
         html.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
@@ -411,7 +423,8 @@ pub fn verify(path: &Path, keys: &KeySet) -> Result<DossierCheck, DossierCheckEr
     let mut checked = 0;
     for file in manifest.files.iter().filter(|f| f.path.starts_with("receipts/") && f.path.ends_with(".json")) {
         let name = &file.path;
-        let text = read(&mut archive, name).ok_or_else(|| DossierCheckError::Receipt(name.clone(), "unreadable".into()))?;
+        let text =
+            read(&mut archive, name).ok_or_else(|| DossierCheckError::Receipt(name.clone(), "unreadable".into()))?;
         let document: ReceiptDocument =
             serde_json::from_str(&text).map_err(|e| DossierCheckError::Receipt(name.clone(), e.to_string()))?;
         receipts::verify(&document, keys).map_err(|e| DossierCheckError::Receipt(name.clone(), e.to_string()))?;
@@ -420,10 +433,12 @@ pub fn verify(path: &Path, keys: &KeySet) -> Result<DossierCheck, DossierCheckEr
         let proof_text = read(&mut archive, &proof_name).ok_or_else(|| DossierCheckError::NoProof(name.clone()))?;
         let proof: DocumentProof =
             serde_json::from_str(&proof_text).map_err(|e| DossierCheckError::NotLogged(name.clone(), e.to_string()))?;
-        let value = serde_json::to_value(&document).map_err(|e| DossierCheckError::Receipt(name.clone(), e.to_string()))?;
+        let value =
+            serde_json::to_value(&document).map_err(|e| DossierCheckError::Receipt(name.clone(), e.to_string()))?;
         let sha256 = baobao_domain::audit::document_sha256(&value)
             .map_err(|e| DossierCheckError::Receipt(name.clone(), e.to_string()))?;
-        audit_log::check_document_proof(&sha256, &proof, keys).map_err(|e| DossierCheckError::NotLogged(name.clone(), e))?;
+        audit_log::check_document_proof(&sha256, &proof, keys)
+            .map_err(|e| DossierCheckError::NotLogged(name.clone(), e))?;
         checked += 1;
     }
     Ok(DossierCheck { manifest, receipts: checked })

@@ -826,6 +826,7 @@ pub async fn file(
         "dispute_kind": kind.as_str(),
         "level": checked.level.as_str(),
         "resolution_due": due.resolution.to_string(),
+        "outcome": settled.map(|o| o.as_str()),
         "variant": if settled.is_some() { "settled" } else { "open" },
     });
     notify(&mut tx, state, &dispute, &guardians, "dispute_filed", &format!("{id}:filed"), &payload).await?;

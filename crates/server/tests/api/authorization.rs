@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use baobao_store::Engine;
+use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -114,6 +115,21 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/v1/webhook-endpoints", STAFF, false),
         route(Method::GET, "/v1/webhook-endpoints/{id}/deliveries", STAFF, false),
         route(Method::GET, "/v1/finance/failed-payments", &[Finance, Admin], false),
+        // Disputes: the family's guardians and the staff who answer them;
+        // every staff role reads them; compliance and admin report on them.
+        route(Method::POST, "/v1/disputes", &with(&guardians, &[Agent, Supervisor, Compliance]), false),
+        route(Method::GET, "/v1/disputes", &g_staff, false),
+        route(Method::GET, "/v1/disputes/{id}", &g_staff, true),
+        route(Method::POST, "/v1/disputes/{id}/messages", &with(&guardians, &[Agent, Supervisor, Compliance]), true),
+        route(Method::POST, "/v1/disputes/{id}/escalate", &with(&guardians, &[Agent, Supervisor, Compliance]), true),
+        route(Method::POST, "/v1/disputes/{id}/resolve", &with(&guardians, &[Agent, Supervisor, Compliance]), true),
+        route(Method::GET, "/v1/disputes/{id}/evidence/{sha256}", &g_staff, true),
+        route(Method::GET, "/v1/disputes/{id}/dossier", &g_staff, true),
+        route(Method::GET, "/v1/families/{id}/disputes", &g_staff, true),
+        // After the account closed: with a kept receipt and a code, anyone.
+        route(Method::POST, "/v1/disputes/codes", EVERYONE, false),
+        route(Method::POST, "/v1/disputes/by-receipt", EVERYONE, false),
+        route(Method::GET, "/v1/reports/disputes", &[Compliance, Admin], false),
         // Signing out ends the session it is called with: tested on its own in access.rs.
         route(Method::DELETE, "/v1/auth/sessions/current", &with(&guardians, &with(STAFF, &[Integrator])), false),
     ]
@@ -162,6 +178,18 @@ async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
         .as_str()
         .unwrap()
         .to_owned();
+    let evidence = "Tracking number SF1234567890, posted 2027-01-18";
+    let dispute = app
+        .post(
+            "/v1/disputes",
+            Some(&owner.token),
+            json!({"kind": "other", "subscription_id": subscription_id, "description": "A question for a person.",
+                "evidence": [{"content_type": "text/plain", "content_base64": base64::engine::general_purpose::STANDARD.encode(evidence)}]}),
+        )
+        .await;
+    assert_eq!(dispute.status, StatusCode::CREATED, "{}", dispute.body);
+    let dispute_id = dispute.body["dispute"]["id"].as_str().unwrap().to_owned();
+    let evidence_sha256 = dispute.body["evidence"][0]["sha256"].as_str().unwrap().to_owned();
     let mut tokens = vec![
         (Guardian, owner.token.clone()),
         (OtherGuardian, other.token.clone()),
@@ -198,7 +226,12 @@ async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
             .replace("/v1/deletion-requests/{id}", &format!("/v1/deletion-requests/{deletion_id}"))
             .replace("/v1/deletion-certificates/{id}", &format!("/v1/deletion-certificates/{certificate_id}"))
             .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", owner.family_id))
-            .replace("/v1/webhook-endpoints/{id}", &format!("/v1/webhook-endpoints/{endpoint_id}"));
+            .replace("/v1/webhook-endpoints/{id}", &format!("/v1/webhook-endpoints/{endpoint_id}"))
+            .replace(
+                "/v1/disputes/{id}/evidence/{sha256}",
+                &format!("/v1/disputes/{dispute_id}/evidence/{evidence_sha256}"),
+            )
+            .replace("/v1/disputes/{id}", &format!("/v1/disputes/{dispute_id}"));
         let path = if route.method == Method::GET && path == "/v1/families" {
             "/v1/families?email=owner@example.com".to_owned()
         } else {

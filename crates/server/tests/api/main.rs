@@ -13,6 +13,7 @@ mod children;
 mod concurrency;
 mod console;
 mod contract;
+mod disputes;
 mod email;
 mod entitlements;
 mod errors;
