@@ -7,8 +7,8 @@
 use baobao_domain::policy::HoldCategory;
 use baobao_domain::receipt::{
     CancellationReceipt, ChargeReceipt, Deleted, DeletionCertificate, DeletionScope, FeeReceipt, FirstPeriod, Kept,
-    MovementReceipt, PeriodRef, PlanName, Provider, ReceiptBody, RefundReceipt, SignedBody, SubscriptionReceipt,
-    TermsRef, WithdrawalReceipt, WrittenNoticeRef,
+    DisputeAbout, DisputeReceipt, EvidenceRef, MovementReceipt, PeriodRef, PlanName, Provider, ReceiptBody,
+    RefundReceipt, SignedBody, SubscriptionReceipt, TermsRef, WithdrawalReceipt, WrittenNoticeRef,
 };
 use baobao_domain::{Currency, Locale, Money};
 use baobao_server::keys::SigningKeys;
@@ -188,6 +188,33 @@ fn examples() -> Vec<(&'static str, ReceiptBody)> {
                 account_closed: true,
             }),
         ),
+        (
+            "dispute",
+            ReceiptBody::Dispute(DisputeReceipt {
+                dispute_id: "dsp_example".into(),
+                dispute_kind: "charge_after_cancellation".into(),
+                channel: "portal".into(),
+                filed_at: at("2027-03-01T02:00:00Z"),
+                about: DisputeAbout {
+                    subscription_id: Some("sub_example".into()),
+                    ledger_entry_id: Some("led_example".into()),
+                    ..DisputeAbout::default()
+                },
+                description_sha256: "9f2c1e0d3b4a59687f8e9d0c1b2a39485766f5e4d3c2b1a0f9e8d7c6b5a49382".into(),
+                evidence: vec![EvidenceRef {
+                    sha256: "4b227777d4dd1fc61c6f884f48641d02b4d121d3fd328cb08b5531fcacdabf8a".into(),
+                    content_type: "image/png".into(),
+                    bytes: 48213,
+                }],
+                level: "support".into(),
+                first_response_due: at("2027-03-02T02:00:00Z"),
+                resolution_due: at("2027-03-08T02:00:00Z"),
+                settled: Some("refunded".into()),
+                refunds: vec!["led_refund_example".into()],
+                agent: None,
+                forwarded_by: None,
+            }),
+        ),
     ]
 }
 
@@ -306,6 +333,46 @@ fn emails() -> Vec<(&'static str, &'static str, serde_json::Value)> {
             "retention",
             json!({"receipt": receipt("deletion_certificate"), "time_zone": zone, "variant": "retention"}),
         ),
+        (
+            "dispute_filed",
+            "settled",
+            json!({"receipt": receipt("dispute"), "time_zone": zone, "dispute_id": "dsp_example", "dispute_kind": "charge_after_cancellation",
+                "level": "support", "resolution_due": "2027-03-08T02:00:00Z", "outcome": "refunded", "variant": "settled",
+                "dispute_link": "/d/dsp_example/token"}),
+        ),
+        (
+            "dispute_filed",
+            "open",
+            json!({"receipt": receipt("dispute"), "time_zone": zone, "dispute_id": "dsp_example", "dispute_kind": "wrong_charge",
+                "level": "support", "resolution_due": "2027-03-08T02:00:00Z", "outcome": null, "variant": "open",
+                "dispute_link": "/d/dsp_example/token"}),
+        ),
+        (
+            "dispute_message",
+            "",
+            json!({"time_zone": zone, "dispute_id": "dsp_example", "level": "support", "message": "We are checking the advert you sent.",
+                "dispute_link": "/d/dsp_example/token"}),
+        ),
+        (
+            "dispute_escalated",
+            "",
+            json!({"time_zone": zone, "dispute_id": "dsp_example", "level": "supervisor", "resolution_due": "2027-03-15T02:00:00Z",
+                "message": "The parent asked for a supervisor.", "dispute_link": "/d/dsp_example/token"}),
+        ),
+        (
+            "dispute_escalated",
+            "overdue",
+            json!({"time_zone": zone, "dispute_id": "dsp_example", "level": "supervisor", "resolution_due": "2027-03-15T02:00:00Z",
+                "variant": "overdue", "dispute_link": "/d/dsp_example/token"}),
+        ),
+        (
+            "dispute_resolved",
+            "",
+            json!({"time_zone": zone, "dispute_id": "dsp_example", "outcome": "upheld", "message": "The advert was wrong; we refunded the difference.",
+                "dispute_link": "/d/dsp_example/token"}),
+        ),
+        ("dispute_guardian_wrote", "", json!({"time_zone": zone, "dispute_id": "dsp_example", "level": "support"})),
+        ("dispute_code", "", json!({"code": "482913", "valid_minutes": 10})),
     ]
 }
 
@@ -341,6 +408,8 @@ fn every_email_in_both_languages() {
                 plan,
                 to,
                 "https://portal.example",
+                // What staff wrote to the parent, as they wrote it.
+                payload["message"].as_str().unwrap_or_default(),
             ];
             let stray = crate::helpers::other_language(&email.subject, locale.tag(), &typed)
                 .into_iter()
