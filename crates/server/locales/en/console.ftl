@@ -137,3 +137,23 @@ audit-action-staff-family_found = Staff looked a family up
 audit-action-api_key-created = Integrator API key created
 audit-action-webhook_endpoint-created = Webhook endpoint added
 audit-action-clock-set = Simulated clock set
+
+# Disputes in the console
+console-nav-disputes = Disputes
+console-disputes-title = Disputes to answer
+console-disputes-intro = Open disputes, the nearest deadline first (the first answer while it is owed, then the settlement). What the records settled never reaches this queue.
+console-disputes-report = Monthly report
+console-disputes-all-levels = every level
+console-disputes-filter = Show
+console-disputes-empty = No open disputes.
+console-disputes-due = Due
+console-disputes-family = Family
+console-disputes-overdue = overdue since { $due }
+console-report-title = Disputes of { $month }
+console-report-intro = Disputes opened this month, by kind and outcome: how many, how many our records settled with no person needed, and the deadlines we missed. The figures a regulator asks for.
+console-report-month = Month
+console-report-csv = Download as CSV
+console-report-count = Disputes
+console-report-auto = Settled from the records
+console-report-missed = Deadlines missed
+console-family-dispute = File a complaint for this family

@@ -137,3 +137,23 @@ audit-action-staff-family_found = 员工查找了家庭
 audit-action-api_key-created = 已创建接入方接口密钥
 audit-action-webhook_endpoint-created = 已添加事件推送地址
 audit-action-clock-set = 已设置模拟时钟
+
+# Disputes in the console
+console-nav-disputes = 投诉
+console-disputes-title = 待处理的投诉
+console-disputes-intro = 处理中的投诉，期限最近的排在前面（尚未首次答复的按首次答复期限，其余按解决期限）。记录已直接解决的投诉不会进入此队列。
+console-disputes-report = 月度报告
+console-disputes-all-levels = 所有级别
+console-disputes-filter = 显示
+console-disputes-empty = 没有处理中的投诉。
+console-disputes-due = 期限
+console-disputes-family = 家庭
+console-disputes-overdue = 已于 { $due } 逾期
+console-report-title = { $month } 的投诉
+console-report-intro = 本月提交的投诉，按事项和处理结果统计：数量、无需人工即由记录直接解决的数量，以及我们错过的期限。监管机构要求的数据。
+console-report-month = 月份
+console-report-csv = 下载 CSV
+console-report-count = 投诉数
+console-report-auto = 由记录直接解决
+console-report-missed = 错过的期限
+console-family-dispute = 代此家庭提交投诉

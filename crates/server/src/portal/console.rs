@@ -27,7 +27,7 @@ use crate::portal::pages::{
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
 use crate::services::cancellations::{CancelInput, ReasonInput, WrittenNoticeInput};
 use crate::services::evidence::EvidenceInput;
-use crate::services::{accounts, cancellations, evidence, notices, plans, search, subscriptions, verification};
+use crate::services::{accounts, cancellations, notices, plans, search, subscriptions, verification};
 use crate::state::AppState;
 
 /// A signed-in staff member, from the console's cookie.
@@ -213,6 +213,10 @@ struct FamilyPage {
     timeline: Vec<EventRow>,
     notice: Option<String>,
     can_file: bool,
+    /// The family's complaints, newest first, and whether this staff
+    /// member may file one for the family.
+    disputes: Vec<crate::portal::disputes_page::DisputeRow>,
+    can_complain: bool,
 }
 
 #[derive(Deserialize)]
@@ -380,7 +384,11 @@ pub async fn family(
     }
     let history = history(&state, &staff, &page, &family_id, &zone).await?;
     let notice = query.done.map(|receipt| t.arg("console-filed", "number", receipt));
+    let disputes = crate::services::disputes::of_family(&state, &staff.caller, &family_id).await.map_err(api(&page))?;
+    let disputes = crate::portal::disputes_page::rows(t, &zone, &disputes, "/console/disputes");
     ok(FamilyPage {
+        disputes,
+        can_complain: crate::services::disputes::DISPUTE_HANDLERS.contains(&staff.role),
         family_id: family.id,
         guardians: family
             .guardians
@@ -563,27 +571,6 @@ pub async fn notice_page(State(state): State<AppState>, signed_in: StaffPage, Pa
 
 /// The form is multipart (it carries the scan); read every field, the file
 /// at most the evidence limit.
-async fn notice_fields(
-    mut multipart: Multipart,
-) -> Result<(std::collections::HashMap<String, String>, Option<(String, Vec<u8>)>), ApiError> {
-    let mut fields = std::collections::HashMap::new();
-    let mut file = None;
-    let too_large = || ApiError::unprocessable("evidence_too_large").with("max_bytes", evidence::EVIDENCE_BYTES_MAX);
-    while let Some(field) = multipart.next_field().await.map_err(|_| too_large())? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "evidence" {
-            let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-            let bytes = field.bytes().await.map_err(|_| too_large())?;
-            if !bytes.is_empty() {
-                file = Some((content_type, bytes.to_vec()));
-            }
-        } else {
-            fields.insert(name, field.text().await.unwrap_or_default());
-        }
-    }
-    Ok((fields, file))
-}
-
 pub async fn register_notice(
     State(state): State<AppState>,
     signed_in: StaffPage,
@@ -592,8 +579,8 @@ pub async fn register_notice(
 ) -> PageResult {
     let StaffPage { staff, page } = signed_in;
     let today = utc().date_text(state.clock.now());
-    let (fields, file) = match notice_fields(multipart).await {
-        Ok(read) => read,
+    let (fields, file) = match crate::portal::page::form_with_files(multipart, 1).await {
+        Ok((fields, mut files)) => (fields, files.pop()),
         Err(error) => {
             let message = crate::messages::render(error.code, page.t.locale, &error.details);
             return Ok(render(error.status, NoticeFormPage { page, subscription_id: id, today, error: Some(message) }));

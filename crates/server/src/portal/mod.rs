@@ -7,6 +7,7 @@
 
 pub mod audit_page;
 pub mod console;
+pub mod disputes_page;
 pub mod once;
 pub mod page;
 pub mod pages;
@@ -28,6 +29,13 @@ fn asset(content_type: &'static str, body: &'static str) -> axum::response::Resp
     use axum::http::header;
     use axum::response::IntoResponse;
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// Forms that carry evidence files: as much as any request may carry
+/// (`idempotency::REQUEST_BODY_BYTES_HARD_MAX`, one full-size file and
+/// change; more files go with further messages).
+fn files() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::services::evidence::EVIDENCE_REQUEST_BYTES_MAX)
 }
 
 pub fn router() -> Router<AppState> {
@@ -66,6 +74,31 @@ pub fn router() -> Router<AppState> {
         .route("/data/deletion", post(pages::request_deletion))
         .route("/data/children", post(pages::add_child))
         .route("/data/children/{id}/remove", post(pages::remove_child))
+        .route("/disputes", get(disputes_page::list).post(disputes_page::file).layer(files()))
+        .route("/disputes/new", get(disputes_page::new_page))
+        .route("/disputes/{id}", get(disputes_page::detail))
+        .route("/disputes/{id}/messages", post(disputes_page::post_message).layer(files()))
+        .route("/disputes/{id}/escalate", post(disputes_page::escalate))
+        .route("/disputes/{id}/withdraw", post(disputes_page::withdraw))
+        .route("/disputes/{id}/dossier.zip", get(disputes_page::dossier))
+        .route("/disputes/{id}/evidence/{sha256}", get(disputes_page::evidence))
+        .route("/d/{id}/{token}", get(disputes_page::linked))
+        .route("/d/{id}/{token}/dossier.zip", get(disputes_page::linked_dossier))
+        .route("/complain", get(disputes_page::complain_page).post(disputes_page::complain).layer(files()))
+        .route("/complain/code", post(disputes_page::complain_code))
+        .route("/console/disputes", get(disputes_page::queue))
+        .route("/console/disputes/report", get(disputes_page::report))
+        .route("/console/disputes/report.csv", get(disputes_page::report_csv))
+        .route("/console/disputes/{id}", get(disputes_page::console_detail))
+        .route("/console/disputes/{id}/messages", post(disputes_page::console_message).layer(files()))
+        .route("/console/disputes/{id}/escalate", post(disputes_page::console_escalate))
+        .route("/console/disputes/{id}/resolve", post(disputes_page::console_resolve))
+        .route("/console/disputes/{id}/dossier.zip", get(disputes_page::console_dossier))
+        .route("/console/disputes/{id}/evidence/{sha256}", get(disputes_page::console_evidence))
+        .route(
+            "/console/families/{id}/disputes",
+            get(disputes_page::console_new).post(disputes_page::console_file).layer(files()),
+        )
         .route("/console", get(console::home))
         .route("/console/login", get(console::login_page).post(console::login))
         .route("/console/logout", post(console::logout))

@@ -144,3 +144,36 @@ pub fn with_cookie(mut response: Response, cookie: String) -> Response {
 pub fn local_time(calendar: &Calendar, instant: Timestamp) -> String {
     calendar.zoned(instant).strftime("%Y-%m-%d %H:%M").to_string()
 }
+
+/// A form sent as `multipart/form-data`: its text fields, and up to
+/// `files_max` files under the name `evidence` (empty file inputs skipped;
+/// more files than that are refused, as is a file over the limit).
+pub async fn form_with_files(
+    mut multipart: axum::extract::Multipart,
+    files_max: usize,
+) -> Result<(std::collections::HashMap<String, String>, Vec<(String, Vec<u8>)>), ApiError> {
+    use crate::services::evidence::EVIDENCE_BYTES_MAX;
+    let mut fields = std::collections::HashMap::new();
+    let mut files = Vec::new();
+    let too_large = || ApiError::unprocessable("evidence_too_large").with("max_bytes", EVIDENCE_BYTES_MAX);
+    while let Some(field) = multipart.next_field().await.map_err(|_| too_large())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "evidence" {
+            let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+            let bytes = field.bytes().await.map_err(|_| too_large())?;
+            if bytes.is_empty() {
+                continue;
+            }
+            if files.len() == files_max {
+                return Err(ApiError::unprocessable("too_many_evidence_files").with("max", files_max));
+            }
+            files.push((content_type, bytes.to_vec()));
+        } else if fields.len() < FORM_FIELDS_MAX {
+            fields.insert(name, field.text().await.unwrap_or_default());
+        }
+    }
+    Ok((fields, files))
+}
+
+/// Text fields a multipart form may carry.
+const FORM_FIELDS_MAX: usize = 32;

@@ -836,6 +836,8 @@ pub(super) struct ReceiptPage {
     json_href: String,
     /// Its proof of logging (entry, signed tree head, inclusion proof).
     proof_href: Option<String>,
+    /// "Something went wrong? Complain", with this receipt named.
+    complain_href: String,
     services_href: String,
     key_id: String,
     signature: String,
@@ -965,8 +967,14 @@ pub(super) fn receipt_page(
         .ok()
         .and_then(|value| baobao_domain::audit::document_sha256(&value).ok())
         .map(|sha| format!("/v1/audit/documents/{sha}/proof"));
+    let complain_href = match (page.signed_in, signed.as_ref().and_then(|s| s.body.subscription_id())) {
+        (true, Some(subscription)) => format!("/disputes/new?receipt={number}&subscription_id={subscription}"),
+        (true, None) => format!("/disputes/new?receipt={number}"),
+        (false, _) => format!("/complain?receipt={number}"),
+    };
     ReceiptPage {
         proof_href,
+        complain_href,
         title: t.arg("receipt-title", "number", &number),
         kind: t.get(&format!("receipt-kind-{}", document.kind)),
         rows,

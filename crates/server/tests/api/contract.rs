@@ -6,8 +6,8 @@
 
 use baobao_domain::policy::HoldCategory;
 use baobao_domain::receipt::{
-    CancellationReceipt, ChargeReceipt, Deleted, DeletionCertificate, DeletionScope, FeeReceipt, FirstPeriod, Kept,
-    DisputeAbout, DisputeReceipt, EvidenceRef, MovementReceipt, PeriodRef, PlanName, Provider, ReceiptBody,
+    CancellationReceipt, ChargeReceipt, Deleted, DeletionCertificate, DeletionScope, DisputeAbout, DisputeReceipt,
+    EvidenceRef, FeeReceipt, FirstPeriod, Kept, MovementReceipt, PeriodRef, PlanName, Provider, ReceiptBody,
     RefundReceipt, SignedBody, SubscriptionReceipt, TermsRef, WithdrawalReceipt, WrittenNoticeRef,
 };
 use baobao_domain::{Currency, Locale, Money};
