@@ -69,7 +69,7 @@ pub async fn for_link(state: &AppState, id: &str, token: &str) -> ApiResult<(Str
 
 async fn load(state: &AppState, id: &str) -> ApiResult<Dispute> {
     let id = DisputeId::parse(id).map_err(|_| ApiError::not_found("dispute"))?;
-    Ok(state.store.dispute(&id).await.or_not_found("dispute")?)
+    state.store.dispute(&id).await.or_not_found("dispute")
 }
 
 /// The receipts about the dispute: its own, every receipt about its

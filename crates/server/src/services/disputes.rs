@@ -447,7 +447,7 @@ async fn check_records(
                 let receipt = state.store.receipt(&cancellation.receipt_id).await?;
                 let subscription = tx.subscription_for_update(&cancellation.subscription_id).await?;
                 let (written, late) =
-                    refund_late_charges(tx, state, &subscription, &[cancellation.clone()], now).await?;
+                    refund_late_charges(tx, state, &subscription, std::slice::from_ref(&cancellation), now).await?;
                 let facts = json!({
                     "checked": "cancellation_request",
                     "cancellation_id": cancellation.id,

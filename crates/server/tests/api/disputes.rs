@@ -205,8 +205,7 @@ async fn a_missing_refund_shows_its_gateway_status_and_a_failed_one_goes_to_a_su
     let other_subscription = app.subscribe(&other, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
     assert_eq!(app.cancel(&other, &other_subscription, json!({"option": "now"})).await.status, StatusCode::CREATED);
     for attempt in 2..=baobao_server::services::money::MONEY_ATTEMPTS_MAX {
-        let later =
-            jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(7 * i64::from(attempt))).unwrap();
+        let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(7 * attempt)).unwrap();
         baobao_server::services::money::settle_due(&app.state, later).await.unwrap();
     }
     let failed = file(
