@@ -318,11 +318,15 @@ fn fact_lines(t: &T, calendar: &Calendar, entry: &TimelineEntryView) -> Vec<Stri
     let text = |key: &str| facts[key].as_str().unwrap_or_default().to_owned();
     let count = |key: &str| facts[key].as_array().map(Vec::len).unwrap_or_default().to_string();
     match (entry.kind.as_str(), facts["checked"].as_str()) {
-        ("records_checked", Some("charges_after_cancellation")) => {
+        ("records_checked", Some("charges_after_cancellation")) if count("late_charges") != "0" => {
             vec![
                 t.args("dispute-fact-late-charges", &[("late", count("late_charges")), ("refunded", count("refunds"))]),
             ]
         }
+        ("records_checked", Some("charges_after_cancellation")) if count("cancellations") == "0" => {
+            vec![t.get("dispute-fact-no-cancellation")]
+        }
+        ("records_checked", Some("charges_after_cancellation")) => vec![t.get("dispute-fact-no-late-charge")],
         ("records_checked", Some("cancellation_request")) => vec![t.args(
             "dispute-fact-request",
             &[
@@ -362,13 +366,16 @@ fn fact_lines(t: &T, calendar: &Calendar, entry: &TimelineEntryView) -> Vec<Stri
             }
             lines
         }
-        ("records_checked", Some("deletions")) if facts["deletion_id"].is_string() => vec![t.args(
-            "dispute-fact-deletion",
-            &[
-                ("status", t.get(&format!("dispute-deletion-{}", text("status")))),
-                ("number", facts["certificate_number"].as_str().unwrap_or("—").to_owned()),
-            ],
+        ("records_checked", Some("deletions")) if facts["status"] == "done" => vec![t.args(
+            "dispute-fact-deletion-done",
+            &[("done", at("completed_at")), ("number", text("certificate_number"))],
         )],
+        ("records_checked", Some("deletions")) if facts["status"] == "pending" => {
+            vec![t.arg("dispute-fact-deletion-pending", "due", at("due_at"))]
+        }
+        ("records_checked", Some("deletions")) if facts["deletion_id"].is_string() => {
+            vec![t.get("dispute-fact-deletion-called_off")]
+        }
         ("records_checked", _) => vec![t.get("dispute-fact-none")],
         ("refunded", _) => facts["refunds"]
             .as_array()
@@ -441,7 +448,10 @@ fn detail_page(
         .evidence
         .iter()
         .map(|e| EvidenceRow {
-            name: format!("{} · {} · {} B", &e.sha256[..e.sha256.len().min(12)], e.content_type, e.bytes),
+            name: t.args(
+                "dispute-evidence-file",
+                &[("sha256", e.sha256.clone()), ("type", e.content_type.clone()), ("bytes", e.bytes.to_string())],
+            ),
             href: match (&actions.evidence_base, e.removed) {
                 (Some(base), false) => Some(format!("{base}/{}", e.sha256)),
                 _ => None,

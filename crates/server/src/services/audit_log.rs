@@ -504,7 +504,7 @@ impl From<baobao_store::LoggedEntry> for AuditEntryView {
 }
 
 /// Every action the log records, for readers to choose from.
-pub const ACTIONS: [&str; 32] = [
+pub const ACTIONS: [&str; 40] = [
     "family.created",
     "staff.created",
     "plan.created",
@@ -537,6 +537,14 @@ pub const ACTIONS: [&str; 32] = [
     "api_key.created",
     "webhook_endpoint.created",
     "clock.set",
+    "dispute.filed",
+    "dispute.records_checked",
+    "dispute.message",
+    "dispute.escalated",
+    "dispute.resolved",
+    "dispute.code_sent",
+    "dispute.dossier",
+    "evidence.read_dispute",
 ];
 
 /// The leaf that logged the document with this SHA-256 (of its canonical JSON).

@@ -501,7 +501,11 @@ async fn check_records(
         DisputeKind::RefundMissing => check_refunds(tx, state, subject, &cancellations, now).await,
         DisputeKind::DataNotDeleted => {
             let deletions = state.store.deletions_of(&subject.family_id).await?;
-            let Some(latest) = deletions.first() else {
+            // A deletion overdue is the fault to show; else the latest done
+            // (its certificate answers the question); else the one to come.
+            let overdue = deletions.iter().find(|d| d.status == "pending" && d.due_at < now);
+            let done = deletions.iter().filter(|d| d.status == "done").max_by_key(|d| d.completed_at);
+            let Some(latest) = overdue.or(done).or(deletions.first()) else {
                 return Ok(Checked::for_a_person(json!({"checked": "deletions", "found": 0}), DisputeLevel::Support));
             };
             let certificate = match &latest.certificate_id {
@@ -1166,7 +1170,7 @@ pub async fn evidence_file(state: &AppState, caller: &Caller, id: &str, sha256: 
         tx.audit(
             state.clock.now(),
             &caller.actor(),
-            "evidence.read",
+            "evidence.read_dispute",
             &[dispute.family_id.as_str(), id.as_str()],
             &json!({"sha256": file.sha256}),
         )

@@ -15,7 +15,7 @@ use crate::helpers::{TestApp, other_language};
 baobao_store::on_both_engines!(every_page_speaks_one_language);
 
 /// What people typed in this story: allowed on every page.
-const TYPED: [&str; 11] = [
+const TYPED: [&str; 12] = [
     "王芳",
     "小明",
     "parent@example.com",
@@ -27,6 +27,8 @@ const TYPED: [&str; 11] = [
     "会计档案管理办法",
     "growth",
     "edu",
+    // A complaint's words and a staff answer (digits read alike in both languages).
+    "SF1234567890",
 ];
 
 async fn page(app: &TestApp, path: &str, locale: &str, cookies: &str) -> String {
@@ -114,6 +116,44 @@ async fn every_page_speaks_one_language(engine: Engine) {
         let link = app.state.keys.receipt_link(id);
         paths.push((link, ""));
     }
+    // Complaints: one the records settle (the refund's status), one for a
+    // person, answered by staff, moved up a level by the billing run.
+    let settled = app
+        .post(
+            "/v1/disputes",
+            Some(&parent.token),
+            json!({"kind": "refund_missing", "subscription_id": subscription_id, "description": "SF1234567890"}),
+        )
+        .await;
+    assert_eq!(settled.status, StatusCode::CREATED, "{}", settled.body);
+    let open = app
+        .post(
+            "/v1/disputes",
+            Some(&parent.token),
+            json!({"kind": "cancellation_ignored", "subscription_id": subscription_id,
+            "tracking_number": "SF1234567890", "description": "SF1234567890",
+            "evidence": [{"content_type": "text/plain", "content_base64": "U0YxMjM0NTY3ODkw"}]}),
+        )
+        .await;
+    assert_eq!(open.status, StatusCode::CREATED, "{}", open.body);
+    let open_id = open.body["dispute"]["id"].as_str().unwrap().to_owned();
+    let settled_id = settled.body["dispute"]["id"].as_str().unwrap().to_owned();
+    let supervisor = app.staff("supervisor@example.com", "supervisor").await;
+    let answer =
+        app.post(&format!("/v1/disputes/{open_id}/messages"), Some(&supervisor), json!({"text": "SF1234567890"})).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    app.set_clock("2027-02-25T00:00:00Z").await;
+    assert!(app.billing_run().await["disputes_escalated"].as_u64().unwrap() >= 1);
+    for path in [
+        "/disputes".to_owned(),
+        "/disputes/new".to_owned(),
+        format!("/disputes/{open_id}"),
+        format!("/disputes/{settled_id}"),
+    ] {
+        paths.push((path, &guardian));
+    }
+    paths.push((app.state.keys.dispute_link(&open_id), ""));
+    paths.push(("/complain".into(), ""));
     // A subscription that still runs, for the cancel page.
     let other = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
     paths.push((format!("/services/{other}/cancel"), &guardian));
@@ -128,11 +168,15 @@ async fn every_page_speaks_one_language(engine: Engine) {
         format!("/console/subscriptions/{other}/written-notice"),
         "/console/written-notices".to_owned(),
         "/console/finance".to_owned(),
+        "/console/disputes".to_owned(),
+        format!("/console/disputes/{open_id}"),
+        format!("/console/families/{family}/disputes"),
     ] {
         paths.push((path, &staff));
     }
     let compliance = format!("baobao_staff_session={}", app.staff("compliance@example.com", "compliance").await);
     paths.push((format!("/console/audit?family_id={family}"), &compliance));
+    paths.push(("/console/disputes/report?month=2027-02".to_owned(), &compliance));
 
     let mut found = Vec::new();
     for locale in ["zh-CN", "en"] {
