@@ -531,3 +531,78 @@ for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
     console.log(`narrowest text column (px), ${language}: ${JSON.stringify(narrowest)}`);
   });
 }
+
+for (const [locale, language] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
+  test(`a parent complains from the subscription's page and reads the answer, on a phone and a desk, in ${language}`, async () => {
+    const agentEmail = `agent-${language}@e2e.example`;
+    const created = await api('POST', '/v1/staff', { email: agentEmail, role: 'agent', password: 'agent-password-1' }, admin);
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const agent = (await api('POST', '/v1/auth/sessions', { email: agentEmail, password: 'agent-password-1', realm: 'staff' })).json.token;
+    const narrowest = {};
+    for (const width of [375, 1280]) {
+      const { context, page } = await journeyPage(locale, width);
+      const email = `complain-${language}-${width}@example.com`;
+      await signUp(page, { name: language === 'en' ? 'Robin Example-Longname' : '王小明', email, locale: language });
+      const token = (await api('POST', '/v1/auth/sessions', { email, password: PASSWORD })).json.token;
+      const subscribed = await api('POST', '/v1/subscriptions', { plan_id: plans.monthly.id, accept_policy_sha256: plans.monthly.policy.sha256 }, token);
+      assert.equal(subscribed.status, 201, JSON.stringify(subscribed.json));
+      const subscription = subscribed.json.subscription.id;
+      // From the subscription's page, one link to the complaint form about it.
+      await page.goto(`${base}/services/${subscription}`);
+      await page.locator(`a[href="/disputes/new?subscription_id=${subscription}"]`).click();
+      await page.waitForURL(/\/disputes\/new/);
+      assert.equal((await layout(page)).sideways, false, `the complaint form at ${width} px in ${language} scrolls sideways`);
+      await assertAccessible(page, `complaint form at ${width} px in ${language}`);
+      await page.locator('#kind').selectOption('wrong_charge');
+      const words = language === 'en' ? 'The advert said 29 yuan a month; I was charged 39.' : '广告上写的是每月 29 元，却扣了 39 元。';
+      await page.locator('#description').fill(words);
+      await page.locator('#evidence').setInputFiles({ name: 'advert.png', mimeType: 'image/png', buffer: Buffer.from('89504e470d0a1a0a' + '00'.repeat(64), 'hex') });
+      await page.locator('form[action="/disputes"] button[type=submit]').click();
+      await page.waitForURL(/\/disputes\/dsp_[a-z0-9]+\?new=1/);
+      const id = page.url().match(/dsp_[a-z0-9]+/)[0];
+      await page.locator('p.notice[role=status]').waitFor();
+      await page.getByText(words).waitFor();
+      // Support answers; the parent reads it on the timeline.
+      const reply = language === 'en' ? 'We are checking the advert you sent.' : '我们正在核实您发来的广告。';
+      const answered = await api('POST', `/v1/disputes/${id}/messages`, { text: reply }, agent);
+      assert.equal(answered.status, 201, JSON.stringify(answered.json));
+      await page.reload();
+      await page.getByText(reply).waitFor();
+      const seen = await layout(page);
+      assert.equal(seen.sideways, false, `the complaint at ${width} px in ${language} scrolls sideways`);
+      if (width === 375) assert.ok(seen.narrowest >= 120, `the complaint at 375 px in ${language}: a column is ${seen.narrowest} px wide`);
+      narrowest[`complaint@${width}`] = seen.narrowest;
+      await assertAccessible(page, `complaint at ${width} px in ${language}`);
+      await shot(page, `complaint-${language}-${width}`);
+      if (width === 1280) {
+        // The dossier downloads and checks offline with the provider's key.
+        const [download] = await Promise.all([page.waitForEvent('download'), page.locator(`a[href="/disputes/${id}/dossier.zip"]`).click()]);
+        const dossier = path.join(OUT, `dossier-${language}.zip`);
+        await download.saveAs(dossier);
+        const checked = execFileSync(BIN, ['verify', dossier, '--data-dir', dataDir, '--server', base]).toString();
+        assert.match(checked, new RegExp(`^OK: dossier of dispute ${id}`));
+        assert.match(checked, /receipts verify, each proved in the audit log/);
+        assert.match(checked, /OK: in the audit log at leaf \d+/);
+        // Its own page, opened offline on a phone: both languages, readable.
+        const index = execFileSync('python3', ['-c', 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("index.html").decode())', dossier]).toString();
+        const phone = await context.newPage();
+        await phone.setViewportSize({ width: 375, height: 800 });
+        await phone.setContent(index);
+        await phone.getByRole('heading', { name: '投诉材料包 · Complaint dossier' }).waitFor();
+        assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth), false, 'the dossier page scrolls sideways at 375 px');
+        await phone.close();
+      }
+      await context.close();
+    }
+    // Without an account: the page to complain with a kept receipt.
+    for (const width of [375, 1280]) {
+      const { context, page } = await journeyPage(locale, width);
+      await page.goto(`${base}/complain`);
+      assert.equal((await layout(page)).sideways, false, `/complain at ${width} px in ${language} scrolls sideways`);
+      await assertAccessible(page, `/complain at ${width} px in ${language}`);
+      await shot(page, `complain-${language}-${width}`);
+      await context.close();
+    }
+    console.log(`narrowest text column (px) on a complaint, ${language}: ${JSON.stringify(narrowest)}`);
+  });
+}

@@ -254,7 +254,8 @@ fn render_index(m: &IndexModel<'_>) -> String {
     html.push_str("<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     html.push_str(&format!("<title>{} {}</title>", both("dossier-title"), escape(d.id.as_str())));
-    html.push_str("<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;line-height:1.5}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}</style></head><body>");
+    // Readable on a phone: long hashes and ids break anywhere, tables keep to the width.
+    html.push_str("<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;line-height:1.5;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}code,small,pre{word-break:break-all;white-space:pre-wrap}</style></head><body>");
     html.push_str(&format!("<h1>{}</h1><p>{}</p>", both("dossier-title"), both("dossier-intro")));
     let rows = [
         (both("dossier-reference"), escape(d.id.as_str())),
