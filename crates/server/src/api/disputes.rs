@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use baobao_domain::ids::FamilyId;
 use serde::Deserialize;
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::api::{ApiJson, ApiQuery, Lang, created};
 use crate::auth::{Allowed, who};
+use crate::downloads;
 use crate::error::{ApiError, ApiResult};
 use crate::services::disputes::{
     self, DisputeDetail, DisputeInput, DisputeReport, DisputeView, EscalateInput, Filer, FilingCodeInput,
@@ -129,9 +129,8 @@ async fn evidence_file(
     Path((id, sha256)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let (content_type, bytes) = disputes::evidence_file(&state, &caller, &id, &sha256).await?;
-    let short: String = sha256.chars().take(16).collect();
-    let disposition = format!("attachment; filename=\"evidence-{short}\"");
-    Ok(([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+    // The hash was found among the dispute's files: hex, so a safe name.
+    Ok(downloads::attachment(&content_type, &format!("evidence-{}", &sha256[..16]), bytes))
 }
 
 /// The dispute's dossier: a ZIP for a mediator (timeline in both languages,
@@ -145,14 +144,7 @@ async fn dossier(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (name, bytes) = crate::services::dispute_dossier::for_caller(&state, &caller, &id).await?;
-    Ok(zip_response(&name, bytes))
-}
-
-/// A dossier as a download.
-pub fn zip_response(name: &str, bytes: Vec<u8>) -> Response {
-    let disposition = format!("attachment; filename=\"{name}\"");
-    ([(header::CONTENT_TYPE, "application/zip".to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
-        .into_response()
+    Ok(downloads::attachment(downloads::ZIP, &name, bytes))
 }
 
 /// A family's disputes, newest first.
@@ -215,15 +207,7 @@ async fn report(
         None | Some("json") => Ok(Json(report).into_response()),
         Some("csv") => {
             let csv = disputes::report_csv(&report).map_err(|e| ApiError::internal(e.to_string()))?;
-            let disposition = format!("attachment; filename=\"disputes-{}.csv\"", report.month);
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                csv,
-            )
-                .into_response())
+            Ok(downloads::attachment(downloads::CSV, &format!("disputes-{}.csv", report.month), csv))
         }
         Some(_) => Err(ApiError::invalid_query("format", "one_of").with("allowed", "json, csv")),
     }

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use baobao_domain::ids::FamilyId;
 use serde::Deserialize;
@@ -112,15 +111,7 @@ async fn statement(
         }
         Some("csv") => {
             let csv = money::statement_csv(&views).map_err(|e| ApiError::internal(e.to_string()))?;
-            let disposition = format!("attachment; filename=\"statement-{family_id}.csv\"");
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                csv,
-            )
-                .into_response())
+            Ok(crate::downloads::attachment(crate::downloads::CSV, &format!("statement-{family_id}.csv"), csv))
         }
         Some(_) => Err(ApiError::invalid_query("format", "one_of").with("allowed", "json, csv")),
     }

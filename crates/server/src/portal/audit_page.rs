@@ -4,8 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -181,10 +179,5 @@ pub async fn audit_csv(
         }
     }
     let bytes = writer.into_inner().map_err(|e| PortalError::api(page.clone(), crate::error::internal(e)))?;
-    let disposition = "attachment; filename=\"baobao-audit-log.csv\"".to_owned();
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::downloads::attachment(crate::downloads::CSV, "baobao-audit-log.csv", bytes))
 }

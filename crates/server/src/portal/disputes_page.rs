@@ -7,8 +7,8 @@
 
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::dispute::{DisputeKind, DisputeLevel};
 use baobao_domain::ids::FamilyId;
@@ -563,17 +563,7 @@ pub async fn post_message(
         }
         Err(error) => Err(error),
     };
-    match result {
-        Ok(()) => Ok(see_other(&format!("/disputes/{id}?done=message"))),
-        Err(error) => match inline(&page, &error) {
-            Some(message) => {
-                let mut shown = guardian_detail(&state, page, &guardian, &id).await?;
-                shown.error = Some(message);
-                Ok(render(error.status, shown))
-            }
-            None => Err(PortalError::api(page, error)),
-        },
-    }
+    guardian_outcome(&state, page, &guardian, &id, result, "message").await
 }
 
 #[derive(Deserialize)]
@@ -594,13 +584,43 @@ pub async fn escalate(
     let (guardian, page) = require(guardian, &headers, &format!("/disputes/{id}"))?;
     page.check_csrf(&form.csrf)?;
     let reason = if form.reason.trim().is_empty() { page.t.get("dispute-escalate-default") } else { form.reason };
-    match disputes::escalate(&state, &guardian.caller(), &id, EscalateInput { reason }).await {
-        Ok(_) => Ok(see_other(&format!("/disputes/{id}?done=escalated"))),
+    let result = disputes::escalate(&state, &guardian.caller(), &id, EscalateInput { reason }).await.map(|_| ());
+    guardian_outcome(&state, page, &guardian, &id, result, "escalated").await
+}
+
+/// After a parent's form: their complaint's page with what was `done`,
+/// or again with the reason it was refused.
+async fn guardian_outcome(
+    state: &AppState,
+    page: PageContext,
+    guardian: &session::SignedInGuardian,
+    id: &str,
+    result: Result<(), ApiError>,
+    done: &str,
+) -> PageResult {
+    let again = |page| guardian_detail(state, page, guardian, id);
+    after_form(page, result, &format!("/disputes/{id}?done={done}"), again).await
+}
+
+/// After a form on a complaint's page: on to `done`, or the page `again`
+/// with the reason the form was refused, in the reader's words.
+async fn after_form<Again>(
+    page: PageContext,
+    result: Result<(), ApiError>,
+    done: &str,
+    again: impl FnOnce(PageContext) -> Again,
+) -> PageResult
+where
+    Again: std::future::Future<Output = Result<DetailPage, PortalError>>,
+{
+    match result {
+        Ok(()) => Ok(see_other(done)),
         Err(error) => match inline(&page, &error) {
             Some(message) => {
-                let mut shown = guardian_detail(&state, page, &guardian, &id).await?;
+                let status = error.status;
+                let mut shown = again(page).await?;
                 shown.error = Some(message);
-                Ok(render(error.status, shown))
+                Ok(render(status, shown))
             }
             None => Err(PortalError::api(page, error)),
         },
@@ -622,22 +642,17 @@ pub async fn withdraw(
     Ok(see_other(&format!("/disputes/{id}")))
 }
 
-fn zip(name: &str, bytes: Vec<u8>) -> Response {
-    crate::api::disputes::zip_response(name, bytes)
+fn report_file(month: &str, csv: String) -> Response {
+    crate::downloads::attachment(crate::downloads::CSV, &format!("disputes-{month}.csv"), csv)
 }
 
-fn file_response(content_type: String, bytes: Vec<u8>) -> Response {
-    // Shown as a download, never rendered on this site (a file is the
-    // parent's, and could be anything its type allows).
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response()
+fn zip(name: &str, bytes: Vec<u8>) -> Response {
+    crate::downloads::attachment(crate::downloads::ZIP, name, bytes)
+}
+
+/// A parent's file: a download, never rendered on this site.
+fn file_response(content_type: &str, sha256: &str, bytes: Vec<u8>) -> Response {
+    crate::downloads::attachment(content_type, &format!("evidence-{}", &sha256[..sha256.len().min(16)]), bytes)
 }
 
 pub async fn dossier(
@@ -661,7 +676,7 @@ pub async fn evidence(
     let (guardian, page) = require(guardian, &headers, &format!("/disputes/{id}"))?;
     let (content_type, bytes) =
         disputes::evidence_file(&state, &guardian.caller(), &id, &sha256).await.map_err(api(&page))?;
-    Ok(file_response(content_type, bytes))
+    Ok(file_response(&content_type, &sha256, bytes))
 }
 
 // ------------------------------------------------------------ by its link
@@ -973,18 +988,8 @@ async fn staff_outcome(
     id: &str,
     result: Result<(), ApiError>,
 ) -> PageResult {
-    match result {
-        Ok(()) => Ok(see_other(&format!("/console/disputes/{id}?done=1"))),
-        Err(error) => match inline(&page, &error) {
-            Some(message) => {
-                let status = error.status;
-                let mut shown = staff_detail(state, staff, page, id).await?;
-                shown.error = Some(message);
-                Ok(render(status, shown))
-            }
-            None => Err(PortalError::api(page, error)),
-        },
-    }
+    let again = |page| staff_detail(state, staff, page, id);
+    after_form(page, result, &format!("/console/disputes/{id}?done=1"), again).await
 }
 
 pub async fn console_escalate(
@@ -1067,7 +1072,7 @@ pub async fn console_evidence(
     let StaffPage { staff, page } = signed_in;
     let (content_type, bytes) =
         disputes::evidence_file(&state, &staff.caller, &id, &sha256).await.map_err(api(&page))?;
-    Ok(file_response(content_type, bytes))
+    Ok(file_response(&content_type, &sha256, bytes))
 }
 
 pub async fn console_new(
@@ -1199,12 +1204,7 @@ pub async fn report_csv(
     let StaffPage { staff, page } = signed_in;
     let report = disputes::report(&state, &staff.caller, query.month.as_deref()).await.map_err(api(&page))?;
     let csv = disputes::report_csv(&report).map_err(|e| api(&page)(crate::error::internal(e)))?;
-    let disposition = format!("attachment; filename=\"disputes-{}.csv\"", report.month);
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        csv,
-    )
-        .into_response())
+    Ok(report_file(&report.month, csv))
 }
 
 #[cfg(test)]

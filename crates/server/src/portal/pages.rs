@@ -1159,12 +1159,8 @@ pub async fn statement_csv(State(state): State<AppState>, headers: HeaderMap, gu
     let views = crate::services::money::statement(&state, guardian.family_id()).await.map_err(api(&page))?;
     let csv = crate::services::money::statement_csv(&views)
         .map_err(|e| PortalError::api(page.clone(), ApiError::internal(e.to_string())))?;
-    let disposition = format!("attachment; filename=\"statement-{}.csv\"", guardian.family_id());
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        csv,
-    )
-        .into_response())
+    let name = format!("statement-{}.csv", guardian.family_id());
+    Ok(crate::downloads::attachment(crate::downloads::CSV, &name, csv))
 }
 
 // ------------------------------------------------------------------ children's data

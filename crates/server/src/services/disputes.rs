@@ -899,6 +899,33 @@ pub async fn queue(state: &AppState, caller: &Caller, level: Option<&str>) -> Ap
     Ok(state.store.dispute_queue(level).await?.iter().map(DisputeView::from).collect())
 }
 
+/// A dispute the caller may act on (its family's guardian, or staff who
+/// answer disputes); another family's guardian is told "not found".
+async fn authorised(state: &AppState, caller: &Caller, id: &DisputeId) -> ApiResult<Dispute> {
+    let known = state.store.dispute(id).await.or_not_found("dispute")?;
+    caller.require_family(&known.family_id, DISPUTE_HANDLERS, "dispute")?;
+    Ok(known)
+}
+
+/// An open dispute locked for one action, and what telling the parent needs.
+struct Acting {
+    tx: Tx,
+    dispute: Dispute,
+    guardians: Vec<baobao_store::Guardian>,
+    time_zone: String,
+    now: Timestamp,
+}
+
+async fn acting(state: &AppState, caller: &Caller, known: &Dispute) -> ApiResult<Acting> {
+    let guardians = state.store.guardians_of(&known.family_id).await?;
+    let time_zone = state.store.family(&known.family_id).await?.time_zone;
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    let dispute = open_for_action(&mut tx, caller, &known.id).await?;
+    require_open(&dispute)?;
+    Ok(Acting { tx, dispute, guardians, time_zone, now })
+}
+
 /// Who acts on a dispute, and whether it is staff.
 async fn open_for_action(tx: &mut Tx, caller: &Caller, id: &DisputeId) -> ApiResult<Dispute> {
     let dispute = tx.dispute_for_update(id).await.or_not_found("dispute")?;
@@ -941,8 +968,7 @@ pub async fn post_message(
     let id = parse_dispute_id(id)?;
     let text = long_text("text", &input.text, MESSAGE_CHARS_MAX)?;
     let files = decode_all(&input.evidence)?;
-    let known = state.store.dispute(&id).await.or_not_found("dispute")?;
-    caller.require_family(&known.family_id, DISPUTE_HANDLERS, "dispute")?;
+    let known = authorised(state, caller, &id).await?;
     let already = state.store.dispute_evidence(&id).await?.len();
     if already + files.len() > DISPUTE_EVIDENCE_TOTAL_MAX {
         return Err(ApiError::unprocessable("too_many_evidence_files").with("max", DISPUTE_EVIDENCE_TOTAL_MAX));
@@ -953,13 +979,8 @@ pub async fn post_message(
             Ok((store_evidence(state, &known.family_id, bytes)?, content_type.clone(), bytes.len()))
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let guardians = state.store.guardians_of(&known.family_id).await?;
-    let time_zone = state.store.family(&known.family_id).await?.time_zone;
-    let now = state.clock.now();
     let actor = caller.actor();
-    let mut tx = state.store.begin().await?;
-    let mut dispute = open_for_action(&mut tx, caller, &id).await?;
-    require_open(&dispute)?;
+    let Acting { mut tx, mut dispute, guardians, time_zone, now } = acting(state, caller, &known).await?;
     for (sha256, content_type, bytes) in &stored_files {
         let added = tx
             .insert_dispute_evidence(&DisputeEvidence {
@@ -1036,14 +1057,8 @@ pub struct EscalateInput {
 pub async fn escalate(state: &AppState, caller: &Caller, id: &str, input: EscalateInput) -> ApiResult<DisputeDetail> {
     let id = parse_dispute_id(id)?;
     let reason = long_text("reason", &input.reason, MESSAGE_CHARS_MAX)?;
-    let known = state.store.dispute(&id).await.or_not_found("dispute")?;
-    caller.require_family(&known.family_id, DISPUTE_HANDLERS, "dispute")?;
-    let guardians = state.store.guardians_of(&known.family_id).await?;
-    let time_zone = state.store.family(&known.family_id).await?.time_zone;
-    let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    let mut dispute = open_for_action(&mut tx, caller, &id).await?;
-    require_open(&dispute)?;
+    let known = authorised(state, caller, &id).await?;
+    let Acting { mut tx, mut dispute, guardians, time_zone, now } = acting(state, caller, &known).await?;
     let to = dispute.level.next().ok_or_else(|| ApiError::conflict("dispute_at_last_level"))?;
     raise(&mut tx, state, &mut dispute, to, &caller.actor(), "asked", &reason, now).await?;
     let payload = json!({"time_zone": time_zone, "dispute_id": id, "level": to.as_str(),
@@ -1076,8 +1091,7 @@ pub async fn resolve(state: &AppState, caller: &Caller, id: &str, input: Resolve
     let outcome =
         DisputeOutcome::parse(input.outcome.trim()).ok_or_else(|| ApiError::invalid_field("outcome", "one_of"))?;
     let explanation = long_text("explanation", &input.explanation, MESSAGE_CHARS_MAX)?;
-    let known = state.store.dispute(&id).await.or_not_found("dispute")?;
-    caller.require_family(&known.family_id, DISPUTE_HANDLERS, "dispute")?;
+    let known = authorised(state, caller, &id).await?;
     match (caller, outcome) {
         (Caller::Guardian { .. }, DisputeOutcome::Withdrawn) => {}
         (Caller::Guardian { .. }, _)
@@ -1095,13 +1109,8 @@ pub async fn resolve(state: &AppState, caller: &Caller, id: &str, input: Resolve
     if (outcome == DisputeOutcome::Refunded) != input.refund_minor.is_some() {
         return Err(ApiError::invalid_field("refund_minor", "with_refunded_only"));
     }
-    let guardians = state.store.guardians_of(&known.family_id).await?;
-    let time_zone = state.store.family(&known.family_id).await?.time_zone;
-    let now = state.clock.now();
     let actor = caller.actor();
-    let mut tx = state.store.begin().await?;
-    let mut dispute = open_for_action(&mut tx, caller, &id).await?;
-    require_open(&dispute)?;
+    let Acting { mut tx, mut dispute, guardians, time_zone, now } = acting(state, caller, &known).await?;
     let mut refunds = Vec::new();
     if let Some(amount_minor) = input.refund_minor {
         let subscription_id = dispute

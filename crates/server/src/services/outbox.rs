@@ -23,30 +23,50 @@ pub async fn email_guardians(
     event: &str,
     payload: &serde_json::Value,
 ) -> ApiResult<()> {
-    let now = parts.clock.wall_now();
     for guardian in guardians {
         if guardian.email.ends_with("@invalid") {
             continue;
         }
-        let message = OutboxMessage {
-            id: message_id(),
-            channel: Channel::Email.as_str().to_owned(),
-            event_key: format!("email:{template}:{event}:{}", guardian.id),
-            family_id: Some(guardian.family_id.clone()),
-            recipient: guardian.email.clone(),
-            locale: guardian.locale.tag().to_owned(),
-            template: template.to_owned(),
-            payload: payload.to_string(),
-            status: "pending".to_owned(),
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            created_at: now,
-            sent_at: None,
-        };
-        tx.enqueue(&message).await?;
+        let event_key = format!("email:{template}:{event}:{}", guardian.id);
+        let to = Recipient { family_id: &guardian.family_id, email: &guardian.email, locale: guardian.locale };
+        tx.enqueue(&email(parts, &to, template, event_key, payload)).await?;
     }
     Ok(())
+}
+
+/// Whom an email goes to.
+struct Recipient<'a> {
+    family_id: &'a FamilyId,
+    email: &'a str,
+    locale: baobao_domain::Locale,
+}
+
+/// An email due now, in real time (a simulated business clock far ahead
+/// must not hold mail back).
+fn email(
+    parts: &Parts,
+    to: &Recipient<'_>,
+    template: &str,
+    event_key: String,
+    payload: &serde_json::Value,
+) -> OutboxMessage {
+    let now = parts.clock.wall_now();
+    OutboxMessage {
+        id: message_id(),
+        channel: Channel::Email.as_str().to_owned(),
+        event_key,
+        family_id: Some(to.family_id.clone()),
+        recipient: to.email.to_owned(),
+        locale: to.locale.tag().to_owned(),
+        template: template.to_owned(),
+        payload: payload.to_string(),
+        status: "pending".to_owned(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        sent_at: None,
+    }
 }
 
 /// Queues one email to an address that is not a guardian's account (a
@@ -63,24 +83,9 @@ pub async fn email_address(
     event: &str,
     payload: &serde_json::Value,
 ) -> ApiResult<()> {
-    let now = parts.clock.wall_now();
-    let message = OutboxMessage {
-        id: message_id(),
-        channel: Channel::Email.as_str().to_owned(),
-        event_key: format!("email:{template}:{event}:{}", crate::random::token_hash(email)),
-        family_id: Some(family_id.clone()),
-        recipient: email.to_owned(),
-        locale: locale.tag().to_owned(),
-        template: template.to_owned(),
-        payload: payload.to_string(),
-        status: "pending".to_owned(),
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        created_at: now,
-        sent_at: None,
-    };
-    tx.enqueue(&message).await?;
+    let event_key = format!("email:{template}:{event}:{}", crate::random::token_hash(email));
+    let to = Recipient { family_id, email, locale };
+    tx.enqueue(&self::email(parts, &to, template, event_key, payload)).await?;
     Ok(())
 }
 

@@ -45,30 +45,19 @@ impl Browser {
     }
 
     async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "en")
-            .send()
-            .await
-            .unwrap();
-        self.keep(&response);
-        let status = response.status();
-        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
-        (status, location, response.text().await.unwrap())
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "en")
-            .form(form)
-            .send()
-            .await
-            .unwrap();
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// Sends with this browser's cookies and language; keeps what it sets.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> (StatusCode, String, String) {
+        let response =
+            request.header("cookie", self.cookie_header()).header("accept-language", "en").send().await.unwrap();
         self.keep(&response);
         let status = response.status();
         let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
@@ -214,19 +203,8 @@ async fn support_staff_work_a_case_through_the_console(engine: Engine) {
 
 impl Browser {
     async fn multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> (StatusCode, String, String) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "en")
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&response);
-        let status = response.status();
-        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
-        (status, location, response.text().await.unwrap())
+        let request = self.client.post(format!("{}{path}", self.base)).multipart(form);
+        self.send(request).await
     }
 }
 

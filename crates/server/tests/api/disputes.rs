@@ -112,28 +112,12 @@ async fn a_charge_after_the_cancellation_took_effect_is_refunded_at_once_and_onl
         assert_eq!(detail["dispute"]["outcome"], "refunded", "the records still show the charge was late");
         assert!(detail["receipt"]["body"]["refunds"].is_null(), "no new refund: {detail}");
     }
-    let keyed = app
-        .client
-        .post(format!("{}/v1/disputes", app.address))
-        .bearer_auth(&parent.token)
-        .header("idempotency-key", "complaint-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let first: Value = keyed.json().await.unwrap();
-    let replay: Value = app
-        .client
-        .post(format!("{}/v1/disputes", app.address))
-        .bearer_auth(&parent.token)
-        .header("idempotency-key", "complaint-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keyed = || async {
+        let request = app.client.post(format!("{}/v1/disputes", app.address)).bearer_auth(&parent.token);
+        let response = request.header("idempotency-key", "complaint-1").json(&body).send().await.unwrap();
+        response.json::<Value>().await.unwrap()
+    };
+    let (first, replay) = (keyed().await, keyed().await);
     assert_eq!(first["dispute"]["id"], replay["dispute"]["id"], "a retry gets the same dispute");
     assert_eq!(entries(&app.statement(&parent).await, "refund").len(), 1, "one refund, whatever retries happen");
 
