@@ -7,9 +7,10 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::portal::console::{StaffPage, actor_text, calendar};
+use crate::portal::console::{actor_text, calendar};
 use crate::portal::page::{PageResult, PortalError, api, has_page, local_time, ok};
 use crate::portal::session::PageContext;
+use crate::portal::staff::StaffPage;
 use crate::services::audit_log;
 use crate::state::AppState;
 

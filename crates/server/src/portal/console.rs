@@ -9,7 +9,6 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::FamilyId;
@@ -18,56 +17,18 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::auth;
-use crate::auth::{Caller, Principal, Role};
+use crate::auth::Role;
 use crate::error::{ApiError, Shown};
 use crate::portal::page::{PageResult, PortalError, api, has_page, local_time, ok, render, see_other, with_cookie};
 use crate::portal::pages::{
     LoginForm, NextQuery, OptionRow, STAFF_SIGN_IN, option_rows, sign_in_page, sign_in_with_form,
 };
 use crate::portal::session::{self, PageContext, STAFF_SESSION_COOKIE};
+use crate::portal::staff::{Staff, StaffPage};
 use crate::services::cancellations::{CancelInput, ReasonInput, WrittenNoticeInput};
 use crate::services::evidence::EvidenceInput;
 use crate::services::{accounts, cancellations, notices, plans, search, subscriptions, verification};
 use crate::state::AppState;
-
-/// A signed-in staff member, from the console's cookie.
-pub struct Staff {
-    pub caller: Caller,
-    pub role: Role,
-    pub token: String,
-}
-
-async fn staff_of(state: &AppState, headers: &HeaderMap) -> Option<Staff> {
-    let token = session::cookie(headers, STAFF_SESSION_COOKIE)?;
-    let Ok(Principal::Staff(staff)) = crate::auth::session_principal(state, &token).await else { return None };
-    Some(Staff { caller: Caller::Staff { staff_id: staff.id, role: staff.role }, role: staff.role, token })
-}
-
-/// The signed-in staff member and their page: the one way into a console
-/// page. Without a staff session it answers with the console's sign-in
-/// page, which comes back here afterwards (for a page that can be shown
-/// again; a form post comes back to the console's home).
-pub struct StaffPage {
-    pub staff: Staff,
-    pub page: PageContext,
-}
-
-impl axum::extract::FromRequestParts<AppState> for StaffPage {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
-        let path = parts.uri.path().to_owned();
-        let shown_again = parts.method == axum::http::Method::GET || !path.starts_with("/console/families/");
-        let path = if shown_again && path != "/console/logout" { path } else { "/console".to_owned() };
-        match staff_of(state, &parts.headers).await {
-            Some(staff) => {
-                let page = session::staff_context(&parts.headers, &path, Some(&staff.token), &state.config.provider);
-                Ok(StaffPage { staff, page })
-            }
-            None => Err(see_other(&format!("/console/login?next={}", session::url_escape(&path)))),
-        }
-    }
-}
 
 fn utc() -> Calendar {
     Calendar::new("UTC").unwrap_or_else(|_| panic!("no UTC time zone"))

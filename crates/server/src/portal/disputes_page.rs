@@ -18,10 +18,10 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, Shown};
 use crate::i18n::T;
-use crate::portal::console::StaffPage;
 use crate::portal::page::{PageResult, PortalError, api, form_with_files, has_page, local_time, ok, render, see_other};
 use crate::portal::pages::calendar_in;
 use crate::portal::session::{self, MaybeGuardian, PageContext};
+use crate::portal::staff::{Staff, StaffPage};
 use crate::services::disputes::{
     self, DISPUTE_EVIDENCE_FILES_MAX, DisputeDetail, DisputeInput, DisputeView, EscalateInput, Filer, FilingCodeInput,
     MessageInput, ReceiptHolderDispute, ReceiptHolderDisputeInput, ResolveInput, TimelineEntryView, Via,
@@ -928,12 +928,7 @@ fn staff_actions(id: &str) -> Actions {
     }
 }
 
-async fn staff_detail(
-    state: &AppState,
-    staff: &crate::portal::console::Staff,
-    page: PageContext,
-    id: &str,
-) -> Result<DetailPage, PortalError> {
+async fn staff_detail(state: &AppState, staff: &Staff, page: PageContext, id: &str) -> Result<DetailPage, PortalError> {
     let detail = disputes::get(state, &staff.caller, id).await.map_err(api(&page))?;
     let calendar = calendar_in(&state.config.staff_time_zone);
     Ok(detail_page(
@@ -983,7 +978,7 @@ pub async fn console_message(
 
 async fn staff_outcome(
     state: &AppState,
-    staff: &crate::portal::console::Staff,
+    staff: &Staff,
     page: PageContext,
     id: &str,
     result: Result<(), ApiError>,

@@ -13,6 +13,7 @@ pub mod page;
 pub mod pages;
 pub mod public;
 pub mod session;
+pub mod staff;
 
 use axum::Router;
 use axum::routing::{get, post};
