@@ -19,7 +19,8 @@ use baobao_store::StoreError;
 use serde_json::json;
 
 use crate::{ServeArgs, open_store};
-use baobao_server::services::{accounts, children, plans, subscriptions};
+use baobao_server::services::disputes::{DisputeInput, Filer, MessageInput, Via};
+use baobao_server::services::{accounts, children, disputes, plans, subscriptions};
 
 pub const ADMIN_EMAIL: &str = "admin@demo.baobao.example";
 pub const ADMIN_PASSWORD: &str = "demo-admin-password";
@@ -131,16 +132,40 @@ async fn seed(state: &AppState) -> Result<()> {
         .map_err(explain)?;
         let plans = plans::plans(state, Locale::En).await.map_err(explain)?;
         if let Some(monthly) = plans.iter().find(|p| p.service == "edu") {
-            subscriptions::subscribe(
+            let subscribed = subscriptions::subscribe(
                 state,
                 &parent,
                 SubscribeInput { plan_id: monthly.id.clone(), accept_policy_sha256: monthly.policy.sha256.clone() },
             )
             .await
             .map_err(explain)?;
+            sample_complaint(state, &parent, &subscribed.subscription.id).await?;
         }
-        eprintln!("baobao: created the sample family, child and subscription");
+        eprintln!("baobao: created the sample family, child, subscription and complaint");
     }
+    Ok(())
+}
+
+/// A complaint support has answered, for the portal's and the console's
+/// complaint pages to show something.
+async fn sample_complaint(state: &AppState, parent: &Caller, subscription_id: &str) -> Result<()> {
+    let input = DisputeInput {
+        kind: "wrong_charge".to_owned(),
+        family_id: None,
+        subscription_id: Some(subscription_id.to_owned()),
+        ledger_entry_id: None,
+        cancellation_id: None,
+        receipt_number: None,
+        tracking_number: None,
+        description: "我用了新用户优惠券，应付 29 元，却扣了 39 元。".to_owned(),
+        evidence: Vec::new(),
+        forwarded_by: None,
+    };
+    let filed = disputes::file(state, Filer::Caller(parent), Via::Portal, input, None).await.map_err(explain)?;
+    let agent = state.store.staff_by_email(SUPPORT_STAFF[0].0).await?;
+    let agent = Caller::Staff { staff_id: agent.id, role: agent.role };
+    let answer = MessageInput { text: "我们正在核实优惠券记录，明天答复您。".to_owned(), evidence: Vec::new() };
+    disputes::post_message(state, &agent, &filed.dispute.id, answer).await.map_err(explain)?;
     Ok(())
 }
 
