@@ -164,7 +164,9 @@ async fn sample_complaint(state: &AppState, parent: &Caller, subscription_id: &s
     let filed = disputes::file(state, Filer::Caller(parent), Via::Portal, input, None).await.map_err(explain)?;
     let agent = state.store.staff_by_email(SUPPORT_STAFF[0].0).await?;
     let agent = Caller::Staff { staff_id: agent.id, role: agent.role };
-    let answer = MessageInput { text: "我们正在核实优惠券记录，明天答复您。".to_owned(), evidence: Vec::new() };
+    let answer = MessageInput {
+        text: "我们正在核实优惠券记录，明天答复您。".to_owned(), evidence: Vec::new()
+    };
     disputes::post_message(state, &agent, &filed.dispute.id, answer).await.map_err(explain)?;
     Ok(())
 }
