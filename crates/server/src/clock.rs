@@ -2,8 +2,10 @@
 //! `SystemClock`; in `--clock simulated` mode an admin can move time forward
 //! (like a payment provider's test clock) and a year of renewals runs in
 //! seconds. The simulated clock stands still between settings; its
-//! setting is kept in the database so that a restart, the CLI and a second
-//! server see the same time.
+//! setting is kept in the database so that a restart, the CLI and every
+//! other server see the same time: setting it moves the database's value
+//! forward (never back, whichever server does it), and each server catches
+//! up with that value before every request (`follow_shared_clock`).
 
 use std::sync::Mutex;
 
@@ -64,6 +66,41 @@ impl SimulatedClock {
     }
 }
 
+impl SimulatedClock {
+    /// Catches up with time another process set (kept in the database):
+    /// forward only, so a reading older than this clock changes nothing.
+    pub fn catch_up(&self, now: Timestamp) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = to_microseconds(now);
+        if now > *last {
+            *last = now;
+        }
+    }
+}
+
+/// In simulated mode, before each request: this server's clock catches up
+/// with the time any server set (one read of one settings row), so that
+/// with several servers on one database the clock is one for all of them.
+pub async fn follow_shared_clock(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(simulated) = state.clock.as_simulated() {
+        match state.store.setting(SIMULATED_NOW_SETTING).await {
+            Ok(Some(text)) => {
+                if let Ok(now) = text.parse() {
+                    simulated.catch_up(now);
+                }
+            }
+            Ok(None) => {}
+            // The request itself meets the database and says what is wrong.
+            Err(error) => tracing::warn!(%error, "the shared simulated clock could not be read"),
+        }
+    }
+    next.run(request).await
+}
+
 impl Clock for SimulatedClock {
     fn now(&self) -> Timestamp {
         *self.last.lock().unwrap_or_else(|p| p.into_inner())
@@ -97,5 +134,7 @@ mod tests {
         assert_eq!(clock.set(later), Ok(later));
         assert!(clock.set(start).is_err());
         assert_eq!(clock.now(), later);
+        clock.catch_up(start);
+        assert_eq!(clock.now(), later, "catching up never goes back");
     }
 }

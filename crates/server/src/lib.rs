@@ -62,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::router())
         .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::clock::follow_shared_clock))
         .layer(middleware::from_fn_with_state(state.address_limits.clone(), crate::limits::per_address))
         // Bodies are 1 MiB at most, except where a route allows more (the
         // evidence of a written notice); nothing is ever read past the hard cap.

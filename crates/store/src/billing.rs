@@ -46,6 +46,42 @@ impl Store {
         })
     }
 
+    /// Moves an instant kept as a setting forward to `to`, never back, as
+    /// one step for every process on the database (a write transaction on
+    /// SQLite, the row's lock on PostgreSQL): `Err` with the instant it
+    /// holds when `to` is earlier. Two servers setting the simulated clock
+    /// at once cannot take it backwards.
+    pub async fn advance_instant_setting(&self, name: &str, to: Timestamp) -> StoreResult<Result<(), Timestamp>> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(to.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        let lock = match self.engine {
+            crate::Engine::Sqlite => "",
+            crate::Engine::Postgres => " FOR UPDATE",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT value FROM settings WHERE name = $1{lock}")))
+            .bind(name)
+            .fetch_one(&mut *tx.tx)
+            .await?;
+        let held: String = row.try_get("value")?;
+        let held: Timestamp =
+            held.parse().map_err(|_| crate::StoreError::Corrupt(format!("setting {name}: not an instant")))?;
+        if to < held {
+            tx.rollback().await?;
+            return Ok(Err(held));
+        }
+        sqlx::query("UPDATE settings SET value = $2 WHERE name = $1")
+            .bind(name)
+            .bind(to.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
     pub async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
             .bind(name)

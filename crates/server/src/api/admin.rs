@@ -62,9 +62,11 @@ async fn set_clock(
             .with("until", SIMULATED_YEAR_MAX));
     }
     let simulated = state.clock.as_simulated().ok_or_else(|| ApiError::conflict("clock_not_simulated"))?;
-    let now =
-        simulated.set(now).map_err(|current| ApiError::conflict("clock_backwards").with("now", current.to_string()))?;
-    state.store.set_setting(SIMULATED_NOW_SETTING, &now.to_string()).await?;
+    let backwards = |current: Timestamp| ApiError::conflict("clock_backwards").with("now", current.to_string());
+    // The database's time first: it is every server's, and only moves forward.
+    let now = Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
+    state.store.advance_instant_setting(SIMULATED_NOW_SETTING, now).await?.map_err(backwards)?;
+    let now = simulated.set(now).map_err(backwards)?;
     let mut tx = state.store.begin().await?;
     tx.audit(now, &caller.actor(), "clock.set", &[], &json!({"now": now.to_string()})).await?;
     tx.commit().await?;

@@ -17,6 +17,7 @@ baobao_store::on_both_engines!(
     a_burst_of_sixty_four_parents_subscribing_and_cancelling_at_once_all_succeed,
     a_double_click_on_subscribe_makes_one_subscription_and_one_charge,
     an_overloaded_database_is_a_503_with_retry_after_and_changes_nothing,
+    two_servers_on_one_database_keep_one_simulated_clock,
 );
 
 /// Parents acting at the same instant.
@@ -159,4 +160,52 @@ async fn an_overloaded_database_is_a_503_with_retry_after_and_changes_nothing(en
     app.subscribe(&parent, &plan).await;
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
     assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
+}
+
+async fn two_servers_on_one_database_keep_one_simulated_clock(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let second = app.second_server().await;
+    let on_second = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = app.client.request(method, format!("{second}{path}")).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    // The second server starts at the stored time; the first moves it on.
+    app.set_clock("2027-01-20T00:00:00Z").await;
+    let (status, clock) = on_second(reqwest::Method::GET, "/v1/admin/clock", &app.admin, None).await;
+    assert_eq!((status, clock["now"].as_str()), (StatusCode::OK, Some("2027-01-20T00:00:00Z")), "{clock}");
+    // A parent subscribed through one and cancelling through the other, just after the move.
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.set_clock("2027-01-28T00:00:00Z").await;
+    let path = format!("/v1/subscriptions/{subscription}/cancellations");
+    let (status, cancelled) =
+        on_second(reqwest::Method::POST, &path, &parent.token, Some(json!({"option": "end_of_period"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{cancelled}");
+    assert_eq!(cancelled["cancellation"]["received_at"], "2027-01-28T00:00:00Z", "received at the one clock's time");
+    // Neither server can take the clock back, even one that has not caught up.
+    let (status, refused) =
+        on_second(reqwest::Method::POST, "/v1/admin/clock", &app.admin, Some(json!({"now": "2027-01-22T00:00:00Z"})))
+            .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("clock_backwards")),
+        "{refused}"
+    );
+    // Both set at once: the later wins, whatever the order.
+    let (first, other) = tokio::join!(
+        app.post("/v1/admin/clock", Some(&app.admin), json!({"now": "2027-02-01T00:00:00Z"})),
+        on_second(reqwest::Method::POST, "/v1/admin/clock", &app.admin, Some(json!({"now": "2027-02-03T00:00:00Z"}))),
+    );
+    assert!(first.status == StatusCode::OK || first.status == StatusCode::CONFLICT, "{}", first.body);
+    assert_eq!(other.0, StatusCode::OK, "{}", other.1);
+    let stored = app.state.store.setting(baobao_server::clock::SIMULATED_NOW_SETTING).await.unwrap().unwrap();
+    assert_eq!(stored.parse::<jiff::Timestamp>().unwrap(), "2027-02-03T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
+    assert_eq!(app.get("/v1/admin/clock", Some(&app.admin)).await.body["now"], "2027-02-03T00:00:00Z");
 }

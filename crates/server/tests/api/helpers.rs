@@ -89,6 +89,23 @@ impl TestApp {
         app
     }
 
+    /// Another server on the same database and data directory (as behind
+    /// a load balancer); its address.
+    pub async fn second_server(&self) -> String {
+        let store = baobao_store::Store::connect(&self.db.url).await.unwrap();
+        let config = ServerConfig {
+            sign_ups_per_address_per_hour: 100_000,
+            sign_ins_per_address_per_minute: 100_000,
+            ..ServerConfig::new(self.data_dir.path().to_owned(), ClockMode::Simulated, GatewayMode::Simulated)
+        };
+        let state = AppState::new(store, config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let app = baobao_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        address
+    }
+
     pub async fn request(
         &self,
         method: Method,
