@@ -18,6 +18,7 @@ baobao_store::on_both_engines!(
     a_double_click_on_subscribe_makes_one_subscription_and_one_charge,
     an_overloaded_database_is_a_503_with_retry_after_and_changes_nothing,
     two_servers_on_one_database_keep_one_simulated_clock,
+    two_servers_and_four_billing_runs_with_cancellations_arriving_charge_each_period_once,
 );
 
 /// Parents acting at the same instant.
@@ -208,4 +209,55 @@ async fn two_servers_on_one_database_keep_one_simulated_clock(engine: Engine) {
     let stored = app.state.store.setting(baobao_server::clock::SIMULATED_NOW_SETTING).await.unwrap().unwrap();
     assert_eq!(stored.parse::<jiff::Timestamp>().unwrap(), "2027-02-03T00:00:00Z".parse::<jiff::Timestamp>().unwrap());
     assert_eq!(app.get("/v1/admin/clock", Some(&app.admin)).await.body["now"], "2027-02-03T00:00:00Z");
+}
+
+/// Families in the scale-out story.
+const SCALE_FAMILIES: usize = 24;
+
+async fn two_servers_and_four_billing_runs_with_cancellations_arriving_charge_each_period_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"cooling_off_days": 0})).await;
+    let second = app.second_server().await;
+    let mut families = Vec::new();
+    for index in 0..SCALE_FAMILIES {
+        let parent = app.sign_up(&format!("scale-{index}@example.com")).await;
+        let subscription = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+        families.push((parent, subscription));
+    }
+    // Renewal time: four billing runs (two on each server) while half the
+    // parents cancel, through both servers, at the same moment.
+    app.set_clock("2027-02-10T03:00:00Z").await;
+    let mut set = JoinSet::new();
+    for run in 0..4 {
+        let url = format!("{}/v1/admin/billing-runs", if run % 2 == 0 { &app.address } else { &second });
+        let request = app.client.post(url).bearer_auth(&app.admin).json(&json!({}));
+        set.spawn(async move { ("billing", request.send().await.unwrap().status()) });
+    }
+    for (index, (parent, subscription)) in families.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let base = if index % 4 == 0 { &app.address } else { &second };
+        let url = format!("{base}/v1/subscriptions/{subscription}/cancellations");
+        let request = app.client.post(url).bearer_auth(&parent.token).json(&json!({"option": "end_of_period"}));
+        set.spawn(async move { ("cancel", request.send().await.unwrap().status()) });
+    }
+    let answers = set.join_all().await;
+    for (what, status) in &answers {
+        let expected = if *what == "billing" { StatusCode::OK } else { StatusCode::CREATED };
+        assert_eq!(*status, expected, "{what}: no client sees a deadlock, a serialization failure or a 5xx");
+    }
+    // Every period charged once; every acknowledged cancellation on record.
+    for (index, (parent, subscription)) in families.iter().enumerate() {
+        let statement = app.statement(parent).await;
+        let mut periods: Vec<&str> = entries(&statement, "charge")
+            .iter()
+            .filter(|e| e["subscription_id"] == subscription.as_str())
+            .map(|e| e["period_start"].as_str().unwrap())
+            .collect();
+        let charged = periods.len();
+        periods.dedup();
+        assert_eq!(periods.len(), charged, "a period charged twice: {statement:?}");
+        assert_eq!(charged, 2, "the first period and the renewal: {statement:?}");
+        let status = app.subscription(parent, subscription).await["status"].clone();
+        let wanted = if index % 2 == 0 { "pending_cancellation" } else { "active" };
+        assert_eq!(status, wanted, "family {index}");
+    }
 }
