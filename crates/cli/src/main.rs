@@ -155,6 +155,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Copy the database while it runs (SQLite; for PostgreSQL, says how
+    /// to use pg_dump). The copy holds no readable child's record: those are
+    /// sealed under keys in the data directory's vault, which is not copied.
+    Backup {
+        /// The file to write (it must not exist yet).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// The master key that wraps children's data keys.
     Keys {
         #[command(subcommand)]
@@ -394,6 +402,25 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Audit { command: AuditCommand::Watch { url, state } } => watch(&url, &state).await?,
+        Command::Backup { to } => {
+            if url.starts_with("postgres") {
+                bail!(
+                    "a PostgreSQL database is backed up with its own tools: pg_dump --format=custom --file=baobao.dump \"$DATABASE_URL\" (restore with pg_restore --clean --dbname=…), then baobao audit verify against the restored copy"
+                );
+            }
+            if to.exists() {
+                bail!("{} exists already: choose a new file", to.display());
+            }
+            let store = Store::connect(&url).await.context("cannot open the database")?;
+            store.append_pending().await.context("cannot append the audit log's pending entries")?;
+            store.backup_to(&to).await.with_context(|| format!("cannot write {}", to.display()))?;
+            let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or_default();
+            println!(
+                "backed up to {} ({bytes} bytes); check it with: baobao audit verify --database sqlite://{} --data-dir DATA_DIR",
+                to.display(),
+                to.display()
+            );
+        }
         Command::Keys { command: KeysCommand::RotateMaster { data_dir } } => {
             let vault = baobao_server::vault::Vault::open(&data_dir)?;
             let before = vault.current_master_id();

@@ -75,6 +75,77 @@ async fn audit_verify_recomputes_the_log_and_names_a_changed_leaf() {
     assert!(reason.contains("leaf 1 differs from what was logged"), "{reason}");
 }
 
+#[tokio::test]
+async fn a_backup_taken_while_the_database_is_written_restores_and_its_audit_log_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("live.db").display());
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, r#"{"keys": []}"#).unwrap();
+    let create = |n: usize| {
+        let email = format!("agent{n}@example.com");
+        baobao()
+            .args([
+                "staff",
+                "create",
+                "--database",
+                &url,
+                "--email",
+                &email,
+                "--password",
+                "a long password",
+                "--role",
+                "agent",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(create(0).status.success());
+    // Writers keep going while the copy is taken.
+    let writer = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            for n in 1..6 {
+                let email = format!("busy{n}@example.com");
+                let created = baobao()
+                    .args([
+                        "staff",
+                        "create",
+                        "--database",
+                        &url,
+                        "--email",
+                        &email,
+                        "--password",
+                        "a long password",
+                        "--role",
+                        "agent",
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+            }
+        })
+    };
+    let copy = dir.path().join("copy.db");
+    let backup = baobao().args(["backup", "--database", &url, "--to"]).arg(&copy).output().unwrap();
+    writer.join().unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    assert!(String::from_utf8_lossy(&backup.stdout).starts_with("backed up to"));
+    let again = baobao().args(["backup", "--database", &url, "--to"]).arg(&copy).output().unwrap();
+    assert!(!again.status.success(), "an existing file is never overwritten");
+    let restored = format!("sqlite://{}", copy.display());
+    let verified = baobao().args(["audit", "verify", "--database", &restored, "--keys"]).arg(&keys).output().unwrap();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).starts_with("OK: "),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let postgres =
+        baobao().args(["backup", "--database", "postgres://127.0.0.1:1/x", "--to", "x.dump"]).output().unwrap();
+    assert!(!postgres.status.success());
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+}
+
 #[test]
 fn bad_configuration_fails_with_a_one_line_reason() {
     let unknown = baobao().args(["migrate", "--database", "mysql://nope"]).output().unwrap();

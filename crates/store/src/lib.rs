@@ -201,6 +201,29 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` while it
+    /// runs (`VACUUM INTO`: one read transaction, so the copy is the
+    /// database as of one instant, and compacted); a file already there is
+    /// refused. PostgreSQL is backed up with its own tools (`pg_dump`).
+    pub async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+        if self.engine != Engine::Sqlite {
+            return Err(StoreError::Url("backup_to is for SQLite; back PostgreSQL up with pg_dump".to_owned()));
+        }
+        let target = path.to_str().ok_or_else(|| StoreError::Url("the backup path is not UTF-8".to_owned()))?;
+        // A reader's connection (writers go on meanwhile), allowed to write
+        // the one new file for this statement: readers are `query_only`.
+        let mut reader = self.pool.acquire().await?;
+        sqlx::raw_sql("PRAGMA query_only = OFF").execute(&mut *reader).await?;
+        let copied = sqlx::query("VACUUM INTO $1").bind(target).execute(&mut *reader).await;
+        if let Err(error) = sqlx::raw_sql("PRAGMA query_only = ON").execute(&mut *reader).await {
+            // Never back in the pool able to write.
+            let _ = reader.close().await;
+            return Err(error.into());
+        }
+        copied?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
         self.writes.close().await;
