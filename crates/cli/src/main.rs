@@ -94,6 +94,9 @@ struct ServeArgs {
     /// `support=12/120,forwarded=168`.
     #[arg(long, env = "BAOBAO_DISPUTE_DEADLINES", value_parser = parse_deadlines)]
     dispute_deadlines: Option<baobao_domain::dispute::Deadlines>,
+    /// After SIGTERM, seconds that requests in flight may take before the server stops anyway.
+    #[arg(long, env = "BAOBAO_SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::SHUTDOWN_GRACE_SECONDS_DEFAULT, value_parser = clap::value_parser!(u64).range(0..=600))]
+    shutdown_grace_seconds: u64,
 }
 
 fn parse_deadlines(text: &str) -> Result<baobao_domain::dispute::Deadlines, String> {
@@ -272,6 +275,7 @@ impl ServeArgs {
             },
             public_url: self.public_url.clone(),
             dispute_deadlines: self.dispute_deadlines.unwrap_or_default(),
+            shutdown_grace_seconds: self.shutdown_grace_seconds,
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }

@@ -147,6 +147,61 @@ async fn a_backup_taken_while_the_database_is_written_restores_and_its_audit_log
 }
 
 #[test]
+fn sigterm_stops_the_server_within_its_grace_even_with_a_client_that_never_finishes_its_request() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("stop.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = baobao()
+        .args(["serve", "--database", &url, "--listen", &listen, "--shutdown-grace-seconds", "2"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&listen) {
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                up = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(up, "the server answered /healthz");
+    // A client that sends half a request and waits forever.
+    let mut slow = std::net::TcpStream::connect(&listen).unwrap();
+    slow.write_all(b"POST /v1/auth/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{").unwrap();
+    let started = std::time::Instant::now();
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut exited = None;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        if let Some(status) = server.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let status = exited.expect("the server stopped after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped within its grace: {:?}",
+        started.elapsed()
+    );
+    // New connections are refused once it is gone.
+    assert!(std::net::TcpStream::connect(&listen).is_err());
+    drop(slow);
+}
+
+#[test]
 fn bad_configuration_fails_with_a_one_line_reason() {
     let unknown = baobao().args(["migrate", "--database", "mysql://nope"]).output().unwrap();
     assert!(!unknown.status.success());

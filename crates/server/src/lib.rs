@@ -89,8 +89,29 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     tokio::spawn(worker::run(state.clone()));
     tokio::spawn(worker::append_log(state.clone()));
     // The peer's address reaches the per-address limits on sign-ups and sign-ins.
+    let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    // On SIGTERM or ctrl-c: no new connections, requests in flight finish
+    // (each is bounded by the request timeout), and after `grace` the
+    // server returns whatever is still open (a client sending its request
+    // slowly, an idle connection that never closes).
+    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = stopping.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        told.notify_one();
+    };
+    let serving = axum::serve(listener, app).with_graceful_shutdown(signal);
+    tokio::select! {
+        served = serving => served,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(seconds = grace.as_secs(), "stopped with connections still open after the grace period");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {

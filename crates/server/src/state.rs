@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Each dispute level's first-response and resolution deadlines.
     pub dispute_deadlines: baobao_domain::dispute::Deadlines,
+    /// After SIGTERM, how long requests in flight may take before the
+    /// server stops anyway.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl ServerConfig {
@@ -57,6 +60,8 @@ impl ServerConfig {
     pub const EXPORT_DAYS_DEFAULT: u32 = 7;
     pub const SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT: u32 = 30;
     pub const SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT: u32 = 20;
+    /// The request timeout and a little more: a request in flight finishes.
+    pub const SHUTDOWN_GRACE_SECONDS_DEFAULT: u64 = crate::REQUEST_TIMEOUT_SECONDS + 5;
 
     /// A configuration with no email, for tools and tests.
     pub fn new(data_dir: PathBuf, clock: ClockMode, gateway: GatewayMode) -> ServerConfig {
@@ -75,6 +80,7 @@ impl ServerConfig {
             provider: baobao_domain::receipt::Provider::default(),
             public_url: None,
             dispute_deadlines: baobao_domain::dispute::Deadlines::default(),
+            shutdown_grace_seconds: Self::SHUTDOWN_GRACE_SECONDS_DEFAULT,
         }
     }
 }
