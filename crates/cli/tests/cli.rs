@@ -173,7 +173,11 @@ fn sigterm_stops_the_server_within_its_grace_even_with_a_client_that_never_finis
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(up, "the server answered /healthz");
+    if !up {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the server never answered /healthz");
+    }
     // A client that sends half a request and waits forever.
     let mut slow = std::net::TcpStream::connect(&listen).unwrap();
     slow.write_all(b"POST /v1/auth/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{").unwrap();
@@ -189,6 +193,7 @@ fn sigterm_stops_the_server_within_its_grace_even_with_a_client_that_never_finis
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = server.kill();
+    let _ = server.wait();
     let status = exited.expect("the server stopped after SIGTERM");
     assert!(status.success(), "{status:?}");
     assert!(
