@@ -18,10 +18,12 @@
 //! second request while the first is still running gets 409
 //! `idempotency_in_progress`. A 5xx response is not saved and frees the key,
 //! so the client's retry runs again. A crash between the handler's commit
-//! and the save leaves the key claimed: after `IDEMPOTENCY_STALE_SECONDS`
-//! it is freed, and the handlers' own guards (a unique index per open
-//! cancellation, per period's charge, per email) keep the re-run from
-//! doing anything twice.
+//! and the save leaves the key claimed by a process that no longer beats
+//! (`state::heartbeat`): the next retry, on any server, frees it at once
+//! (`claim_abandoned`; a key of an unnamed process after
+//! `IDEMPOTENCY_STALE_SECONDS`), and the handlers' own guards (a unique
+//! index per open cancellation, per period's charge, per email) keep the
+//! re-run from doing anything twice.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -80,13 +82,15 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let now = state.clock.wall_now();
     let expired_before = replay_window_start(now);
 
-    let mut claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before).await;
-    if let Ok(Claim::Existing(existing)) = &claim {
-        let stale = existing.response.is_none()
-            && now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
-        if stale && state.store.release_idempotency_key(&scope, &key).await.is_ok() {
-            claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before).await;
-        }
+    let process = state.process_id.as_str();
+    let mut claim =
+        state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
+    if let Ok(Claim::Existing(existing)) = &claim
+        && existing.response.is_none()
+        && claim_abandoned(&state, existing, now).await
+        && state.store.release_idempotency_key(&scope, &key).await.is_ok()
+    {
+        claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
     }
     match claim {
         Err(error) => return ApiError::from(error).into_response(),
@@ -143,6 +147,28 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Whether a key claimed without a response yet is no longer being worked
+/// on: the process that claimed it stopped beating (it was killed or
+/// crashed: freed at once, whichever server the retry reaches), or, for a
+/// key of an unnamed process, it is older than `IDEMPOTENCY_STALE_SECONDS`.
+pub async fn claim_abandoned(
+    state: &AppState,
+    existing: &baobao_store::IdempotentRequest,
+    now: jiff::Timestamp,
+) -> bool {
+    let old = now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
+    match existing.claimed_by.as_deref() {
+        _ if old => true,
+        Some(process) if process != state.process_id => {
+            let alive_after =
+                now.checked_sub(jiff::SignedDuration::from_secs(crate::state::PROCESS_ALIVE_SECONDS)).unwrap_or(now);
+            // A database that cannot say leaves the key held: never two runs at once.
+            !state.store.process_alive(process, alive_after).await.unwrap_or(true)
+        }
+        _ => false,
+    }
 }
 
 /// The start of the replay window that ends at `now`.

@@ -107,6 +107,25 @@ pub struct Parts {
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
     pub api_keys: Arc<crate::key_cache::ApiKeyCache>,
     pub address_limits: Arc<crate::limits::AddressLimits>,
+    /// This process among the servers on the database: it claims
+    /// Idempotency-Keys under this name and beats every second, so that a
+    /// key it held when it died is freed at once (`idempotency`).
+    pub process_id: String,
+}
+
+/// How often a process writes its heartbeat.
+pub const PROCESS_HEARTBEAT_MILLISECONDS: u64 = 1000;
+/// A process that has not beaten for this long is gone.
+pub const PROCESS_ALIVE_SECONDS: i64 = 5;
+
+/// Writes this process's heartbeat while it runs.
+async fn heartbeat(store: Store, process_id: String) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(PROCESS_HEARTBEAT_MILLISECONDS)).await;
+        if let Err(error) = store.process_seen(&process_id, jiff::Timestamp::now()).await {
+            tracing::warn!(%error, "this process's heartbeat could not be written");
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -167,7 +186,11 @@ impl AppState {
             mailer,
             api_keys: Arc::default(),
             address_limits: Arc::new(address_limits),
+            process_id: format!("prc_{}", crate::random::random_token(12)),
         };
+        // Named (and alive) before it claims anything.
+        store.process_seen(&parts.process_id, jiff::Timestamp::now()).await?;
+        tokio::spawn(heartbeat(store.clone(), parts.process_id.clone()));
         Ok(AppState { store, parts: Arc::new(parts) })
     }
 }

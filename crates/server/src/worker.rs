@@ -81,5 +81,8 @@ pub async fn prune_request_records(state: &AppState) -> Result<u64, baobao_store
     let now = state.clock.wall_now();
     let login_window_start =
         now.checked_sub(SignedDuration::from_secs(crate::auth::LOGIN_WINDOW_SECONDS)).unwrap_or(now);
-    state.store.prune_request_records(crate::idempotency::replay_window_start(now), login_window_start).await
+    let processes_before = now.checked_sub(SignedDuration::from_hours(24)).unwrap_or(now);
+    let processes = state.store.prune_processes(processes_before).await?;
+    Ok(processes
+        + state.store.prune_request_records(crate::idempotency::replay_window_start(now), login_window_start).await?)
 }

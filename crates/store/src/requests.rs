@@ -26,6 +26,7 @@ impl Store {
     /// `request_sha256`, or returns what is stored under it. A key last
     /// claimed before `expired_before` is past the replay window and is
     /// claimed afresh, as if it had never been used.
+    #[allow(clippy::too_many_arguments)] // one claim: each is a different fact of it
     pub async fn claim_idempotency_key(
         &self,
         scope: &str,
@@ -33,11 +34,14 @@ impl Store {
         request_sha256: &str,
         now: Timestamp,
         expired_before: Timestamp,
+        claimed_by: &str,
     ) -> StoreResult<Claim> {
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, idempotency_key, request_sha256, created_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO idempotency_keys (scope, idempotency_key, request_sha256, created_at, claimed_by) \
+             VALUES ($1, $2, $3, $4, $6) \
              ON CONFLICT (scope, idempotency_key) DO UPDATE SET request_sha256 = excluded.request_sha256, \
-             created_at = excluded.created_at, response_status = NULL, response_body = NULL, family_id = NULL \
+             created_at = excluded.created_at, response_status = NULL, response_body = NULL, family_id = NULL, \
+             claimed_by = excluded.claimed_by \
              WHERE idempotency_keys.created_at < $5",
         )
         .bind(scope)
@@ -45,13 +49,14 @@ impl Store {
         .bind(request_sha256)
         .bind(micros(now))
         .bind(micros(expired_before))
+        .bind(claimed_by)
         .execute(&self.writes)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
         }
         let row = sqlx::query(
-            "SELECT request_sha256, response_status, response_body, created_at FROM idempotency_keys \
+            "SELECT request_sha256, response_status, response_body, created_at, claimed_by FROM idempotency_keys \
              WHERE scope = $1 AND idempotency_key = $2",
         )
         .bind(scope)
@@ -71,6 +76,7 @@ impl Store {
             request_sha256: text(&row, "request_sha256")?,
             response,
             created_at: instant(&row, "created_at")?,
+            claimed_by: sqlx::Row::try_get(&row, "claimed_by")?,
         }))
     }
 
@@ -111,6 +117,38 @@ impl Store {
         .execute(&self.writes)
         .await?;
         Ok(())
+    }
+
+    /// This process is alive at `now` (its heartbeat; the first one names it).
+    pub async fn process_seen(&self, process_id: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO server_processes (id, started_at, seen_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(process_id)
+        .bind(micros(now))
+        .execute(&self.writes)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the process beat at or after `alive_after`.
+    pub async fn process_alive(&self, process_id: &str, alive_after: Timestamp) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS alive FROM server_processes WHERE id = $1 AND seen_at >= $2")
+            .bind(process_id)
+            .bind(micros(alive_after))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Forgets processes that stopped beating before `before`.
+    pub async fn prune_processes(&self, before: Timestamp) -> StoreResult<u64> {
+        let pruned = sqlx::query("DELETE FROM server_processes WHERE seen_at < $1")
+            .bind(micros(before))
+            .execute(&self.writes)
+            .await?;
+        Ok(pruned.rows_affected())
     }
 
     /// Forgets saved responses claimed before `before`, and failed sign-ins

@@ -293,6 +293,9 @@ pub struct IdempotentRequest {
     pub request_sha256: String,
     pub response: Option<SavedResponse>,
     pub created_at: Timestamp,
+    /// The server process that claimed it (none for keys claimed before
+    /// processes were named).
+    pub claimed_by: Option<String>,
 }
 
 /// What a finished request left for its retries.

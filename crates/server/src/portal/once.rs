@@ -55,8 +55,10 @@ where
     let mut waited_ms = 0;
     loop {
         let now = state.clock.wall_now();
-        let claim =
-            state.store.claim_idempotency_key(&scope, form_key, &fields_sha256, now, replay_window_start(now)).await;
+        let claim = state
+            .store
+            .claim_idempotency_key(&scope, form_key, &fields_sha256, now, replay_window_start(now), &state.process_id)
+            .await;
         match claim {
             Ok(Claim::Claimed) => break,
             Ok(Claim::Existing(first)) if first.request_sha256 != fields_sha256 => return work().await,

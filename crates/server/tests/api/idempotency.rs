@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Response, TestApp, entries};
 
-baobao_store::on_both_engines!(a_retried_post_returns_the_first_response_and_does_nothing_twice);
+baobao_store::on_both_engines!(
+    a_retried_post_returns_the_first_response_and_does_nothing_twice,
+    a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once,
+);
 
 async fn post_with_key(app: &TestApp, path: &str, token: Option<&str>, key: &str, body: Value) -> Response {
     let mut request = app.client.post(format!("{}{path}", app.address)).header("idempotency-key", key).json(&body);
@@ -69,4 +72,39 @@ async fn a_retried_post_returns_the_first_response_and_does_nothing_twice(engine
     .await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     assert_ne!(theirs.body["subscription"]["id"], sub_a.body["subscription"]["id"]);
+}
+
+/// A server claimed the key, then died before answering (SIGKILL, a crash):
+/// while it beats its claim holds (409 in progress); once it has stopped,
+/// the client's retry runs at once, on any server — not a minute later.
+async fn a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once(engine: Engine) {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let body = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let scope = format!("{}:/v1/subscriptions", hex::encode(Sha256::digest(format!("Bearer {}", parent.token))));
+    let body_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&body).unwrap()));
+    let now = jiff::Timestamp::now();
+    let store = &app.state.store;
+    store.process_seen("prc_other", now).await.unwrap();
+    let window = baobao_server::idempotency::replay_window_start(now);
+    let claimed = store.claim_idempotency_key(&scope, "retry-1", &body_sha256, now, window, "prc_other").await.unwrap();
+    assert!(matches!(claimed, baobao_store::requests::Claim::Claimed));
+
+    let held = post_with_key(&app, "/v1/subscriptions", Some(&parent.token), "retry-1", body.clone()).await;
+    assert_eq!((held.status, held.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("idempotency_in_progress")));
+    // The other server was killed: its last beat was a minute ago.
+    let a_minute_ago = now.checked_sub(jiff::SignedDuration::from_secs(60)).unwrap();
+    sqlx::query("UPDATE server_processes SET seen_at = $1 WHERE id = 'prc_other'")
+        .bind(a_minute_ago.as_microsecond())
+        .execute(&mut <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap())
+        .await
+        .unwrap();
+    let retried = post_with_key(&app, "/v1/subscriptions", Some(&parent.token), "retry-1", body.clone()).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    let again = post_with_key(&app, "/v1/subscriptions", Some(&parent.token), "retry-1", body).await;
+    assert_eq!(again.body, retried.body, "from now on the saved answer");
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
 }
