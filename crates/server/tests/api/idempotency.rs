@@ -93,7 +93,10 @@ async fn a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once(engine:
     assert!(matches!(claimed, baobao_store::requests::Claim::Claimed));
 
     let held = post_with_key(&app, "/v1/subscriptions", Some(&parent.token), "retry-1", body.clone()).await;
-    assert_eq!((held.status, held.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("idempotency_in_progress")));
+    assert_eq!(
+        (held.status, held.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_in_progress"))
+    );
     // The other server was killed: its last beat was a minute ago.
     let a_minute_ago = now.checked_sub(jiff::SignedDuration::from_secs(60)).unwrap();
     sqlx::query("UPDATE server_processes SET seen_at = $1 WHERE id = 'prc_other'")

@@ -18,6 +18,7 @@ mod email;
 mod entitlements;
 mod errors;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod language;
 mod lifecycle;
