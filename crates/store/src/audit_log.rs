@@ -85,7 +85,23 @@ async fn fetch_nodes(conn: &mut sqlx::AnyConnection, wanted: &[(u32, u64)]) -> S
     let mut wanted: Vec<(u32, u64)> = wanted.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
-    let (leaves, above): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(level, _)| *level == 0);
+    // SQLite parses `a OR b OR …` as a tree as deep as the list is long,
+    // and refuses one deeper than 1,000: a few hundred per query.
+    for batch in wanted.chunks(NODES_PER_QUERY_MAX) {
+        fetch_node_batch(conn, batch, &mut found).await?;
+    }
+    Ok(found)
+}
+
+/// Subtrees read by one query.
+const NODES_PER_QUERY_MAX: usize = 300;
+
+async fn fetch_node_batch(
+    conn: &mut sqlx::AnyConnection,
+    wanted: &[(u32, u64)],
+    found: &mut HashMap<(u32, u64), Hash>,
+) -> StoreResult<()> {
+    let (leaves, above): (Vec<_>, Vec<_>) = wanted.iter().copied().partition(|(level, _)| *level == 0);
     if !leaves.is_empty() {
         let params: Vec<String> = (1..=leaves.len()).map(|i| format!("${i}")).collect();
         let sql =
@@ -114,7 +130,7 @@ async fn fetch_nodes(conn: &mut sqlx::AnyConnection, wanted: &[(u32, u64)]) -> S
             found.insert((level, position), hash_of(&text(&row, "hash")?)?);
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Complete subtrees of the log, by (level, index): the right edge read
