@@ -97,6 +97,9 @@ struct ServeArgs {
     /// After SIGTERM, seconds that requests in flight may take before the server stops anyway.
     #[arg(long, env = "BAOBAO_SHUTDOWN_GRACE_SECONDS", default_value_t = ServerConfig::SHUTDOWN_GRACE_SECONDS_DEFAULT, value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace_seconds: u64,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (keep it private: loopback or the monitoring network).
+    #[arg(long, env = "BAOBAO_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_deadlines(text: &str) -> Result<baobao_domain::dispute::Deadlines, String> {
@@ -276,6 +279,7 @@ impl ServeArgs {
             public_url: self.public_url.clone(),
             dispute_deadlines: self.dispute_deadlines.unwrap_or_default(),
             shutdown_grace_seconds: self.shutdown_grace_seconds,
+            metrics_listen: self.metrics_listen,
             ..ServerConfig::new(self.data_dir.clone(), clock, gateway)
         }
     }

@@ -147,14 +147,18 @@ async fn a_backup_taken_while_the_database_is_written_restores_and_its_audit_log
 }
 
 #[test]
-fn sigterm_stops_the_server_within_its_grace_even_with_a_client_that_never_finishes_its_request() {
+fn the_server_serves_metrics_apart_and_sigterm_stops_it_within_its_grace_even_with_a_client_that_never_finishes_its_request()
+ {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("stop.db").display());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
     let mut server = baobao()
         .args(["serve", "--database", &url, "--listen", &listen, "--shutdown-grace-seconds", "2"])
+        .args(["--metrics-listen", &metrics])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .stderr(std::process::Stdio::null())
@@ -178,6 +182,13 @@ fn sigterm_stops_the_server_within_its_grace_even_with_a_client_that_never_finis
         let _ = server.wait();
         panic!("the server never answered /healthz");
     }
+    // Prometheus scrapes its own address.
+    let mut scrape = std::net::TcpStream::connect(&metrics).unwrap();
+    scrape.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let mut scraped = String::new();
+    let _ = scrape.read_to_string(&mut scraped);
+    assert!(scraped.contains("baobao_http_requests_total{route=\"/healthz\""), "{scraped}");
+    assert!(scraped.contains("baobao_outbox_pending 0"), "{scraped}");
     // A client that sends half a request and waits forever.
     let mut slow = std::net::TcpStream::connect(&listen).unwrap();
     slow.write_all(b"POST /v1/auth/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{").unwrap();

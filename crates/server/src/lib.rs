@@ -24,6 +24,7 @@ pub mod keys;
 pub mod limits;
 pub mod mail;
 pub mod messages;
+pub mod metrics;
 pub mod portal;
 pub mod random;
 pub mod receipts;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::error::localize))
         .layer(middleware::from_fn(crate::headers::security_headers))
+        .layer(middleware::from_fn(crate::metrics::record))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -88,6 +90,11 @@ pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(So
     // Webhooks always; emails when a relay is configured (else they wait).
     tokio::spawn(worker::run(state.clone()));
     tokio::spawn(worker::append_log(state.clone()));
+    if let Some(address) = state.config.metrics_listen {
+        let metrics = TcpListener::bind(address).await?;
+        let router = crate::metrics::router(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
     // The peer's address reaches the per-address limits on sign-ups and sign-ins.
     let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();

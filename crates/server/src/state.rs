@@ -52,6 +52,8 @@ pub struct ServerConfig {
     /// After SIGTERM, how long requests in flight may take before the
     /// server stops anyway.
     pub shutdown_grace_seconds: u64,
+    /// Where Prometheus scrapes `/metrics`; none: not served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl ServerConfig {
@@ -81,6 +83,7 @@ impl ServerConfig {
             public_url: None,
             dispute_deadlines: baobao_domain::dispute::Deadlines::default(),
             shutdown_grace_seconds: Self::SHUTDOWN_GRACE_SECONDS_DEFAULT,
+            metrics_listen: None,
         }
     }
 }

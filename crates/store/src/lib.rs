@@ -224,6 +224,46 @@ impl Store {
         Ok(())
     }
 
+    /// Connections open and idle, readers' then writers' pools: an
+    /// operator's gauge of how busy the database is.
+    pub fn pool_usage(&self) -> [(u32, usize); 2] {
+        [(self.pool.size(), self.pool.num_idle()), (self.writes.size(), self.writes.num_idle())]
+    }
+
+    /// What an operator watches, read in one go: outbox messages waiting
+    /// and failed for good, refunds and fees waiting for the gateway, the
+    /// subscriptions due at `now` and how long the oldest has waited (in
+    /// seconds), open disputes and those past a deadline.
+    pub async fn operator_gauges(&self, now: Timestamp) -> StoreResult<Vec<(&'static str, i64)>> {
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS outbox_pending, \
+             (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS outbox_failed, \
+             (SELECT COUNT(*) FROM money_movements WHERE status = 'pending') AS money_pending, \
+             (SELECT COUNT(*) FROM money_movements WHERE status = 'failed') AS money_failed, \
+             (SELECT COUNT(*) FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1) AS billing_due, \
+             (SELECT MIN(due_at) FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1) AS billing_oldest_due, \
+             (SELECT COUNT(*) FROM disputes WHERE status = 'open') AS disputes_open, \
+             (SELECT COUNT(*) FROM disputes WHERE status = 'open' AND resolution_due <= $1) AS disputes_overdue",
+        )
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |column: &str| -> StoreResult<i64> { Ok(row.try_get::<i64, _>(column)?) };
+        let oldest: Option<i64> = row.try_get("billing_oldest_due")?;
+        let lag_seconds = oldest.map(|due| (micros(now) - due) / 1_000_000).unwrap_or(0);
+        Ok(vec![
+            ("outbox_pending", count("outbox_pending")?),
+            ("outbox_failed", count("outbox_failed")?),
+            ("money_pending", count("money_pending")?),
+            ("money_failed", count("money_failed")?),
+            ("billing_due", count("billing_due")?),
+            ("billing_lag_seconds", lag_seconds),
+            ("disputes_open", count("disputes_open")?),
+            ("disputes_overdue", count("disputes_overdue")?),
+        ])
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
         self.writes.close().await;

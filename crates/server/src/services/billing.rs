@@ -576,6 +576,7 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
     summary.money_succeeded = u64::from(settled.succeeded);
     summary.money_retrying = u64::from(settled.retrying);
     summary.money_failed = u64::from(settled.failed);
+    crate::metrics::billing_run(&summary);
     let text = serde_json::to_string(&summary).map_err(|e| ApiError::internal(e.to_string()))?;
     state.store.finish_billing_run(&run_id, state.clock.now(), &text).await?;
     tracing::info!(run_id = %run_id, steps = summary.steps, "billing run finished");

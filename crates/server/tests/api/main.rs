@@ -23,5 +23,6 @@ mod idempotency;
 mod language;
 mod lifecycle;
 mod money;
+mod operations;
 mod portal;
 mod security;
