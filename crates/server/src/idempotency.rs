@@ -20,7 +20,9 @@
 //! so the client's retry runs again. A crash between the handler's commit
 //! and the save leaves the key claimed by a process that no longer beats
 //! (`state::heartbeat`): the next retry, on any server, frees it at once
-//! (`claim_abandoned`; a key of an unnamed process after
+//! (`claim_abandoned`; one of this process's own keys that no request of
+//! its is answering — its release failed with the database away — at
+//! once too; a key of an unnamed process after
 //! `IDEMPOTENCY_STALE_SECONDS`), and the handlers' own guards (a unique
 //! index per open cancellation, per period's charge, per email) keep the
 //! re-run from doing anything twice.
@@ -83,11 +85,15 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let expired_before = replay_window_start(now);
 
     let process = state.process_id.as_str();
+    // Counted before claiming: another request of this process with the key
+    // sees this one, however the two interleave.
+    let in_flight = format!("{scope}\u{0}{key}");
+    let _answering = Answering::start(&state, in_flight.clone());
     let mut claim =
         state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
     if let Ok(Claim::Existing(existing)) = &claim
         && existing.response.is_none()
-        && claim_abandoned(&state, existing, now).await
+        && claim_abandoned(&state, existing, &in_flight, now).await
         && state.store.release_idempotency_key(&scope, &key).await.is_ok()
     {
         claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
@@ -156,11 +162,16 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
 pub async fn claim_abandoned(
     state: &AppState,
     existing: &baobao_store::IdempotentRequest,
+    in_flight: &str,
     now: jiff::Timestamp,
 ) -> bool {
     let old = now.as_second() - existing.created_at.as_second() > IDEMPOTENCY_STALE_SECONDS;
     match existing.claimed_by.as_deref() {
         _ if old => true,
+        // Ours, and no other request of ours holds it: its release failed.
+        Some(process) if process == state.process_id => {
+            state.in_flight.lock().unwrap_or_else(|p| p.into_inner()).get(in_flight).copied().unwrap_or(0) <= 1
+        }
         Some(process) if process != state.process_id => {
             let alive_after =
                 now.checked_sub(jiff::SignedDuration::from_secs(crate::state::PROCESS_ALIVE_SECONDS)).unwrap_or(now);
@@ -168,6 +179,32 @@ pub async fn claim_abandoned(
             !state.store.process_alive(process, alive_after).await.unwrap_or(true)
         }
         _ => false,
+    }
+}
+
+/// A request of this process holding a key, for as long as it runs
+/// (counted down however it ends, a panic included).
+struct Answering<'a> {
+    state: &'a AppState,
+    key: String,
+}
+
+impl<'a> Answering<'a> {
+    fn start(state: &'a AppState, key: String) -> Answering<'a> {
+        *state.in_flight.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert(0) += 1;
+        Answering { state, key }
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.state.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.key);
+            }
+        }
     }
 }
 

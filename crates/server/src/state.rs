@@ -114,6 +114,11 @@ pub struct Parts {
     /// Idempotency-Keys under this name and beats every second, so that a
     /// key it held when it died is freed at once (`idempotency`).
     pub process_id: String,
+    /// The requests of this process holding each Idempotency-Key right now
+    /// (scope and key): one of its own keys without an answer that no other
+    /// request of it holds was left by a request that failed before its
+    /// release (the database went away), and the retry may run at once.
+    pub in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// How often a process writes its heartbeat.
@@ -190,6 +195,7 @@ impl AppState {
             api_keys: Arc::default(),
             address_limits: Arc::new(address_limits),
             process_id: format!("prc_{}", crate::random::random_token(12)),
+            in_flight: std::sync::Mutex::default(),
         };
         // Named (and alive) before it claims anything.
         store.process_seen(&parts.process_id, jiff::Timestamp::now()).await?;
