@@ -1315,6 +1315,11 @@ pub async fn file_as_receipt_holder(
     if code.len() != CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid_field("code", "digits").with("digits", CODE_DIGITS));
     }
+    // What is said is checked before the code is spent: a refused complaint
+    // leaves the code for the corrected one.
+    parse_kind(&input.dispute.kind)?;
+    long_text("description", &input.dispute.description, DESCRIPTION_CHARS_MAX)?;
+    decode_all(&input.dispute.evidence)?;
     let number = input.receipt_number.trim();
     let receipt =
         state.store.receipt_by_number(number).await?.ok_or_else(|| ApiError::unprocessable("verification_failed"))?;

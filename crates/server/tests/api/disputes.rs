@@ -460,6 +460,11 @@ async fn after_the_account_closed_a_kept_receipt_and_a_code_file_a_complaint_and
         json!({"receipt_number": number, "email": email, "code": code, "kind": "charge_after_cancellation",
             "description": "Charged after closing"})
     };
+    let mut empty = body(&code, "mum@example.net");
+    empty["description"] = json!("  ");
+    let refused = app.post("/v1/disputes/by-receipt", None, empty).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.body["error"]["details"]["field"], "description", "and the code is not spent");
     let wrong = app.post("/v1/disputes/by-receipt", None, body("000000", "mum@example.net")).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
     let other_address = app.post("/v1/disputes/by-receipt", None, body(&code, "someone@example.net")).await;
