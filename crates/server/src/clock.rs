@@ -5,7 +5,7 @@
 //! setting is kept in the database so that a restart, the CLI and every
 //! other server see the same time: setting it moves the database's value
 //! forward (never back, whichever server does it), and each server catches
-//! up with that value before every request (`follow_shared_clock`).
+//! up with that value before every request (`shared_clock::follow`).
 
 use std::sync::Mutex;
 
@@ -76,29 +76,6 @@ impl SimulatedClock {
             *last = now;
         }
     }
-}
-
-/// In simulated mode, before each request: this server's clock catches up
-/// with the time any server set (one read of one settings row), so that
-/// with several servers on one database the clock is one for all of them.
-pub async fn follow_shared_clock(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if let Some(simulated) = state.clock.as_simulated() {
-        match state.store.setting(SIMULATED_NOW_SETTING).await {
-            Ok(Some(text)) => {
-                if let Ok(now) = text.parse() {
-                    simulated.catch_up(now);
-                }
-            }
-            Ok(None) => {}
-            // The request itself meets the database and says what is wrong.
-            Err(error) => tracing::warn!(%error, "the shared simulated clock could not be read"),
-        }
-    }
-    next.run(request).await
 }
 
 impl Clock for SimulatedClock {

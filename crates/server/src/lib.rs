@@ -31,6 +31,7 @@ pub mod receipts;
 pub mod retry;
 pub mod sealed;
 pub mod services;
+pub mod shared_clock;
 pub mod state;
 pub mod vault;
 pub mod views;
@@ -51,7 +52,7 @@ use tokio::net::TcpListener;
 
 use crate::idempotency::{REQUEST_BODY_BYTES_MAX, idempotency};
 
-pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+pub use crate::state::REQUEST_TIMEOUT_SECONDS;
 
 /// The whole app, assembled here and only here: the API's routes, the
 /// portal's and the console's pages, the OpenAPI document, and the layers
@@ -63,7 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::router())
         .route("/openapi.json", axum::routing::get(move || std::future::ready(Json(document.as_ref().clone()))))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::clock::follow_shared_clock))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::shared_clock::follow))
         .layer(middleware::from_fn_with_state(state.address_limits.clone(), crate::limits::per_address))
         // Bodies are 1 MiB at most, except where a route allows more (the
         // evidence of a written notice); nothing is ever read past the hard cap.

@@ -22,6 +22,9 @@ pub enum GatewayMode {
     Simulated,
 }
 
+/// A request that takes longer is answered 503 (the app's timeout layer).
+pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
@@ -63,7 +66,7 @@ impl ServerConfig {
     pub const SIGN_UPS_PER_ADDRESS_PER_HOUR_DEFAULT: u32 = 30;
     pub const SIGN_INS_PER_ADDRESS_PER_MINUTE_DEFAULT: u32 = 20;
     /// The request timeout and a little more: a request in flight finishes.
-    pub const SHUTDOWN_GRACE_SECONDS_DEFAULT: u64 = crate::REQUEST_TIMEOUT_SECONDS + 5;
+    pub const SHUTDOWN_GRACE_SECONDS_DEFAULT: u64 = REQUEST_TIMEOUT_SECONDS + 5;
 
     /// A configuration with no email, for tools and tests.
     pub fn new(data_dir: PathBuf, clock: ClockMode, gateway: GatewayMode) -> ServerConfig {
