@@ -121,9 +121,16 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy"),
             StoreError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            StoreError::Full => storage_full(),
             other => ApiError::internal(other.to_string()),
         }
     }
+}
+
+/// The disk is full (the database's, or the data directory's): nothing
+/// was kept, and the same request works again once space returns.
+pub fn storage_full() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_full")
 }
 
 /// `store_result.or_not_found("subscription")?` names what was missing.

@@ -141,6 +141,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("busy", "The server is busy; nothing was changed. Retry shortly.", "服务器繁忙，未做任何更改，请稍后重试。"),
     (
+        "storage_full",
+        "The server's storage is full; nothing was changed. Retry later.",
+        "服务器存储空间已满，未做任何更改，请稍后重试。",
+    ),
+    (
         "database_unavailable",
         "The server cannot reach its database right now; nothing was changed. Retry shortly.",
         "服务器暂时无法连接数据库，未做任何更改，请稍后重试。",

@@ -78,6 +78,10 @@ pub enum StoreError {
     /// went away); nothing was acknowledged.
     #[error("the database cannot be reached")]
     Unavailable,
+    /// The database's disk is full: nothing was written (the transaction
+    /// rolled back); it works again when space returns.
+    #[error("the database's storage is full")]
+    Full,
     #[error("database unavailable or failed: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -95,6 +99,8 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() || db.is_check_violation() => {
                 StoreError::Conflict { constraint: db.constraint().unwrap_or("unique").to_owned() }
             }
+            // SQLITE_FULL; PostgreSQL's disk_full.
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| is_full_code(&code)) => StoreError::Full,
             // SQLITE_BUSY and SQLITE_LOCKED (with extended codes); PostgreSQL's
             // serialization_failure, deadlock_detected and lock_not_available.
             sqlx::Error::Database(db) if db.code().is_some_and(|code| is_busy_code(&code)) => StoreError::Busy,
@@ -104,6 +110,13 @@ impl From<sqlx::Error> for StoreError {
             }
             _ => StoreError::Database(error),
         }
+    }
+}
+
+fn is_full_code(code: &str) -> bool {
+    match code.parse::<i64>() {
+        Ok(sqlite) => sqlite & 0xff == 13,
+        Err(_) => code == "53100",
     }
 }
 
@@ -283,6 +296,10 @@ async fn connect_pool(url: &str, engine: Engine, connections_max: u32, access: A
         // A connection the database closed (a restart) is found out before
         // a request gets it, not by the request's first query.
         .test_before_acquire(true)
+        // A connection that still counts a transaction open (the database
+        // ended it by itself: SQLite rolls back on a full disk) would refuse
+        // every next BEGIN; it is closed, and a fresh one takes its place.
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 for statement in engine.session_setup() {

@@ -94,6 +94,9 @@ pub fn store_evidence(parts: &Parts, family_id: &FamilyId, bytes: &[u8]) -> ApiR
     })();
     if let Err(error) = written {
         let _ = std::fs::remove_file(&temporary);
+        if error.kind() == std::io::ErrorKind::StorageFull {
+            return Err(crate::error::storage_full());
+        }
         return Err(internal(error));
     }
     Ok(sha256)
