@@ -20,6 +20,25 @@ fn baobao() -> Command {
     command
 }
 
+/// `baobao staff create` of an agent with `email`, as an operator runs it.
+fn create_agent(url: &str, email: &str) -> std::process::Output {
+    baobao()
+        .args([
+            "staff",
+            "create",
+            "--database",
+            url,
+            "--email",
+            email,
+            "--password",
+            "a long password",
+            "--role",
+            "agent",
+        ])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn migrate_applies_the_schema_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,22 +63,7 @@ async fn audit_verify_recomputes_the_log_and_names_a_changed_leaf() {
     let keys = keys.to_str().unwrap();
     // Staff accounts are audited: three entries, no signed head yet.
     for n in 0..3 {
-        let email = format!("agent{n}@example.com");
-        let created = baobao()
-            .args([
-                "staff",
-                "create",
-                "--database",
-                &url,
-                "--email",
-                &email,
-                "--password",
-                "a long password",
-                "--role",
-                "agent",
-            ])
-            .output()
-            .unwrap();
+        let created = create_agent(&url, &format!("agent{n}@example.com"));
         assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     }
     let clean = baobao().args(["audit", "verify", "--database", &url, "--keys", keys]).output().unwrap();
@@ -81,46 +85,13 @@ async fn a_backup_taken_while_the_database_is_written_restores_and_its_audit_log
     let url = format!("sqlite://{}", dir.path().join("live.db").display());
     let keys = dir.path().join("keys.json");
     std::fs::write(&keys, r#"{"keys": []}"#).unwrap();
-    let create = |n: usize| {
-        let email = format!("agent{n}@example.com");
-        baobao()
-            .args([
-                "staff",
-                "create",
-                "--database",
-                &url,
-                "--email",
-                &email,
-                "--password",
-                "a long password",
-                "--role",
-                "agent",
-            ])
-            .output()
-            .unwrap()
-    };
-    assert!(create(0).status.success());
+    assert!(create_agent(&url, "agent0@example.com").status.success());
     // Writers keep going while the copy is taken.
     let writer = {
         let url = url.clone();
         std::thread::spawn(move || {
             for n in 1..6 {
-                let email = format!("busy{n}@example.com");
-                let created = baobao()
-                    .args([
-                        "staff",
-                        "create",
-                        "--database",
-                        &url,
-                        "--email",
-                        &email,
-                        "--password",
-                        "a long password",
-                        "--role",
-                        "agent",
-                    ])
-                    .output()
-                    .unwrap();
+                let created = create_agent(&url, &format!("busy{n}@example.com"));
                 assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
             }
         })
