@@ -1,6 +1,8 @@
-//! API keys recently seen, kept in the process for a short time.
+//! What the integrators' hot path keeps in the process: API keys recently
+//! seen, and families' running subscriptions, each for a short time.
 
-use baobao_domain::ids::ApiKeyId;
+use baobao_domain::ids::{ApiKeyId, FamilyId};
+use baobao_store::Subscription;
 
 /// How long a looked-up API key is trusted without asking the database.
 pub const API_KEY_CACHE_SECONDS: u64 = 30;
@@ -36,5 +38,63 @@ impl ApiKeyCache {
             }
         }
         entries.insert(key_sha256, ((key_id, service), std::time::Instant::now()));
+    }
+}
+
+/// How long a family's running subscription read for the entitlement check
+/// is used without asking the database, at most. Changes this process
+/// commits, and on PostgreSQL those of every other server
+/// (`Store::follow_changes`), end it at once; this bounds only what cannot
+/// be told: a `baobao` command writing beside a SQLite server, or a
+/// notification lost while the listening connection was down.
+pub const ENTITLEMENT_CACHE_MILLISECONDS: u128 = 2000;
+pub const ENTITLEMENT_CACHE_ENTRIES_MAX: usize = 100_000;
+
+/// The running subscription of each (family, service) recently checked, so
+/// that the entitlement check — every request of every children's app —
+/// is answered from memory. What is kept is the subscription, not the
+/// answer: the rule is applied to it at every check with the clock's time,
+/// so a cancellation that takes effect is seen by the next check.
+#[derive(Default)]
+pub struct EntitlementCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(FamilyId, String), CachedSubscription>>,
+}
+
+struct CachedSubscription {
+    subscription: Option<std::sync::Arc<Subscription>>,
+    /// `Store::subscriptions_epoch` before it was read.
+    epoch: u64,
+    at: std::time::Instant,
+}
+
+impl EntitlementCache {
+    /// The subscription kept for (family, service), if it is still current
+    /// at `epoch`: `Some(None)` is a family known to have none running.
+    pub fn get(&self, family_id: &FamilyId, service: &str, epoch: u64) -> Option<Option<std::sync::Arc<Subscription>>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(&(family_id.clone(), service.to_owned()))
+            .filter(|cached| cached.epoch == epoch && cached.at.elapsed().as_millis() < ENTITLEMENT_CACHE_MILLISECONDS)
+            .map(|cached| cached.subscription.clone())
+    }
+
+    /// Keeps what was read after seeing `epoch`.
+    pub fn put(
+        &self,
+        family_id: FamilyId,
+        service: String,
+        epoch: u64,
+        subscription: Option<std::sync::Arc<Subscription>>,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= ENTITLEMENT_CACHE_ENTRIES_MAX {
+            entries.retain(|_, cached| {
+                cached.epoch == epoch && cached.at.elapsed().as_millis() < ENTITLEMENT_CACHE_MILLISECONDS
+            });
+            if entries.len() >= ENTITLEMENT_CACHE_ENTRIES_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert((family_id, service), CachedSubscription { subscription, epoch, at: std::time::Instant::now() });
     }
 }

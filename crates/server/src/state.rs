@@ -112,6 +112,7 @@ pub struct Parts {
     pub vault: Arc<crate::vault::Vault>,
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
     pub api_keys: Arc<crate::key_cache::ApiKeyCache>,
+    pub entitlements: Arc<crate::key_cache::EntitlementCache>,
     pub address_limits: Arc<crate::limits::AddressLimits>,
     /// This process among the servers on the database: it claims
     /// Idempotency-Keys under this name and beats every second, so that a
@@ -196,6 +197,7 @@ impl AppState {
             vault: Arc::new(vault),
             mailer,
             api_keys: Arc::default(),
+            entitlements: Arc::default(),
             address_limits: Arc::new(address_limits),
             process_id: format!("prc_{}", crate::random::random_token(12)),
             in_flight: std::sync::Mutex::default(),
@@ -203,6 +205,8 @@ impl AppState {
         // Named (and alive) before it claims anything.
         store.process_seen(&parts.process_id, jiff::Timestamp::now()).await?;
         tokio::spawn(heartbeat(store.clone(), parts.process_id.clone()));
+        let follower = store.clone();
+        tokio::spawn(async move { follower.follow_changes().await });
         Ok(AppState { store, parts: Arc::new(parts) })
     }
 }

@@ -148,7 +148,16 @@ pub struct Store {
     engine: Engine,
     /// Told by every commit that recorded audit entries: wakes the appender.
     recorded: std::sync::Arc<tokio::sync::Notify>,
+    /// Moves on whenever a subscription may have changed: a commit of this
+    /// process that wrote one, or word from another server (`follow_changes`).
+    subscriptions_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// For `follow_changes`' own connection (PostgreSQL's LISTEN).
+    url: std::sync::Arc<str>,
 }
+
+/// The channel on which PostgreSQL tells every server that a commit
+/// changed subscriptions (`NOTIFY`, delivered at commit, never before).
+const SUBSCRIPTIONS_CHANNEL: &str = "baobao_subscriptions";
 
 /// A write transaction. Dropping it without `commit` rolls it back.
 pub struct Tx {
@@ -157,6 +166,9 @@ pub struct Tx {
     recorded: std::sync::Arc<tokio::sync::Notify>,
     /// Whether this transaction recorded audit entries.
     wrote_entries: bool,
+    subscriptions_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Whether this transaction wrote a subscription.
+    changed_subscriptions: bool,
 }
 
 impl Store {
@@ -168,7 +180,14 @@ impl Store {
         // The writer connects first: on SQLite it switches the file to WAL.
         let writes = connect_pool(&url, engine, engine.write_connections_max(), Access::Write).await?;
         let pool = connect_pool(&url, engine, READ_CONNECTIONS_MAX, Access::Read).await?;
-        Ok(Store { pool, writes, engine, recorded: Default::default() })
+        Ok(Store {
+            pool,
+            writes,
+            engine,
+            recorded: Default::default(),
+            subscriptions_epoch: Default::default(),
+            url: url.into(),
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -191,7 +210,66 @@ impl Store {
 
     pub async fn begin(&self) -> StoreResult<Tx> {
         let tx = self.writes.begin_with(self.engine.begin_write()).await?;
-        Ok(Tx { tx, engine: self.engine, recorded: self.recorded.clone(), wrote_entries: false })
+        Ok(Tx {
+            tx,
+            engine: self.engine,
+            recorded: self.recorded.clone(),
+            wrote_entries: false,
+            subscriptions_epoch: self.subscriptions_epoch.clone(),
+            changed_subscriptions: false,
+        })
+    }
+
+    /// A number that moves on whenever a subscription may have changed:
+    /// after every commit of this process that wrote one and, on
+    /// PostgreSQL, when another server's commit did (`follow_changes`). A
+    /// cache of what was read after seeing epoch `e` is current while the
+    /// epoch is still `e` (read the epoch before the data).
+    pub fn subscriptions_epoch(&self) -> u64 {
+        self.subscriptions_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn subscriptions_changed(epoch: &std::sync::atomic::AtomicU64) {
+        epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Follows other servers' changes to subscriptions, for as long as it
+    /// runs: on PostgreSQL, `LISTEN`s on the channel every such commit
+    /// notifies, and moves the epoch on for each notification — and
+    /// whenever the listening connection was lost, since notifications sent
+    /// meanwhile are gone. On SQLite it returns at once: one server per
+    /// file, and the `baobao` commands that write beside it (a billing run)
+    /// are bounded by the caches' own short lifetimes.
+    pub async fn follow_changes(&self) {
+        if self.engine != Engine::Postgres {
+            return;
+        }
+        loop {
+            match sqlx::postgres::PgListener::connect(&self.url).await {
+                Ok(mut listener) => {
+                    if let Err(error) = listener.listen(SUBSCRIPTIONS_CHANNEL).await {
+                        tracing::warn!(%error, "cannot listen for other servers' changes");
+                    } else {
+                        // Whatever changed before this connection listened.
+                        Self::subscriptions_changed(&self.subscriptions_epoch);
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(_)) => Self::subscriptions_changed(&self.subscriptions_epoch),
+                                // The connection was lost: what was sent meanwhile is gone.
+                                Ok(None) => Self::subscriptions_changed(&self.subscriptions_epoch),
+                                Err(error) => {
+                                    tracing::warn!(%error, "lost the connection listening for other servers' changes");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot connect to listen for other servers' changes"),
+            }
+            Self::subscriptions_changed(&self.subscriptions_epoch);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     /// After personal data was deleted: on SQLite, copies the write-ahead
@@ -319,10 +397,17 @@ async fn connect_pool(url: &str, engine: Engine, connections_max: u32, access: A
 impl Tx {
     /// Commits; if the transaction recorded audit entries, the appender
     /// is woken to give them their places in the log.
-    pub async fn commit(self) -> StoreResult<()> {
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if self.changed_subscriptions && self.engine == Engine::Postgres {
+            // Delivered to every listening server when (and only if) this commits.
+            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;
+        }
         self.tx.commit().await?;
         if self.wrote_entries {
             self.recorded.notify_one();
+        }
+        if self.changed_subscriptions {
+            Store::subscriptions_changed(&self.subscriptions_epoch);
         }
         Ok(())
     }

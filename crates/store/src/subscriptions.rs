@@ -127,6 +127,7 @@ impl Tx {
         .bind(s.reminded_period_start.map(micros))
         .execute(&mut *self.tx)
         .await?;
+        self.changed_subscriptions = true;
         Ok(())
     }
 
@@ -172,6 +173,7 @@ impl Tx {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.changed_subscriptions = true;
         Ok(())
     }
 

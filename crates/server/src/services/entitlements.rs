@@ -1,6 +1,9 @@
 //! The integrators' hot path: is this family entitled to this service now?
-//! One indexed read (the API key comes from a short-lived in-process cache);
-//! the rule itself is `domain::subscription::entitlement`.
+//! Answered from memory: the family's running subscription is kept in
+//! `key_cache::EntitlementCache` until a commit changes any subscription
+//! (or for two seconds at most), the API key in a short-lived cache beside
+//! it; the rule itself, `domain::subscription::entitlement`, is applied at
+//! every check with the clock's time.
 
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::FamilyId;
@@ -29,7 +32,18 @@ pub async fn check(state: &AppState, caller: &Caller, family_id: &str, service: 
     }
     let none = EntitlementView { entitled: false, until: None, status: "none".to_owned() };
     let Ok(family_id) = FamilyId::parse(family_id) else { return Ok(none) };
-    let Some(subscription) = state.store.live_subscription_for(&family_id, service).await? else { return Ok(none) };
+    // The epoch before the read: a change committed meanwhile makes what is
+    // read stale at once.
+    let epoch = state.store.subscriptions_epoch();
+    let subscription = match state.entitlements.get(&family_id, service, epoch) {
+        Some(kept) => kept,
+        None => {
+            let read = state.store.live_subscription_for(&family_id, service).await?.map(std::sync::Arc::new);
+            state.entitlements.put(family_id, service.to_owned(), epoch, read.clone());
+            read
+        }
+    };
+    let Some(subscription) = subscription else { return Ok(none) };
     let status = subscription.status;
     let calendar = Calendar::new(&subscription.time_zone).map_err(|e| ApiError::internal(e.to_string()))?;
     let answer = entitlement(

@@ -6,7 +6,10 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-baobao_store::on_both_engines!(entitlement_follows_the_subscription_through_renewal_cancellation_and_the_end);
+baobao_store::on_both_engines!(
+    entitlement_follows_the_subscription_through_renewal_cancellation_and_the_end,
+    a_cancellation_taking_effect_is_seen_by_the_next_check_on_every_server
+);
 
 async fn entitlement_follows_the_subscription_through_renewal_cancellation_and_the_end(engine: Engine) {
     let app = TestApp::spawn(engine).await;
@@ -55,4 +58,46 @@ async fn entitlement_follows_the_subscription_through_renewal_cancellation_and_t
     assert_eq!(missing.body["status"], "none");
     let malformed = app.get("/v1/entitlements?service=edu", Some(&key)).await;
     assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The check is answered from memory (`key_cache::EntitlementCache`); the
+/// commit that ends a subscription ends what was kept at once, on the
+/// server that made it and — told by PostgreSQL's NOTIFY — on the others.
+async fn a_cancellation_taking_effect_is_seen_by_the_next_check_on_every_server(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({"allow_immediate": true, "refund_on_immediate": "prorated"})).await;
+    let second = app.second_server().await;
+    let key = app.api_key("edu").await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/entitlements?family_id={}&service=edu", parent.family_id);
+    let on_second = || {
+        let request = app.client.get(format!("{second}{path}")).bearer_auth(&key);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    // Both servers have read and kept it.
+    for _ in 0..3 {
+        assert_eq!(app.get(&path, Some(&key)).await.body["entitled"], true);
+        assert_eq!(on_second().await["entitled"], true);
+    }
+    let told_before = app.state.store.subscriptions_epoch();
+    let cancelled = app.cancel(&parent, &subscription_id, json!({"option": "now"})).await;
+    assert_eq!(cancelled.status, StatusCode::CREATED, "{}", cancelled.body);
+    // The server that committed it: the very next check.
+    assert_eq!(app.get(&path, Some(&key)).await.body, json!({"entitled": false, "until": null, "status": "none"}));
+    assert!(app.state.store.subscriptions_epoch() > told_before);
+    // The other server: on PostgreSQL told by NOTIFY, within moments; on
+    // SQLite (one server per file) by the cache's two-second bound.
+    let started = std::time::Instant::now();
+    while on_second().await["entitled"] != false {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the second server kept the ended subscription");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if engine == Engine::Postgres {
+        assert!(
+            started.elapsed().as_millis() < baobao_server::key_cache::ENTITLEMENT_CACHE_MILLISECONDS,
+            "told by NOTIFY, not by the cache's bound: {:?}",
+            started.elapsed()
+        );
+    }
 }
