@@ -105,3 +105,26 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// The storage's own durable-commit rate, a benchmark's baseline: `count`
+/// transactions one after another, each inserting one row and committing
+/// through the store's write path (its engine, its session settings, its
+/// one writer on SQLite), so each waits for its own flush. Into a table of
+/// its own, made here.
+pub async fn single_row_commits(store: &Store, count: usize) -> crate::StoreResult<std::time::Duration> {
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_commits (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(&store.writes)
+        .await?;
+    let body = "x".repeat(200);
+    let started = std::time::Instant::now();
+    for n in 0..count {
+        let mut tx = store.begin().await?;
+        sqlx::query("INSERT INTO bench_commits (id, body) VALUES ($1, $2)")
+            .bind(n as i64)
+            .bind(&body)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(started.elapsed())
+}
