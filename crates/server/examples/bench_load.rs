@@ -33,7 +33,7 @@ async fn main() -> Result<(), Failure> {
             let [_, _, url, count] = args.as_slice() else { return Err(usage()) };
             let count: usize = count.parse()?;
             let store = Store::connect(url).await?;
-            let took = baobao_store::testing::single_row_commits(&store, count).await?;
+            let took = baobao_store::testing::single_row_commits(&store, count, 0).await?;
             let rate = count as f64 / took.as_secs_f64();
             println!("{}", json!({"commits": count, "seconds": took.as_secs_f64(), "rate": rate}));
             store.close().await;
@@ -128,6 +128,11 @@ async fn cancellations(
         ready.extend(made?);
     }
 
+    // A profiler may be attached to the server for the timed part alone.
+    if let Some(pause) = std::env::var("BENCH_LOAD_PAUSE_SECONDS").ok().and_then(|s| s.parse().ok()) {
+        eprintln!("prepared {} subscriptions; cancelling in {pause} s", ready.len());
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+    }
     // Timed: every client cancels its share, one after another.
     let started = Instant::now();
     let mut cancelling = tokio::task::JoinSet::new();

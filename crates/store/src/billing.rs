@@ -19,6 +19,7 @@ impl Store {
             .bind(micros(started_at))
             .execute(&self.writes)
             .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -34,6 +35,7 @@ impl Store {
             .bind(summary)
             .execute(&self.writes)
             .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -88,6 +90,7 @@ impl Store {
             .bind(value)
             .execute(&self.writes)
             .await?;
+        self.durable().await?;
         Ok(())
     }
 }

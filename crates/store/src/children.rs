@@ -547,6 +547,7 @@ impl Store {
         .bind(expires_at.map(micros))
         .execute(&self.writes)
         .await?;
+        self.durable().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -568,6 +569,7 @@ impl Store {
             .bind(export_id.as_str())
             .execute(&self.writes)
             .await?;
+        self.durable().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -82,15 +82,17 @@ impl Engine {
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
             // WAL lets readers run beside the one writer; a writer waits
-            // for the lock rather than failing at once; FULL makes every
-            // acknowledged commit survive a power cut, not only a crash;
+            // for the lock rather than failing at once; NORMAL commits
+            // without flushing the log, which `durability` does for many
+            // commits at once before any of them is acknowledged (so every
+            // acknowledged commit survives a power cut, not only a crash);
             // secure_delete overwrites what a deletion removes, so deleted
             // personal data does not linger in the file's free pages.
             Engine::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
                 SQLITE_BUSY_TIMEOUT,
-                "PRAGMA synchronous = FULL",
+                "PRAGMA synchronous = NORMAL",
                 "PRAGMA secure_delete = ON",
             ],
             Engine::Postgres => &["SET TIME ZONE 'UTC'"],

@@ -32,6 +32,7 @@ mod catalogue;
 mod channels;
 pub mod children;
 mod disputes;
+mod durability;
 mod engine;
 pub mod ledger;
 mod money;
@@ -153,6 +154,8 @@ pub struct Store {
     subscriptions_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// For `follow_changes`' own connection (PostgreSQL's LISTEN).
     url: std::sync::Arc<str>,
+    /// SQLite's group commit: every commit waits here until it is on disk.
+    flusher: Option<std::sync::Arc<durability::Flusher>>,
 }
 
 /// The channel on which PostgreSQL tells every server that a commit
@@ -169,6 +172,7 @@ pub struct Tx {
     subscriptions_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Whether this transaction wrote a subscription.
     changed_subscriptions: bool,
+    flusher: Option<std::sync::Arc<durability::Flusher>>,
 }
 
 impl Store {
@@ -180,7 +184,12 @@ impl Store {
         // The writer connects first: on SQLite it switches the file to WAL.
         let writes = connect_pool(&url, engine, engine.write_connections_max(), Access::Write).await?;
         let pool = connect_pool(&url, engine, READ_CONNECTIONS_MAX, Access::Read).await?;
+        let flusher = match engine {
+            Engine::Sqlite => durability::Flusher::for_url(&url)?.map(std::sync::Arc::new),
+            Engine::Postgres => None,
+        };
         Ok(Store {
+            flusher,
             pool,
             writes,
             engine,
@@ -194,11 +203,30 @@ impl Store {
         self.engine
     }
 
+    /// Returns once every change this process committed is on disk: after
+    /// the few single-statement writes that are acknowledged (outside a
+    /// `Tx`, whose commit waits by itself). Nothing to wait for on
+    /// PostgreSQL, whose every commit is durable when it returns.
+    pub async fn durable(&self) -> StoreResult<()> {
+        if let Some(flusher) = &self.flusher {
+            flusher.committed();
+            flusher.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// SQLite's group commit so far: commits made and flushes to disk that
+    /// covered them (none on PostgreSQL, which flushes by itself).
+    pub fn group_commit_counts(&self) -> Option<(u64, u64)> {
+        self.flusher.as_ref().map(|flusher| flusher.counts())
+    }
+
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
         let applied = engine::migrate(&self.writes, self.engine).await?;
         // Entries written before the log existed (or before a crash let the
         // appender take them) join it, in order.
         self.append_pending().await?;
+        self.durable().await?;
         Ok(applied)
     }
 
@@ -217,6 +245,7 @@ impl Store {
             wrote_entries: false,
             subscriptions_epoch: self.subscriptions_epoch.clone(),
             changed_subscriptions: false,
+            flusher: self.flusher.clone(),
         })
     }
 
@@ -312,6 +341,8 @@ impl Store {
             return Err(error.into());
         }
         copied?;
+        // The copy is complete once it is on disk.
+        durability::sync_file(path)?;
         Ok(())
     }
 
@@ -403,6 +434,10 @@ impl Tx {
             sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;
         }
         self.tx.commit().await?;
+        if let Some(flusher) = &self.flusher {
+            // Committed and visible, and told only once on disk (`durability`).
+            flusher.until_durable(flusher.committed()).await?;
+        }
         if self.wrote_entries {
             self.recorded.notify_one();
         }

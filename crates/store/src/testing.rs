@@ -111,7 +111,7 @@ macro_rules! on_both_engines {
 /// through the store's write path (its engine, its session settings, its
 /// one writer on SQLite), so each waits for its own flush. Into a table of
 /// its own, made here.
-pub async fn single_row_commits(store: &Store, count: usize) -> crate::StoreResult<std::time::Duration> {
+pub async fn single_row_commits(store: &Store, count: usize, first_id: i64) -> crate::StoreResult<std::time::Duration> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_commits (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")
         .execute(&store.writes)
         .await?;
@@ -120,11 +120,17 @@ pub async fn single_row_commits(store: &Store, count: usize) -> crate::StoreResu
     for n in 0..count {
         let mut tx = store.begin().await?;
         sqlx::query("INSERT INTO bench_commits (id, body) VALUES ($1, $2)")
-            .bind(n as i64)
+            .bind(first_id + n as i64)
             .bind(&body)
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
     }
     Ok(started.elapsed())
+}
+
+/// Rows `single_row_commits` wrote.
+pub async fn bench_rows(store: &Store) -> crate::StoreResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM bench_commits").fetch_one(&store.pool).await?;
+    crate::integer(&row, "n")
 }
