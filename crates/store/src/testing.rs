@@ -134,3 +134,17 @@ pub async fn bench_rows(store: &Store) -> crate::StoreResult<i64> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM bench_commits").fetch_one(&store.pool).await?;
     crate::integer(&row, "n")
 }
+
+/// The billing benchmark's baseline: ledger rows `first..=last` (by id)
+/// inserted again into `bench_ledger`, one durable transaction, through the
+/// store's own write path.
+pub async fn copy_ledger_rows(store: &Store, first: &str, last: &str) -> crate::StoreResult<()> {
+    let mut tx = store.begin().await?;
+    sqlx::query("INSERT INTO bench_ledger SELECT * FROM ledger_entries WHERE id >= $1 AND id <= $2")
+        .bind(first)
+        .bind(last)
+        .execute(&mut *tx.tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
