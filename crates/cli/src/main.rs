@@ -5,6 +5,7 @@
 //! with a one-line reason on failure.
 
 mod demo;
+mod progress;
 mod verify;
 
 use std::net::SocketAddr;
@@ -377,9 +378,14 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let due = state.store.due_count(at).await?;
             eprintln!("baobao: billing at {at}: {due} subscription(s) due");
-            let summary = baobao_server::services::billing::run(&state, at).await.map_err(|e| {
-                anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned()))
-            })?;
+            let shown = progress::Progress::new("billing run", Some(u64::try_from(due).unwrap_or(0)), "subscriptions");
+            let store = state.store.clone();
+            let summary = progress::watching(shown, baobao_server::services::billing::run(&state, at), async || {
+                let left = store.due_count(at).await.ok()?;
+                u64::try_from(due.saturating_sub(left)).ok()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("billing run failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned())))?;
             // The run's audit entries take their places in the log now,
             // whether or not a server's appender is running.
             state.store.append_pending().await?;
@@ -421,7 +427,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let store = Store::connect(&url).await.context("cannot open the database")?;
             store.append_pending().await.context("cannot append the audit log's pending entries")?;
-            store.backup_to(&to).await.with_context(|| format!("cannot write {}", to.display()))?;
+            let source = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let source = source.split('?').next().unwrap_or(source);
+            let shown = progress::Progress::new("backup", file_size(std::path::Path::new(source)), "bytes");
+            progress::watching(shown, store.backup_to(&to), async || file_size(&to))
+                .await
+                .with_context(|| format!("cannot write {}", to.display()))?;
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or_default();
             println!(
                 "backed up to {} ({bytes} bytes); check it with: baobao audit verify --database sqlite://{} --data-dir DATA_DIR",
@@ -441,7 +452,9 @@ async fn run(cli: Cli) -> Result<()> {
             let state = AppState::new(store, config).await?;
             let family_id = baobao_domain::ids::FamilyId::parse(&family)?;
             state.store.family(&family_id).await.context("no such family")?;
-            let (sha256, size) = baobao_server::services::exports::write_file(&state, &family_id, &out)
+            let shown = progress::Progress::new("export", None, "bytes");
+            let written = baobao_server::services::exports::write_file(&state, &family_id, &out);
+            let (sha256, size) = progress::watching(shown, written, async || file_size(&out))
                 .await
                 .map_err(|e| anyhow::anyhow!("export failed: {}", e.internal.unwrap_or_else(|| e.code.to_owned())))?;
             state.store.append_pending().await?;
@@ -450,6 +463,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { serve } => demo::run(&url, serve).await?,
     }
     Ok(())
+}
+
+/// A file's size now, for progress shown while it is written.
+fn file_size(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
 }
 
 /// One run of `baobao audit watch`.

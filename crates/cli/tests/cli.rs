@@ -439,8 +439,13 @@ async fn a_billing_run_killed_half_way_resumes_and_charges_every_period_once(eng
         "the run was not interrupted half-way ({charged_at_kill} charged)"
     );
 
-    let resumed = run(at).status().unwrap();
-    assert!(resumed.success());
+    let resumed = run(at).stderr(Stdio::piped()).output().unwrap();
+    assert!(resumed.status.success());
+    // Not on a terminal (a log, cron): plain lines, no bar's control characters.
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    let left = SUBSCRIPTIONS - charged_at_kill;
+    assert!(said.contains(&format!("baobao: billing run: {left} of {left} subscriptions (done)")), "{said}");
+    assert!(!said.contains('\u{1b}') && !said.contains('\r'), "{said:?}");
     let again = run(at).status().unwrap();
     assert!(again.success());
     let entries = db.store.statement(&family).await.unwrap();
