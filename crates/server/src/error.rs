@@ -239,6 +239,10 @@ pub async fn localize(mut request: Request, next: Next) -> Response {
         ErrorBody { error: ErrorDetail { code: error.code.to_owned(), message, details: error.details.clone() } };
     let mut rendered = (error.status, Json(body)).into_response();
     rendered.headers_mut().insert("x-request-id", header_value(&request_id));
+    // A saved error answer replayed says so, as a replayed success does.
+    if let Some(replayed) = response.headers().get("idempotent-replayed") {
+        rendered.headers_mut().insert("idempotent-replayed", replayed.clone());
+    }
     if error.status == StatusCode::SERVICE_UNAVAILABLE || error.status == StatusCode::TOO_MANY_REQUESTS {
         let seconds = match (error.details.get("retry_after_seconds"), error.details.get("minutes")) {
             (Some(seconds), _) => seconds.as_u64(),

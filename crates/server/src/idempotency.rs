@@ -23,9 +23,18 @@
 //! (`claim_abandoned`; one of this process's own keys that no request of
 //! its is answering — its release failed with the database away — at
 //! once too; a key of an unnamed process after
-//! `IDEMPOTENCY_STALE_SECONDS`), and the handlers' own guards (a unique
-//! index per open cancellation, per period's charge, per email) keep the
-//! re-run from doing anything twice.
+//! `IDEMPOTENCY_STALE_SECONDS`). Whether the retry runs again depends on
+//! whether the first run's change was committed: every transaction a
+//! request commits marks its key `changed_at` in that same transaction
+//! (`store::requests::with_key`). Not marked: nothing was changed, and the
+//! request runs again — the answer it gives is the one the first run would
+//! have given, which the client never received (an answer is sent only
+//! after it is saved). Marked: the change is made and its answer was lost
+//! with the process, so the request is never run a second time (it would
+//! add a second child, a second export, a second complaint, or answer
+//! "already subscribed" to the request that subscribed); the retry gets
+//! 409 `idempotent_answer_lost`, saved as the key's answer from then on,
+//! which says the request was carried out and where to read its result.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -93,10 +102,21 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
     if let Ok(Claim::Existing(existing)) = &claim
         && existing.response.is_none()
+        && existing.request_sha256 == request_sha256
         && claim_abandoned(&state, existing, &in_flight, now).await
-        && state.store.release_idempotency_key(&scope, &key).await.is_ok()
     {
-        claim = state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
+        if existing.changed_at.is_some() {
+            // The change was committed, and the process died before its
+            // answer was saved (the client never saw it): never a second
+            // run; this answer, from now on, for every retry.
+            let lost = ApiError::conflict("idempotent_answer_lost");
+            save_error(&state, &scope, &key, &lost, None).await;
+            return lost.into_response();
+        }
+        if state.store.release_idempotency_key(&scope, &key).await.is_ok() {
+            claim =
+                state.store.claim_idempotency_key(&scope, &key, &request_sha256, now, expired_before, process).await;
+        }
     }
     match claim {
         Err(error) => return ApiError::from(error).into_response(),
@@ -118,7 +138,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let owner = SavedFor::default();
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(owner.clone());
-    let response = next.run(request).await;
+    let response = baobao_store::requests::with_key(scope.clone(), key.clone(), now, next.run(request)).await;
     let family_id = owner.family();
     if response.status().is_server_error()
         || response.extensions().get::<ApiError>().is_some_and(|e| e.status.is_server_error())
@@ -130,9 +150,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     // client will see by rendering it the same way on replay: keep the
     // error itself in the saved body.
     if let Some(error) = response.extensions().get::<ApiError>().cloned() {
-        let saved = serde_json::json!({"__api_error": {"status": error.status.as_u16(), "code": error.code, "details": error.details}});
-        let saved = SavedResponse::Replayable { status: error.status.as_u16(), body: saved.to_string() };
-        let _ = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await;
+        save_error(&state, &scope, &key, &error, family_id.as_ref()).await;
         return response;
     }
     if response.extensions().get::<Withheld>().is_some() {
@@ -153,6 +171,21 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Saves an error answer for replay. An ApiError is rendered later (it
+/// needs the locale): what is kept is the error itself, rendered the same
+/// way on replay in the retry's language.
+async fn save_error(
+    state: &AppState,
+    scope: &str,
+    key: &str,
+    error: &ApiError,
+    family_id: Option<&baobao_domain::ids::FamilyId>,
+) {
+    let saved = serde_json::json!({"__api_error": {"status": error.status.as_u16(), "code": error.code, "details": error.details}});
+    let saved = SavedResponse::Replayable { status: error.status.as_u16(), body: saved.to_string() };
+    let _ = state.store.save_idempotent_response(scope, key, &saved, family_id).await;
 }
 
 /// Whether a key claimed without a response yet is no longer being worked

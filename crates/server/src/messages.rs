@@ -24,6 +24,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "使用此 Idempotency-Key 的请求已经完成。其响应包含只显示一次、不予保存的机密信息；如需要，请使用新的 Idempotency-Key 重新登录或重新创建。",
     ),
     (
+        "idempotent_answer_lost",
+        "This request was carried out, but its answer was lost when the server restarted. Nothing was done twice: read the result where you would see it (your subscriptions, your children, your receipts, your complaints).",
+        "此请求已经完成，但服务器重启时丢失了其响应。没有任何操作被重复执行：请在相应位置查看结果（您的订阅、孩子、收据或投诉）。",
+    ),
+    (
         "too_many_requests",
         "Too many requests of this kind from your address; retry in {retry_after_seconds} seconds.",
         "您所在网络地址的此类请求过多，请 {retry_after_seconds} 秒后重试。",

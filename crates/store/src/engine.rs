@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 15, name: "audit_appender", sql: include_str!("../migrations/0015_audit_appender.sql") },
     Migration { version: 16, name: "disputes", sql: include_str!("../migrations/0016_disputes.sql") },
     Migration { version: 17, name: "request_owners", sql: include_str!("../migrations/0017_request_owners.sql") },
+    Migration { version: 18, name: "request_changes", sql: include_str!("../migrations/0018_request_changes.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

@@ -429,6 +429,9 @@ impl Tx {
     /// Commits; if the transaction recorded audit entries, the appender
     /// is woken to give them their places in the log.
     pub async fn commit(mut self) -> StoreResult<()> {
+        // A request's Idempotency-Key learns, in this same transaction,
+        // that its change is made (`requests::with_key`).
+        self.mark_request_changed().await?;
         if self.changed_subscriptions && self.engine == Engine::Postgres {
             // Delivered to every listening server when (and only if) this commits.
             sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;

@@ -12,6 +12,40 @@ use jiff::Timestamp;
 
 use crate::{IdempotentRequest, SavedResponse, Store, StoreResult, Tx, instant, micros, text};
 
+tokio::task_local! {
+    /// The `(scope, key)` of the Idempotency-Key a request runs under, for
+    /// as long as its handler runs (`with_key`): every transaction it
+    /// commits marks the key `changed_at` in that same transaction.
+    static REQUEST_KEY: (String, String, Timestamp);
+}
+
+/// Runs a request's handler under its Idempotency-Key, received at `now`
+/// (the server's wall clock): whatever it commits marks the key as changed,
+/// atomically with the change itself.
+pub async fn with_key<F: std::future::Future>(scope: String, key: String, now: Timestamp, handler: F) -> F::Output {
+    REQUEST_KEY.scope((scope, key, now), handler).await
+}
+
+impl Tx {
+    /// Marks the key of the request this transaction serves (if it runs
+    /// under one) as changed, in this transaction.
+    pub(crate) async fn mark_request_changed(&mut self) -> StoreResult<()> {
+        let Ok((scope, key, now)) = REQUEST_KEY.try_with(|(scope, key, now)| (scope.clone(), key.clone(), *now)) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE idempotency_keys SET changed_at = $3 \
+             WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL AND changed_at IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(micros(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
 /// What claiming a key found.
 #[derive(Debug)]
 pub enum Claim {
@@ -41,7 +75,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $6) \
              ON CONFLICT (scope, idempotency_key) DO UPDATE SET request_sha256 = excluded.request_sha256, \
              created_at = excluded.created_at, response_status = NULL, response_body = NULL, family_id = NULL, \
-             claimed_by = excluded.claimed_by \
+             claimed_by = excluded.claimed_by, changed_at = NULL \
              WHERE idempotency_keys.created_at < $5",
         )
         .bind(scope)
@@ -56,7 +90,8 @@ impl Store {
             return Ok(Claim::Claimed);
         }
         let row = sqlx::query(
-            "SELECT request_sha256, response_status, response_body, created_at, claimed_by FROM idempotency_keys \
+            "SELECT request_sha256, response_status, response_body, created_at, claimed_by, changed_at \
+             FROM idempotency_keys \
              WHERE scope = $1 AND idempotency_key = $2",
         )
         .bind(scope)
@@ -77,6 +112,7 @@ impl Store {
             response,
             created_at: instant(&row, "created_at")?,
             claimed_by: sqlx::Row::try_get(&row, "claimed_by")?,
+            changed_at: crate::optional_instant(&row, "changed_at")?,
         }))
     }
 

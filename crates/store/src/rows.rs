@@ -296,6 +296,9 @@ pub struct IdempotentRequest {
     /// The server process that claimed it (none for keys claimed before
     /// processes were named).
     pub claimed_by: Option<String>,
+    /// When the request's change was committed (none: it made none yet, or
+    /// none at all).
+    pub changed_at: Option<Timestamp>,
 }
 
 /// What a finished request left for its retries.

@@ -9,6 +9,7 @@ use crate::helpers::{Response, TestApp, entries};
 baobao_store::on_both_engines!(
     a_retried_post_returns_the_first_response_and_does_nothing_twice,
     a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once,
+    a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_nothing_twice,
 );
 
 async fn post_with_key(app: &TestApp, path: &str, token: Option<&str>, key: &str, body: Value) -> Response {
@@ -110,4 +111,84 @@ async fn a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once(engine:
     assert_eq!(again.body, retried.body, "from now on the saved answer");
     assert_eq!(again.headers["idempotent-replayed"], "true");
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
+}
+
+/// What a crash leaves when it falls between a change's commit and the save
+/// of its answer: the key claimed by a process that is gone, no answer.
+async fn crash_before_the_answer_was_saved(app: &TestApp, key: &str) {
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap();
+    let forgotten = sqlx::query(
+        "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL, claimed_by = 'prc_gone' \
+         WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(forgotten.rows_affected(), 1);
+}
+
+async fn a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_nothing_twice(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app
+        .create_plan(json!({"allow_immediate": true, "refund_on_immediate": "prorated", "cooling_off_days": 0}))
+        .await;
+    let parent = app.sign_up("parent@example.com").await;
+    let token = Some(parent.token.as_str());
+    let step = async |path: String, key: &str, body: Value| {
+        let first = post_with_key(&app, &path, token, key, body.clone()).await;
+        assert!(first.status.is_success(), "{path}: {}", first.body);
+        crash_before_the_answer_was_saved(&app, key).await;
+        // Carried out, its answer lost: never a second run.
+        let retried = post_with_key(&app, &path, token, key, body.clone()).await;
+        assert_eq!(
+            (retried.status, retried.body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("idempotent_answer_lost")),
+            "{path}: {}",
+            retried.body
+        );
+        // The same answer from then on, in the caller's language.
+        let mut again = app.client.post(format!("{}{path}", app.address)).header("idempotency-key", key);
+        again = again.header("accept-language", "zh-CN").bearer_auth(&parent.token).json(&body);
+        let again = again.send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            again.headers().get("idempotent-replayed").map(|h| h.to_str().unwrap()),
+            Some("true"),
+            "{:?}",
+            again.headers()
+        );
+        let again: Value = again.json().await.unwrap();
+        assert!(again["error"]["message"].as_str().unwrap().contains("没有任何操作被重复执行"), "{again}");
+        first.body
+    };
+    let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
+    let subscribed = step("/v1/subscriptions".into(), "k-subscribe", subscribe).await;
+    let subscription = subscribed["subscription"]["id"].as_str().unwrap().to_owned();
+    step(format!("/v1/subscriptions/{subscription}/cancellations"), "k-cancel", json!({"option": "end_of_period"}))
+        .await;
+    step(format!("/v1/subscriptions/{subscription}/resume"), "k-resume", json!({})).await;
+    let family = &parent.family_id;
+    let child = json!({"name": "小明", "birth_date": "2018-05-01", "consent": true});
+    step(format!("/v1/families/{family}/children"), "k-child", child).await;
+    step(format!("/v1/families/{family}/exports"), "k-export", json!({})).await;
+    let complaint =
+        json!({"kind": "other", "subscription_id": subscription, "description": "A question about my bill."});
+    step("/v1/disputes".into(), "k-dispute", complaint).await;
+    step(format!("/v1/subscriptions/{subscription}/cancellations"), "k-cancel-now", json!({"option": "now"})).await;
+
+    // One of each, as the first runs made them.
+    let count = |path: String, field: &'static str| {
+        let app = &app;
+        async move {
+            let listed = app.get(&path, token).await.body;
+            listed.get(field).and_then(Value::as_array).map(Vec::len).or_else(|| listed.as_array().map(Vec::len))
+        }
+    };
+    assert_eq!(count(format!("/v1/families/{family}/children"), "children").await, Some(1));
+    assert_eq!(count(format!("/v1/families/{family}/exports"), "exports").await, Some(1));
+    assert_eq!(count(format!("/v1/families/{family}/disputes"), "disputes").await, Some(1));
+    assert_eq!(count(format!("/v1/families/{family}/subscriptions"), "subscriptions").await, Some(1));
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
+    assert_eq!(entries(&app.statement(&parent).await, "refund").len(), 1);
 }
