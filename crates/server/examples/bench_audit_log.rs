@@ -15,26 +15,21 @@
 //! it) or a PostgreSQL server URL (a database per round is created there).
 //! Prints one JSON line per engine: `{"with_log", "without_log", "ratio"}`.
 
-use baobao_domain::Locale;
-use baobao_domain::ids::{FamilyId, GuardianId, StaffId, SubscriptionId};
-use baobao_server::auth::{Caller, Role};
+#[path = "fixtures/mod.rs"]
+mod fixtures;
+
+use baobao_domain::ids::SubscriptionId;
+use baobao_server::auth::Caller;
 use baobao_server::random::random_bytes;
-use baobao_server::services::accounts::{GuardianInput, SignUpInput};
+use baobao_server::services::cancellations;
 use baobao_server::services::cancellations::CancelInput;
-use baobao_server::services::plans::{PlanInput, PlanNamesInput};
-use baobao_server::services::subscriptions::SubscribeInput;
-use baobao_server::services::{accounts, cancellations, plans, subscriptions};
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::{AppState, ServerConfig};
 use baobao_store::Store;
 
 const CLIENTS: usize = 64;
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-fn fail(e: baobao_server::error::ApiError) -> Failure {
-    format!("{}: {:?} {:?}", e.code, e.details, e.internal).into()
-}
+use fixtures::{Failure, fail};
 
 /// A fresh database for one round.
 async fn fresh(prefix: &str, round: usize) -> Result<String, Failure> {
@@ -52,51 +47,13 @@ async fn fresh(prefix: &str, round: usize) -> Result<String, Failure> {
 
 /// `families` guardians with a subscription each, ready to cancel.
 async fn families(state: &AppState, families: usize) -> Result<Vec<(Caller, SubscriptionId)>, Failure> {
-    let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };
-    let policy = serde_json::json!({"price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M",
-        "retention_days": 30, "cooling_off_days": 0, "allow_immediate": true, "refund_on_immediate": "prorated"});
-    let plan = plans::create_plan(
-        state,
-        &admin,
-        PlanInput {
-            service: "edu".into(),
-            name: PlanNamesInput { zh_cn: "月度".into(), en: "Monthly".into() },
-            policy,
-        },
-        Locale::En,
-    )
-    .await
-    .map_err(fail)?;
+    let terms = serde_json::json!({"cooling_off_days": 0, "allow_immediate": true, "refund_on_immediate": "prorated"});
+    let plan = fixtures::monthly_plan(state, terms).await?;
     let mut ready = Vec::new();
     for n in 0..families {
-        let signed_up = accounts::sign_up(
-            state,
-            SignUpInput {
-                guardian: GuardianInput {
-                    email: format!("bench{n}-{}@example.com", hex::encode(random_bytes::<4>())),
-                    password: "benchmark password".into(),
-                    name: "Bench".into(),
-                    phone: None,
-                    locale: "en".into(),
-                    time_zone: "Asia/Shanghai".into(),
-                },
-            },
-        )
-        .await
-        .map_err(fail)?;
-        let caller = Caller::Guardian {
-            guardian_id: GuardianId::parse(&signed_up.guardian.id)?,
-            family_id: FamilyId::parse(&signed_up.family.id)?,
-            locale: Locale::En,
-        };
-        let subscribed = subscriptions::subscribe(
-            state,
-            &caller,
-            SubscribeInput { plan_id: plan.id.clone(), accept_policy_sha256: plan.policy.sha256.clone() },
-        )
-        .await
-        .map_err(fail)?;
-        ready.push((caller, SubscriptionId::parse(&subscribed.subscription.id)?));
+        let email = format!("bench{n}-{}@example.com", hex::encode(random_bytes::<4>()));
+        let (caller, _, subscription_id) = fixtures::subscribed_parent(state, email, &plan).await?;
+        ready.push((caller, subscription_id));
     }
     Ok(ready)
 }

@@ -4,15 +4,13 @@
 //! `cargo run --release -p baobao-server --example seed_records -- DATABASE_URL DATA_DIR N`
 //! prints the family id.
 
-use baobao_domain::Locale;
-use baobao_domain::ids::{ChildId, FamilyId, GuardianId, RecordId, StaffId};
-use baobao_server::auth::{Caller, Role};
+#[path = "fixtures/mod.rs"]
+mod fixtures;
+
+use baobao_domain::ids::{ChildId, RecordId};
 use baobao_server::random::random_bytes;
-use baobao_server::services::accounts::{GuardianInput, SignUpInput};
+use baobao_server::services::children;
 use baobao_server::services::children::ChildInput;
-use baobao_server::services::plans::{PlanInput, PlanNamesInput};
-use baobao_server::services::subscriptions::SubscribeInput;
-use baobao_server::services::{accounts, children, plans, subscriptions};
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::vault::record_binding;
 use baobao_server::{AppState, ServerConfig};
@@ -21,7 +19,7 @@ use baobao_store::{Store, StoredRecord};
 const BATCH_RECORDS: u64 = 1000;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), fixtures::Failure> {
     let args: Vec<String> = std::env::args().collect();
     let [_, url, data_dir, count] = args.as_slice() else {
         return Err("usage: seed_records DATABASE_URL DATA_DIR N".into());
@@ -31,49 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.migrate().await?;
     let config = ServerConfig::new(data_dir.into(), ClockMode::System, GatewayMode::LedgerOnly);
     let state = AppState::new(store, config).await?;
-    let fail = |e: baobao_server::error::ApiError| format!("{}: {:?}", e.code, e.details);
-    let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };
-    let plan = plans::create_plan(
-        &state,
-        &admin,
-        PlanInput {
-            service: "edu".into(),
-            name: PlanNamesInput { zh_cn: "月度".into(), en: "Monthly".into() },
-            policy: serde_json::json!({"price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M", "retention_days": 30}),
-        },
-        Locale::En,
-    )
-    .await
-    .map_err(fail)?;
-    let email = format!("bench-{}@example.com", hex_id());
-    let signed_up = accounts::sign_up(
-        &state,
-        SignUpInput {
-            guardian: GuardianInput {
-                email,
-                password: "benchmark password".into(),
-                name: "Bench".into(),
-                phone: None,
-                locale: "en".into(),
-                time_zone: "Asia/Shanghai".into(),
-            },
-        },
-    )
-    .await
-    .map_err(fail)?;
-    let family_id = FamilyId::parse(&signed_up.family.id)?;
-    let parent = Caller::Guardian {
-        guardian_id: GuardianId::parse(&signed_up.guardian.id)?,
-        family_id: family_id.clone(),
-        locale: Locale::En,
-    };
-    subscriptions::subscribe(
-        &state,
-        &parent,
-        SubscribeInput { plan_id: plan.id, accept_policy_sha256: plan.policy.sha256 },
-    )
-    .await
-    .map_err(fail)?;
+    let plan = fixtures::monthly_plan(&state, serde_json::json!({})).await?;
+    let (parent, family_id, _) =
+        fixtures::subscribed_parent(&state, format!("bench-{}@example.com", hex_id()), &plan).await?;
     let child = children::add_child(
         &state,
         &parent,
@@ -81,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ChildInput { name: "Bench child".into(), birth_date: "2019-01-01".into(), consent: true },
     )
     .await
-    .map_err(fail)?;
+    .map_err(fixtures::fail)?;
     let child_id = ChildId::parse(&child.id)?;
     let key = state.vault.data_key(family_id.as_str(), "edu", true)?.ok_or("no data key")?;
     let start: jiff::Timestamp = "2026-01-01T00:00:00Z".parse()?;

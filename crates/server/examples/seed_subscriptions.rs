@@ -13,22 +13,17 @@
 //!
 //! `cargo build --release -p baobao-server --example seed_subscriptions`
 
-use baobao_domain::Locale;
-use baobao_domain::ids::{FamilyId, GuardianId, StaffId};
-use baobao_server::auth::{Caller, Role};
+#[path = "fixtures/mod.rs"]
+mod fixtures;
+
 use baobao_server::clock::SIMULATED_NOW_SETTING;
-use baobao_server::random::random_bytes;
-use baobao_server::services::accounts::{GuardianInput, SignUpInput};
-use baobao_server::services::plans::{PlanInput, PlanNamesInput};
-use baobao_server::services::subscriptions::SubscribeInput;
-use baobao_server::services::{accounts, plans, subscriptions};
 use baobao_server::state::{ClockMode, GatewayMode};
 use baobao_server::{AppState, ServerConfig};
 use baobao_store::Store;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+use fixtures::Failure;
 
 /// Rows per statement and per transaction of the raw baseline.
 const RAW_BATCH_ROWS: i64 = 1000;
@@ -71,51 +66,10 @@ async fn seed(url: &str, due: i64, not_due: i64) -> Result<(), Failure> {
         ServerConfig::new(data.path().into(), ClockMode::Simulated, GatewayMode::LedgerOnly),
     )
     .await?;
-    let fail = |e: baobao_server::error::ApiError| -> Failure { format!("{}: {:?}", e.code, e.details).into() };
-    let admin = Caller::Staff { staff_id: StaffId::from_random(random_bytes()), role: Role::Admin };
-    let policy = json!({"price": {"amount_minor": 3900, "currency": "CNY"}, "period": "P1M", "retention_days": 30,
-        "cooling_off_days": 0});
-    let plan = plans::create_plan(
-        &state,
-        &admin,
-        PlanInput {
-            service: "edu".into(),
-            name: PlanNamesInput { zh_cn: "月度".into(), en: "Monthly".into() },
-            policy,
-        },
-        Locale::En,
-    )
-    .await
-    .map_err(fail)?;
-    let signed_up = accounts::sign_up(
-        &state,
-        SignUpInput {
-            guardian: GuardianInput {
-                email: "template@bench.example".into(),
-                password: "benchmark password".into(),
-                name: "Bench".into(),
-                phone: None,
-                locale: "en".into(),
-                time_zone: "Asia/Shanghai".into(),
-            },
-        },
-    )
-    .await
-    .map_err(fail)?;
-    let parent = Caller::Guardian {
-        guardian_id: GuardianId::parse(&signed_up.guardian.id)?,
-        family_id: FamilyId::parse(&signed_up.family.id)?,
-        locale: Locale::En,
-    };
-    let subscribed = subscriptions::subscribe(
-        &state,
-        &parent,
-        SubscribeInput { plan_id: plan.id.clone(), accept_policy_sha256: plan.policy.sha256.clone() },
-    )
-    .await
-    .map_err(fail)?;
-    let template = subscribed.subscription.id;
-    let family = signed_up.family.id;
+    let plan = fixtures::monthly_plan(&state, json!({"cooling_off_days": 0})).await?;
+    let (_, family_id, template) =
+        fixtures::subscribed_parent(&state, "template@bench.example".to_owned(), &plan).await?;
+    let (template, family) = (template.to_string(), family_id.to_string());
 
     // The copies, by SQL: a family, its guardian and its subscription each.
     let pool = sqlx::AnyPool::connect(url).await?;
