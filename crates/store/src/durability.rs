@@ -25,8 +25,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{StoreError, StoreResult};
-
 pub(crate) struct Flusher {
     wal: PathBuf,
     /// Commits counted so far (each counted after its COMMIT returned).
@@ -41,10 +39,9 @@ pub(crate) struct Flusher {
 
 impl Flusher {
     /// For the SQLite database at `url`; none for a database in memory.
-    pub(crate) fn for_url(url: &str) -> StoreResult<Option<Flusher>> {
+    pub(crate) fn for_url(url: &str) -> Result<Option<Flusher>, sqlx::Error> {
         use std::str::FromStr;
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::Url("expected sqlite://PATH".to_owned()))?;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
         let file = options.get_filename();
         if url.contains(":memory:") || url.contains("mode=memory") || file.as_os_str().is_empty() {
             return Ok(None);
@@ -67,7 +64,7 @@ impl Flusher {
 
     /// Returns once commit `number` is on disk, flushing if no flush that
     /// began after it has done so.
-    pub(crate) async fn until_durable(&self, number: u64) -> StoreResult<()> {
+    pub(crate) async fn until_durable(&self, number: u64) -> std::io::Result<()> {
         if self.durable.load(Ordering::Acquire) >= number {
             return Ok(());
         }
@@ -78,7 +75,7 @@ impl Flusher {
         // Every commit counted by now has its frames in the log's file.
         let covered = self.committed.load(Ordering::Acquire);
         let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || sync_file(&wal)).await.map_err(|_| StoreError::Unavailable)??;
+        tokio::task::spawn_blocking(move || sync_file(&wal)).await.map_err(std::io::Error::other)??;
         self.durable.fetch_max(covered, Ordering::AcqRel);
         self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -90,27 +87,17 @@ impl Flusher {
     }
 
     /// Every commit so far on disk.
-    pub(crate) async fn flush(&self) -> StoreResult<()> {
+    pub(crate) async fn flush(&self) -> std::io::Result<()> {
         self.until_durable(self.committed.load(Ordering::Acquire)).await
     }
 }
 
 /// `fdatasync` of a file; one that is not there holds nothing to flush (the
 /// log is made on the first write, and truncated, not removed, while open).
-pub(crate) fn sync_file(path: &std::path::Path) -> StoreResult<()> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(io_error(&error)),
-    };
-    file.sync_data().map_err(|error| io_error(&error))
-}
-
-fn io_error(error: &std::io::Error) -> StoreError {
-    if error.kind() == std::io::ErrorKind::StorageFull {
-        StoreError::Full
-    } else {
-        tracing::warn!(%error, "the write-ahead log could not be flushed");
-        StoreError::Unavailable
+pub(crate) fn sync_file(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
     }
 }

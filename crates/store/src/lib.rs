@@ -131,6 +131,17 @@ fn is_busy_code(code: &str) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A flush to disk that failed: a full disk is `Full`; anything else means
+/// the change cannot be said to be on disk (`Unavailable`: nothing is
+/// acknowledged, and the client's retry finds it done or not).
+fn flush_failed(error: &std::io::Error) -> StoreError {
+    if error.kind() == std::io::ErrorKind::StorageFull {
+        return StoreError::Full;
+    }
+    tracing::warn!(%error, "a flush of the database to disk failed");
+    StoreError::Unavailable
+}
+
 /// Reading connections per process.
 const READ_CONNECTIONS_MAX: u32 = 8;
 /// Writing connections per process on PostgreSQL; SQLite has one writer.
@@ -210,7 +221,7 @@ impl Store {
     pub async fn durable(&self) -> StoreResult<()> {
         if let Some(flusher) = &self.flusher {
             flusher.committed();
-            flusher.flush().await?;
+            flusher.flush().await.map_err(|e| flush_failed(&e))?;
         }
         Ok(())
     }
@@ -342,7 +353,7 @@ impl Store {
         }
         copied?;
         // The copy is complete once it is on disk.
-        durability::sync_file(path)?;
+        durability::sync_file(path).map_err(|e| flush_failed(&e))?;
         Ok(())
     }
 
@@ -439,7 +450,7 @@ impl Tx {
         self.tx.commit().await?;
         if let Some(flusher) = &self.flusher {
             // Committed and visible, and told only once on disk (`durability`).
-            flusher.until_durable(flusher.committed()).await?;
+            flusher.until_durable(flusher.committed()).await.map_err(|e| flush_failed(&e))?;
         }
         if self.wrote_entries {
             self.recorded.notify_one();
