@@ -11,8 +11,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often a plain line is written when stderr is not a terminal.
 const PLAIN_LINE_SECONDS: u64 = 5;
-/// How often the work is looked at.
-pub const POLL_MILLISECONDS: u64 = 200;
+/// How often the work is looked at (a billing run's look counts what is
+/// still due: an index scan, kept rare beside the run).
+pub const POLL_MILLISECONDS: u64 = 1000;
+/// How often a bar is redrawn.
+const TICK_MILLISECONDS: u64 = 200;
 
 pub struct Progress {
     label: String,
@@ -40,7 +43,7 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(label.to_owned());
-            bar.enable_steady_tick(Duration::from_millis(POLL_MILLISECONDS));
+            bar.enable_steady_tick(Duration::from_millis(TICK_MILLISECONDS));
             bar
         });
         Progress { label: label.to_owned(), unit, total, bar, last_line: Mutex::new(None) }
