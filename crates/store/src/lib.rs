@@ -448,15 +448,17 @@ impl Tx {
             sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;
         }
         self.tx.commit().await?;
-        if let Some(flusher) = &self.flusher {
-            // Committed and visible, and told only once on disk (`durability`).
-            flusher.until_durable(flusher.committed()).await.map_err(|e| flush_failed(&e))?;
-        }
+        // Visible from here on: what caches it, and the appender, are told
+        // now, whatever the flush below says.
         if self.wrote_entries {
             self.recorded.notify_one();
         }
         if self.changed_subscriptions {
             Store::subscriptions_changed(&self.subscriptions_epoch);
+        }
+        if let Some(flusher) = &self.flusher {
+            // Committed and visible, and acknowledged only once on disk (`durability`).
+            flusher.until_durable(flusher.committed()).await.map_err(|e| flush_failed(&e))?;
         }
         Ok(())
     }
