@@ -442,12 +442,15 @@ impl Tx {
     pub async fn commit(mut self) -> StoreResult<()> {
         // A request's Idempotency-Key learns, in this same transaction,
         // that its change is made (`requests::with_key`).
-        self.mark_request_changed().await?;
+        let marking = self.mark_request_changed().await?;
         if self.changed_subscriptions && self.engine == Engine::Postgres {
             // Delivered to every listening server when (and only if) this commits.
             sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;
         }
         self.tx.commit().await?;
+        if marking {
+            requests::request_marked();
+        }
         // Visible from here on: what caches it, and the appender, are told
         // now, whatever the flush below says.
         if self.wrote_entries {

@@ -13,25 +13,45 @@ use jiff::Timestamp;
 use crate::{IdempotentRequest, SavedResponse, Store, StoreResult, Tx, instant, micros, text};
 
 tokio::task_local! {
-    /// The `(scope, key)` of the Idempotency-Key a request runs under, for
-    /// as long as its handler runs (`with_key`): every transaction it
-    /// commits marks the key `changed_at` in that same transaction.
-    static REQUEST_KEY: (String, String, Timestamp);
+    /// The Idempotency-Key a request runs under, for as long as its handler
+    /// runs (`with_key`): the first transaction it commits marks the key
+    /// `changed_at` in that same transaction.
+    static REQUEST_KEY: RequestKey;
+}
+
+struct RequestKey {
+    scope: String,
+    key: String,
+    /// When the request was received (the server's wall clock).
+    now: Timestamp,
+    /// A commit of this request has marked the key: later ones need not.
+    marked: std::sync::atomic::AtomicBool,
 }
 
 /// Runs a request's handler under its Idempotency-Key, received at `now`
 /// (the server's wall clock): whatever it commits marks the key as changed,
 /// atomically with the change itself.
 pub async fn with_key<F: std::future::Future>(scope: String, key: String, now: Timestamp, handler: F) -> F::Output {
-    REQUEST_KEY.scope((scope, key, now), handler).await
+    let marked = std::sync::atomic::AtomicBool::new(false);
+    REQUEST_KEY.scope(RequestKey { scope, key, now, marked }, handler).await
+}
+
+/// Told after a commit that marked the request's key (`Tx::mark_request_changed`).
+pub(crate) fn request_marked() {
+    let _ = REQUEST_KEY.try_with(|request| request.marked.store(true, std::sync::atomic::Ordering::Relaxed));
 }
 
 impl Tx {
     /// Marks the key of the request this transaction serves (if it runs
-    /// under one) as changed, in this transaction.
-    pub(crate) async fn mark_request_changed(&mut self) -> StoreResult<()> {
-        let Ok((scope, key, now)) = REQUEST_KEY.try_with(|(scope, key, now)| (scope.clone(), key.clone(), *now)) else {
-            return Ok(());
+    /// under one, and no earlier commit of it did) as changed, in this
+    /// transaction; whether it did, to be told `request_marked` once the
+    /// transaction has committed.
+    pub(crate) async fn mark_request_changed(&mut self) -> StoreResult<bool> {
+        let Ok(Some((scope, key, now))) = REQUEST_KEY.try_with(|request| {
+            let marked = request.marked.load(std::sync::atomic::Ordering::Relaxed);
+            (!marked).then(|| (request.scope.clone(), request.key.clone(), request.now))
+        }) else {
+            return Ok(false);
         };
         sqlx::query(
             "UPDATE idempotency_keys SET changed_at = $3 \
@@ -42,7 +62,7 @@ impl Tx {
         .bind(micros(now))
         .execute(&mut *self.tx)
         .await?;
-        Ok(())
+        Ok(true)
     }
 }
 
