@@ -14,27 +14,38 @@
 //!
 //! Keys are scoped to the caller (the SHA-256 of the Authorization header,
 //! or "anonymous") and the path, so two callers never collide. The key is
-//! claimed before the handler runs and the response saved after it; a
-//! second request while the first is still running gets 409
-//! `idempotency_in_progress`. A 5xx response is not saved and frees the key,
-//! so the client's retry runs again. A crash between the handler's commit
-//! and the save leaves the key claimed by a process that no longer beats
-//! (`state::heartbeat`): the next retry, on any server, frees it at once
-//! (`claim_abandoned`; one of this process's own keys that no request of
-//! its is answering — its release failed with the database away — at
-//! once too; a key of an unnamed process after
+//! claimed before the handler runs; a second request while the first is
+//! still running gets 409 `idempotency_in_progress`. A 5xx response is not
+//! saved and frees the key, so the client's retry runs again.
+//!
+//! The answer is saved **in the change's transaction** wherever the
+//! handler knows it before its commit (`answer_with_change`: subscribing,
+//! cancelling, resuming, written notices, children, records, exports,
+//! disputes and their messages, escalations and decisions, plans and
+//! policies, verification codes; a secret's answer as `Withheld`: sign-up,
+//! sign-in, API keys, webhook endpoints): the change and its answer are
+//! one write, so a crash after the commit still leaves the client's retry
+//! the original answer, and nothing is saved after the handler. Any other
+//! answer is saved after the handler returns.
+//!
+//! A crash before an answer is saved leaves the key claimed by a process
+//! that no longer beats (`state::heartbeat`): the next retry, on any
+//! server, frees it at once (`claim_abandoned`; one of this process's own
+//! keys that no request of its is answering — its release failed with the
+//! database away — at once too; a key of an unnamed process after
 //! `IDEMPOTENCY_STALE_SECONDS`). Whether the retry runs again depends on
 //! whether the first run's change was committed: every transaction a
 //! request commits marks its key `changed_at` in that same transaction
 //! (`store::requests::with_key`). Not marked: nothing was changed, and the
 //! request runs again — the answer it gives is the one the first run would
 //! have given, which the client never received (an answer is sent only
-//! after it is saved). Marked: the change is made and its answer was lost
-//! with the process, so the request is never run a second time (it would
-//! add a second child, a second export, a second complaint, or answer
-//! "already subscribed" to the request that subscribed); the retry gets
-//! 409 `idempotent_answer_lost`, saved as the key's answer from then on,
-//! which says the request was carried out and where to read its result.
+//! after it is saved). Marked (a change whose answer is built after its
+//! commits: a deletion, a billing run, a staff account): the change is made
+//! and its answer was lost with the process, so the request is never run a
+//! second time (it would delete or bill again, or answer "already done" to
+//! the request that did it); the retry gets 409 `idempotent_answer_lost`,
+//! saved as the key's answer from then on, which says the request was
+//! carried out and where to read its result.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -138,11 +149,20 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let owner = SavedFor::default();
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(owner.clone());
-    let response = baobao_store::requests::with_key(scope.clone(), key.clone(), now, next.run(request)).await;
+    let answer_owner = owner.clone();
+    let (response, answered) = baobao_store::requests::with_key(
+        scope.clone(),
+        key.clone(),
+        now,
+        Box::new(move || answer_owner.family()),
+        next.run(request),
+    )
+    .await;
     let family_id = owner.family();
     if response.status().is_server_error()
         || response.extensions().get::<ApiError>().is_some_and(|e| e.status.is_server_error())
     {
+        // A key whose answer was committed with the change keeps it.
         let _ = state.store.release_idempotency_key(&scope, &key).await;
         return response;
     }
@@ -155,9 +175,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     }
     if response.extensions().get::<Withheld>().is_some() {
         let saved = SavedResponse::Withheld { status: response.status().as_u16() };
-        if let Err(error) = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await {
-            tracing::warn!(%error, "could not save an idempotent response");
-        }
+        save_answer(&state, &scope, &key, saved, answered, family_id.as_ref()).await;
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -167,10 +185,56 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     };
     let saved =
         SavedResponse::Replayable { status: parts.status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned() };
-    if let Err(error) = state.store.save_idempotent_response(&scope, &key, &saved, family_id.as_ref()).await {
+    save_answer(&state, &scope, &key, saved, answered, family_id.as_ref()).await;
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Saves the answer the client is sent, unless its handler already saved
+/// this very answer with its change (`answer_with_change`): one write fewer.
+async fn save_answer(
+    state: &AppState,
+    scope: &str,
+    key: &str,
+    sent: SavedResponse,
+    answered: Option<SavedResponse>,
+    family_id: Option<&baobao_domain::ids::FamilyId>,
+) {
+    match answered {
+        Some(answered) if answered == sent => return,
+        Some(_) => tracing::warn!(scope, "the answer saved with the change is not the one sent; the one sent is saved"),
+        None => {}
+    }
+    if let Err(error) = state.store.save_idempotent_response(scope, key, &sent, family_id).await {
         tracing::warn!(%error, "could not save an idempotent response");
     }
-    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Saves the answer of the request `tx` serves — `status` with `answer` as
+/// its JSON body, exactly as the handler will send it — in `tx`, so that it
+/// is committed with the change it reports: a crash after the commit leaves
+/// the client's retry this original answer, not `idempotent_answer_lost`.
+/// Nothing is written for a request without an Idempotency-Key.
+pub async fn answer_with_change<T: serde::Serialize>(
+    tx: &mut baobao_store::Tx,
+    status: StatusCode,
+    answer: &T,
+) -> Result<(), ApiError> {
+    if !baobao_store::requests::under_key() {
+        return Ok(());
+    }
+    let body = serde_json::to_string(answer).map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.save_request_answer(SavedResponse::Replayable { status: status.as_u16(), body }).await?;
+    Ok(())
+}
+
+/// `answer_with_change` for an answer that holds a secret shown once
+/// (`Withheld`): only its status is saved, and a retry is told "already done".
+pub async fn withheld_answer_with_change(tx: &mut baobao_store::Tx, status: StatusCode) -> Result<(), ApiError> {
+    if !baobao_store::requests::under_key() {
+        return Ok(());
+    }
+    tx.save_request_answer(SavedResponse::Withheld { status: status.as_u16() }).await?;
+    Ok(())
 }
 
 /// Saves an error answer for replay. An ApiError is rendered later (it

@@ -180,6 +180,59 @@ pub struct DisputeCount {
     pub deadlines_missed: i64,
 }
 
+/// A dispute's row, its timeline and its evidence as this transaction sees
+/// them (what it wrote included): for an answer built before the commit.
+impl Tx {
+    pub async fn dispute(&mut self, dispute_id: &DisputeId) -> StoreResult<Dispute> {
+        read_dispute(&mut *self.tx, dispute_id).await
+    }
+
+    pub async fn dispute_events(&mut self, dispute_id: &DisputeId) -> StoreResult<Vec<DisputeEvent>> {
+        read_dispute_events(&mut *self.tx, dispute_id).await
+    }
+
+    pub async fn dispute_evidence(&mut self, dispute_id: &DisputeId) -> StoreResult<Vec<DisputeEvidence>> {
+        read_dispute_evidence(&mut *self.tx, dispute_id).await
+    }
+}
+
+async fn read_dispute<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    dispute_id: &DisputeId,
+) -> StoreResult<Dispute> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DISPUTE_COLUMNS} FROM disputes WHERE id = $1")))
+        .bind(dispute_id.as_str())
+        .fetch_one(executor)
+        .await?;
+    dispute(&row)
+}
+
+async fn read_dispute_events<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    dispute_id: &DisputeId,
+) -> StoreResult<Vec<DisputeEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, dispute_id, at, actor, kind, facts, text FROM dispute_events WHERE dispute_id = $1 ORDER BY seq",
+    )
+    .bind(dispute_id.as_str())
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(event).collect()
+}
+
+async fn read_dispute_evidence<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    dispute_id: &DisputeId,
+) -> StoreResult<Vec<DisputeEvidence>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {EVIDENCE_COLUMNS} FROM dispute_evidence WHERE dispute_id = $1 ORDER BY added_at, sha256"
+    )))
+    .bind(dispute_id.as_str())
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(evidence).collect()
+}
+
 impl Tx {
     pub async fn insert_dispute(&mut self, d: &Dispute) -> StoreResult<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -356,11 +409,7 @@ impl Tx {
 
 impl Store {
     pub async fn dispute(&self, dispute_id: &DisputeId) -> StoreResult<Dispute> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DISPUTE_COLUMNS} FROM disputes WHERE id = $1")))
-            .bind(dispute_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        dispute(&row)
+        read_dispute(&self.pool, dispute_id).await
     }
 
     /// A family's disputes, newest first.
@@ -391,23 +440,11 @@ impl Store {
     }
 
     pub async fn dispute_events(&self, dispute_id: &DisputeId) -> StoreResult<Vec<DisputeEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, dispute_id, at, actor, kind, facts, text FROM dispute_events WHERE dispute_id = $1 ORDER BY seq",
-        )
-        .bind(dispute_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event).collect()
+        read_dispute_events(&self.pool, dispute_id).await
     }
 
     pub async fn dispute_evidence(&self, dispute_id: &DisputeId) -> StoreResult<Vec<DisputeEvidence>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {EVIDENCE_COLUMNS} FROM dispute_evidence WHERE dispute_id = $1 ORDER BY added_at, sha256"
-        )))
-        .bind(dispute_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(evidence).collect()
+        read_dispute_evidence(&self.pool, dispute_id).await
     }
 
     /// The disputes opened in `[from, until)`, counted by kind and outcome

@@ -184,6 +184,9 @@ pub struct Tx {
     /// Whether this transaction wrote a subscription.
     changed_subscriptions: bool,
     flusher: Option<std::sync::Arc<durability::Flusher>>,
+    /// The answer of the request this transaction serves, saved with its
+    /// change (`Tx::save_request_answer`).
+    answer: Option<SavedResponse>,
 }
 
 impl Store {
@@ -257,6 +260,7 @@ impl Store {
             subscriptions_epoch: self.subscriptions_epoch.clone(),
             changed_subscriptions: false,
             flusher: self.flusher.clone(),
+            answer: None,
         })
     }
 
@@ -450,6 +454,9 @@ impl Tx {
         self.tx.commit().await?;
         if marking {
             requests::request_marked();
+        }
+        if let Some(answer) = self.answer.take() {
+            requests::request_answered(answer);
         }
         // Visible from here on: what caches it, and the appender, are told
         // now, whatever the flush below says.

@@ -63,13 +63,7 @@ impl Tx {
 
 impl Store {
     pub async fn receipt(&self, receipt_id: &ReceiptId) -> StoreResult<StoredReceipt> {
-        let row = sqlx::query(
-            "SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE id = $1",
-        )
-        .bind(receipt_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        receipt(&row)
+        read_receipt(&self.pool, receipt_id).await
     }
 
     /// The receipt with this number, if any (numbers are unique in practice:
@@ -119,4 +113,23 @@ impl Store {
             })
             .collect()
     }
+}
+
+impl Tx {
+    /// A receipt as this transaction sees it (one it issued included).
+    pub async fn receipt(&mut self, receipt_id: &ReceiptId) -> StoreResult<StoredReceipt> {
+        read_receipt(&mut *self.tx, receipt_id).await
+    }
+}
+
+async fn read_receipt<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    receipt_id: &ReceiptId,
+) -> StoreResult<StoredReceipt> {
+    let row =
+        sqlx::query("SELECT id, family_id, number, kind, subject_id, document, created_at FROM receipts WHERE id = $1")
+            .bind(receipt_id.as_str())
+            .fetch_one(executor)
+            .await?;
+    receipt(&row)
 }

@@ -15,9 +15,14 @@ use crate::{IdempotentRequest, SavedResponse, Store, StoreResult, Tx, instant, m
 tokio::task_local! {
     /// The Idempotency-Key a request runs under, for as long as its handler
     /// runs (`with_key`): the first transaction it commits marks the key
-    /// `changed_at` in that same transaction.
+    /// `changed_at` in that same transaction, and a transaction that knows
+    /// the request's answer saves it with the change (`Tx::save_request_answer`).
     static REQUEST_KEY: RequestKey;
 }
+
+/// Whose family's data a request's answer shows, asked when it is saved
+/// (the caller is known only once the handler has authenticated it).
+pub type AnswerOwner = Box<dyn Fn() -> Option<FamilyId> + Send + Sync>;
 
 struct RequestKey {
     scope: String,
@@ -26,19 +31,51 @@ struct RequestKey {
     now: Timestamp,
     /// A commit of this request has marked the key: later ones need not.
     marked: std::sync::atomic::AtomicBool,
+    owner: AnswerOwner,
+    /// The answer a committed transaction of the request saved with its change.
+    answered: std::sync::Mutex<Option<SavedResponse>>,
 }
 
 /// Runs a request's handler under its Idempotency-Key, received at `now`
 /// (the server's wall clock): whatever it commits marks the key as changed,
-/// atomically with the change itself.
-pub async fn with_key<F: std::future::Future>(scope: String, key: String, now: Timestamp, handler: F) -> F::Output {
+/// atomically with the change itself. Returns the handler's output and the
+/// answer a committed transaction saved for it, if one did.
+pub async fn with_key<F: std::future::Future>(
+    scope: String,
+    key: String,
+    now: Timestamp,
+    owner: AnswerOwner,
+    handler: F,
+) -> (F::Output, Option<SavedResponse>) {
     let marked = std::sync::atomic::AtomicBool::new(false);
-    REQUEST_KEY.scope(RequestKey { scope, key, now, marked }, handler).await
+    let request = RequestKey { scope, key, now, marked, owner, answered: Default::default() };
+    REQUEST_KEY
+        .scope(request, async {
+            let output = handler.await;
+            let answered = REQUEST_KEY
+                .try_with(|request| request.answered.lock().unwrap_or_else(|p| p.into_inner()).take())
+                .ok()
+                .flatten();
+            (output, answered)
+        })
+        .await
+}
+
+/// Whether the running task serves a request under an Idempotency-Key
+/// (so that an answer is worth saving with the change).
+pub fn under_key() -> bool {
+    REQUEST_KEY.try_with(|_| ()).is_ok()
 }
 
 /// Told after a commit that marked the request's key (`Tx::mark_request_changed`).
 pub(crate) fn request_marked() {
     let _ = REQUEST_KEY.try_with(|request| request.marked.store(true, std::sync::atomic::Ordering::Relaxed));
+}
+
+/// Told after a commit that saved the request's answer (`Tx::save_request_answer`).
+pub(crate) fn request_answered(answer: SavedResponse) {
+    let _ = REQUEST_KEY
+        .try_with(|request| *request.answered.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
 }
 
 impl Tx {
@@ -64,6 +101,48 @@ impl Tx {
         .await?;
         Ok(true)
     }
+
+    /// Saves `answer` as what the request this transaction serves answers
+    /// (nothing when it runs under no Idempotency-Key): committed with the
+    /// change it reports, so that a crash after the commit still leaves
+    /// the client's retry the original answer, never a second run.
+    pub async fn save_request_answer(&mut self, answer: SavedResponse) -> StoreResult<()> {
+        let Ok((scope, key, family_id)) =
+            REQUEST_KEY.try_with(|request| (request.scope.clone(), request.key.clone(), (request.owner)()))
+        else {
+            return Ok(());
+        };
+        save_response(&mut *self.tx, &scope, &key, &answer, family_id.as_ref()).await?;
+        self.answer = Some(answer);
+        Ok(())
+    }
+}
+
+/// Writes what a retry under `(scope, key)` will get, and whose family's
+/// data it shows.
+async fn save_response<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    scope: &str,
+    key: &str,
+    response: &SavedResponse,
+    family_id: Option<&FamilyId>,
+) -> StoreResult<()> {
+    let (status, body) = match response {
+        SavedResponse::Replayable { status, body } => (*status, Some(body.as_str())),
+        SavedResponse::Withheld { status } => (*status, None),
+    };
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4, family_id = $5 \
+         WHERE scope = $1 AND idempotency_key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(i64::from(status))
+    .bind(body)
+    .bind(family_id.map(|f| f.as_str().to_owned()))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// What claiming a key found.
@@ -144,22 +223,7 @@ impl Store {
         response: &SavedResponse,
         family_id: Option<&FamilyId>,
     ) -> StoreResult<()> {
-        let (status, body) = match response {
-            SavedResponse::Replayable { status, body } => (*status, Some(body.as_str())),
-            SavedResponse::Withheld { status } => (*status, None),
-        };
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4, family_id = $5 \
-             WHERE scope = $1 AND idempotency_key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(family_id.map(|f| f.as_str().to_owned()))
-        .execute(&self.writes)
-        .await?;
-        Ok(())
+        save_response(&self.writes, scope, key, response, family_id).await
     }
 
     /// Frees a key whose request ended without a response worth replaying

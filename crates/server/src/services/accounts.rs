@@ -1,6 +1,7 @@
 //! Accounts: guardians signing up and in, staff accounts, and a family as
 //! a guardian or staff sees it.
 
+use axum::http::StatusCode;
 use baobao_domain::Locale;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, StaffId};
@@ -14,6 +15,7 @@ use crate::auth;
 use crate::auth::{Caller, Role, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
 use crate::fields::{parse_email, parse_name, parse_phone};
+use crate::idempotency::withheld_answer_with_change;
 use crate::random::new_id;
 use crate::state::AppState;
 use crate::views::{FamilyView, GuardianView, SessionView, SignUpView};
@@ -87,6 +89,8 @@ pub async fn sign_up(state: &AppState, input: SignUpInput) -> ApiResult<SignUpVi
         &json!({}),
     )
     .await?;
+    // The answer holds the session token: a retry is told "done", never given it.
+    withheld_answer_with_change(&mut tx, StatusCode::CREATED).await?;
     tx.commit().await?;
     let guardian_view = guardian_view(&guardian);
     Ok(SignUpView {
@@ -168,6 +172,7 @@ pub async fn sign_in(state: &AppState, input: SignInInput) -> ApiResult<SessionV
     let expires_at = session_expiry(now)?;
     let mut tx = state.store.begin().await?;
     tx.insert_session(&crate::random::token_hash(&token), kind, &principal_id, now, expires_at).await?;
+    withheld_answer_with_change(&mut tx, StatusCode::CREATED).await?;
     tx.commit().await?;
     Ok(SessionView { token, expires_at })
 }

@@ -2,6 +2,7 @@
 //! (self-service, support after verification, a written notice), and
 //! withdrawing a scheduled cancellation (resume).
 
+use axum::http::StatusCode;
 use baobao_domain::ids::{CancellationId, LedgerEntryId, QuoteId, WrittenNoticeId};
 use baobao_domain::ledger::{LedgerNote, paid_so_far};
 use baobao_domain::quote::{CancelOption, Quote, QuoteInput, QuoteOption};
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role, STAFF_FILERS, STAFF_QUOTERS, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::idempotency::answer_with_change;
 use crate::random::{new_id, random_bytes};
 use crate::receipts::ReceiptDocument;
 use crate::services::billing::{Terms, current_period, refresh_due_at};
@@ -191,8 +193,13 @@ pub async fn cancel(
         ),
     };
     let request = Request { channel, received_at: state.clock.now(), option, quote_id: input.quote_id, reason };
-    let filed = file(state, caller, subscription, &terms, request).await?;
-    Ok(CancellationWithReceipt { cancellation: CancellationView::from(&filed.cancellation), receipt: filed.receipt })
+    file(state, caller, subscription, &terms, request, |filed| {
+        Ok(CancellationWithReceipt {
+            cancellation: CancellationView::from(filed.cancellation),
+            receipt: filed.receipt.clone(),
+        })
+    })
+    .await
 }
 
 /// How a cancellation request reached baobao; all lead to the same request,
@@ -244,11 +251,12 @@ pub struct Request {
     pub reason: (Option<String>, Option<String>),
 }
 
-pub struct Filed {
-    pub cancellation: Cancellation,
-    pub receipt: receipts::ReceiptDocument,
-    /// Renewal charges refunded because the request came before their period.
-    pub late_refunds: Vec<LedgerEntry>,
+/// A request as filed, for its answer.
+pub struct Filed<'a> {
+    pub cancellation: &'a Cancellation,
+    pub receipt: &'a ReceiptDocument,
+    /// The letter or email it came by, as saved (a written notice).
+    pub written_notice: Option<&'a WrittenNotice>,
 }
 
 /// Files a cancellation request on any channel, in one transaction: the
@@ -256,14 +264,17 @@ pub struct Filed {
 /// already — a letter that arrived before the renewal), the refund of any
 /// charge for a period after `effective_at`, the signed receipt, the
 /// guardian's confirmation, the integrators' webhook and the audit entry.
-/// Money moves at the gateway after the commit, never under the lock.
-pub async fn file(
+/// Money moves at the gateway after the commit, never under the lock. The
+/// caller's answer (`answer`, 201 Created) is built before the commit and
+/// saved with it (`answer_with_change`).
+pub async fn file<A: Serialize>(
     state: &AppState,
     caller: &Caller,
     subscription: Subscription,
     terms: &Terms,
     request: Request,
-) -> ApiResult<Filed> {
+    answer: impl FnOnce(Filed<'_>) -> ApiResult<A>,
+) -> ApiResult<A> {
     ensure_cancellable(&subscription)?;
     let now = state.clock.now();
     let quoted = resolve_quote(state, &subscription, terms, &request, now).await?;
@@ -274,6 +285,13 @@ pub async fn file(
     let mut tx = state.store.begin().await?;
     let applied = apply(&mut tx, state, caller, subscription, terms, &draft, now).await?;
     announce(&mut tx, state, caller, &applied.subscription, &draft, &guardians, &plan, now).await?;
+    let filed = Filed {
+        cancellation: &draft.cancellation,
+        receipt: &draft.receipt,
+        written_notice: applied.written_notice.as_ref(),
+    };
+    let answer = answer(filed)?;
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
     tx.commit().await?;
     // The request is on record; now the gateway, outside any transaction.
     // What it refuses, or what a failure here leaves, stays pending for the
@@ -285,7 +303,7 @@ pub async fn file(
             "settling after a cancellation failed; the worker retries"
         );
     }
-    Ok(Filed { cancellation: draft.cancellation, receipt: draft.receipt, late_refunds: applied.late_refunds })
+    Ok(answer)
 }
 
 /// The quote a request is filed on and the option it chose.
@@ -426,7 +444,8 @@ struct Applied {
     subscription: Subscription,
     /// Ledger entries written `pending`, for the gateway after the commit.
     to_pay: Vec<LedgerEntryId>,
-    late_refunds: Vec<LedgerEntry>,
+    /// The written notice the request came by, as saved.
+    written_notice: Option<WrittenNotice>,
 }
 
 /// Writes the request under the subscription's lock: the cancellation, the
@@ -480,11 +499,12 @@ async fn apply(
         crate::services::deletion::schedule_retention(tx, &subscription, terms.policy.retention_days, effective_at)
             .await?;
     }
-    if let Channel::WrittenNotice(notice) = &draft.channel {
-        notice.save(tx, cancellation_id, late_refunds.len()).await?;
-    }
+    let written_notice = match &draft.channel {
+        Channel::WrittenNotice(notice) => Some(notice.save(tx, cancellation_id, late_refunds.len()).await?),
+        _ => None,
+    };
     tx.insert_receipt(&draft.stored_receipt).await?;
-    Ok(Applied { subscription, to_pay, late_refunds })
+    Ok(Applied { subscription, to_pay, written_notice })
 }
 
 /// The quoted refund and fee, written `pending` for the gateway; the ids of
@@ -615,8 +635,10 @@ pub async fn resume(state: &AppState, caller: &Caller, subscription_id: &str) ->
         &hook,
     )
     .await?;
+    let answer = SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt };
+    answer_with_change(&mut tx, StatusCode::OK, &answer).await?;
     tx.commit().await?;
-    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
+    Ok(answer)
 }
 
 pub async fn get_cancellation(
@@ -715,13 +737,15 @@ pub async fn register_written_notice(
         quote_id: None,
         reason,
     };
-    let filed = file(state, caller, subscription, &terms, request).await?;
-    let saved = state.store.written_notice(&id).await?;
-    Ok(RegisteredNotice {
-        written_notice: WrittenNoticeView::from(&saved),
-        cancellation: CancellationView::from(&filed.cancellation),
-        receipt: filed.receipt,
+    file(state, caller, subscription, &terms, request, |filed| {
+        let notice = filed.written_notice.ok_or_else(|| internal("a written notice filed without its notice"))?;
+        Ok(RegisteredNotice {
+            written_notice: WrittenNoticeView::from(notice),
+            cancellation: CancellationView::from(filed.cancellation),
+            receipt: filed.receipt.clone(),
+        })
     })
+    .await
 }
 
 /// Every cancellation request of a subscription, oldest first, for its

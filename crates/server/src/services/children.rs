@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use axum::http::StatusCode;
 use baobao_domain::ids::{ApiKeyId, ChildId, FamilyId, RecordId};
 use baobao_store::{ApiKey, StoredRecord};
 use jiff::Timestamp;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 use crate::auth::{self, Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::fields::{parse_name, parse_service};
+use crate::idempotency::{answer_with_change, withheld_answer_with_change};
 use crate::random::new_id;
 use crate::random::random_bytes;
 use crate::state::AppState;
@@ -70,6 +72,7 @@ pub async fn create_api_key(state: &AppState, caller: &Caller, input: ApiKeyInpu
     let mut tx = state.store.begin().await?;
     tx.insert_api_key(&stored).await?;
     tx.audit(now, &caller.actor(), "api_key.created", &[stored.id.as_str()], &json!({"service": service})).await?;
+    withheld_answer_with_change(&mut tx, StatusCode::CREATED).await?;
     tx.commit().await?;
     Ok(ApiKeyCreated { id: stored.id.to_string(), service, name, key })
 }
@@ -177,8 +180,10 @@ pub async fn write_record(
         created_at: now,
     };
     tx.insert_record(&record).await?;
+    let answer = RecordCreated { id: id.to_string() };
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
     tx.commit().await?;
-    Ok(RecordCreated { id: id.to_string() })
+    Ok(answer)
 }
 
 /// Opens stored records, one data key per service, fetched once.
@@ -335,8 +340,10 @@ pub async fn add_child(
     tx.insert_child(&child).await?;
     tx.audit(now, &caller.actor(), "child.added", &[family_id.as_str(), child.id.as_str()], &json!({"consent": true}))
         .await?;
+    let answer = child_view(&child);
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
     tx.commit().await?;
-    Ok(child_view(&child))
+    Ok(answer)
 }
 
 pub fn child_view(child: &Child) -> ChildView {

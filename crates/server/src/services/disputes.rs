@@ -11,6 +11,7 @@
 //! worker escalates what is overdue. Every step is on the timeline the
 //! guardian sees.
 
+use axum::http::StatusCode;
 use baobao_domain::dispute::{DisputeKind, DisputeLevel, DisputeOutcome, charged_after_cancellation};
 use baobao_domain::ids::{CancellationId, DisputeId, FamilyId, LedgerEntryId, SubscriptionId};
 use baobao_domain::ledger::LedgerKind;
@@ -29,6 +30,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::idempotency::answer_with_change;
 use crate::random::random_bytes;
 use crate::receipts::{self, ReceiptDocument};
 use crate::services::dispute_levels::{notify, raise};
@@ -834,9 +836,10 @@ pub async fn file(
         "variant": if settled.is_some() { "settled" } else { "open" },
     });
     notify(&mut tx, state, &dispute, &guardians, "dispute_filed", &format!("{id}:filed"), &payload).await?;
+    let answer = answered(&mut tx, &id, StatusCode::CREATED).await?;
     tx.commit().await?;
     pay(state, &checked.refunds).await;
-    get_unchecked(state, &id).await
+    Ok(answer)
 }
 
 /// Sends the refunds to the gateway now; what fails stays pending for the
@@ -856,11 +859,33 @@ async fn get_unchecked(state: &AppState, id: &DisputeId) -> ApiResult<DisputeDet
     let timeline = state.store.dispute_events(id).await?;
     let evidence = state.store.dispute_evidence(id).await?;
     let stored = state.store.receipt(&dispute.receipt_id).await?;
+    detail(&dispute, &timeline, &evidence, &stored)
+}
+
+/// The dispute as the change in `tx` leaves it, saved in `tx` as the
+/// request's answer (`status`): a crash after the commit leaves the
+/// client's retry this answer (`answer_with_change`).
+async fn answered(tx: &mut Tx, id: &DisputeId, status: StatusCode) -> ApiResult<DisputeDetail> {
+    let dispute = tx.dispute(id).await.or_not_found("dispute")?;
+    let timeline = tx.dispute_events(id).await?;
+    let evidence = tx.dispute_evidence(id).await?;
+    let stored = tx.receipt(&dispute.receipt_id).await?;
+    let answer = detail(&dispute, &timeline, &evidence, &stored)?;
+    answer_with_change(tx, status, &answer).await?;
+    Ok(answer)
+}
+
+fn detail(
+    dispute: &Dispute,
+    timeline: &[baobao_store::DisputeEvent],
+    evidence: &[DisputeEvidence],
+    receipt: &baobao_store::StoredReceipt,
+) -> ApiResult<DisputeDetail> {
     Ok(DisputeDetail {
-        dispute: DisputeView::from(&dispute),
+        dispute: DisputeView::from(dispute),
         timeline: timeline.iter().map(TimelineEntryView::from).collect(),
         evidence: evidence.iter().map(DisputeEvidenceView::from).collect(),
-        receipt: serde_json::from_str(&stored.document).map_err(internal)?,
+        receipt: serde_json::from_str(&receipt.document).map_err(internal)?,
     })
 }
 
@@ -1041,8 +1066,9 @@ pub async fn post_message(
         &json!({"files": stored_files.len()}),
     )
     .await?;
+    let answer = answered(&mut tx, &id, StatusCode::CREATED).await?;
     tx.commit().await?;
-    get_unchecked(state, &id).await
+    Ok(answer)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1065,8 +1091,9 @@ pub async fn escalate(state: &AppState, caller: &Caller, id: &str, input: Escala
         "resolution_due": dispute.resolution_due.to_string(), "message": reason});
     notify(&mut tx, state, &dispute, &guardians, "dispute_escalated", &format!("{id}:level:{}", to.as_str()), &payload)
         .await?;
+    let answer = answered(&mut tx, &id, StatusCode::OK).await?;
     tx.commit().await?;
-    get_unchecked(state, &id).await
+    Ok(answer)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1156,9 +1183,10 @@ pub async fn resolve(state: &AppState, caller: &Caller, id: &str, input: Resolve
     let payload =
         json!({"time_zone": time_zone, "dispute_id": id, "outcome": outcome.as_str(), "message": explanation});
     notify(&mut tx, state, &dispute, &guardians, "dispute_resolved", &format!("{id}:resolved"), &payload).await?;
+    let answer = answered(&mut tx, &id, StatusCode::OK).await?;
     tx.commit().await?;
     pay(state, &refunds).await;
-    get_unchecked(state, &id).await
+    Ok(answer)
 }
 
 /// An evidence file of a dispute, for its family and staff readers (staff

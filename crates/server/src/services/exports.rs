@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use axum::http::StatusCode;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::canonical::canonical_json;
 use baobao_domain::ids::{ExportId, FamilyId};
@@ -32,6 +33,7 @@ use zip::write::SimpleFileOptions;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::idempotency::answer_with_change;
 use crate::keys::{KeySet, SignatureBlock};
 use crate::random::random_bytes;
 use crate::sealed::{SealedReader, SealedWriter};
@@ -135,11 +137,13 @@ pub async fn request(state: &AppState, caller: &Caller, family_id: &FamilyId) ->
         &serde_json::json!({}),
     )
     .await?;
+    let answer = ExportView::from(&export);
+    answer_with_change(&mut tx, StatusCode::ACCEPTED, &answer).await?;
     tx.commit().await?;
     let background = state.clone();
     let export_id = export.id.clone();
     tokio::spawn(async move { run(&background, &export_id).await });
-    Ok(ExportView::from(&export))
+    Ok(answer)
 }
 
 /// Builds one export, sealed, and records the outcome. Safe to run again

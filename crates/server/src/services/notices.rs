@@ -77,12 +77,12 @@ impl NoticeDraft {
         tx: &mut Tx,
         cancellation_id: &baobao_domain::ids::CancellationId,
         late_charges_refunded: usize,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<WrittenNotice> {
         let mut notice = self.notice.clone();
         notice.cancellation_id = cancellation_id.clone();
         notice.late_charges_refunded = i64::try_from(late_charges_refunded).unwrap_or(i64::MAX);
         tx.insert_written_notice(&notice).await?;
-        Ok(())
+        Ok(notice)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Plans and their published policies (terms, versioned and hashed).
 
+use axum::http::StatusCode;
 use baobao_domain::Locale;
 use baobao_domain::ids::PlanId;
 use baobao_domain::policy::{Policy, PolicyDraft};
@@ -12,6 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::fields::parse_name;
+use crate::idempotency::answer_with_change;
 use crate::random::new_id;
 use crate::services::billing::Terms;
 use crate::state::AppState;
@@ -76,8 +78,10 @@ pub async fn create_plan(state: &AppState, caller: &Caller, input: PlanInput, lo
     tx.insert_plan(&plan, &version).await?;
     tx.audit(now, &caller.actor(), "plan.created", &[plan.id.as_str()], &json!({"policy_sha256": version.sha256}))
         .await?;
+    let answer = PlanView::new(&plan, &version, &policy, locale);
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
     tx.commit().await?;
-    Ok(PlanView::new(&plan, &version, &policy, locale))
+    Ok(answer)
 }
 
 pub async fn publish_policy(
@@ -109,9 +113,11 @@ pub async fn publish_policy(
         &json!({"version": version.version, "sha256": version.sha256}),
     )
     .await?;
-    tx.commit().await?;
     let plan = Plan { current_version: version.version, ..plan };
-    Ok(PlanView::new(&plan, &version, &policy, locale))
+    let answer = PlanView::new(&plan, &version, &policy, locale);
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 impl Terms {

@@ -1,5 +1,6 @@
 //! Subscribing, and the subscriptions a caller may see, with their terms.
 
+use axum::http::StatusCode;
 use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{FamilyId, PlanId, SubscriptionId};
 use baobao_domain::ledger::LedgerNote;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role, STAFF_READERS};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::idempotency::answer_with_change;
 use crate::random::new_id;
 use crate::receipts;
 use crate::services::billing;
@@ -79,6 +81,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         "period_end": first.end.to_string(),
     });
     let audit = json!({"plan_id": plan.id, "policy_version": version.version, "policy_sha256": version.sha256});
+    let answer = SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt };
     let written = NewSubscription {
         subscription: &subscription,
         service: &plan.service,
@@ -88,6 +91,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
         email: &email,
         hook: &hook,
         audit: &audit,
+        answer: &answer,
     }
     .write(state, &caller.actor(), now)
     .await;
@@ -99,7 +103,7 @@ pub async fn subscribe(state: &AppState, caller: &Caller, input: SubscribeInput)
     if subscription.due_at.is_some_and(|due| due <= now) {
         billing::settle(state, &subscription.id, now).await?;
     }
-    Ok(SubscriptionWithReceipt { subscription: subscription_view(&subscription, &terms), receipt })
+    Ok(answer)
 }
 
 /// Everything a sign-up writes, in one transaction.
@@ -112,6 +116,8 @@ struct NewSubscription<'a> {
     email: &'a serde_json::Value,
     hook: &'a serde_json::Value,
     audit: &'a serde_json::Value,
+    /// What the guardian is answered, saved with the subscription.
+    answer: &'a SubscriptionWithReceipt,
 }
 
 impl NewSubscription<'_> {
@@ -150,6 +156,7 @@ impl NewSubscription<'_> {
         tx.insert_receipt(self.receipt).await?;
         let subjects = [subscription.family_id.as_str(), subscription.id.as_str(), receipt_id];
         tx.audit(now, actor, "subscription.created", &subjects, self.audit).await?;
+        answer_with_change(&mut tx, StatusCode::CREATED, self.answer).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! One-time codes: how an agent verifies a guardian on the phone before
 //! cancelling on their behalf, or records why they could not.
 
+use axum::http::StatusCode;
 use baobao_domain::ids::{FamilyId, VerificationCodeId};
 use baobao_store::Tx;
 use jiff::{SignedDuration, Timestamp};
@@ -10,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound, internal};
+use crate::idempotency::answer_with_change;
 use crate::random::{random_bytes, token_hash};
 use crate::state::{AppState, Parts};
 
@@ -103,12 +105,14 @@ pub async fn send_code(state: &AppState, caller: &Caller, family_id: &FamilyId) 
         &json!({"expires_at": expires_at.to_string()}),
     )
     .await?;
-    tx.commit().await?;
-    Ok(CodeSentView {
+    let answer = CodeSentView {
         id: code_id.to_string(),
         expires_at,
         sent_to: guardians.iter().map(|g| mask_email(&g.email)).collect(),
-    })
+    };
+    answer_with_change(&mut tx, StatusCode::CREATED, &answer).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 /// How a support request proved the caller is the guardian.

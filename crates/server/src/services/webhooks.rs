@@ -12,6 +12,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use baobao_domain::ids::WebhookEndpointId;
 use baobao_store::{OutboxMessage, WebhookEndpoint};
 use hmac::{Hmac, KeyInit, Mac};
@@ -23,6 +24,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::idempotency::withheld_answer_with_change;
 use crate::random::{random_bytes, random_token};
 use crate::state::AppState;
 
@@ -164,6 +166,8 @@ pub async fn create_endpoint(state: &AppState, caller: &Caller, input: EndpointI
         &json!({"service": endpoint.service, "url": endpoint.url}),
     )
     .await?;
+    // The answer holds the signing secret: a retry is told "done", never given it.
+    withheld_answer_with_change(&mut tx, StatusCode::CREATED).await?;
     tx.commit().await?;
     Ok(CreatedEndpoint {
         endpoint: EndpointView::from(&endpoint),

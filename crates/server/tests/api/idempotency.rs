@@ -113,8 +113,38 @@ async fn a_key_held_by_a_server_that_died_is_freed_for_the_retry_at_once(engine:
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
 }
 
-/// What a crash leaves when it falls between a change's commit and the save
-/// of its answer: the key claimed by a process that is gone, no answer.
+/// What a crash leaves when it falls after a change's commit: the key
+/// claimed by a process that is gone. An answer committed with the change
+/// (`answer_with_change`) is there: the key was never marked changed,
+/// because the answer was already saved when the change committed — this
+/// is what shows the two are one write. No answer is saved after it.
+async fn crash_after_the_commit(app: &TestApp, key: &str, first: &Response) {
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT response_status, response_body, CAST(CASE WHEN changed_at IS NULL THEN 1 ELSE 0 END AS BIGINT) AS unmarked \
+         FROM idempotency_keys WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let status: Option<i64> = sqlx::Row::get(&row, "response_status");
+    let body: Option<String> = sqlx::Row::get(&row, "response_body");
+    let unmarked: i64 = sqlx::Row::get(&row, "unmarked");
+    assert_eq!(status, Some(i64::from(first.status.as_u16())), "{key}: the answer is saved");
+    assert_eq!(body.map(|b| serde_json::from_str::<Value>(&b).unwrap()), Some(first.body.clone()), "{key}");
+    assert_eq!(unmarked, 1, "{key}: the answer was committed with the change, not saved after it");
+    let gone = sqlx::query("UPDATE idempotency_keys SET claimed_by = 'prc_gone' WHERE idempotency_key = $1")
+        .bind(key)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(gone.rows_affected(), 1);
+}
+
+/// What a crash leaves when it falls between the commit of a change whose
+/// answer is built after it (a deletion, done in several steps) and the
+/// save of that answer: the key claimed by a process that is gone, no answer.
 async fn crash_before_the_answer_was_saved(app: &TestApp, key: &str) {
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap();
     let forgotten = sqlx::query(
@@ -138,28 +168,11 @@ async fn a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_noth
     let step = async |path: String, key: &str, body: Value| {
         let first = post_with_key(&app, &path, token, key, body.clone()).await;
         assert!(first.status.is_success(), "{path}: {}", first.body);
-        crash_before_the_answer_was_saved(&app, key).await;
-        // Carried out, its answer lost: never a second run.
+        crash_after_the_commit(&app, key, &first).await;
+        // Carried out, and its answer committed with it: the original answer.
         let retried = post_with_key(&app, &path, token, key, body.clone()).await;
-        assert_eq!(
-            (retried.status, retried.body["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("idempotent_answer_lost")),
-            "{path}: {}",
-            retried.body
-        );
-        // The same answer from then on, in the caller's language.
-        let mut again = app.client.post(format!("{}{path}", app.address)).header("idempotency-key", key);
-        again = again.header("accept-language", "zh-CN").bearer_auth(&parent.token).json(&body);
-        let again = again.send().await.unwrap();
-        assert_eq!(again.status(), StatusCode::CONFLICT);
-        assert_eq!(
-            again.headers().get("idempotent-replayed").map(|h| h.to_str().unwrap()),
-            Some("true"),
-            "{:?}",
-            again.headers()
-        );
-        let again: Value = again.json().await.unwrap();
-        assert!(again["error"]["message"].as_str().unwrap().contains("没有任何操作被重复执行"), "{again}");
+        assert_eq!((retried.status, &retried.body), (first.status, &first.body), "{path}");
+        assert_eq!(retried.headers["idempotent-replayed"], "true", "{path}");
         first.body
     };
     let subscribe = json!({"plan_id": plan["id"], "accept_policy_sha256": plan["policy"]["sha256"]});
@@ -170,11 +183,13 @@ async fn a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_noth
     step(format!("/v1/subscriptions/{subscription}/resume"), "k-resume", json!({})).await;
     let family = &parent.family_id;
     let child = json!({"name": "小明", "birth_date": "2018-05-01", "consent": true});
-    step(format!("/v1/families/{family}/children"), "k-child", child).await;
+    let added = step(format!("/v1/families/{family}/children"), "k-child", child).await;
     step(format!("/v1/families/{family}/exports"), "k-export", json!({})).await;
     let complaint =
         json!({"kind": "other", "subscription_id": subscription, "description": "A question about my bill."});
-    step("/v1/disputes".into(), "k-dispute", complaint).await;
+    let filed = step("/v1/disputes".into(), "k-dispute", complaint).await;
+    let dispute = filed["dispute"]["id"].as_str().unwrap().to_owned();
+    step(format!("/v1/disputes/{dispute}/messages"), "k-message", json!({"text": "And one more thing."})).await;
     step(format!("/v1/subscriptions/{subscription}/cancellations"), "k-cancel-now", json!({"option": "now"})).await;
 
     // One of each, as the first runs made them.
@@ -191,4 +206,27 @@ async fn a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_noth
     assert_eq!(count(format!("/v1/families/{family}/subscriptions"), "subscriptions").await, Some(1));
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1);
     assert_eq!(entries(&app.statement(&parent).await, "refund").len(), 1);
+
+    // A deletion answers after several commits: a crash before its answer
+    // was saved leaves none, and the retry is told so — never a second run.
+    let path = format!("/v1/families/{family}/deletion-requests");
+    let removal = json!({"child_id": added["id"]});
+    let first = post_with_key(&app, &path, token, "k-delete", removal.clone()).await;
+    assert!(first.status.is_success(), "{}", first.body);
+    crash_before_the_answer_was_saved(&app, "k-delete").await;
+    let retried = post_with_key(&app, &path, token, "k-delete", removal.clone()).await;
+    assert_eq!(
+        (retried.status, retried.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotent_answer_lost")),
+        "{}",
+        retried.body
+    );
+    // The same answer from then on, in the caller's language.
+    let mut again = app.client.post(format!("{}{path}", app.address)).header("idempotency-key", "k-delete");
+    again = again.header("accept-language", "zh-CN").bearer_auth(&parent.token).json(&removal);
+    let again = again.send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(again.headers().get("idempotent-replayed").map(|h| h.to_str().unwrap()), Some("true"));
+    let again: Value = again.json().await.unwrap();
+    assert!(again["error"]["message"].as_str().unwrap().contains("没有任何操作被重复执行"), "{again}");
 }
