@@ -69,8 +69,10 @@ async fn set_clock(
     let now = simulated.set(now).map_err(backwards)?;
     let mut tx = state.store.begin().await?;
     tx.audit(now, &caller.actor(), "clock.set", &[], &json!({"now": now.to_string()})).await?;
+    let answer = ClockView { now, simulated: true };
+    crate::idempotency::answer_with_change(&mut tx, axum::http::StatusCode::OK, &answer).await?;
     tx.commit().await?;
-    Ok(Json(ClockView { now, simulated: true }))
+    Ok(Json(answer))
 }
 
 /// Run billing at the clock's now: renewals, effective cancellations, fees, refunds.
