@@ -445,8 +445,12 @@ impl Tx {
     /// is woken to give them their places in the log.
     pub async fn commit(mut self) -> StoreResult<()> {
         // A request's Idempotency-Key learns, in this same transaction,
-        // that its change is made (`requests::with_key`).
-        let marking = self.mark_request_changed().await?;
+        // that its change is made (`requests::with_key`) — unless its
+        // answer is saved in it, which says more.
+        let marking = match self.answer {
+            Some(_) => true,
+            None => self.mark_request_changed().await?,
+        };
         if self.changed_subscriptions && self.engine == Engine::Postgres {
             // Delivered to every listening server when (and only if) this commits.
             sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {SUBSCRIPTIONS_CHANNEL}"))).execute(&mut *self.tx).await?;
