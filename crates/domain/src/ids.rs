@@ -15,7 +15,8 @@ pub trait IdKind {
 
 /// The random part of an id: 20 characters of Crockford base32 (100 bits).
 const ID_RANDOM_CHARS: usize = 20;
-const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// The characters of an id's random part.
+pub const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 pub struct Id<K: IdKind> {
     text: String,

@@ -1,6 +1,6 @@
 //! Subscriptions, the quotes given for them and their cancellation requests.
 
-use baobao_domain::ids::{CancellationId, FamilyId, QuoteId, SubscriptionId};
+use baobao_domain::ids::{CROCKFORD, CancellationId, FamilyId, QuoteId, SubscriptionId};
 use baobao_domain::money::Currency;
 use baobao_domain::quote::CancelOption;
 use baobao_domain::subscription::{CancellationChannel, CancellationStatus, SubscriptionStatus};
@@ -71,15 +71,59 @@ fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
 }
 
 /// The billing run's claim: due subscriptions only, by the `subscriptions_due` index.
-pub(crate) fn claim_due_sql(engine: Engine) -> String {
+pub(crate) fn claim_due_sql(engine: Engine, share: Share) -> String {
     let lock = match engine {
         Engine::Sqlite => "",
         Engine::Postgres => " FOR UPDATE SKIP LOCKED",
     };
+    let share = share.predicate();
     format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1{share} \
          ORDER BY due_at, id LIMIT 1{lock}"
     )
+}
+
+/// One of `parts` disjoint shares of the subscriptions, for the claimers
+/// that work through one billing run side by side: a subscription is in
+/// share `part` by the last character of its id. The last share also takes
+/// any character the others do not name, so every id is in exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub part: usize,
+    pub parts: usize,
+}
+
+impl Share {
+    /// Every subscription.
+    pub const WHOLE: Share = Share { part: 0, parts: 1 };
+
+    /// `parts` shares (at most one per id character), every one.
+    pub fn all(parts: usize) -> impl Iterator<Item = Share> {
+        let parts = parts.clamp(1, CROCKFORD.len());
+        (0..parts).map(move |part| Share { part, parts })
+    }
+
+    /// The SQL condition on `id` (empty for the whole). The characters are
+    /// the id alphabet's own, never input.
+    fn predicate(self) -> String {
+        if self.parts <= 1 {
+            return String::new();
+        }
+        let characters_of = |part: usize| {
+            CROCKFORD
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| index % self.parts == part)
+                .map(|(_, c)| format!("'{}'", char::from(*c)))
+                .collect::<Vec<_>>()
+        };
+        if self.part + 1 < self.parts {
+            format!(" AND substr(id, length(id), 1) IN ({})", characters_of(self.part).join(", "))
+        } else {
+            let others: Vec<String> = (0..self.parts - 1).flat_map(characters_of).collect();
+            format!(" AND substr(id, length(id), 1) NOT IN ({})", others.join(", "))
+        }
+    }
 }
 
 /// One cancellation, read by the pool or inside a transaction.
@@ -177,11 +221,12 @@ impl Tx {
         Ok(())
     }
 
-    /// Claims the subscription that has been due longest at `now`, locked
-    /// for this transaction. On PostgreSQL, rows other workers hold are
-    /// skipped, so any number of workers share one billing run.
-    pub async fn claim_due_subscription(&mut self, now: Timestamp) -> StoreResult<Option<Subscription>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(claim_due_sql(self.engine)))
+    /// Claims the subscription of `share` that has been due longest at
+    /// `now`, locked for this transaction. On PostgreSQL, rows other
+    /// workers hold are skipped, so any number of workers share one
+    /// billing run; within one process, each claimer has its own share.
+    pub async fn claim_due_subscription(&mut self, now: Timestamp, share: Share) -> StoreResult<Option<Subscription>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(claim_due_sql(self.engine, share)))
             .bind(micros(now))
             .fetch_optional(&mut *self.tx)
             .await?;

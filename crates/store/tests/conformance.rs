@@ -7,12 +7,14 @@ use baobao_domain::ids::{CancellationId, FamilyId, Id, IdKind, LedgerEntryId, Pl
 use baobao_domain::money::Currency;
 use baobao_store::testing::fresh_database;
 use baobao_store::{
-    Cancellation, Engine, Family, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Store, StoreError, Subscription,
+    Cancellation, Engine, Family, LedgerEntry, Plan, PolicyVersion, PrincipalKind, Share, Store, StoreError,
+    Subscription,
 };
 use jiff::Timestamp;
 
 baobao_store::on_both_engines!(
     migrations_apply_once,
+    the_shares_of_a_billing_run_are_disjoint_and_cover_every_subscription,
     at_most_one_charge_per_subscription_and_period,
     at_most_one_open_cancellation_per_subscription,
     billing_claims_only_what_is_due_oldest_first,
@@ -92,10 +94,19 @@ async fn family_with_subscription(store: &Store, due_at: Option<&str>) -> (Famil
 /// Another family's subscription to `plan` (a family has one live
 /// subscription per plan).
 async fn add_subscription(store: &Store, plan: &PlanId, due_at: Option<&str>) -> Subscription {
+    add_subscription_with_id(store, plan, due_at, new_id(4)).await
+}
+
+async fn add_subscription_with_id(
+    store: &Store,
+    plan: &PlanId,
+    due_at: Option<&str>,
+    id: SubscriptionId,
+) -> Subscription {
     let now = at("2027-01-10T02:00:00Z");
     let family = Family { id: new_id(5), time_zone: "UTC".into(), created_at: now };
     let subscription = Subscription {
-        id: new_id(4),
+        id,
         family_id: family.id.clone(),
         plan_id: plan.clone(),
         policy_version: 1,
@@ -229,7 +240,7 @@ async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
     let mut claimed = Vec::new();
     loop {
         let mut tx = db.store.begin().await.unwrap();
-        let Some(mut s) = tx.claim_due_subscription(now).await.unwrap() else { break };
+        let Some(mut s) = tx.claim_due_subscription(now, Share::WHOLE).await.unwrap() else { break };
         claimed.push(s.id.clone());
         s.due_at = None;
         tx.update_subscription(&s).await.unwrap();
@@ -238,18 +249,59 @@ async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
     assert_eq!(claimed, vec![earlier.id, later.id]);
 }
 
+/// The claimers of one billing run each take their own share: every due
+/// subscription is claimed by exactly one share, whatever its id ends in.
+async fn the_shares_of_a_billing_run_are_disjoint_and_cover_every_subscription(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, plan, first) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
+    let mut due = vec![first.id.clone()];
+    for n in 0..64u8 {
+        // The last character of an id comes from bits 95..99: byte 3's low
+        // nibble and byte 4's top bit; every one of the 32 is made.
+        let mut bytes = [9u8; 16];
+        bytes[3] = n >> 1;
+        bytes[4] = (n & 1) << 7;
+        bytes[15] = n;
+        let id = SubscriptionId::from_random(bytes);
+        due.push(add_subscription_with_id(&db.store, &plan, Some("2027-02-02T00:00:00Z"), id).await.id);
+    }
+    let endings: std::collections::BTreeSet<char> = due.iter().filter_map(|id| id.as_str().chars().last()).collect();
+    assert_eq!(endings.len(), 32, "{endings:?}");
+    let now = at("2027-02-15T00:00:00Z");
+    let mut claimed = Vec::new();
+    for share in Share::all(3) {
+        let mut mine = 0;
+        loop {
+            let mut tx = db.store.begin().await.unwrap();
+            let Some(mut s) = tx.claim_due_subscription(now, share).await.unwrap() else { break };
+            claimed.push(s.id.clone());
+            s.due_at = None;
+            tx.update_subscription(&s).await.unwrap();
+            tx.commit().await.unwrap();
+            mine += 1;
+        }
+        assert!(mine > 0, "{share:?} claimed nothing");
+    }
+    let names = |ids: &[SubscriptionId]| {
+        let mut names: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&claimed), names(&due), "each due subscription claimed once");
+}
+
 async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
     let db = fresh_database(engine).await;
     let (_, plan, _) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
     add_subscription(&db.store, &plan, Some("2027-02-02T00:00:00Z")).await;
     let now = at("2027-02-15T00:00:00Z");
     let mut first = db.store.begin().await.unwrap();
-    let one = first.claim_due_subscription(now).await.unwrap().unwrap();
+    let one = first.claim_due_subscription(now, Share::WHOLE).await.unwrap().unwrap();
     match engine {
         Engine::Postgres => {
             // A second worker skips the row the first holds.
             let mut second = db.store.begin().await.unwrap();
-            let two = second.claim_due_subscription(now).await.unwrap().unwrap();
+            let two = second.claim_due_subscription(now, Share::WHOLE).await.unwrap().unwrap();
             assert_ne!(one.id, two.id);
         }
         Engine::Sqlite => {
@@ -257,7 +309,7 @@ async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
             let store = db.store.clone();
             let waiting = tokio::spawn(async move {
                 let mut second = store.begin().await.unwrap();
-                second.claim_due_subscription(now).await.unwrap().map(|s| s.id)
+                second.claim_due_subscription(now, Share::WHOLE).await.unwrap().map(|s| s.id)
             });
             let mut done = one.clone();
             done.due_at = None;
