@@ -53,7 +53,6 @@ pub use money::{MoneyMovement, MovementStatus};
 pub use outbox::Channel;
 pub use receipts::AUDIT_PAGE_ENTRIES_MAX;
 pub use rows::*;
-pub use subscriptions::Share;
 
 use jiff::Timestamp;
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -411,3 +411,46 @@ pub struct OutboxMessage {
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
 }
+
+/// One of `parts` disjoint shares of the subscriptions, for the claimers
+/// that work through one billing run side by side: a subscription is in
+/// share `part` by the last character of its id. The last share also takes
+/// any character the others do not name, so every id is in exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub part: usize,
+    pub parts: usize,
+}
+
+impl Share {
+    /// Every subscription.
+    pub const WHOLE: Share = Share { part: 0, parts: 1 };
+
+    /// `parts` shares (at most one per id character), every one.
+    pub fn all(parts: usize) -> impl Iterator<Item = Share> {
+        let parts = parts.clamp(1, baobao_domain::ids::CROCKFORD.len());
+        (0..parts).map(move |part| Share { part, parts })
+    }
+
+    /// The SQL condition on `id` (empty for the whole). The characters are
+    /// the id alphabet's own, never input.
+    pub(crate) fn predicate(self) -> String {
+        if self.parts <= 1 {
+            return String::new();
+        }
+        let characters_of = |part: usize| {
+            baobao_domain::ids::CROCKFORD
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| index % self.parts == part)
+                .map(|(_, c)| format!("'{}'", char::from(*c)))
+                .collect::<Vec<_>>()
+        };
+        if self.part + 1 < self.parts {
+            format!(" AND substr(id, length(id), 1) IN ({})", characters_of(self.part).join(", "))
+        } else {
+            let others: Vec<String> = (0..self.parts - 1).flat_map(characters_of).collect();
+            format!(" AND substr(id, length(id), 1) NOT IN ({})", others.join(", "))
+        }
+    }
+}

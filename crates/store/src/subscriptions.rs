@@ -1,6 +1,6 @@
 //! Subscriptions, the quotes given for them and their cancellation requests.
 
-use baobao_domain::ids::{CROCKFORD, CancellationId, FamilyId, QuoteId, SubscriptionId};
+use baobao_domain::ids::{CancellationId, FamilyId, QuoteId, SubscriptionId};
 use baobao_domain::money::Currency;
 use baobao_domain::quote::CancelOption;
 use baobao_domain::subscription::{CancellationChannel, CancellationStatus, SubscriptionStatus};
@@ -9,8 +9,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
-    Cancellation, Engine, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer, micros,
-    named, optional_id, optional_instant, text,
+    Cancellation, Engine, Share, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer,
+    micros, named, optional_id, optional_instant, text,
 };
 
 const SUBSCRIPTION_COLUMNS: &str = "id, family_id, plan_id, policy_version, policy_sha256, status, time_zone, \
@@ -81,49 +81,6 @@ pub(crate) fn claim_due_sql(engine: Engine, share: Share) -> String {
         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1{share} \
          ORDER BY due_at, id LIMIT 1{lock}"
     )
-}
-
-/// One of `parts` disjoint shares of the subscriptions, for the claimers
-/// that work through one billing run side by side: a subscription is in
-/// share `part` by the last character of its id. The last share also takes
-/// any character the others do not name, so every id is in exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Share {
-    pub part: usize,
-    pub parts: usize,
-}
-
-impl Share {
-    /// Every subscription.
-    pub const WHOLE: Share = Share { part: 0, parts: 1 };
-
-    /// `parts` shares (at most one per id character), every one.
-    pub fn all(parts: usize) -> impl Iterator<Item = Share> {
-        let parts = parts.clamp(1, CROCKFORD.len());
-        (0..parts).map(move |part| Share { part, parts })
-    }
-
-    /// The SQL condition on `id` (empty for the whole). The characters are
-    /// the id alphabet's own, never input.
-    fn predicate(self) -> String {
-        if self.parts <= 1 {
-            return String::new();
-        }
-        let characters_of = |part: usize| {
-            CROCKFORD
-                .iter()
-                .enumerate()
-                .filter(|(index, _)| index % self.parts == part)
-                .map(|(_, c)| format!("'{}'", char::from(*c)))
-                .collect::<Vec<_>>()
-        };
-        if self.part + 1 < self.parts {
-            format!(" AND substr(id, length(id), 1) IN ({})", characters_of(self.part).join(", "))
-        } else {
-            let others: Vec<String> = (0..self.parts - 1).flat_map(characters_of).collect();
-            format!(" AND substr(id, length(id), 1) NOT IN ({})", others.join(", "))
-        }
-    }
 }
 
 /// One cancellation, read by the pool or inside a transaction.

@@ -50,7 +50,7 @@ pub async fn fresh_database(engine: Engine) -> TestDatabase {
 /// tiny test table shows whether the index *can* serve the query.
 pub async fn claim_query_plan(store: &Store) -> Vec<String> {
     use sqlx::Row;
-    let sql = crate::subscriptions::claim_due_sql(store.engine, crate::subscriptions::Share { part: 1, parts: 4 })
+    let sql = crate::subscriptions::claim_due_sql(store.engine, crate::Share { part: 1, parts: 4 })
         .replace("$1", "1800000000000000");
     let mut conn = store.pool.acquire().await.expect("a connection");
     match store.engine {
