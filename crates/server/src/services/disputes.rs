@@ -1299,6 +1299,7 @@ pub async fn send_filing_code(state: &AppState, input: FilingCodeInput, locale: 
         &json!({"receipt_number": receipt.number}),
     )
     .await?;
+    answer_with_change(&mut tx, StatusCode::ACCEPTED, &answer).await?;
     tx.commit().await?;
     Ok(answer)
 }
