@@ -40,12 +40,13 @@
 //! request runs again — the answer it gives is the one the first run would
 //! have given, which the client never received (an answer is sent only
 //! after it is saved). Marked (a change whose answer is built after its
-//! commits: a deletion, a billing run, a staff account): the change is made
-//! and its answer was lost with the process, so the request is never run a
-//! second time (it would delete or bill again, or answer "already done" to
-//! the request that did it); the retry gets 409 `idempotent_answer_lost`,
-//! saved as the key's answer from then on, which says the request was
-//! carried out and where to read its result.
+//! commits: a deletion, a staff account): the change is made and its answer
+//! was lost with the process, so the request is never run a second time (it
+//! would answer "already removed" to the request that removed it, or make a
+//! second account); the retry gets 409 `idempotent_answer_lost`, saved as
+//! the key's answer from then on, which says the request was carried out
+//! and where to read its result. A billing run is resumable: it runs as a
+//! task of its own, which no key marks, so its retry resumes it.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};

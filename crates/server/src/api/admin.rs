@@ -82,7 +82,15 @@ async fn billing_run(
     Allowed(caller): Allowed<{ who::ADMIN }>,
 ) -> ApiResult<Json<BillingRunSummary>> {
     caller.require_staff(&[Role::Admin])?;
-    Ok(Json(billing::run(&state, state.clock.now()).await?))
+    // A run is resumable, so it runs as a task of its own: none of its
+    // commits marks the request's Idempotency-Key as carried out, and a
+    // retry after a crash runs it again — resuming it — rather than being
+    // told its answer was lost (and a client that hangs up does not cut
+    // the run short).
+    let at = state.clock.now();
+    let background = state.clone();
+    let run = tokio::spawn(async move { billing::run(&background, at).await });
+    Ok(Json(run.await.map_err(|e| ApiError::internal(e.to_string()))??))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

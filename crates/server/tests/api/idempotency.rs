@@ -229,4 +229,26 @@ async fn a_retry_after_a_crash_between_the_commit_and_the_saved_answer_does_noth
     assert_eq!(again.headers().get("idempotent-replayed").map(|h| h.to_str().unwrap()), Some("true"));
     let again: Value = again.json().await.unwrap();
     assert!(again["error"]["message"].as_str().unwrap().contains("没有任何操作被重复执行"), "{again}");
+
+    // A billing run is resumable: it runs as a task of its own, none of its
+    // commits marks the key, and a retry after a crash runs it again.
+    let first = post_with_key(&app, "/v1/admin/billing-runs", Some(&app.admin), "k-run", json!({})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    crash_before_the_answer_was_saved(&app, "k-run").await;
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap();
+    let marked: i64 = sqlx::Row::get(
+        &sqlx::query(
+            "SELECT CAST(CASE WHEN changed_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS marked \
+             FROM idempotency_keys WHERE idempotency_key = 'k-run'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap(),
+        "marked",
+    );
+    assert_eq!(marked, 0, "a billing run's commits do not mark its key");
+    let resumed = post_with_key(&app, "/v1/admin/billing-runs", Some(&app.admin), "k-run", json!({})).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    assert!(resumed.headers.get("idempotent-replayed").is_none(), "run again, not replayed");
+    assert_ne!(resumed.body["id"], first.body["id"]);
 }
