@@ -99,7 +99,11 @@ pub fn parse_received(
             calendar.start_of_date(date).map_err(|_| ApiError::invalid_field("received_on", "date"))
         }
         (None, Some(instant)) => {
-            instant.parse::<Timestamp>().map_err(|_| ApiError::invalid_field("received_at", "rfc3339_instant"))
+            let instant: Timestamp =
+                instant.parse().map_err(|_| ApiError::invalid_field("received_at", "rfc3339_instant"))?;
+            // Kept to the microsecond, as it is stored: the answer, built
+            // before the commit, shows what a later read shows.
+            Ok(Timestamp::from_microsecond(instant.as_microsecond()).unwrap_or(instant))
         }
         _ => Err(ApiError::invalid_field("received_on", "received_on_or_at")),
     }
@@ -139,4 +143,18 @@ pub async fn notices_registered_on(
 pub async fn of_family(state: &AppState, caller: &Caller, family_id: &FamilyId) -> ApiResult<Vec<WrittenNotice>> {
     caller.require_family(family_id, STAFF_READERS, "family")?;
     Ok(state.store.written_notices_of(family_id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_received_at_is_kept_to_the_microsecond_as_it_is_stored() {
+        let calendar = Calendar::new("Asia/Shanghai").unwrap();
+        let received = parse_received(None, Some("2027-02-02T10:00:00.123456789Z"), &calendar).unwrap();
+        assert_eq!(received.to_string(), "2027-02-02T10:00:00.123456Z");
+        let day = parse_received(Some("2027-02-02"), None, &calendar).unwrap();
+        assert_eq!(day.to_string(), "2027-02-01T16:00:00Z");
+    }
 }
