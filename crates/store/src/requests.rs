@@ -74,8 +74,7 @@ pub(crate) fn request_marked() {
 
 /// Told after a commit that saved the request's answer (`Tx::save_request_answer`).
 pub(crate) fn request_answered(answer: SavedResponse) {
-    let _ = REQUEST_KEY
-        .try_with(|request| *request.answered.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
+    let _ = REQUEST_KEY.try_with(|request| *request.answered.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer));
 }
 
 impl Tx {
