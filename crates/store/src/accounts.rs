@@ -92,6 +92,22 @@ where
     rows.iter().map(guardian).collect()
 }
 
+/// The guardians of every family in `families`, in `guardians_of`'s order
+/// within each family.
+pub(crate) async fn fetch_guardians_of_families(
+    tx: &mut sqlx::AnyConnection,
+    families: &[&str],
+) -> StoreResult<Vec<Guardian>> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id IN {} ORDER BY family_id, created_at, id",
+        crate::audit_log::tuples(1, families.len())
+    )));
+    for family in families {
+        query = query.bind(*family);
+    }
+    query.fetch_all(tx).await?.iter().map(guardian).collect()
+}
+
 impl Tx {
     pub async fn insert_family(&mut self, family: &Family) -> StoreResult<()> {
         sqlx::query("INSERT INTO families (id, time_zone, created_at) VALUES ($1, $2, $3)")
@@ -390,7 +406,15 @@ impl Tx {
     }
 
     /// The guardians of a family, oldest first (the first is the primary contact).
+    /// In a batch, read once (`read_guardians_of` reads a batch's families at once).
     pub async fn guardians_of(&mut self, family_id: &FamilyId) -> StoreResult<Vec<Guardian>> {
-        fetch_guardians_of(&mut *self.tx, family_id).await
+        if let Some(known) = self.batch.as_ref().and_then(|b| b.guardians.get(family_id.as_str())) {
+            return Ok(known.clone());
+        }
+        let guardians = fetch_guardians_of(&mut *self.tx, family_id).await?;
+        if let Some(batch) = &mut self.batch {
+            batch.guardians.insert(family_id.as_str().to_owned(), guardians.clone());
+        }
+        Ok(guardians)
     }
 }

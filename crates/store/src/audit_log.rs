@@ -25,6 +25,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::batch::{PendingAudit, Query};
 use crate::{Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -158,8 +159,22 @@ fn right_edge(size: u64) -> Vec<(u32, u64)> {
     (0..u64::BITS).filter(|level| size >> level & 1 == 1).map(|level| (level, (size >> level) - 1)).collect()
 }
 
+/// The columns an audit entry is written with (its place comes later).
+pub(crate) const ENTRY_COLUMNS: &str = "at, actor, action, subject_ids, details, document_sha256";
+
+/// Binds an entry's `ENTRY_COLUMNS`.
+pub(crate) fn bind_entry(query: Query, e: &PendingAudit) -> Query {
+    query
+        .bind(e.at)
+        .bind(e.actor.as_str())
+        .bind(e.action.as_str())
+        .bind(e.subject_ids.as_str())
+        .bind(e.details.as_str())
+        .bind(e.document_sha256.as_deref())
+}
+
 /// A statement over `rows` tuples of `width` parameters each.
-fn tuples(rows: usize, width: usize) -> String {
+pub(crate) fn tuples(rows: usize, width: usize) -> String {
     let tuple = |row: usize| {
         let params: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
         format!("({})", params.join(", "))
@@ -181,18 +196,21 @@ impl Tx {
         details: &serde_json::Value,
         document_sha256: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_entries (at, actor, action, subject_ids, details, document_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(micros(at))
-        .bind(actor)
-        .bind(action)
-        .bind(serde_json::to_string(subject_ids).map_err(corrupt)?)
-        .bind(details.to_string())
-        .bind(document_sha256)
-        .execute(&mut *self.tx)
-        .await?;
+        let entry = PendingAudit {
+            at: micros(at),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject_ids: serde_json::to_string(subject_ids).map_err(corrupt)?,
+            details: details.to_string(),
+            document_sha256: document_sha256.map(str::to_owned),
+        };
+        match &mut self.batch {
+            Some(batch) => batch.audit.push(entry),
+            None => {
+                let sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES {}", tuples(1, 6));
+                bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), &entry).execute(&mut *self.tx).await?;
+            }
+        }
         self.wrote_entries = true;
         Ok(())
     }

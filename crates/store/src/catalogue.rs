@@ -135,11 +135,28 @@ impl Store {
 
 /// Reads inside a transaction: they see its own writes and take no other connection.
 impl Tx {
+    /// In a batch, read once.
     pub async fn plan(&mut self, plan_id: &PlanId) -> StoreResult<Plan> {
-        fetch_plan(&mut *self.tx, plan_id).await
+        if let Some(known) = self.batch.as_ref().and_then(|b| b.plans.get(plan_id.as_str())) {
+            return Ok(known.clone());
+        }
+        let plan = fetch_plan(&mut *self.tx, plan_id).await?;
+        if let Some(batch) = &mut self.batch {
+            batch.plans.insert(plan_id.as_str().to_owned(), plan.clone());
+        }
+        Ok(plan)
     }
 
+    /// In a batch, read once (a version never changes once published).
     pub async fn policy(&mut self, plan_id: &PlanId, version: i64) -> StoreResult<PolicyVersion> {
-        fetch_policy(&mut *self.tx, plan_id, version).await
+        let key = (plan_id.as_str().to_owned(), version);
+        if let Some(known) = self.batch.as_ref().and_then(|b| b.policies.get(&key)) {
+            return Ok(known.clone());
+        }
+        let policy = fetch_policy(&mut *self.tx, plan_id, version).await?;
+        if let Some(batch) = &mut self.batch {
+            batch.policies.insert(key, policy.clone());
+        }
+        Ok(policy)
     }
 }

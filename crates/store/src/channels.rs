@@ -228,8 +228,15 @@ impl Store {
 
 /// Reads inside a transaction: they see its own writes and take no other connection.
 impl Tx {
-    /// The live endpoints of a service.
+    /// The live endpoints of a service (in a batch, read once).
     pub async fn webhook_endpoints_of(&mut self, service: &str) -> StoreResult<Vec<WebhookEndpoint>> {
-        fetch_webhook_endpoints_of(&mut *self.tx, service).await
+        if let Some(known) = self.batch.as_ref().and_then(|b| b.endpoints.get(service)) {
+            return Ok(known.clone());
+        }
+        let endpoints = fetch_webhook_endpoints_of(&mut *self.tx, service).await?;
+        if let Some(batch) = &mut self.batch {
+            batch.endpoints.insert(service.to_owned(), endpoints.clone());
+        }
+        Ok(endpoints)
     }
 }

@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 16, name: "disputes", sql: include_str!("../migrations/0016_disputes.sql") },
     Migration { version: 17, name: "request_owners", sql: include_str!("../migrations/0017_request_owners.sql") },
     Migration { version: 18, name: "request_changes", sql: include_str!("../migrations/0018_request_changes.sql") },
+    Migration { version: 19, name: "billing_claims", sql: include_str!("../migrations/0019_billing_claims.sql") },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

@@ -27,6 +27,7 @@
 
 mod accounts;
 mod audit_log;
+mod batch;
 mod billing;
 mod catalogue;
 mod channels;
@@ -187,6 +188,9 @@ pub struct Tx {
     /// The answer of the request this transaction serves, saved with its
     /// change (`Tx::save_request_answer`).
     answer: Option<SavedResponse>,
+    /// A batch transaction's appends kept for its commit, and its reads
+    /// (`Store::begin_batch`).
+    batch: Option<Box<batch::Batch>>,
 }
 
 impl Store {
@@ -261,6 +265,7 @@ impl Store {
             changed_subscriptions: false,
             flusher: self.flusher.clone(),
             answer: None,
+            batch: None,
         })
     }
 
@@ -444,6 +449,7 @@ impl Tx {
     /// Commits; if the transaction recorded audit entries, the appender
     /// is woken to give them their places in the log.
     pub async fn commit(mut self) -> StoreResult<()> {
+        self.write_batch().await?;
         // A request's Idempotency-Key learns, in this same transaction,
         // that its change is made (`requests::with_key`) — unless its
         // answer is saved in it, which says more.

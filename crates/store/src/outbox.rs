@@ -6,12 +6,33 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit_log::tuples;
+use crate::batch::Query;
 use crate::{
     Engine, OutboxMessage, Store, StoreResult, Tx, instant, integer, micros, optional_id, optional_instant, text,
 };
 
-const OUTBOX_COLUMNS: &str = "id, channel, event_key, family_id, recipient, locale, template, payload, status, attempts, \
+pub(crate) const OUTBOX_COLUMNS: &str = "id, channel, event_key, family_id, recipient, locale, template, payload, status, attempts, \
      next_attempt_at, last_error, created_at, sent_at";
+
+/// Binds a message's `OUTBOX_COLUMNS`.
+pub(crate) fn bind_message(query: Query, m: &OutboxMessage) -> Query {
+    query
+        .bind(m.id.as_str())
+        .bind(m.channel.as_str())
+        .bind(m.event_key.as_str())
+        .bind(m.family_id.as_ref().map(|f| f.as_str()))
+        .bind(m.recipient.as_str())
+        .bind(m.locale.as_str())
+        .bind(m.template.as_str())
+        .bind(m.payload.as_str())
+        .bind(m.status.as_str())
+        .bind(m.attempts)
+        .bind(micros(m.next_attempt_at))
+        .bind(m.last_error.as_deref())
+        .bind(micros(m.created_at))
+        .bind(m.sent_at.map(micros))
+}
 
 fn message(row: &AnyRow) -> StoreResult<OutboxMessage> {
     Ok(OutboxMessage {
@@ -49,28 +70,19 @@ impl Channel {
 }
 
 impl Tx {
-    /// Queues a message; `false` when one for the same event is queued already.
+    /// Queues a message; `false` when one for the same event is queued
+    /// already. In a batch it is written at commit (`true`; one already
+    /// queued for the same event is kept then as now).
     pub async fn enqueue(&mut self, m: &OutboxMessage) -> StoreResult<bool> {
-        let result = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (event_key) DO NOTHING"
-        )))
-        .bind(&m.id)
-        .bind(&m.channel)
-        .bind(&m.event_key)
-        .bind(m.family_id.as_ref().map(|f| f.as_str().to_owned()))
-        .bind(&m.recipient)
-        .bind(&m.locale)
-        .bind(&m.template)
-        .bind(&m.payload)
-        .bind(&m.status)
-        .bind(m.attempts)
-        .bind(micros(m.next_attempt_at))
-        .bind(m.last_error.clone())
-        .bind(micros(m.created_at))
-        .bind(m.sent_at.map(micros))
-        .execute(&mut *self.tx)
-        .await?;
+        if let Some(batch) = &mut self.batch {
+            batch.outbox.push(m.clone());
+            return Ok(true);
+        }
+        let sql = format!(
+            "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES {} ON CONFLICT (event_key) DO NOTHING",
+            tuples(1, 14)
+        );
+        let result = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m).execute(&mut *self.tx).await?;
         Ok(result.rows_affected() == 1)
     }
 

@@ -5,6 +5,8 @@ use baobao_domain::ids::{FamilyId, ReceiptId};
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
+use crate::audit_log::tuples;
+use crate::batch::Query;
 use crate::{AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros, text};
 
 fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {
@@ -19,23 +21,33 @@ fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {
     })
 }
 
+/// The columns a receipt is written with.
+pub(crate) const RECEIPT_COLUMNS: &str = "id, family_id, number, kind, subject_id, document, created_at";
+
+/// Binds a receipt's `RECEIPT_COLUMNS`.
+pub(crate) fn bind_receipt(query: Query, r: &StoredReceipt) -> Query {
+    query
+        .bind(r.id.as_str())
+        .bind(r.family_id.as_str())
+        .bind(r.number.as_str())
+        .bind(r.kind.as_str())
+        .bind(r.subject_id.as_str())
+        .bind(r.document.as_str())
+        .bind(micros(r.created_at))
+}
+
 /// Audit listings never return more than this many entries at once.
 pub const AUDIT_PAGE_ENTRIES_MAX: i64 = 1000;
 
 impl Tx {
     pub async fn insert_receipt(&mut self, r: &StoredReceipt) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO receipts (id, family_id, number, kind, subject_id, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.family_id.as_str())
-        .bind(&r.number)
-        .bind(&r.kind)
-        .bind(&r.subject_id)
-        .bind(&r.document)
-        .bind(micros(r.created_at))
-        .execute(&mut *self.tx)
-        .await?;
+        match &mut self.batch {
+            Some(batch) => batch.receipts.push(r.clone()),
+            None => {
+                let sql = format!("INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES {}", tuples(1, 7));
+                bind_receipt(sqlx::query(sqlx::AssertSqlSafe(sql)), r).execute(&mut *self.tx).await?;
+            }
+        }
         // Every signed document is a leaf of the log, by its SHA-256.
         let document: serde_json::Value =
             serde_json::from_str(&r.document).map_err(|e| StoreError::Corrupt(e.to_string()))?;

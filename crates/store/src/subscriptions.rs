@@ -8,6 +8,8 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit_log::tuples;
+use crate::batch::Query;
 use crate::{
     Cancellation, Engine, Share, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer,
     micros, named, optional_id, optional_instant, text,
@@ -71,16 +73,57 @@ fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
 }
 
 /// The billing run's claim: due subscriptions only, by the `subscriptions_due` index.
-pub(crate) fn claim_due_sql(engine: Engine, share: Share) -> String {
+/// The ids of up to `$3` subscriptions of `share` due at `$1`, oldest due
+/// first, unclaimed at `$2`; on PostgreSQL, skipping rows locked by
+/// another worker's claim.
+pub(crate) fn due_ids_sql(engine: Engine, share: Share) -> String {
     let lock = match engine {
         Engine::Sqlite => "",
         Engine::Postgres => " FOR UPDATE SKIP LOCKED",
     };
     let share = share.predicate();
     format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1{share} \
-         ORDER BY due_at, id LIMIT 1{lock}"
+        "SELECT id FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
+         AND (claimed_until IS NULL OR claimed_until <= $2){share} ORDER BY due_at, id LIMIT $3{lock}"
     )
+}
+
+/// `due_ids_sql`'s subscriptions, claimed until `$4`.
+fn claim_due_sql(engine: Engine, share: Share) -> String {
+    format!(
+        "UPDATE subscriptions SET claimed_until = $4 WHERE id IN ({}) RETURNING {SUBSCRIPTION_COLUMNS}",
+        due_ids_sql(engine, share)
+    )
+}
+
+/// Writes `$2…$12` of each tuple to the subscription whose id is `$1`, and
+/// ends its billing claim. VALUES' columns are `column1`, `column2`, … on
+/// both engines.
+pub(crate) fn update_many_sql(tuples: &str) -> String {
+    format!(
+        "UPDATE subscriptions SET status = v.column2, current_position = v.column3, \
+         current_period_start = v.column4, current_period_end = v.column5, current_period_paid = v.column6, \
+         last_charge_attempt_at = v.column7, pending_cancellation_id = v.column8, effective_at = v.column9, \
+         ended_at = v.column10, due_at = v.column11, reminded_period_start = v.column12, claimed_until = NULL \
+         FROM (VALUES {tuples}) AS v WHERE subscriptions.id = v.column1"
+    )
+}
+
+/// Binds what `update_many_sql` writes of a subscription.
+pub(crate) fn bind_update(query: Query, s: &Subscription) -> Query {
+    query
+        .bind(s.id.as_str())
+        .bind(s.status.as_str())
+        .bind(s.current_position)
+        .bind(micros(s.current_period_start))
+        .bind(micros(s.current_period_end))
+        .bind(bool_flag(s.current_period_paid))
+        .bind(s.last_charge_attempt_at.map(micros))
+        .bind(s.pending_cancellation_id.as_ref().map(|c| c.as_str()))
+        .bind(s.effective_at.map(micros))
+        .bind(s.ended_at.map(micros))
+        .bind(s.due_at.map(micros))
+        .bind(s.reminded_period_start.map(micros))
 }
 
 /// One cancellation, read by the pool or inside a transaction.
@@ -149,45 +192,87 @@ impl Tx {
         subscription(&row)
     }
 
-    /// Writes every field that changes over a subscription's life.
+    /// Writes every field that changes over a subscription's life (in a
+    /// batch, at commit).
     pub async fn update_subscription(&mut self, s: &Subscription) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE subscriptions SET status = $2, current_position = $3, current_period_start = $4, \
-             current_period_end = $5, current_period_paid = $6, last_charge_attempt_at = $7, \
-             pending_cancellation_id = $8, effective_at = $9, ended_at = $10, due_at = $11, \
-             reminded_period_start = $12 WHERE id = $1",
-        )
-        .bind(s.id.as_str())
-        .bind(s.status.as_str())
-        .bind(s.current_position)
-        .bind(micros(s.current_period_start))
-        .bind(micros(s.current_period_end))
-        .bind(bool_flag(s.current_period_paid))
-        .bind(s.last_charge_attempt_at.map(micros))
-        .bind(s.pending_cancellation_id.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(s.effective_at.map(micros))
-        .bind(s.ended_at.map(micros))
-        .bind(s.due_at.map(micros))
-        .bind(s.reminded_period_start.map(micros))
-        .execute(&mut *self.tx)
-        .await?;
+        self.changed_subscriptions = true;
+        if let Some(batch) = &mut self.batch {
+            batch.subscriptions.push(s.clone());
+            return Ok(());
+        }
+        let result = bind_update(sqlx::query(sqlx::AssertSqlSafe(update_many_sql(&tuples(1, 12)))), s)
+            .execute(&mut *self.tx)
+            .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.changed_subscriptions = true;
         Ok(())
     }
 
-    /// Claims the subscription of `share` that has been due longest at
-    /// `now`, locked for this transaction. On PostgreSQL, rows other
-    /// workers hold are skipped, so any number of workers share one
-    /// billing run; within one process, each claimer has its own share.
-    pub async fn claim_due_subscription(&mut self, now: Timestamp, share: Share) -> StoreResult<Option<Subscription>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(claim_due_sql(self.engine, share)))
+    /// Claims up to `limit` subscriptions of `share` due at `now`, oldest
+    /// due first, that no other billing worker holds a claim on at
+    /// `wall_now`, and holds them until `claimed_until` (wall-clock time):
+    /// committed at once, a claim keeps other workers off them while the
+    /// gateway is asked with no transaction open, and runs out by itself
+    /// if this worker dies. On PostgreSQL, rows other workers are claiming
+    /// meanwhile are skipped. Writing a subscription's new state ends its
+    /// claim (`update_subscription`).
+    pub async fn claim_due_subscriptions(
+        &mut self,
+        now: Timestamp,
+        share: Share,
+        limit: usize,
+        wall_now: Timestamp,
+        claimed_until: Timestamp,
+    ) -> StoreResult<Vec<Subscription>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(claim_due_sql(self.engine, share)))
             .bind(micros(now))
-            .fetch_optional(&mut *self.tx)
+            .bind(micros(wall_now))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(micros(claimed_until))
+            .fetch_all(&mut *self.tx)
             .await?;
-        row.as_ref().map(subscription).transpose()
+        let mut claimed = rows.iter().map(subscription).collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.due_at, a.id.as_str()).cmp(&(b.due_at, b.id.as_str())));
+        Ok(claimed)
+    }
+
+    /// Reads subscriptions and locks them until the transaction ends, in
+    /// `id` order (as `subscription_for_update`); ids not found are left out.
+    pub async fn subscriptions_for_update(&mut self, ids: &[SubscriptionId]) -> StoreResult<Vec<Subscription>> {
+        let lock = match self.engine {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR UPDATE",
+        };
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN {} ORDER BY id{lock}",
+                tuples(1, chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                found.push(subscription(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Ends the billing claims on `ids` (those a step did not write).
+    pub async fn release_claims(&mut self, ids: &[SubscriptionId]) -> StoreResult<()> {
+        for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE subscriptions SET claimed_until = NULL WHERE id IN {}",
+                tuples(1, chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
     }
 
     pub async fn insert_quote(&mut self, quote: &StoredQuote) -> StoreResult<()> {

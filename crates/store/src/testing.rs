@@ -50,8 +50,10 @@ pub async fn fresh_database(engine: Engine) -> TestDatabase {
 /// tiny test table shows whether the index *can* serve the query.
 pub async fn claim_query_plan(store: &Store) -> Vec<String> {
     use sqlx::Row;
-    let sql = crate::subscriptions::claim_due_sql(store.engine, crate::Share { part: 1, parts: 4 })
-        .replace("$1", "1800000000000000");
+    let sql = crate::subscriptions::due_ids_sql(store.engine, crate::Share { part: 1, parts: 4 })
+        .replace("$1", "1800000000000000")
+        .replace("$2", "1800000000000000")
+        .replace("$3", "128");
     let mut conn = store.pool.acquire().await.expect("a connection");
     match store.engine {
         Engine::Sqlite => {

@@ -18,6 +18,8 @@ baobao_store::on_both_engines!(
     at_most_one_charge_per_subscription_and_period,
     at_most_one_open_cancellation_per_subscription,
     billing_claims_only_what_is_due_oldest_first,
+    a_billing_claim_keeps_other_workers_off_until_it_ends_or_runs_out,
+    a_batch_writes_what_it_kept_at_commit_or_nothing,
     the_billing_claim_reads_the_due_index_not_the_table,
     concurrent_workers_claim_different_subscriptions,
     sessions_expire,
@@ -229,6 +231,22 @@ async fn at_most_one_open_cancellation_per_subscription(engine: Engine) {
     assert_eq!(db.store.cancellations_of(&s.id).await.unwrap().len(), 2);
 }
 
+/// A worker's wall-clock time and the end of a claim made then.
+const WALL: &str = "2026-11-26T10:00:00Z";
+const CLAIMED_UNTIL: &str = "2026-11-26T10:05:00Z";
+
+/// Claims the next due subscription of `share` (one at a time) and writes
+/// it not due any more: its id, or `None` when nothing is due.
+async fn claim_one_and_settle_it(store: &Store, now: Timestamp, share: Share) -> Option<SubscriptionId> {
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx.claim_due_subscriptions(now, share, 1, at(WALL), at(CLAIMED_UNTIL)).await.unwrap();
+    let mut s = claimed.into_iter().next()?;
+    s.due_at = None;
+    tx.update_subscription(&s).await.unwrap();
+    tx.commit().await.unwrap();
+    Some(s.id)
+}
+
 async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
     let db = fresh_database(engine).await;
     let (_, plan, later) = family_with_subscription(&db.store, Some("2027-02-10T02:00:00Z")).await;
@@ -238,15 +256,128 @@ async fn billing_claims_only_what_is_due_oldest_first(engine: Engine) {
     let now = at("2027-02-15T00:00:00Z");
     assert_eq!(db.store.due_count(now).await.unwrap(), 2);
     let mut claimed = Vec::new();
-    loop {
-        let mut tx = db.store.begin().await.unwrap();
-        let Some(mut s) = tx.claim_due_subscription(now, Share::WHOLE).await.unwrap() else { break };
-        claimed.push(s.id.clone());
-        s.due_at = None;
-        tx.update_subscription(&s).await.unwrap();
-        tx.commit().await.unwrap();
+    while let Some(id) = claim_one_and_settle_it(&db.store, now, Share::WHOLE).await {
+        claimed.push(id);
     }
     assert_eq!(claimed, vec![earlier.id, later.id]);
+}
+
+/// A claim is committed at once and keeps other workers' claims off its
+/// subscriptions until a write of the subscription ends it, or it runs out.
+async fn a_billing_claim_keeps_other_workers_off_until_it_ends_or_runs_out(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (_, plan, first) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
+    let second = add_subscription(&db.store, &plan, Some("2027-02-02T00:00:00Z")).await;
+    let now = at("2027-02-15T00:00:00Z");
+    let claim = |wall: &'static str, limit: usize| {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let claimed =
+                tx.claim_due_subscriptions(now, Share::WHOLE, limit, at(wall), at(CLAIMED_UNTIL)).await.unwrap();
+            tx.commit().await.unwrap();
+            claimed.into_iter().map(|s| s.id).collect::<Vec<_>>()
+        }
+    };
+    // Oldest due first, up to the limit.
+    assert_eq!(claim(WALL, 1).await, vec![first.id.clone()]);
+    assert_eq!(claim(WALL, 10).await, vec![second.id.clone()]);
+    // Both held: another worker gets nothing while the claims last.
+    assert!(claim("2026-11-26T10:04:59Z", 10).await.is_empty());
+    // A write of the subscription (its step done) ends its claim.
+    let mut tx = db.store.begin().await.unwrap();
+    tx.update_subscription(&first).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claim("2026-11-26T10:04:59Z", 10).await, vec![first.id.clone()]);
+    // So does releasing it.
+    let mut tx = db.store.begin().await.unwrap();
+    tx.release_claims(std::slice::from_ref(&first.id)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claim(WALL, 10).await, vec![first.id.clone()]);
+    // A claim that was never ended (its worker died) runs out.
+    assert_eq!(claim(CLAIMED_UNTIL, 10).await, vec![first.id.clone(), second.id.clone()]);
+}
+
+/// `n` steps' receipts, audit entries and messages, and the subscription
+/// written at position 7 and not due.
+async fn write_steps(tx: &mut baobao_store::Tx, subscription: &Subscription, n: usize, now: Timestamp) {
+    let family = subscription.family_id.clone();
+    let mut changed = subscription.clone();
+    changed.due_at = None;
+    changed.current_position = 7;
+    for i in 0..n {
+        let receipt = baobao_store::StoredReceipt {
+            id: ReceiptId::from_random({
+                let mut bytes = [7u8; 16];
+                bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                bytes
+            }),
+            family_id: family.clone(),
+            number: format!("R-{i}"),
+            kind: "charge".into(),
+            subject_id: format!("subject-{i}"),
+            document: format!("{{\"n\":{i}}}"),
+            created_at: now,
+        };
+        tx.insert_receipt(&receipt).await.unwrap();
+        tx.audit(now, "billing", "test.step", &[&format!("s-{i}")], &serde_json::json!({"i": i})).await.unwrap();
+        let message = baobao_store::OutboxMessage {
+            id: format!("msg_{i}"),
+            channel: "email".into(),
+            event_key: format!("email:test:{i}"),
+            family_id: Some(family.clone()),
+            recipient: "guardian@example.com".into(),
+            locale: "en".into(),
+            template: "payment_received".into(),
+            payload: "{}".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        tx.enqueue(&message).await.unwrap();
+    }
+    tx.update_subscription(&changed).await.unwrap();
+}
+
+/// A batch transaction writes its receipts, audit entries (in the order
+/// made), outbox messages and subscriptions at commit — more rows than one
+/// statement takes — and nothing if it does not commit; it reads a plan
+/// once, and sees the guardians it read for its families.
+async fn a_batch_writes_what_it_kept_at_commit_or_nothing(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let (family, plan, subscription) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
+    let now = at("2027-02-15T00:00:00Z");
+    // Not committed: nothing written.
+    let mut tx = db.store.begin_batch().await.unwrap();
+    write_steps(&mut tx, &subscription, 3, now).await;
+    tx.rollback().await.unwrap();
+    assert!(db.store.receipts_of(&family).await.unwrap().is_empty());
+    assert!(db.store.outbox_of(&family).await.unwrap().is_empty());
+    assert_eq!(db.store.subscription(&subscription.id).await.unwrap().current_position, 0);
+    // Committed: every row, in order.
+    let rows = 1_100;
+    let mut tx = db.store.begin_batch().await.unwrap();
+    assert_eq!(tx.plan(&plan).await.unwrap().name_en, "Monthly");
+    tx.read_guardians_of(std::slice::from_ref(&family)).await.unwrap();
+    assert!(tx.guardians_of(&family).await.unwrap().is_empty());
+    write_steps(&mut tx, &subscription, rows, now).await;
+    tx.commit().await.unwrap();
+    let receipts = db.store.receipts_of(&family).await.unwrap();
+    assert_eq!(receipts.len(), rows);
+    assert_eq!(receipts.last().unwrap().number, format!("R-{}", rows - 1));
+    assert_eq!(db.store.outbox_of(&family).await.unwrap().len(), rows);
+    let stored = db.store.subscription(&subscription.id).await.unwrap();
+    assert_eq!((stored.current_position, stored.due_at), (7, None));
+    assert_eq!(db.store.due_count(now).await.unwrap(), 0);
+    // Each receipt's entry then the step's, as they were made.
+    db.store.append_pending().await.unwrap();
+    let actions: Vec<String> = db.store.audit_entries(0, 10).await.unwrap().into_iter().map(|e| e.action).collect();
+    let made: Vec<&str> =
+        actions.iter().map(String::as_str).filter(|a| matches!(*a, "receipt.issued" | "test.step")).collect();
+    assert_eq!(made[..4], ["receipt.issued", "test.step", "receipt.issued", "test.step"]);
 }
 
 /// The claimers of one billing run each take their own share: every due
@@ -271,13 +402,8 @@ async fn the_shares_of_a_billing_run_are_disjoint_and_cover_every_subscription(e
     let mut claimed = Vec::new();
     for share in Share::all(3) {
         let mut mine = 0;
-        loop {
-            let mut tx = db.store.begin().await.unwrap();
-            let Some(mut s) = tx.claim_due_subscription(now, share).await.unwrap() else { break };
-            claimed.push(s.id.clone());
-            s.due_at = None;
-            tx.update_subscription(&s).await.unwrap();
-            tx.commit().await.unwrap();
+        while let Some(id) = claim_one_and_settle_it(&db.store, now, share).await {
+            claimed.push(id);
             mine += 1;
         }
         assert!(mine > 0, "{share:?} claimed nothing");
@@ -290,33 +416,40 @@ async fn the_shares_of_a_billing_run_are_disjoint_and_cover_every_subscription(e
     assert_eq!(names(&claimed), names(&due), "each due subscription claimed once");
 }
 
+/// The next due subscription, claimed in `tx`.
+async fn claim_ids(tx: &mut baobao_store::Tx, now: Timestamp) -> Vec<SubscriptionId> {
+    let claimed = tx.claim_due_subscriptions(now, Share::WHOLE, 1, at(WALL), at(CLAIMED_UNTIL)).await.unwrap();
+    claimed.into_iter().map(|s| s.id).collect()
+}
+
 async fn concurrent_workers_claim_different_subscriptions(engine: Engine) {
     let db = fresh_database(engine).await;
     let (_, plan, _) = family_with_subscription(&db.store, Some("2027-02-01T00:00:00Z")).await;
     add_subscription(&db.store, &plan, Some("2027-02-02T00:00:00Z")).await;
     let now = at("2027-02-15T00:00:00Z");
     let mut first = db.store.begin().await.unwrap();
-    let one = first.claim_due_subscription(now, Share::WHOLE).await.unwrap().unwrap();
+    let one = claim_ids(&mut first, now).await;
+    assert_eq!(one.len(), 1);
     match engine {
         Engine::Postgres => {
-            // A second worker skips the row the first holds.
+            // A second worker skips the row the first is claiming.
             let mut second = db.store.begin().await.unwrap();
-            let two = second.claim_due_subscription(now, Share::WHOLE).await.unwrap().unwrap();
-            assert_ne!(one.id, two.id);
+            let two = claim_ids(&mut second, now).await;
+            assert_eq!(two.len(), 1);
+            assert_ne!(one, two);
         }
         Engine::Sqlite => {
-            // SQLite has one writer: a second worker queues for it.
+            // SQLite has one writer: a second worker queues for it, and
+            // then skips the claim the first committed.
             let store = db.store.clone();
             let waiting = tokio::spawn(async move {
                 let mut second = store.begin().await.unwrap();
-                second.claim_due_subscription(now, Share::WHOLE).await.unwrap().map(|s| s.id)
+                claim_ids(&mut second, now).await
             });
-            let mut done = one.clone();
-            done.due_at = None;
-            first.update_subscription(&done).await.unwrap();
             first.commit().await.unwrap();
-            let two: Option<SubscriptionId> = waiting.await.unwrap();
-            assert!(two.is_some_and(|id| id != one.id));
+            let two = waiting.await.unwrap();
+            assert_eq!(two.len(), 1);
+            assert_ne!(one, two);
         }
     }
 }

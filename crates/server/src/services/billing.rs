@@ -1,18 +1,23 @@
 //! The billing run: renewals, scheduled cancellations taking effect, fees,
 //! refunds and expiry, one step of one subscription per transaction.
 //!
-//! A run claims the subscription that has been due longest (`due_at`, an
-//! indexed column: a run never scans the table), applies the one step the
-//! domain says is next, and commits. A crash loses at most the step in
-//! flight; running again continues where it stopped, and running twice
-//! changes nothing the second time. On PostgreSQL, claims skip rows other
-//! workers hold, so several workers share one run. At most one charge per
-//! (subscription, period) holds by the ledger's unique index even if two
-//! workers raced past every check.
+//! A run claims the subscriptions that have been due longest (`due_at`, an
+//! indexed column: a run never scans the table), a batch at a time, and
+//! applies to each the one step the domain says is next. Renewals — almost
+//! every step of a busy run — are applied a batch per transaction
+//! (`Store::begin_batch`); any other step in its own. A crash loses at most
+//! the batch in flight; running again continues where it stopped (a dead
+//! worker's claims run out by themselves), and running twice changes
+//! nothing the second time. A claim keeps other workers off a batch, so
+//! several workers share one run. At most one charge per (subscription,
+//! period) holds by the ledger's unique index even if two workers raced
+//! past every check.
 
 use baobao_domain::Money;
 use baobao_domain::calendar::Calendar;
-use baobao_domain::ids::{BillingRunId, LedgerEntryId, SubscriptionId};
+use std::collections::HashMap;
+
+use baobao_domain::ids::{BillingRunId, FamilyId, LedgerEntryId, SubscriptionId};
 use baobao_domain::ledger::{LedgerKind, LedgerNote};
 use baobao_domain::policy::Policy;
 use baobao_domain::receipt::{ChargeReceipt, PeriodRef, PlanName, ReceiptBody};
@@ -21,7 +26,7 @@ use baobao_domain::subscription::{
     renews, running_status,
 };
 use baobao_store::{LedgerEntry, PolicyVersion, Share, Subscription, Tx};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
@@ -39,6 +44,16 @@ pub const SETTLE_STEPS_MAX: u32 = 1_000;
 /// gateway or for its commit to reach the disk, the others work, and
 /// commits made meanwhile share one flush (SQLite's group commit).
 pub const BILLING_CLAIMERS: usize = 8;
+/// Subscriptions a claimer claims at once; their renewals are applied in
+/// one transaction. It holds SQLite's one writer for the batch's inserts
+/// (a few tens of milliseconds), which requests queue behind.
+pub const BILLING_BATCH: usize = 128;
+/// How long a claim keeps other workers off a batch, in wall-clock time:
+/// far longer than asking the gateway for a batch's charges takes, and
+/// how long a dead worker's batch waits for another.
+const CLAIM_SECONDS: i64 = 300;
+/// Charges of one batch asked of the gateway at the same time.
+const GATEWAY_ASKS_AT_ONCE: usize = 16;
 
 /// A subscription's terms and calendar, loaded once per step.
 pub struct Terms {
@@ -164,38 +179,30 @@ fn wanted_charge(subscription: &Subscription, terms: &Terms, now: Timestamp) -> 
     Ok(Some(WantedCharge { key: charge_key(subscription, period_start), amount: terms.policy.price }))
 }
 
-/// Which subscription a step is for.
-#[derive(Clone, Copy)]
-enum Claim<'a> {
-    /// The next one of a share due, in `due_at` order (the billing run).
-    NextDue(Share),
-    /// This one, if it is due (bringing it up to date before a quote).
-    This(&'a SubscriptionId),
-}
-
-/// One billing step. It is decided under the subscription's row lock; a
-/// charge the step needs is asked of the gateway with no transaction open
-/// (SQLite's one writer never waits on a network call, and no PostgreSQL
-/// row stays locked meanwhile); then, under the lock again, the step is
-/// applied with the gateway's answer — if it is still the step decided.
-/// If something moved the subscription on in between (another worker, a
-/// cancellation), a charge nobody recorded is voided. `None`: nothing due.
-async fn step(state: &AppState, claim: Claim<'_>, now: Timestamp) -> ApiResult<Option<Outcome>> {
+/// One billing step of one subscription, if it is due. It is decided
+/// under the subscription's row lock; a charge the step needs is asked of
+/// the gateway with no transaction open (SQLite's one writer never waits
+/// on a network call, and no PostgreSQL row stays locked meanwhile); then,
+/// under the lock again, the step is applied with the gateway's answer —
+/// if it is still the step decided. If something moved the subscription
+/// on in between (another worker, a cancellation), a charge nobody
+/// recorded is voided. `None`: nothing due.
+async fn step(state: &AppState, subscription_id: &SubscriptionId, now: Timestamp) -> ApiResult<Option<Outcome>> {
     let mut tx = state.store.begin().await?;
-    let subscription = match claim {
-        Claim::NextDue(share) => tx.claim_due_subscription(now, share).await?,
-        Claim::This(id) => Some(tx.subscription_for_update(id).await?).filter(|s| s.due_at.is_some_and(|d| d <= now)),
-    };
-    let Some(mut subscription) = subscription else { return Ok(None) };
+    let subscription = tx.subscription_for_update(subscription_id).await?;
+    if subscription.due_at.is_none_or(|due| due > now) {
+        return Ok(None);
+    }
     let terms = Terms::load_in(&mut tx, &subscription).await?;
     let mut answer = None;
+    let mut subscription = subscription;
     if let Some(wanted) = wanted_charge(&subscription, &terms, now)? {
         tx.rollback().await?;
         let asked = state.gateway.charge(&wanted.key, wanted.amount).await;
         tx = state.store.begin().await?;
         subscription = tx.subscription_for_update(&subscription.id).await?;
         if wanted_charge(&subscription, &terms, now)?.as_ref() != Some(&wanted) {
-            let recorded = tx.ledger_of_subscription(&subscription.id).await?.iter().any(|e| e.entry_key == wanted.key);
+            let recorded = recorded(&mut tx, &subscription, &wanted).await?;
             tx.rollback().await?;
             if asked.is_ok() && !recorded {
                 void_charge(state, &wanted).await;
@@ -207,6 +214,126 @@ async fn step(state: &AppState, claim: Claim<'_>, now: Timestamp) -> ApiResult<O
     let outcome = apply_step(state, &mut tx, subscription, now, answer).await?;
     tx.commit().await?;
     Ok(Some(outcome))
+}
+
+/// Whether the ledger holds `charge` (another worker recorded it).
+async fn recorded(tx: &mut Tx, subscription: &Subscription, charge: &WantedCharge) -> ApiResult<bool> {
+    Ok(tx.ledger_of_subscription(&subscription.id).await?.iter().any(|e| e.entry_key == charge.key))
+}
+
+/// The steps of a batch of the subscriptions of `share` due at `now`
+/// (`None`: nothing due). The batch is claimed and the claim committed;
+/// any step but a renewal is taken by `step`, one by one; the renewals'
+/// charges are asked of the gateway with no transaction open, and then
+/// the renewals are applied in one batch transaction, each under its row
+/// lock and only if it is still the step decided (as `step` does).
+async fn step_batch(state: &AppState, share: Share, now: Timestamp) -> ApiResult<Option<Vec<Outcome>>> {
+    let wall_now = state.clock.wall_now();
+    let claimed_until = wall_now.checked_add(SignedDuration::from_secs(CLAIM_SECONDS)).map_err(internal)?;
+    let mut tx = state.store.begin().await?;
+    let claimed = tx.claim_due_subscriptions(now, share, BILLING_BATCH, wall_now, claimed_until).await?;
+    tx.commit().await?;
+    if claimed.is_empty() {
+        return Ok(None);
+    }
+    let mut outcomes = Vec::with_capacity(claimed.len());
+    let mut renewals = Vec::new();
+    let mut versions = HashMap::new();
+    for subscription in &claimed {
+        let key = (subscription.plan_id.clone(), subscription.policy_version);
+        if !versions.contains_key(&key) {
+            let version = state.store.policy(&subscription.plan_id, subscription.policy_version).await?;
+            versions.insert(key.clone(), version);
+        }
+        let terms = Terms::of(&versions[&key], subscription)?;
+        match next_step(subscription, &terms, now)? {
+            BillingStep::Renew { .. } => {
+                renewals.push((subscription.id.clone(), wanted_charge(subscription, &terms, now)?))
+            }
+            _ => outcomes.extend(step(state, &subscription.id, now).await?),
+        }
+    }
+    if renewals.is_empty() {
+        // Every claim here was ended by its step's write, or is released now.
+        release_claims(state, &claimed).await?;
+        return Ok(Some(outcomes));
+    }
+    let mut answers = ask_gateway(state, renewals.iter().filter_map(|(_, wanted)| wanted.clone())).await?;
+    let asked: HashMap<&str, &Option<WantedCharge>> = renewals.iter().map(|(id, w)| (id.as_str(), w)).collect();
+    let ids: Vec<SubscriptionId> = renewals.iter().map(|(id, _)| id.clone()).collect();
+    let mut tx = state.store.begin_batch().await?;
+    let locked = tx.subscriptions_for_update(&ids).await?;
+    let families: Vec<FamilyId> = locked.iter().map(|s| s.family_id.clone()).collect();
+    tx.read_guardians_of(&families).await?;
+    let mut voids = Vec::new();
+    for subscription in locked {
+        let wanted = asked.get(subscription.id.as_str()).copied().cloned().flatten();
+        let terms = Terms::load_in(&mut tx, &subscription).await?;
+        let still_due = subscription.due_at.is_some_and(|due| due <= now)
+            && matches!(next_step(&subscription, &terms, now)?, BillingStep::Renew { .. });
+        if !still_due || wanted_charge(&subscription, &terms, now)? != wanted {
+            // Moved on meanwhile (a cancellation, a request that settled it).
+            let answer = wanted.as_ref().and_then(|w| answers.remove(&w.key));
+            if let (Some(wanted), Some(Ok(_))) = (wanted, answer)
+                && !recorded(&mut tx, &subscription, &wanted).await?
+            {
+                voids.push(wanted);
+            }
+            outcomes.push(Outcome::Nothing);
+            continue;
+        }
+        let answer = match wanted {
+            Some(wanted) => Some(answers.remove(&wanted.key).ok_or_else(|| internal("a charge was not asked for"))?),
+            None => None,
+        };
+        outcomes.push(apply_step(state, &mut tx, subscription, now, answer).await?);
+    }
+    let ids: Vec<SubscriptionId> = claimed.iter().map(|s| s.id.clone()).collect();
+    tx.release_claims(&ids).await?;
+    tx.commit().await?;
+    for charge in &voids {
+        void_charge(state, charge).await;
+    }
+    Ok(Some(outcomes))
+}
+
+/// Ends the claims on `claimed` that no step wrote.
+async fn release_claims(state: &AppState, claimed: &[Subscription]) -> ApiResult<()> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<SubscriptionId> = claimed.iter().map(|s| s.id.clone()).collect();
+    let mut tx = state.store.begin().await?;
+    tx.release_claims(&ids).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Asks the gateway for `charges`, `GATEWAY_ASKS_AT_ONCE` at a time; the
+/// answers by charge key.
+async fn ask_gateway(
+    state: &AppState,
+    charges: impl Iterator<Item = WantedCharge>,
+) -> ApiResult<HashMap<String, ChargeAnswer>> {
+    let mut answers = HashMap::new();
+    let mut asking = tokio::task::JoinSet::new();
+    for charge in charges {
+        while asking.len() >= GATEWAY_ASKS_AT_ONCE {
+            let Some(done) = asking.join_next().await else { break };
+            let (key, answer) = done.map_err(internal)?;
+            answers.insert(key, answer);
+        }
+        let gateway = state.gateway.clone();
+        asking.spawn(async move {
+            let answer = gateway.charge(&charge.key, charge.amount).await;
+            (charge.key, answer)
+        });
+    }
+    while let Some(done) = asking.join_next().await {
+        let (key, answer) = done.map_err(internal)?;
+        answers.insert(key, answer);
+    }
+    Ok(answers)
 }
 
 /// Gives back a charge the gateway took for a step that did not happen.
@@ -594,25 +721,32 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
 async fn run_share(state: &AppState, share: Share, at: Timestamp, steps_max: u64) -> ApiResult<BillingRunSummary> {
     let mut summary = BillingRunSummary::default();
     while summary.steps < steps_max {
-        let Some(outcome) = step(state, Claim::NextDue(share), at).await? else { break };
-        summary.steps += 1;
-        match outcome {
-            Outcome::Renewed | Outcome::Recovered => summary.renewed += 1,
-            Outcome::ChargeDeclined => summary.charges_declined += 1,
-            Outcome::CancellationEffective { refunds, fee } => {
-                summary.cancellations_effective += 1;
-                summary.refunds_issued += refunds;
-                summary.fees_charged += u64::from(fee);
-            }
-            Outcome::Expired => summary.expired += 1,
-            Outcome::Reminded => summary.reminders_sent += 1,
-            Outcome::Nothing => {}
+        let Some(outcomes) = step_batch(state, share, at).await? else { break };
+        for outcome in outcomes {
+            summary.count(outcome);
         }
     }
     Ok(summary)
 }
 
 impl BillingRunSummary {
+    /// Counts one step.
+    fn count(&mut self, outcome: Outcome) {
+        self.steps += 1;
+        match outcome {
+            Outcome::Renewed | Outcome::Recovered => self.renewed += 1,
+            Outcome::ChargeDeclined => self.charges_declined += 1,
+            Outcome::CancellationEffective { refunds, fee } => {
+                self.cancellations_effective += 1;
+                self.refunds_issued += refunds;
+                self.fees_charged += u64::from(fee);
+            }
+            Outcome::Expired => self.expired += 1,
+            Outcome::Reminded => self.reminders_sent += 1,
+            Outcome::Nothing => {}
+        }
+    }
+
     /// Adds the step counts of one share of the run.
     fn add_steps(&mut self, share: &BillingRunSummary) {
         self.steps += share.steps;
@@ -634,7 +768,7 @@ pub async fn settle(
     now: Timestamp,
 ) -> ApiResult<()> {
     for _ in 0..SETTLE_STEPS_MAX {
-        if step(state, Claim::This(subscription_id), now).await?.is_none() {
+        if step(state, subscription_id, now).await?.is_none() {
             return Ok(());
         }
     }
