@@ -8,8 +8,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{
-    Child, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id, instant, micros,
-    named, text,
+    Child, Engine, Family, Guardian, PrincipalKind, Session, Staff, Store, StoreError, StoreResult, Tx, id, instant,
+    micros, named, text,
 };
 
 fn guardian(row: &AnyRow) -> StoreResult<Guardian> {
@@ -95,12 +95,13 @@ where
 /// The guardians of every family in `families`, in `guardians_of`'s order
 /// within each family.
 pub(crate) async fn fetch_guardians_of_families(
+    engine: Engine,
     tx: &mut sqlx::AnyConnection,
     families: &[&str],
 ) -> StoreResult<Vec<Guardian>> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id IN {} ORDER BY family_id, created_at, id",
-        crate::audit_log::tuples(1, families.len())
+        crate::audit_log::tuples(engine, 1, families.len())
     )));
     for family in families {
         query = query.bind(*family);

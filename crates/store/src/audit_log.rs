@@ -26,7 +26,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::batch::{PendingAudit, Query};
-use crate::{Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
+use crate::{Engine, Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -173,10 +173,18 @@ pub(crate) fn bind_entry(query: Query, e: &PendingAudit) -> Query {
         .bind(e.document_sha256.as_deref())
 }
 
-/// A statement over `rows` tuples of `width` parameters each.
-pub(crate) fn tuples(rows: usize, width: usize) -> String {
+/// A statement over `rows` tuples of `width` parameters each, bound in
+/// order: `$1, $2, …` on PostgreSQL; on SQLite anonymous `?`s, as a
+/// numbered parameter is a name SQLite looks up by a scan of every
+/// parameter's name at each bind (thousands of parameters made that the
+/// largest cost of a multi-row statement).
+pub(crate) fn tuples(engine: Engine, rows: usize, width: usize) -> String {
+    let parameter = |n: usize| match engine {
+        Engine::Sqlite => "?".to_owned(),
+        Engine::Postgres => format!("${n}"),
+    };
     let tuple = |row: usize| {
-        let params: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
+        let params: Vec<String> = (1..=width).map(|column| parameter(row * width + column)).collect();
         format!("({})", params.join(", "))
     };
     (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
@@ -207,7 +215,7 @@ impl Tx {
         match &mut self.batch {
             Some(batch) => batch.audit.push(entry),
             None => {
-                let sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES {}", tuples(1, 6));
+                let sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES {}", tuples(self.engine, 1, 6));
                 bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), &entry).execute(&mut *self.tx).await?;
             }
         }
@@ -265,7 +273,7 @@ impl Tx {
             "WITH appended (seq, leaf_index, leaf_hash) AS (VALUES {}) UPDATE audit_entries \
              SET leaf_index = appended.leaf_index, leaf_hash = appended.leaf_hash \
              FROM appended WHERE audit_entries.seq = appended.seq",
-            tuples(leaves.len(), 3)
+            tuples(self.engine, leaves.len(), 3)
         );
         let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (seq, index, leaf) in &leaves {
@@ -273,7 +281,8 @@ impl Tx {
         }
         update.execute(&mut *self.tx).await?;
         for chunk in nodes.chunks(APPEND_BATCH as usize) {
-            let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}", tuples(chunk.len(), 3));
+            let sql =
+                format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}", tuples(self.engine, chunk.len(), 3));
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (level, position, hash) in chunk {
                 insert = insert.bind(i64::from(*level)).bind(to_i64(*position)?).bind(hex::encode(hash));

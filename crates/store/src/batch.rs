@@ -66,7 +66,7 @@ async fn each_chunk<T>(
 ) -> StoreResult<u64> {
     let mut affected = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql(&crate::audit_log::tuples(chunk.len(), width))));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql(&crate::audit_log::tuples(tx.engine, chunk.len(), width))));
         for row in chunk {
             query = bind(query, row);
         }
@@ -98,7 +98,7 @@ impl Tx {
         wanted.dedup();
         let mut found: HashMap<String, Vec<Guardian>> = wanted.iter().map(|f| ((*f).to_owned(), Vec::new())).collect();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            for guardian in crate::accounts::fetch_guardians_of_families(&mut self.tx, chunk).await? {
+            for guardian in crate::accounts::fetch_guardians_of_families(self.engine, &mut self.tx, chunk).await? {
                 found.entry(guardian.family_id.as_str().to_owned()).or_default().push(guardian);
             }
         }

@@ -80,7 +80,7 @@ impl Tx {
         }
         let sql = format!(
             "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES {} ON CONFLICT (event_key) DO NOTHING",
-            tuples(1, 14)
+            tuples(self.engine, 1, 14)
         );
         let result = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m).execute(&mut *self.tx).await?;
         Ok(result.rows_affected() == 1)

@@ -44,7 +44,7 @@ impl Tx {
         match &mut self.batch {
             Some(batch) => batch.receipts.push(r.clone()),
             None => {
-                let sql = format!("INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES {}", tuples(1, 7));
+                let sql = format!("INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES {}", tuples(self.engine, 1, 7));
                 bind_receipt(sqlx::query(sqlx::AssertSqlSafe(sql)), r).execute(&mut *self.tx).await?;
             }
         }

@@ -96,16 +96,19 @@ fn claim_due_sql(engine: Engine, share: Share) -> String {
     )
 }
 
-/// Writes `$2…$12` of each tuple to the subscription whose id is `$1`, and
-/// ends its billing claim. VALUES' columns are `column1`, `column2`, … on
-/// both engines.
+/// Writes the 2nd to 12th value of each tuple to the subscription whose id
+/// is the 1st, and ends its billing claim.
 pub(crate) fn update_many_sql(tuples: &str) -> String {
     format!(
-        "UPDATE subscriptions SET status = v.column2, current_position = v.column3, \
-         current_period_start = v.column4, current_period_end = v.column5, current_period_paid = v.column6, \
-         last_charge_attempt_at = v.column7, pending_cancellation_id = v.column8, effective_at = v.column9, \
-         ended_at = v.column10, due_at = v.column11, reminded_period_start = v.column12, claimed_until = NULL \
-         FROM (VALUES {tuples}) AS v WHERE subscriptions.id = v.column1"
+        "WITH v (id, status, current_position, current_period_start, current_period_end, current_period_paid, \
+         last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, reminded_period_start) \
+         AS (VALUES {tuples}) \
+         UPDATE subscriptions SET status = v.status, current_position = v.current_position, \
+         current_period_start = v.current_period_start, current_period_end = v.current_period_end, \
+         current_period_paid = v.current_period_paid, last_charge_attempt_at = v.last_charge_attempt_at, \
+         pending_cancellation_id = v.pending_cancellation_id, effective_at = v.effective_at, ended_at = v.ended_at, \
+         due_at = v.due_at, reminded_period_start = v.reminded_period_start, claimed_until = NULL \
+         FROM v WHERE subscriptions.id = v.id"
     )
 }
 
@@ -200,7 +203,7 @@ impl Tx {
             batch.subscriptions.push(s.clone());
             return Ok(());
         }
-        let result = bind_update(sqlx::query(sqlx::AssertSqlSafe(update_many_sql(&tuples(1, 12)))), s)
+        let result = bind_update(sqlx::query(sqlx::AssertSqlSafe(update_many_sql(&tuples(self.engine, 1, 12)))), s)
             .execute(&mut *self.tx)
             .await?;
         if result.rows_affected() == 0 {
@@ -248,7 +251,7 @@ impl Tx {
         for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN {} ORDER BY id{lock}",
-                tuples(1, chunk.len())
+                tuples(self.engine, 1, chunk.len())
             )));
             for id in chunk {
                 query = query.bind(id.as_str());
@@ -265,7 +268,7 @@ impl Tx {
         for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE subscriptions SET claimed_until = NULL WHERE id IN {}",
-                tuples(1, chunk.len())
+                tuples(self.engine, 1, chunk.len())
             )));
             for id in chunk {
                 query = query.bind(id.as_str());
@@ -390,6 +393,27 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         integer(&row, "n")
+    }
+
+    /// When the first claim still held at `wall_now` on a subscription of
+    /// `share` due at `now` runs out, if any is held: what a worker that
+    /// found nothing to claim waits for before it is done.
+    pub async fn next_claim_end(
+        &self,
+        now: Timestamp,
+        share: Share,
+        wall_now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT MIN(claimed_until) AS until FROM subscriptions WHERE due_at IS NOT NULL AND due_at <= $1 \
+             AND claimed_until > $2{}",
+            share.predicate()
+        )))
+        .bind(micros(now))
+        .bind(micros(wall_now))
+        .fetch_one(&self.pool)
+        .await?;
+        optional_instant(&row, "until")
     }
 
     pub async fn quote(&self, quote_id: &QuoteId) -> StoreResult<StoredQuote> {

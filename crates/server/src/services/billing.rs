@@ -49,9 +49,16 @@ pub const BILLING_CLAIMERS: usize = 8;
 /// (a few tens of milliseconds), which requests queue behind.
 pub const BILLING_BATCH: usize = 128;
 /// How long a claim keeps other workers off a batch, in wall-clock time:
-/// far longer than asking the gateway for a batch's charges takes, and
-/// how long a dead worker's batch waits for another.
-const CLAIM_SECONDS: i64 = 300;
+/// far longer than asking the gateway for a batch's charges takes, and at
+/// most how long a dead worker's batch waits for another. Should a claim
+/// run out while its worker still works, another worker asks the gateway
+/// for the same charges under the same keys (the gateway answers a key
+/// once) and the re-check under the row lock applies each step once.
+const CLAIM_SECONDS: i64 = 10;
+/// How often a worker with nothing left to claim looks whether claims held
+/// by others have ended.
+const CLAIM_WAIT_MIN: SignedDuration = SignedDuration::from_millis(20);
+const CLAIM_WAIT_MAX: SignedDuration = SignedDuration::from_millis(500);
 /// Charges of one batch asked of the gateway at the same time.
 const GATEWAY_ASKS_AT_ONCE: usize = 16;
 
@@ -721,7 +728,20 @@ pub async fn run(state: &AppState, at: Timestamp) -> ApiResult<BillingRunSummary
 async fn run_share(state: &AppState, share: Share, at: Timestamp, steps_max: u64) -> ApiResult<BillingRunSummary> {
     let mut summary = BillingRunSummary::default();
     while summary.steps < steps_max {
-        let Some(outcomes) = step_batch(state, share, at).await? else { break };
+        let Some(outcomes) = step_batch(state, share, at).await? else {
+            // Nothing to claim. What other workers (or a dead one) hold is
+            // done by them, or claimed here once their claims run out: a
+            // run ends when nothing is due.
+            let wall_now = state.clock.wall_now();
+            match state.store.next_claim_end(at, share, wall_now).await? {
+                Some(until) => {
+                    let wait = wall_now.duration_until(until).clamp(CLAIM_WAIT_MIN, CLAIM_WAIT_MAX);
+                    tokio::time::sleep(wait.unsigned_abs()).await;
+                    continue;
+                }
+                None => break,
+            }
+        };
         for outcome in outcomes {
             summary.count(outcome);
         }
