@@ -16,6 +16,7 @@ baobao_store::on_both_engines!(
     a_refused_refund_that_goes_through_on_a_retry_is_sent_once,
     a_renewal_charge_holds_no_database_lock_while_the_gateway_answers,
     a_charge_declined_at_renewal_leaves_the_subscription_past_due,
+    a_renewal_settled_by_a_request_while_the_run_asks_the_gateway_is_charged_once,
 );
 
 async fn fail_refunds(app: &TestApp, fail: bool) {
@@ -159,4 +160,45 @@ async fn a_charge_declined_at_renewal_leaves_the_subscription_past_due(engine: E
     assert_eq!(app.subscription(&parent, &subscription_id).await["status"], "past_due");
     assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 1, "no entry for the declined charge");
     assert_eq!(app.state.gateway.as_simulated().unwrap().net_taken_minor(), 3900);
+}
+
+/// A billing run's batch asks the gateway for a renewal while a request
+/// brings the same subscription up to date (and asks for the same charge,
+/// under the same key): whichever applies it second finds it applied, so
+/// the period is charged once, nothing is voided, and the claim is gone.
+async fn a_renewal_settled_by_a_request_while_the_run_asks_the_gateway_is_charged_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let plan = app.create_plan(json!({})).await;
+    let parent = app.sign_up("parent@example.com").await;
+    let subscription_id = app.subscribe(&parent, &plan).await["subscription"]["id"].as_str().unwrap().to_owned();
+    app.set_clock("2027-02-12T00:00:00Z").await;
+    let gateway = app.state.gateway.as_simulated().unwrap();
+    gateway.hold_charges(true);
+    let state = app.state.clone();
+    let run = tokio::spawn(async move { baobao_server::services::billing::run(&state, state.clock.now()).await });
+    let waiting = |n: usize| async move {
+        for _ in 0..1000 {
+            if gateway.charges_waiting() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} charges never waited for the gateway");
+    };
+    waiting(1).await;
+    let state = app.state.clone();
+    let id = baobao_domain::ids::SubscriptionId::parse(&subscription_id).unwrap();
+    let settle =
+        tokio::spawn(async move { baobao_server::services::billing::settle(&state, &id, state.clock.now()).await });
+    waiting(2).await;
+    gateway.hold_charges(false);
+    settle.await.unwrap().unwrap();
+    let summary = run.await.unwrap().unwrap();
+    assert!(summary.renewed <= 1, "{summary:?}");
+    assert_eq!(entries(&app.statement(&parent).await, "charge").len(), 2, "the sign-up's and the renewal's");
+    assert_eq!(gateway.net_taken_minor(), 2 * 3900, "charged once, nothing voided");
+    let subscription = app.subscription(&parent, &subscription_id).await;
+    assert_eq!(subscription["status"], "active", "{subscription}");
+    let due = app.state.store.due_count(app.state.clock.now()).await.unwrap();
+    assert_eq!(due, 0);
 }
