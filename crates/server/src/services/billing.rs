@@ -1,5 +1,5 @@
 //! The billing run: renewals, scheduled cancellations taking effect, fees,
-//! refunds and expiry, one step of one subscription per transaction.
+//! refunds and expiry, one step of a subscription at a time.
 //!
 //! A run claims the subscriptions that have been due longest (`due_at`, an
 //! indexed column: a run never scans the table), a batch at a time, and
@@ -13,10 +13,10 @@
 //! period) holds by the ledger's unique index even if two workers raced
 //! past every check.
 
-use baobao_domain::Money;
-use baobao_domain::calendar::Calendar;
 use std::collections::HashMap;
 
+use baobao_domain::Money;
+use baobao_domain::calendar::Calendar;
 use baobao_domain::ids::{BillingRunId, FamilyId, LedgerEntryId, SubscriptionId};
 use baobao_domain::ledger::{LedgerKind, LedgerNote};
 use baobao_domain::policy::Policy;
@@ -294,6 +294,15 @@ async fn step_batch(state: &AppState, share: Share, now: Timestamp) -> ApiResult
             None => None,
         };
         outcomes.push(apply_step(state, &mut tx, subscription, now, answer).await?);
+    }
+    // A charge taken for a subscription that is gone (its family deleted
+    // meanwhile) is given back too.
+    for (_, wanted) in &renewals {
+        if let Some(wanted) = wanted
+            && let Some(Ok(_)) = answers.remove(&wanted.key)
+        {
+            voids.push(wanted.clone());
+        }
     }
     let ids: Vec<SubscriptionId> = claimed.iter().map(|s| s.id.clone()).collect();
     tx.release_claims(&ids).await?;
