@@ -112,6 +112,12 @@ pub(crate) fn update_many_sql(tuples: &str) -> String {
     )
 }
 
+/// `sql` with `{ids}` made the list of `ids`, bound.
+fn with_ids(engine: Engine, sql: &str, ids: &[SubscriptionId]) -> Query {
+    let sql = sql.replace("{ids}", &tuples(engine, 1, ids.len()));
+    ids.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, id| query.bind(id.as_str()))
+}
+
 /// Binds what `update_many_sql` writes of a subscription.
 pub(crate) fn bind_update(query: Query, s: &Subscription) -> Query {
     query
@@ -249,14 +255,8 @@ impl Tx {
         };
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN {} ORDER BY id{lock}",
-                tuples(self.engine, 1, chunk.len())
-            )));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
+            let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN {{ids}} ORDER BY id{lock}");
+            for row in with_ids(self.engine, &sql, chunk).fetch_all(&mut *self.tx).await? {
                 found.push(subscription(&row)?);
             }
         }
@@ -266,14 +266,8 @@ impl Tx {
     /// Ends the billing claims on `ids` (those a step did not write).
     pub async fn release_claims(&mut self, ids: &[SubscriptionId]) -> StoreResult<()> {
         for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE subscriptions SET claimed_until = NULL WHERE id IN {}",
-                tuples(self.engine, 1, chunk.len())
-            )));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            query.execute(&mut *self.tx).await?;
+            let sql = "UPDATE subscriptions SET claimed_until = NULL WHERE id IN {ids}";
+            with_ids(self.engine, sql, chunk).execute(&mut *self.tx).await?;
         }
         Ok(())
     }
