@@ -101,7 +101,7 @@ pub(crate) async fn fetch_guardians_of_families(
 ) -> StoreResult<Vec<Guardian>> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {GUARDIAN_COLUMNS} FROM guardians WHERE family_id IN {} ORDER BY family_id, created_at, id",
-        crate::audit_log::tuples(engine, 1, families.len())
+        crate::sql::tuples(engine, 1, families.len())
     )));
     for family in families {
         query = query.bind(*family);

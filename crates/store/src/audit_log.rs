@@ -25,8 +25,8 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::batch::{PendingAudit, Query};
-use crate::{Engine, Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
+use crate::sql::{Query, tuples};
+use crate::{Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -159,6 +159,17 @@ fn right_edge(size: u64) -> Vec<(u32, u64)> {
     (0..u64::BITS).filter(|level| size >> level & 1 == 1).map(|level| (level, (size >> level) - 1)).collect()
 }
 
+/// An audit entry as it is written, its place to come (kept by a batch
+/// until its commit).
+pub(crate) struct PendingAudit {
+    pub(crate) at: i64,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) subject_ids: String,
+    pub(crate) details: String,
+    pub(crate) document_sha256: Option<String>,
+}
+
 /// The columns an audit entry is written with (its place comes later).
 pub(crate) const ENTRY_COLUMNS: &str = "at, actor, action, subject_ids, details, document_sha256";
 
@@ -171,23 +182,6 @@ pub(crate) fn bind_entry(query: Query, e: &PendingAudit) -> Query {
         .bind(e.subject_ids.as_str())
         .bind(e.details.as_str())
         .bind(e.document_sha256.as_deref())
-}
-
-/// A statement over `rows` tuples of `width` parameters each, bound in
-/// order: `$1, $2, …` on PostgreSQL; on SQLite anonymous `?`s, as a
-/// numbered parameter is a name SQLite looks up by a scan of every
-/// parameter's name at each bind (thousands of parameters made that the
-/// largest cost of a multi-row statement).
-pub(crate) fn tuples(engine: Engine, rows: usize, width: usize) -> String {
-    let parameter = |n: usize| match engine {
-        Engine::Sqlite => "?".to_owned(),
-        Engine::Postgres => format!("${n}"),
-    };
-    let tuple = |row: usize| {
-        let params: Vec<String> = (1..=width).map(|column| parameter(row * width + column)).collect();
-        format!("({})", params.join(", "))
-    };
-    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
 }
 
 impl Tx {

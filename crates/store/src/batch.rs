@@ -18,29 +18,13 @@
 use std::collections::HashMap;
 
 use baobao_domain::ids::FamilyId;
-use sqlx::Any;
-use sqlx::any::AnyArguments;
 
+use crate::audit_log::PendingAudit;
+use crate::sql::{ROWS_PER_STATEMENT, each_chunk};
 use crate::{
     Guardian, OutboxMessage, Plan, PolicyVersion, StoreError, StoreResult, StoredReceipt, Subscription, Tx,
     WebhookEndpoint,
 };
-
-/// Rows per multi-row statement: well within both engines' limits on bound
-/// parameters (SQLite 32,766, PostgreSQL 65,535) at the widest row (20).
-pub(crate) const ROWS_PER_STATEMENT: usize = 500;
-
-pub(crate) type Query = sqlx::query::Query<'static, Any, AnyArguments>;
-
-/// An audit entry kept for the commit, as its columns.
-pub(crate) struct PendingAudit {
-    pub(crate) at: i64,
-    pub(crate) actor: String,
-    pub(crate) action: String,
-    pub(crate) subject_ids: String,
-    pub(crate) details: String,
-    pub(crate) document_sha256: Option<String>,
-}
 
 /// What a batch transaction keeps until its commit, and what it has read.
 #[derive(Default)]
@@ -53,26 +37,6 @@ pub(crate) struct Batch {
     pub(crate) policies: HashMap<(String, i64), PolicyVersion>,
     pub(crate) guardians: HashMap<String, Vec<Guardian>>,
     pub(crate) endpoints: HashMap<String, Vec<WebhookEndpoint>>,
-}
-
-/// Runs `sql(tuples)` for `rows`, `ROWS_PER_STATEMENT` at a time,
-/// each row's `width` values bound by `bind`; returns the rows affected.
-async fn each_chunk<T>(
-    tx: &mut Tx,
-    rows: &[T],
-    width: usize,
-    sql: impl Fn(&str) -> String,
-    bind: impl Fn(Query, &T) -> Query,
-) -> StoreResult<u64> {
-    let mut affected = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql(&crate::audit_log::tuples(tx.engine, chunk.len(), width))));
-        for row in chunk {
-            query = bind(query, row);
-        }
-        affected += query.execute(&mut *tx.tx).await?.rows_affected();
-    }
-    Ok(affected)
 }
 
 impl crate::Store {
@@ -114,7 +78,8 @@ impl Tx {
     pub(crate) async fn write_batch(&mut self) -> StoreResult<()> {
         let Some(batch) = self.batch.take() else { return Ok(()) };
         each_chunk(
-            self,
+            &mut self.tx,
+            self.engine,
             &batch.receipts,
             7,
             |values| format!("INSERT INTO receipts ({}) VALUES {values}", crate::receipts::RECEIPT_COLUMNS),
@@ -122,7 +87,8 @@ impl Tx {
         )
         .await?;
         each_chunk(
-            self,
+            &mut self.tx,
+            self.engine,
             &batch.audit,
             6,
             |values| format!("INSERT INTO audit_entries ({}) VALUES {values}", crate::audit_log::ENTRY_COLUMNS),
@@ -130,7 +96,8 @@ impl Tx {
         )
         .await?;
         each_chunk(
-            self,
+            &mut self.tx,
+            self.engine,
             &batch.outbox,
             14,
             |values| {
@@ -143,7 +110,8 @@ impl Tx {
         )
         .await?;
         let updated = each_chunk(
-            self,
+            &mut self.tx,
+            self.engine,
             &batch.subscriptions,
             12,
             crate::subscriptions::update_many_sql,

@@ -41,6 +41,7 @@ mod outbox;
 mod receipts;
 pub mod requests;
 mod rows;
+mod sql;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,8 +6,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit_log::tuples;
-use crate::batch::Query;
+use crate::sql::{Query, tuples};
 use crate::{
     Engine, OutboxMessage, Store, StoreResult, Tx, instant, integer, micros, optional_id, optional_instant, text,
 };

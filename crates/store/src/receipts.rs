@@ -5,8 +5,7 @@ use baobao_domain::ids::{FamilyId, ReceiptId};
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
-use crate::audit_log::tuples;
-use crate::batch::Query;
+use crate::sql::{Query, tuples};
 use crate::{AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros, text};
 
 fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {

@@ -8,8 +8,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit_log::tuples;
-use crate::batch::Query;
+use crate::sql::{Query, ROWS_PER_STATEMENT, tuples};
 use crate::{
     Cancellation, Engine, Share, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer,
     micros, named, optional_id, optional_instant, text,
@@ -254,7 +253,7 @@ impl Tx {
             Engine::Postgres => " FOR UPDATE",
         };
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN {{ids}} ORDER BY id{lock}");
             for row in with_ids(self.engine, &sql, chunk).fetch_all(&mut *self.tx).await? {
                 found.push(subscription(&row)?);
@@ -265,7 +264,7 @@ impl Tx {
 
     /// Ends the billing claims on `ids` (those a step did not write).
     pub async fn release_claims(&mut self, ids: &[SubscriptionId]) -> StoreResult<()> {
-        for chunk in ids.chunks(crate::batch::ROWS_PER_STATEMENT) {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = "UPDATE subscriptions SET claimed_until = NULL WHERE id IN {ids}";
             with_ids(self.engine, sql, chunk).execute(&mut *self.tx).await?;
         }
