@@ -205,6 +205,8 @@ impl Tx {
     pub async fn update_subscription(&mut self, s: &Subscription) -> StoreResult<()> {
         self.changed_subscriptions = true;
         if let Some(batch) = &mut self.batch {
+            // Written once, as last written.
+            batch.subscriptions.retain(|kept| kept.id != s.id);
             batch.subscriptions.push(s.clone());
             return Ok(());
         }

@@ -303,6 +303,9 @@ async fn a_billing_claim_keeps_other_workers_off_until_it_ends_or_runs_out(engin
 async fn write_steps(tx: &mut baobao_store::Tx, subscription: &Subscription, n: usize, now: Timestamp) {
     let family = subscription.family_id.clone();
     let mut changed = subscription.clone();
+    changed.current_position = 6;
+    // Written twice in the batch: the last state is the one kept.
+    tx.update_subscription(&changed).await.unwrap();
     changed.due_at = None;
     changed.current_position = 7;
     for i in 0..n {
