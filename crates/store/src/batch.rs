@@ -6,9 +6,10 @@
 //! entries, outbox messages, signed receipts, a subscription's new state —
 //! is kept and written at commit, many rows per statement; what a step
 //! reads that no step of the batch changes — plans, policy versions,
-//! guardians, webhook endpoints — is read once. The transaction commits all of it or none of
-//! it, as one that wrote each row in turn would. A step that reads what it
-//! or another step wrote does not belong in a batch.
+//! guardians, webhook endpoints — is read once. The transaction commits
+//! all of it or none of it, as one that wrote each row in turn would. A
+//! step that reads what it or another step wrote does not belong in a
+//! batch.
 //!
 //! On SQLite every statement is a round trip to the connection's own
 //! thread, and a commit a wait for a flush; a batch of a hundred renewals
@@ -41,8 +42,8 @@ pub(crate) struct Batch {
 
 impl crate::Store {
     /// A write transaction for a batch of steps (see the module): its
-    /// appends are written at its commit, and plans, guardians and webhook
-    /// endpoints are read once in it.
+    /// appends are written at its commit, and plans, policy versions,
+    /// guardians and webhook endpoints are read once in it.
     pub async fn begin_batch(&self) -> StoreResult<Tx> {
         let mut tx = self.begin().await?;
         tx.batch = Some(Box::default());

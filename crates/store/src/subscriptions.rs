@@ -71,9 +71,9 @@ fn cancellation(row: &AnyRow) -> StoreResult<Cancellation> {
     })
 }
 
-/// The billing run's claim: due subscriptions only, by the `subscriptions_due` index.
-/// The ids of up to `$3` subscriptions of `share` due at `$1`, oldest due
-/// first, unclaimed at `$2`; on PostgreSQL, skipping rows locked by
+/// The billing run's claim: the ids of up to `$3` subscriptions of `share`
+/// due at `$1`, oldest due first, unclaimed at `$2`, read by the
+/// `subscriptions_due` index; on PostgreSQL, skipping rows locked by
 /// another worker's claim.
 pub(crate) fn due_ids_sql(engine: Engine, share: Share) -> String {
     let lock = match engine {

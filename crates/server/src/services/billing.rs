@@ -304,8 +304,7 @@ async fn step_batch(state: &AppState, share: Share, now: Timestamp) -> ApiResult
             voids.push(wanted.clone());
         }
     }
-    let ids: Vec<SubscriptionId> = claimed.iter().map(|s| s.id.clone()).collect();
-    tx.release_claims(&ids).await?;
+    tx.release_claims(&ids_of(&claimed)).await?;
     tx.commit().await?;
     for charge in &voids {
         void_charge(state, charge).await;
@@ -315,14 +314,14 @@ async fn step_batch(state: &AppState, share: Share, now: Timestamp) -> ApiResult
 
 /// Ends the claims on `claimed` that no step wrote.
 async fn release_claims(state: &AppState, claimed: &[Subscription]) -> ApiResult<()> {
-    if claimed.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<SubscriptionId> = claimed.iter().map(|s| s.id.clone()).collect();
     let mut tx = state.store.begin().await?;
-    tx.release_claims(&ids).await?;
+    tx.release_claims(&ids_of(claimed)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+fn ids_of(subscriptions: &[Subscription]) -> Vec<SubscriptionId> {
+    subscriptions.iter().map(|s| s.id.clone()).collect()
 }
 
 /// Asks the gateway for `charges`, `GATEWAY_ASKS_AT_ONCE` at a time; the
