@@ -47,7 +47,7 @@ fn migrate_applies_the_schema_once() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "applied 0001_lifecycle\napplied 0002_children_data\napplied 0003_outbox\napplied 0004_reminders\napplied 0005_verification_codes\napplied 0006_written_notices_webhooks\napplied 0007_one_live_subscription_and_limits\napplied 0008_money_movements\napplied 0009_insertion_order\napplied 0010_sealed_exports\napplied 0011_receipt_numbers\napplied 0012_guardian_phones\napplied 0013_child_deletions\napplied 0014_audit_log\napplied 0015_audit_appender\napplied 0016_disputes\napplied 0017_request_owners\napplied 0018_request_changes\napplied 0019_billing_claims"
+        "applied 0001_lifecycle\napplied 0002_children_data\napplied 0003_outbox\napplied 0004_reminders\napplied 0005_verification_codes\napplied 0006_written_notices_webhooks\napplied 0007_one_live_subscription_and_limits\napplied 0008_money_movements\napplied 0009_insertion_order\napplied 0010_sealed_exports\napplied 0011_receipt_numbers\napplied 0012_guardian_phones\napplied 0013_child_deletions\napplied 0014_audit_log\napplied 0015_audit_appender\napplied 0016_disputes\napplied 0017_request_owners\napplied 0018_request_changes\napplied 0019_billing_claims\napplied 0020_indexes_for_growing_tables"
     );
     let second = baobao().args(["migrate", "--database", &url]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "schema is up to date");

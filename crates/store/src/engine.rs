@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 17, name: "request_owners", sql: include_str!("../migrations/0017_request_owners.sql") },
     Migration { version: 18, name: "request_changes", sql: include_str!("../migrations/0018_request_changes.sql") },
     Migration { version: 19, name: "billing_claims", sql: include_str!("../migrations/0019_billing_claims.sql") },
+    Migration {
+        version: 20,
+        name: "indexes_for_growing_tables",
+        sql: include_str!("../migrations/0020_indexes_for_growing_tables.sql"),
+    },
 ];
 
 /// The tables whose rows carry an insertion `seq` (migration 9).

@@ -76,6 +76,18 @@ pub async fn claim_query_plan(store: &Store) -> Vec<String> {
     }
 }
 
+/// How SQLite would run `sql`, a statement as the store sends it (`$n` or
+/// `?` parameters, left unbound: NULL): the query plan's lines. Only SQLite:
+/// its plans follow the schema alone, so a plan made on a tiny test database
+/// says which index a statement can use at any size.
+pub async fn sqlite_query_plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::Row;
+    assert_eq!(store.engine, Engine::Sqlite, "SQLite's plans only");
+    let mut conn = store.pool.acquire().await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect())
+}
+
 fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

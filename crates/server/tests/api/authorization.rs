@@ -15,7 +15,7 @@ use crate::helpers::TestApp;
 baobao_store::on_both_engines!(every_route_admits_exactly_the_callers_it_names);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Anonymous,
     Guardian,
     OtherGuardian,
@@ -34,10 +34,10 @@ const EVERYONE: &[Who] =
 const STAFF: &[Who] = &[Agent, Supervisor, Finance, Compliance, Admin];
 
 /// What the family's own guardian may do, others of their kind get 404 for.
-struct Route {
-    method: Method,
-    path: &'static str,
-    allowed: Vec<Who>,
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) allowed: Vec<Who>,
     /// Scoped to one family: another family's guardian is told "not found".
     family_scoped: bool,
 }
@@ -50,7 +50,7 @@ fn with(base: &[Who], more: &[Who]) -> Vec<Who> {
     base.iter().chain(more).copied().collect()
 }
 
-fn table() -> Vec<Route> {
+pub(crate) fn table() -> Vec<Route> {
     let guardians = [Guardian, OtherGuardian];
     let g_staff = with(&guardians, STAFF);
     vec![
@@ -135,71 +135,152 @@ fn table() -> Vec<Route> {
     ]
 }
 
-async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
-    let plan = app.create_plan(json!({})).await;
-    let plan_id = plan["id"].as_str().unwrap().to_owned();
-    let play = app
-        .post(
-            "/v1/plans",
-            Some(&app.admin),
-            json!({"service": "play", "name": {"zh-CN": "游戏", "en": "Play"}, "policy": {"price": {"amount_minor": 900, "currency": "CNY"}, "period": "P1M", "retention_days": 30}}),
-        )
-        .await;
-    assert_eq!(play.status, StatusCode::CREATED, "{}", play.body);
-    let owner = app.sign_up("owner@example.com").await;
-    let other = app.sign_up("other@example.com").await;
-    let subscribed = app.subscribe(&owner, &plan).await;
-    let subscription_id = subscribed["subscription"]["id"].as_str().unwrap().to_owned();
-    let receipt_id = subscribed["receipt"]["id"].as_str().unwrap().to_owned();
-    let child_id = app.add_child(&owner, "小明").await;
-    let integrator = app.api_key("edu").await;
-    app.set_clock("2027-01-20T00:00:00Z").await;
-    let cancelled = app.cancel(&owner, &subscription_id, json!({"option": "end_of_period"})).await;
-    let cancellation_id = cancelled.body["cancellation"]["id"].as_str().unwrap().to_owned();
-    let export_id =
-        app.post(&format!("/v1/families/{}/exports", owner.family_id), Some(&owner.token), json!({})).await.body["id"]
+/// A family with every kind of thing a route can name (a plan, a
+/// subscription and its receipt, a child, a cancellation, an export, a
+/// deletion and its certificate, a webhook endpoint, a dispute with
+/// evidence), another family, and a token for every kind of caller.
+pub(crate) struct Fixture {
+    tokens: Vec<(Who, String)>,
+    family_id: String,
+    plan_id: String,
+    subscription_id: String,
+    cancellation_id: String,
+    receipt_id: String,
+    child_id: String,
+    export_id: String,
+    deletion_id: String,
+    certificate_id: String,
+    endpoint_id: String,
+    dispute_id: String,
+    evidence_sha256: String,
+}
+
+impl Fixture {
+    pub(crate) async fn new(app: &TestApp) -> Fixture {
+        let plan = app.create_plan(json!({})).await;
+        let plan_id = plan["id"].as_str().unwrap().to_owned();
+        let play = app
+            .post(
+                "/v1/plans",
+                Some(&app.admin),
+                json!({"service": "play", "name": {"zh-CN": "游戏", "en": "Play"}, "policy": {"price": {"amount_minor": 900, "currency": "CNY"}, "period": "P1M", "retention_days": 30}}),
+            )
+            .await;
+        assert_eq!(play.status, StatusCode::CREATED, "{}", play.body);
+        let owner = app.sign_up("owner@example.com").await;
+        let other = app.sign_up("other@example.com").await;
+        let subscribed = app.subscribe(&owner, &plan).await;
+        let subscription_id = subscribed["subscription"]["id"].as_str().unwrap().to_owned();
+        let receipt_id = subscribed["receipt"]["id"].as_str().unwrap().to_owned();
+        let child_id = app.add_child(&owner, "小明").await;
+        let integrator = app.api_key("edu").await;
+        app.set_clock("2027-01-20T00:00:00Z").await;
+        let cancelled = app.cancel(&owner, &subscription_id, json!({"option": "end_of_period"})).await;
+        let cancellation_id = cancelled.body["cancellation"]["id"].as_str().unwrap().to_owned();
+        let export_id = app
+            .post(&format!("/v1/families/{}/exports", owner.family_id), Some(&owner.token), json!({}))
+            .await
+            .body["id"]
             .as_str()
             .unwrap()
             .to_owned();
-    let deletion = app
-        .post(
-            &format!("/v1/families/{}/deletion-requests", owner.family_id),
-            Some(&owner.token),
-            json!({"service": "play"}),
-        )
-        .await;
-    let deletion_id = deletion.body["id"].as_str().unwrap().to_owned();
-    let certificate_id = deletion.body["certificate_id"].as_str().unwrap().to_owned();
-    let endpoint_id = app
-        .post("/v1/webhook-endpoints", Some(&app.admin), json!({"service": "edu", "url": "http://127.0.0.1:9/hook"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let evidence = "Tracking number SF1234567890, posted 2027-01-18";
-    let dispute = app
-        .post(
-            "/v1/disputes",
-            Some(&owner.token),
-            json!({"kind": "other", "subscription_id": subscription_id, "description": "A question for a person.",
-                "evidence": [{"content_type": "text/plain", "content_base64": base64::engine::general_purpose::STANDARD.encode(evidence)}]}),
-        )
-        .await;
-    assert_eq!(dispute.status, StatusCode::CREATED, "{}", dispute.body);
-    let dispute_id = dispute.body["dispute"]["id"].as_str().unwrap().to_owned();
-    let evidence_sha256 = dispute.body["evidence"][0]["sha256"].as_str().unwrap().to_owned();
-    let mut tokens = vec![
-        (Guardian, owner.token.clone()),
-        (OtherGuardian, other.token.clone()),
-        (Admin, app.admin.clone()),
-        (Integrator, integrator),
-    ];
-    for (who, role) in [(Agent, "agent"), (Supervisor, "supervisor"), (Finance, "finance"), (Compliance, "compliance")]
-    {
-        tokens.push((who, app.staff(&format!("{role}@example.com"), role).await));
+        let deletion = app
+            .post(
+                &format!("/v1/families/{}/deletion-requests", owner.family_id),
+                Some(&owner.token),
+                json!({"service": "play"}),
+            )
+            .await;
+        let deletion_id = deletion.body["id"].as_str().unwrap().to_owned();
+        let certificate_id = deletion.body["certificate_id"].as_str().unwrap().to_owned();
+        let endpoint_id = app
+            .post(
+                "/v1/webhook-endpoints",
+                Some(&app.admin),
+                json!({"service": "edu", "url": "http://127.0.0.1:9/hook"}),
+            )
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let evidence = "Tracking number SF1234567890, posted 2027-01-18";
+        let dispute = app
+            .post(
+                "/v1/disputes",
+                Some(&owner.token),
+                json!({"kind": "other", "subscription_id": subscription_id, "description": "A question for a person.",
+                    "evidence": [{"content_type": "text/plain", "content_base64": base64::engine::general_purpose::STANDARD.encode(evidence)}]}),
+            )
+            .await;
+        assert_eq!(dispute.status, StatusCode::CREATED, "{}", dispute.body);
+        let dispute_id = dispute.body["dispute"]["id"].as_str().unwrap().to_owned();
+        let evidence_sha256 = dispute.body["evidence"][0]["sha256"].as_str().unwrap().to_owned();
+        let mut tokens = vec![
+            (Guardian, owner.token.clone()),
+            (OtherGuardian, other.token.clone()),
+            (Admin, app.admin.clone()),
+            (Integrator, integrator),
+        ];
+        for (who, role) in
+            [(Agent, "agent"), (Supervisor, "supervisor"), (Finance, "finance"), (Compliance, "compliance")]
+        {
+            tokens.push((who, app.staff(&format!("{role}@example.com"), role).await));
+        }
+        Fixture {
+            tokens,
+            family_id: owner.family_id,
+            plan_id,
+            subscription_id,
+            cancellation_id,
+            receipt_id,
+            child_id,
+            export_id,
+            deletion_id,
+            certificate_id,
+            endpoint_id,
+            dispute_id,
+            evidence_sha256,
+        }
     }
+
+    /// A caller's token; none for the anonymous.
+    pub(crate) fn token(&self, who: Who) -> Option<&str> {
+        self.tokens.iter().find(|(w, _)| *w == who).map(|(_, t)| t.as_str())
+    }
+
+    /// The route's path with this fixture's ids in it.
+    pub(crate) fn path(&self, route: &Route) -> String {
+        let f = self;
+        let path = route
+            .path
+            .replace("/v1/families/{id}", &format!("/v1/families/{}", f.family_id))
+            .replace("/v1/plans/{id}", &format!("/v1/plans/{}", f.plan_id))
+            .replace("/v1/subscriptions/{id}", &format!("/v1/subscriptions/{}", f.subscription_id))
+            .replace("/v1/cancellations/{id}", &format!("/v1/cancellations/{}", f.cancellation_id))
+            .replace("/v1/receipts/{id}", &format!("/v1/receipts/{}", f.receipt_id))
+            .replace("/v1/children/{id}", &format!("/v1/children/{}", f.child_id))
+            .replace("/v1/exports/{id}", &format!("/v1/exports/{}", f.export_id))
+            .replace("/v1/deletion-requests/{id}", &format!("/v1/deletion-requests/{}", f.deletion_id))
+            .replace("/v1/deletion-certificates/{id}", &format!("/v1/deletion-certificates/{}", f.certificate_id))
+            .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", f.family_id))
+            .replace("/v1/webhook-endpoints/{id}", &format!("/v1/webhook-endpoints/{}", f.endpoint_id))
+            .replace(
+                "/v1/disputes/{id}/evidence/{sha256}",
+                &format!("/v1/disputes/{}/evidence/{}", f.dispute_id, f.evidence_sha256),
+            )
+            .replace("/v1/disputes/{id}", &format!("/v1/disputes/{}", f.dispute_id));
+        if route.method == Method::GET && path == "/v1/families" {
+            "/v1/families?email=owner@example.com".to_owned()
+        } else {
+            path
+        }
+    }
+}
+
+async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let fixture = Fixture::new(&app).await;
 
     // Every documented route has a row, and every row is a documented route.
     let document = app.get("/openapi.json", None).await.body;
@@ -214,31 +295,9 @@ async fn every_route_admits_exactly_the_callers_it_names(engine: Engine) {
     assert_eq!(documented, tabled, "routes and the authorization table differ");
 
     for route in routes.iter().filter(|r| r.method != Method::DELETE) {
-        let path = route
-            .path
-            .replace("/v1/families/{id}", &format!("/v1/families/{}", owner.family_id))
-            .replace("/v1/plans/{id}", &format!("/v1/plans/{plan_id}"))
-            .replace("/v1/subscriptions/{id}", &format!("/v1/subscriptions/{subscription_id}"))
-            .replace("/v1/cancellations/{id}", &format!("/v1/cancellations/{cancellation_id}"))
-            .replace("/v1/receipts/{id}", &format!("/v1/receipts/{receipt_id}"))
-            .replace("/v1/children/{id}", &format!("/v1/children/{child_id}"))
-            .replace("/v1/exports/{id}", &format!("/v1/exports/{export_id}"))
-            .replace("/v1/deletion-requests/{id}", &format!("/v1/deletion-requests/{deletion_id}"))
-            .replace("/v1/deletion-certificates/{id}", &format!("/v1/deletion-certificates/{certificate_id}"))
-            .replace("/v1/entitlements", &format!("/v1/entitlements?family_id={}&service=edu", owner.family_id))
-            .replace("/v1/webhook-endpoints/{id}", &format!("/v1/webhook-endpoints/{endpoint_id}"))
-            .replace(
-                "/v1/disputes/{id}/evidence/{sha256}",
-                &format!("/v1/disputes/{dispute_id}/evidence/{evidence_sha256}"),
-            )
-            .replace("/v1/disputes/{id}", &format!("/v1/disputes/{dispute_id}"));
-        let path = if route.method == Method::GET && path == "/v1/families" {
-            "/v1/families?email=owner@example.com".to_owned()
-        } else {
-            path
-        };
+        let path = fixture.path(route);
         for who in EVERYONE {
-            let token = tokens.iter().find(|(w, _)| w == who).map(|(_, t)| t.as_str());
+            let token = fixture.token(*who);
             let body = (route.method == Method::POST).then(|| json!({}));
             let response = app.request(route.method.clone(), &path, token, body, "en").await;
             let status = response.status;

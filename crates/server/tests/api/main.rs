@@ -25,4 +25,5 @@ mod lifecycle;
 mod money;
 mod operations;
 mod portal;
+mod query_plans;
 mod security;
