@@ -63,16 +63,17 @@ async fn every_statement_the_server_sends_reads_by_an_index() {
     assert!(statements.len() > 100, "only {} statements were seen: is sqlx still reporting them?", statements.len());
     let mut scans = Vec::new();
     for sql in &statements {
+        let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let plan = match baobao_store::testing::sqlite_query_plan(&app.db.store, sql).await {
             Ok(plan) => plan,
             // Not a query SQLite plans (PRAGMA, BEGIN, DDL …): nothing read.
             Err(_) => continue,
         };
         for line in plan {
-            if let Some(table) = scanned_table(&line)
-                && !WHOLE_TABLE_ON_PURPOSE.iter().any(|(t, piece, _)| *t == table && sql.contains(piece))
+            if let Some(table) = scanned_table(&line, &flat)
+                && !WHOLE_TABLE_ON_PURPOSE.iter().any(|(t, piece, _)| *t == table && flat.contains(piece))
             {
-                scans.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
+                scans.push(format!("{line}\n    in: {flat}"));
             }
         }
     }
@@ -104,14 +105,25 @@ const WHOLE_TABLE_ON_PURPOSE: &[(&str, &str, &str)] = &[
          evidence comes only with written notices and disputes",
     ),
     ("dispute_evidence", "UNION SELECT family_id, sha256 FROM dispute_evidence", "the same sweep"),
+    (
+        // `guardians`, as the statement names it.
+        "g",
+        "LOWER(g.email) LIKE",
+        "support staff's search for a family by a piece of an address, name or phone number: \
+         a LIKE '%…%' no B-tree index serves; a person's typing, not a request per family",
+    ),
 ];
 
-/// The table a plan line reads by a full scan, if it does: `SCAN t` (not
-/// `SCAN t USING … INDEX`, an index walked in order; not a VALUES list or a
-/// common table expression, which are the statement's own rows).
-fn scanned_table(line: &str) -> Option<&str> {
+/// The table a plan line reads whole, if it does: `SCAN t`, or `SCAN t
+/// USING … INDEX` (an index walked from one end) unless the statement stops
+/// after a few rows (a `LIMIT` with no grouping before it). Not a VALUES
+/// list or a common table expression: those are the statement's own rows.
+fn scanned_table<'a>(line: &'a str, sql: &str) -> Option<&'a str> {
     let rest = line.strip_prefix("SCAN ")?;
-    if rest.contains(" USING ") || rest.contains("CONSTANT ROW") || rest.contains("VALUES CLAUSE") {
+    if rest.contains("CONSTANT ROW") || rest.contains("VALUES CLAUSE") {
+        return None;
+    }
+    if rest.contains(" USING ") && sql.contains(" LIMIT ") && !sql.contains(" GROUP BY ") {
         return None;
     }
     let table = rest.split_whitespace().next()?;
