@@ -61,6 +61,7 @@ async fn every_statement_the_server_sends_reads_by_an_index() {
 
     let statements = seen.lock().unwrap().clone();
     assert!(statements.len() > 100, "only {} statements were seen: is sqlx still reporting them?", statements.len());
+    eprintln!("{} distinct statements seen", statements.len());
     let mut scans = Vec::new();
     for sql in &statements {
         let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
