@@ -334,7 +334,7 @@ async fn recomputed_leaves_unchecked(app: &TestApp) -> Vec<Hash> {
         .collect()
 }
 
-async fn compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys(engine: Engine) {
+pub(crate) async fn compliance_reads_the_entries_filtered_and_a_guardian_only_their_familys(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -417,7 +417,7 @@ async fn the_console_shows_the_log_and_downloads_it_as_csv_for_compliance_only(e
     assert_eq!(get("/console/audit.csv".to_owned(), agent).await.status(), StatusCode::NOT_FOUND);
 }
 
-async fn a_receipt_and_an_export_are_proved_in_the_log_from_outside(engine: Engine) {
+pub(crate) async fn a_receipt_and_an_export_are_proved_in_the_log_from_outside(engine: Engine) {
     use baobao_server::services::audit_log::{DocumentProof, check_document_proof, prove_document};
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;

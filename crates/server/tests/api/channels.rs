@@ -47,7 +47,7 @@ async fn audit_actions(app: &TestApp) -> Vec<(String, String, String)> {
     app.state.store.audit_entries(0, 1000).await.unwrap().into_iter().map(|e| (e.actor, e.action, e.details)).collect()
 }
 
-async fn an_agent_cancels_for_a_guardian_who_reads_out_the_code(engine: Engine) {
+pub(crate) async fn an_agent_cancels_for_a_guardian_who_reads_out_the_code(engine: Engine) {
     let mail_dir = tempfile::tempdir().unwrap();
     let smtp = SmtpListener::start(free_port(), &mail_dir.path().join("Maildir"));
     let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
@@ -188,7 +188,9 @@ fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n%%EOF\n").into_bytes()
 }
 
-async fn a_letter_that_arrived_before_the_renewal_ends_the_subscription_then_and_refunds_the_charge(engine: Engine) {
+pub(crate) async fn a_letter_that_arrived_before_the_renewal_ends_the_subscription_then_and_refunds_the_charge(
+    engine: Engine,
+) {
     let mail_dir = tempfile::tempdir().unwrap();
     let smtp = SmtpListener::start(free_port(), &mail_dir.path().join("Maildir"));
     let app = TestApp::spawn_with_smtp(engine, &format!("smtp://127.0.0.1:{}", smtp.port)).await;
@@ -442,7 +444,7 @@ fn check_signature(secret: &str, header: &str, body: &str) {
     mac.verify_slice(&hex::decode(v1).unwrap()).expect("the signature verifies with the endpoint's secret");
 }
 
-async fn integrators_receive_signed_webhooks_retried_until_delivered_and_logged(engine: Engine) {
+pub(crate) async fn integrators_receive_signed_webhooks_retried_until_delivered_and_logged(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (receiver, url) = start_receiver().await;
     let endpoint = app.post("/v1/webhook-endpoints", Some(&app.admin), json!({"service": "edu", "url": url})).await;
@@ -542,7 +544,7 @@ async fn a_cancellation_taking_effect_is_confirmed_by_email_once(engine: Engine)
     assert!(ended[0]["text"].as_str().unwrap().contains("已于 2027-02-10 10:00 结束"), "{}", ended[0]["text"]);
 }
 
-async fn support_finds_a_family_by_part_of_an_email_or_name_by_id_or_by_receipt_number_even_after_deletion(
+pub(crate) async fn support_finds_a_family_by_part_of_an_email_or_name_by_id_or_by_receipt_number_even_after_deletion(
     engine: Engine,
 ) {
     let app = TestApp::spawn(engine).await;

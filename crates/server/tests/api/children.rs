@@ -119,7 +119,7 @@ async fn records_are_sealed_at_rest_and_read_back_only_by_the_family(engine: Eng
     assert_eq!(bad_kind.body["error"]["details"]["field"], "kind");
 }
 
-async fn staff_read_records_only_in_the_compliance_role_with_a_reason_that_is_audited(engine: Engine) {
+pub(crate) async fn staff_read_records_only_in_the_compliance_role_with_a_reason_that_is_audited(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (_, child, key, _) = family_with_child(&app).await;
     app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
@@ -341,7 +341,7 @@ async fn an_export_is_kept_sealed_expires_and_goes_with_any_deletion_of_the_fami
     assert!(left.is_empty(), "no export file is left: {left:?}");
 }
 
-async fn files_and_keys_nothing_names_are_swept_by_the_billing_run(engine: Engine) {
+pub(crate) async fn files_and_keys_nothing_names_are_swept_by_the_billing_run(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let data = app.data_dir.path();
     // Left by a crash, or written before exports and evidence were sealed.
@@ -389,7 +389,7 @@ async fn backup_of(app: &TestApp, child: &str) -> Vec<(String, String, String)> 
         .collect()
 }
 
-async fn removing_a_child_deletes_only_their_data_and_no_copy_of_it_opens_again(engine: Engine) {
+pub(crate) async fn removing_a_child_deletes_only_their_data_and_no_copy_of_it_opens_again(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (parent, leaving, key, _) = family_with_child(&app).await;
     let staying = app.add_child(&parent, "小红").await;
@@ -576,7 +576,7 @@ async fn deletion_destroys_the_key_so_even_an_old_backup_cannot_be_read(engine: 
     assert_eq!(app.write_record(&key, &child, "growth", json!({"height_cm": 113})).await.status, StatusCode::CREATED);
 }
 
-async fn closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept(engine: Engine) {
+pub(crate) async fn closing_everything_minimises_the_guardian_and_the_certificate_says_what_was_kept(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (parent, child, key, _) = family_with_child(&app).await;
     app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;
@@ -619,7 +619,7 @@ async fn closing_everything_minimises_the_guardian_and_the_certificate_says_what
     assert_eq!(app.state.store.statement(&family_id).await.unwrap().len(), 2);
 }
 
-async fn retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off(engine: Engine) {
+pub(crate) async fn retention_runs_out_in_the_billing_run_and_subscribing_again_calls_it_off(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (parent, child, key, plan) = family_with_child(&app).await;
     app.write_record(&key, &child, "growth", json!({"height_cm": 112})).await;

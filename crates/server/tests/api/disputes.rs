@@ -164,7 +164,7 @@ async fn an_ignored_cancellation_is_found_by_its_receipt_number_and_an_unregiste
     assert_eq!(queue.body[0]["id"], letter["dispute"]["id"], "{}", queue.body);
 }
 
-async fn a_missing_refund_shows_its_gateway_status_and_a_failed_one_goes_to_a_supervisor(engine: Engine) {
+pub(crate) async fn a_missing_refund_shows_its_gateway_status_and_a_failed_one_goes_to_a_supervisor(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -230,7 +230,9 @@ async fn a_data_complaint_shows_the_deletion_certificate(engine: Engine) {
     assert_eq!(facts["certificate_id"], certificate_id.as_str());
 }
 
-async fn what_the_records_cannot_settle_climbs_the_levels_on_its_deadlines_and_a_supervisor_decides(engine: Engine) {
+pub(crate) async fn what_the_records_cannot_settle_climbs_the_levels_on_its_deadlines_and_a_supervisor_decides(
+    engine: Engine,
+) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -305,7 +307,7 @@ async fn what_the_records_cannot_settle_climbs_the_levels_on_its_deadlines_and_a
     assert_eq!(file.body, "Advert: 29 yuan a month");
 }
 
-async fn the_dossier_holds_the_story_and_checks_offline_and_the_report_counts_it(engine: Engine) {
+pub(crate) async fn the_dossier_holds_the_story_and_checks_offline_and_the_report_counts_it(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let (parent, subscription_id, _) = ended_subscription(&app).await;
     stray_charge(&app, &subscription_id, "2027-02-10T02:00:00Z", "2027-03-10T02:00:00Z").await;

@@ -47,7 +47,7 @@ async fn page(app: &TestApp, path: &str, locale: &str, cookies: &str) -> String 
     response.text().await.unwrap()
 }
 
-async fn every_page_speaks_one_language(engine: Engine) {
+pub(crate) async fn every_page_speaks_one_language(engine: Engine) {
     let app = TestApp::spawn_configured(engine, |config| {
         config.provider = baobao_domain::receipt::Provider {
             legal_name: "Example Kids Ltd.".into(),

@@ -23,7 +23,7 @@ baobao_store::on_both_engines!(
     the_statement_downloads_as_csv,
 );
 
-async fn the_whole_story_from_sign_up_to_the_last_charge(engine: Engine) {
+pub(crate) async fn the_whole_story_from_sign_up_to_the_last_charge(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -219,7 +219,7 @@ async fn cancelling_in_the_cooling_off_period_refunds_everything(engine: Engine)
     assert_eq!((paid, refunded), (3900, 3900));
 }
 
-async fn resuming_withdraws_the_cancellation_and_renewals_go_on(engine: Engine) {
+pub(crate) async fn resuming_withdraws_the_cancellation_and_renewals_go_on(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -266,7 +266,7 @@ async fn billing_runs_are_idempotent_and_catch_up_on_missed_periods(engine: Engi
     assert_eq!(starts.len(), 6, "one charge per period");
 }
 
-async fn a_declined_renewal_is_past_due_until_a_retry_succeeds(engine: Engine) {
+pub(crate) async fn a_declined_renewal_is_past_due_until_a_retry_succeeds(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
@@ -343,7 +343,7 @@ async fn leaving_inside_the_commitment_costs_the_quoted_fee_and_no_more(engine: 
     assert!(told.contains("100.00 CNY") && told.contains(number) && told.contains(reference), "{told}");
 }
 
-async fn a_new_policy_version_leaves_existing_subscriptions_on_their_terms(engine: Engine) {
+pub(crate) async fn a_new_policy_version_leaves_existing_subscriptions_on_their_terms(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;

@@ -55,7 +55,7 @@ async fn a_refund_the_gateway_accepts_is_shown_sent_with_its_reference(engine: E
     app.assert_receipt_verifies(refund_receipt).await;
 }
 
-async fn a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid(engine: Engine) {
+pub(crate) async fn a_refused_refund_is_retried_then_escalated_and_never_shown_as_paid(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let plan = app.create_plan(json!({})).await;
     let parent = app.sign_up("parent@example.com").await;
