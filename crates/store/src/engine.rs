@@ -155,15 +155,36 @@ impl Engine {
     }
 }
 
+/// The advisory lock `migrate` holds on PostgreSQL ("baobao" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6261_6f62_616f;
+
 pub(crate) async fn migrate(pool: &AnyPool, engine: Engine) -> StoreResult<Vec<String>> {
+    let mut conn = pool.acquire().await?;
+    // Several `baobao migrate` at once (servers deployed together) take
+    // turns: on PostgreSQL two sessions creating the same table at once fail
+    // rather than wait, so each holds a lock for the session's length (gone
+    // with the session if the process dies). SQLite needs none: each
+    // migration's check and change share one `BEGIN IMMEDIATE`.
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    let applied = apply_migrations(&mut conn, engine).await;
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    applied
+}
+
+async fn apply_migrations(conn: &mut sqlx::AnyConnection, engine: Engine) -> StoreResult<Vec<String>> {
+    use sqlx::Connection;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     let mut applied = Vec::new();
     for migration in MIGRATIONS {
-        let mut tx = pool.begin_with(engine.begin_write()).await?;
+        let mut tx = conn.begin_with(engine.begin_write()).await?;
         let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(migration.version)
             .fetch_optional(&mut *tx)

@@ -18,6 +18,13 @@ pub struct TestDatabase {
 }
 
 pub async fn fresh_database(engine: Engine) -> TestDatabase {
+    let db = empty_database(engine).await;
+    db.store.migrate().await.expect("migrate the test database");
+    db
+}
+
+/// A new database with no schema yet: `Store::migrate` has not run.
+pub async fn empty_database(engine: Engine) -> TestDatabase {
     sqlx::any::install_default_drivers();
     let (url, dir) = match engine {
         Engine::Sqlite => {
@@ -41,7 +48,6 @@ pub async fn fresh_database(engine: Engine) -> TestDatabase {
         }
     };
     let store = Store::connect(&url).await.expect("connect to the test database");
-    store.migrate().await.expect("migrate the test database");
     TestDatabase { url, store, _dir: dir }
 }
 

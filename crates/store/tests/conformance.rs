@@ -21,6 +21,7 @@ baobao_store::on_both_engines!(
     a_billing_claim_keeps_other_workers_off_until_it_ends_or_runs_out,
     a_batch_writes_what_it_kept_at_commit_or_nothing,
     the_billing_claim_reads_the_due_index_not_the_table,
+    migrations_run_at_once_by_several_processes_apply_each_once,
     concurrent_workers_claim_different_subscriptions,
     sessions_expire,
     policy_versions_are_numbered_in_order,
@@ -157,6 +158,26 @@ async fn migrations_apply_once(engine: Engine) {
     let db = fresh_database(engine).await;
     assert!(db.store.migrate().await.unwrap().is_empty(), "a second migrate applies nothing");
     assert!(db.store.schema_is_current().await.unwrap());
+}
+
+/// Servers deployed together may each run `baobao migrate` at the same
+/// moment: every migration is applied once, by one of them, and neither
+/// fails.
+async fn migrations_run_at_once_by_several_processes_apply_each_once(engine: Engine) {
+    let db = baobao_store::testing::empty_database(engine).await;
+    let second = Store::connect(&db.url).await.unwrap();
+    let third = Store::connect(&db.url).await.unwrap();
+    let (a, b, c) = tokio::join!(db.store.migrate(), second.migrate(), third.migrate());
+    let mut applied =
+        [a, b, c].into_iter().flat_map(|result| result.expect("each migrate succeeds")).collect::<Vec<_>>();
+    let all = applied.len();
+    applied.sort();
+    applied.dedup();
+    assert_eq!(applied.len(), all, "a migration applied twice: {applied:?}");
+    assert!(applied.first().is_some_and(|m| m.starts_with("0001_")), "{applied:?}");
+    assert!(db.store.schema_is_current().await.unwrap());
+    second.close().await;
+    third.close().await;
 }
 
 async fn at_most_one_charge_per_subscription_and_period(engine: Engine) {
