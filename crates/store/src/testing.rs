@@ -94,6 +94,35 @@ pub async fn sqlite_query_plan(store: &Store, sql: &str) -> Result<Vec<String>, 
     Ok(rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect())
 }
 
+/// How PostgreSQL would run `sql` (`$n` parameters) whatever its
+/// parameters: the generic plan's lines, with sequential scans made the
+/// last resort, so that a `Seq Scan` left in the plan is a read no index
+/// can serve. `Err` for a statement PostgreSQL cannot prepare (SQLite's
+/// spelling, a parameter whose type it cannot infer).
+pub async fn postgres_generic_plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::Row;
+    assert_eq!(store.engine, Engine::Postgres, "PostgreSQL's plans only");
+    let parameters = (1..=100).rev().find(|n| sql.contains(&format!("${n}"))).unwrap_or(0);
+    let mut conn = store.pool.acquire().await?;
+    sqlx::raw_sql("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
+    let prepared =
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE baobao_plan AS {sql}"))).execute(&mut *conn).await;
+    let plan = match prepared {
+        Ok(_) => {
+            let nulls = vec!["NULL"; parameters].join(", ");
+            let arguments = if parameters == 0 { String::new() } else { format!("({nulls})") };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE baobao_plan{arguments}")))
+                .fetch_all(&mut *conn)
+                .await;
+            sqlx::raw_sql("DEALLOCATE baobao_plan").execute(&mut *conn).await?;
+            rows.map(|rows| rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect())
+        }
+        Err(error) => Err(error),
+    };
+    sqlx::raw_sql("RESET enable_seqscan; RESET plan_cache_mode").execute(&mut *conn).await?;
+    plan
+}
+
 fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
