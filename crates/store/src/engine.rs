@@ -170,7 +170,11 @@ pub(crate) async fn migrate(pool: &AnyPool, engine: Engine) -> StoreResult<Vec<S
     }
     let applied = apply_migrations(&mut conn, engine).await;
     if engine == Engine::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+        // A migration's own error says more than the unlock's.
+        let applied = applied?;
+        unlocked?;
+        return Ok(applied);
     }
     applied
 }

@@ -102,7 +102,13 @@ pub async fn sqlite_query_plan(store: &Store, sql: &str) -> Result<Vec<String>, 
 pub async fn postgres_generic_plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
     use sqlx::Row;
     assert_eq!(store.engine, Engine::Postgres, "PostgreSQL's plans only");
-    let parameters = (1..=100).rev().find(|n| sql.contains(&format!("${n}"))).unwrap_or(0);
+    // The highest `$n` is the number of parameters.
+    let parameters = sql
+        .split('$')
+        .skip(1)
+        .filter_map(|after| after.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
     let mut conn = store.pool.acquire().await?;
     sqlx::raw_sql("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
     let prepared =

@@ -99,7 +99,6 @@ async fn every_statement_the_server_sends_reads_by_an_index() {
     crate::lifecycle::a_declined_renewal_is_past_due_until_a_retry_succeeds(Engine::Sqlite).await;
 
     let statements = seen.lock().unwrap().clone();
-    // Plans follow from the schema: any database migrated alike answers.
     assert!(statements.len() > 100, "only {} statements were seen: is sqlx still reporting them?", statements.len());
     eprintln!("{} distinct statements seen", statements.len());
     let mut scans = Vec::new();
