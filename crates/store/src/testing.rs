@@ -60,16 +60,10 @@ pub async fn claim_query_plan(store: &Store) -> Vec<String> {
         .replace("$1", "1800000000000000")
         .replace("$2", "1800000000000000")
         .replace("$3", "128");
-    let mut conn = store.pool.acquire().await.expect("a connection");
     match store.engine {
-        Engine::Sqlite => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                .fetch_all(&mut *conn)
-                .await
-                .expect("explain");
-            rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect()
-        }
+        Engine::Sqlite => sqlite_query_plan(store, &sql).await.expect("explain"),
         Engine::Postgres => {
+            let mut conn = store.pool.acquire().await.expect("a connection");
             sqlx::raw_sql("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
                 .fetch_all(&mut *conn)

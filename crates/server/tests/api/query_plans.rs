@@ -101,17 +101,19 @@ async fn every_statement_the_server_sends_reads_by_an_index() {
     let statements = seen.lock().unwrap().clone();
     assert!(statements.len() > 100, "only {} statements were seen: is sqlx still reporting them?", statements.len());
     eprintln!("{} distinct statements seen", statements.len());
+    // Each as sent, and on one line for matching and messages.
+    let statements: Vec<(String, String)> =
+        statements.into_iter().map(|sql| (sql.split_whitespace().collect::<Vec<_>>().join(" "), sql)).collect();
     let mut scans = Vec::new();
-    for sql in &statements {
-        let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (flat, sql) in &statements {
         let plan = match baobao_store::testing::sqlite_query_plan(&app.db.store, sql).await {
             Ok(plan) => plan,
             // Not a query SQLite plans (PRAGMA, BEGIN, DDL …): nothing read.
             Err(_) => continue,
         };
         for line in plan {
-            if let Some(table) = scanned_table(&line, &flat)
-                && !WHOLE_TABLE_ON_PURPOSE.iter().any(|(t, piece, _)| *t == table && flat.contains(piece))
+            if let Some(table) = scanned_table(&line, flat)
+                && !on_purpose(table, flat)
             {
                 scans.push(format!("{line}\n    in: {flat}"));
             }
@@ -121,12 +123,11 @@ async fn every_statement_the_server_sends_reads_by_an_index() {
     // parameters (statements in SQLite's own spelling do not prepare there).
     let postgres = baobao_store::testing::fresh_database(Engine::Postgres).await;
     let mut planned = 0;
-    for sql in &statements {
-        let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (flat, sql) in &statements {
         let Ok(plan) = baobao_store::testing::postgres_generic_plan(&postgres.store, sql).await else { continue };
         planned += 1;
-        for (table, node) in postgres_whole_reads(&plan, &flat) {
-            if !WHOLE_TABLE_ON_PURPOSE.iter().any(|(t, piece, _)| *t == table && flat.contains(piece)) {
+        for (table, node) in postgres_whole_reads(&plan, flat) {
+            if !on_purpose(&table, flat) {
                 scans.push(format!("PostgreSQL: {node}\n    in: {flat}"));
             }
         }
@@ -175,6 +176,17 @@ const WHOLE_TABLE_ON_PURPOSE: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Whether reading `table` whole in the statement `flat` is on purpose.
+fn on_purpose(table: &str, flat: &str) -> bool {
+    WHOLE_TABLE_ON_PURPOSE.iter().any(|(t, piece, _)| *t == table && flat.contains(piece))
+}
+
+/// Whether a statement stops after a few rows: a `LIMIT` with no grouping
+/// before it, so an index walked in order is read no further.
+fn stops_early(flat: &str) -> bool {
+    flat.contains(" LIMIT ") && !flat.contains(" GROUP BY ")
+}
+
 /// The table a plan line reads whole, if it does: `SCAN t`, or `SCAN t
 /// USING … INDEX` (an index walked from one end) unless the statement stops
 /// after a few rows (a `LIMIT` with no grouping before it). Not a VALUES
@@ -184,7 +196,7 @@ fn scanned_table<'a>(line: &'a str, sql: &str) -> Option<&'a str> {
     if rest.contains("CONSTANT ROW") || rest.contains("VALUES CLAUSE") {
         return None;
     }
-    if rest.contains(" USING ") && sql.contains(" LIMIT ") && !sql.contains(" GROUP BY ") {
+    if rest.contains(" USING ") && stops_early(sql) {
         return None;
     }
     let table = rest.split_whitespace().next()?;
@@ -201,7 +213,6 @@ fn scanned_table<'a>(line: &'a str, sql: &str) -> Option<&'a str> {
 /// any index rather than scan) unless the statement stops after a few rows,
 /// as for SQLite. Tables by name, and by alias where the statement has one.
 fn postgres_whole_reads(plan: &[String], sql: &str) -> Vec<(String, String)> {
-    let stops_early = sql.contains(" LIMIT ") && !sql.contains(" GROUP BY ");
     let mut found = Vec::new();
     for (n, line) in plan.iter().enumerate() {
         let node = line.trim().trim_start_matches("->").trim();
@@ -211,7 +222,7 @@ fn postgres_whole_reads(plan: &[String], sql: &str) -> Vec<(String, String)> {
             let Some((_, on)) = rest.split_once(" on ") else { continue };
             let details = plan[n + 1..].iter().take_while(|l| !l.contains("->"));
             let bounded = details.clone().any(|l| l.contains("Index Cond:"));
-            (on, !bounded && !stops_early)
+            (on, !bounded && !stops_early(sql))
         } else {
             continue;
         };
