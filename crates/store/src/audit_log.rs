@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Query, tuples};
+use crate::sql::{Query, tuples, width};
 use crate::{Store, StoreError, StoreResult, Tx, instant, integer, micros, text};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -209,7 +209,10 @@ impl Tx {
         match &mut self.batch {
             Some(batch) => batch.audit.push(entry),
             None => {
-                let sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES {}", tuples(self.engine, 1, 6));
+                let sql = format!(
+                    "INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES {}",
+                    tuples(self.engine, 1, width(ENTRY_COLUMNS))
+                );
                 bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), &entry).execute(&mut *self.tx).await?;
             }
         }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use baobao_domain::ids::FamilyId;
 
 use crate::audit_log::PendingAudit;
-use crate::sql::{ROWS_PER_STATEMENT, each_chunk};
+use crate::sql::{ROWS_PER_STATEMENT, each_chunk, width};
 use crate::{
     Guardian, OutboxMessage, Plan, PolicyVersion, StoreError, StoreResult, StoredReceipt, Subscription, Tx,
     WebhookEndpoint,
@@ -82,7 +82,7 @@ impl Tx {
             &mut self.tx,
             self.engine,
             &batch.receipts,
-            7,
+            width(crate::receipts::RECEIPT_COLUMNS),
             |values| format!("INSERT INTO receipts ({}) VALUES {values}", crate::receipts::RECEIPT_COLUMNS),
             crate::receipts::bind_receipt,
         )
@@ -91,7 +91,7 @@ impl Tx {
             &mut self.tx,
             self.engine,
             &batch.audit,
-            6,
+            width(crate::audit_log::ENTRY_COLUMNS),
             |values| format!("INSERT INTO audit_entries ({}) VALUES {values}", crate::audit_log::ENTRY_COLUMNS),
             crate::audit_log::bind_entry,
         )
@@ -100,7 +100,7 @@ impl Tx {
             &mut self.tx,
             self.engine,
             &batch.outbox,
-            14,
+            width(crate::outbox::OUTBOX_COLUMNS),
             |values| {
                 format!(
                     "INSERT INTO outbox ({}) VALUES {values} ON CONFLICT (event_key) DO NOTHING",
@@ -114,7 +114,7 @@ impl Tx {
             &mut self.tx,
             self.engine,
             &batch.subscriptions,
-            12,
+            width(crate::subscriptions::UPDATE_COLUMNS),
             crate::subscriptions::update_many_sql,
             crate::subscriptions::bind_update,
         )

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Query, tuples};
+use crate::sql::{Query, tuples, width};
 use crate::{
     Engine, OutboxMessage, Store, StoreResult, Tx, instant, integer, micros, optional_id, optional_instant, text,
 };
@@ -79,7 +79,7 @@ impl Tx {
         }
         let sql = format!(
             "INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES {} ON CONFLICT (event_key) DO NOTHING",
-            tuples(self.engine, 1, 14)
+            tuples(self.engine, 1, width(OUTBOX_COLUMNS))
         );
         let result = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m).execute(&mut *self.tx).await?;
         Ok(result.rows_affected() == 1)

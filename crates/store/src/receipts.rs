@@ -5,7 +5,7 @@ use baobao_domain::ids::{FamilyId, ReceiptId};
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Query, tuples};
+use crate::sql::{Query, tuples, width};
 use crate::{AuditEntry, Store, StoreError, StoreResult, StoredReceipt, Tx, id, instant, integer, micros, text};
 
 fn receipt(row: &AnyRow) -> StoreResult<StoredReceipt> {
@@ -43,7 +43,10 @@ impl Tx {
         match &mut self.batch {
             Some(batch) => batch.receipts.push(r.clone()),
             None => {
-                let sql = format!("INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES {}", tuples(self.engine, 1, 7));
+                let sql = format!(
+                    "INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES {}",
+                    tuples(self.engine, 1, width(RECEIPT_COLUMNS))
+                );
                 bind_receipt(sqlx::query(sqlx::AssertSqlSafe(sql)), r).execute(&mut *self.tx).await?;
             }
         }

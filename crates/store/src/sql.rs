@@ -31,6 +31,19 @@ pub(crate) fn tuples(engine: Engine, rows: usize, width: usize) -> String {
     (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
 }
 
+/// How many values a row of `columns` (a comma-separated list) takes.
+pub(crate) const fn width(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let (mut count, mut i) = (1, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
 /// Runs `sql(tuples)` for `rows`, `ROWS_PER_STATEMENT` at a time, each
 /// row's `width` values bound by `bind`; returns the rows affected.
 pub(crate) async fn each_chunk<T>(

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Query, ROWS_PER_STATEMENT, tuples};
+use crate::sql::{Query, ROWS_PER_STATEMENT, tuples, width};
 use crate::{
     Cancellation, Engine, Share, Store, StoreError, StoreResult, StoredQuote, Subscription, Tx, id, instant, integer,
     micros, named, optional_id, optional_instant, text,
@@ -95,13 +95,16 @@ fn claim_due_sql(engine: Engine, share: Share) -> String {
     )
 }
 
-/// Writes the 2nd to 12th value of each tuple to the subscription whose id
-/// is the 1st, and ends its billing claim.
+/// What `update_many_sql` takes of each subscription, in `bind_update`'s order.
+pub(crate) const UPDATE_COLUMNS: &str = "id, status, current_position, current_period_start, current_period_end, \
+     current_period_paid, last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, \
+     reminded_period_start";
+
+/// Writes the values of each tuple after the first to the subscription
+/// whose id is the first, and ends its billing claim.
 pub(crate) fn update_many_sql(tuples: &str) -> String {
     format!(
-        "WITH v (id, status, current_position, current_period_start, current_period_end, current_period_paid, \
-         last_charge_attempt_at, pending_cancellation_id, effective_at, ended_at, due_at, reminded_period_start) \
-         AS (VALUES {tuples}) \
+        "WITH v ({UPDATE_COLUMNS}) AS (VALUES {tuples}) \
          UPDATE subscriptions SET status = v.status, current_position = v.current_position, \
          current_period_start = v.current_period_start, current_period_end = v.current_period_end, \
          current_period_paid = v.current_period_paid, last_charge_attempt_at = v.last_charge_attempt_at, \
@@ -210,9 +213,12 @@ impl Tx {
             batch.subscriptions.push(s.clone());
             return Ok(());
         }
-        let result = bind_update(sqlx::query(sqlx::AssertSqlSafe(update_many_sql(&tuples(self.engine, 1, 12)))), s)
-            .execute(&mut *self.tx)
-            .await?;
+        let result = bind_update(
+            sqlx::query(sqlx::AssertSqlSafe(update_many_sql(&tuples(self.engine, 1, width(UPDATE_COLUMNS))))),
+            s,
+        )
+        .execute(&mut *self.tx)
+        .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
